@@ -1,0 +1,272 @@
+"""The catalog document: what a community offers, who delivers it, and how to order it.
+
+The YAML format is documented in ``docs/catalog.md``. These pydantic models are the
+single definition of that format: the loader validates against them, the database
+stores a snapshot of them, and the matcher and the conversation read them.
+
+Every model forbids unknown keys: a misspelt ``keyword:`` is an error, not a silently
+ignored field. Optional fields beyond the reference catalog have defaults, so the
+reference file loads unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""Ids appear in URLs, commands and logs: lower-case ASCII, digits, '-' and '_'."""
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN)]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
+"""A human-readable, non-empty string (titles, names)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Mode(StrEnum):
+    """How a unit delivers an item (the four service modes of the co-building model)."""
+
+    POINT = "点单"  # a resident orders, the unit delivers
+    ORDER = "订单式"  # the community collects a batch of needs and orders a session
+    PROXY = "代办式"  # staff or the unit do the paperwork on the resident's behalf
+    GROUP = "组团式"  # several units deliver together; the lead unit owns the order
+
+    @classmethod
+    def _missing_(cls, value: object) -> Mode | None:
+        # "点单式" is the usual spelling in the news story; accept it as 点单.
+        if value == "点单式":
+            return cls.POINT
+        return None
+
+
+class Contact(_Model):
+    name: Text
+    phone: str | None = None
+
+
+class Grid(_Model):
+    id: Id
+    name: Text
+    areas: list[Text] = Field(default_factory=list)
+    """Buildings, streets or estates in the grid; a resident's building resolves to a grid."""
+
+
+class Community(_Model):
+    id: Id
+    name: Text
+    timezone: str = "Asia/Shanghai"
+    grids: list[Grid] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+
+class WeChatChannel(_Model):
+    """Template message to the unit's bound members (customer-service message as fallback)."""
+
+    type: Literal["wechat"]
+    template_id: str | None = None
+
+
+class WeComRobotChannel(_Model):
+    """A WeCom group robot: markdown message to the group's webhook URL."""
+
+    type: Literal["wecom_robot"]
+    url_env: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
+    """Name of the environment variable holding the robot's URL (it embeds a secret key)."""
+
+
+class WebhookChannel(_Model):
+    """A signed JSON POST to the unit's own system (HMAC-SHA256 over the body)."""
+
+    type: Literal["webhook"]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+    secret_env: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
+    """Name of the environment variable holding the signing secret."""
+
+
+class LogChannel(_Model):
+    """Write the notification to the service log: for demos and trials."""
+
+    type: Literal["log"]
+
+
+Channel = Annotated[
+    WeChatChannel | WeComRobotChannel | WebhookChannel | LogChannel,
+    Field(discriminator="type"),
+]
+
+
+class Unit(_Model):
+    id: Id
+    name: Text
+    kind: Text
+    contact: Contact | None = None
+    channels: list[Channel] = Field(default_factory=list)
+    """Where new orders are announced; empty means the ``log`` channel."""
+    accept_within_hours: float = Field(default=24, gt=0)
+    """Service-level agreement for accepting an order (drives reminders and 响应率)."""
+    commitment: str | None = None
+    """The unit's public promise in its co-building contract (shown on the 公示 page)."""
+
+
+class Session(_Model):
+    """One dated occurrence of an item (a class, a clinic day) with limited places."""
+
+    id: Id
+    start: dt.datetime
+    end: dt.datetime | None = None
+    capacity: int | None = Field(default=None, ge=1)
+    """Places available; None means unlimited."""
+    location: str | None = None
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Session:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")
+
+
+class WeeklySlot(_Model):
+    """A recurring weekly slot, e.g. every Tuesday 19:30–21:00 (妈妈夜校)."""
+
+    weekday: Annotated[int, Field(ge=1, le=7)]
+    """1 = Monday … 7 = Sunday."""
+    start: dt.time
+    end: dt.time
+    capacity: int | None = Field(default=None, ge=1)
+    location: str | None = None
+
+    @field_validator("weekday", mode="before")
+    @classmethod
+    def _chinese_weekday(cls, value: object) -> object:
+        # Staff write 周二 / 星期二 / 二 as readily as 2.
+        if isinstance(value, str):
+            day = re.sub(r"^(周|星期|礼拜)", "", value.strip())
+            if day == "天":
+                day = "日"
+            if day in WEEKDAYS:
+                return WEEKDAYS.index(day) + 1
+        return value
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> WeeklySlot:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Question(_Model):
+    """One question of an item's order form.
+
+    Built-in kinds know how to ask, parse and validate natural answers
+    (``session``: 周六上午; ``people``: 两个人; ``phone``: a mainland mobile number,
+    remembered; ``building``: resolves the grid; ``notes``: free text). ``text`` and
+    ``choice`` questions carry their own prompt.
+    """
+
+    id: Id
+    kind: Literal["session", "people", "phone", "building", "name", "notes", "text", "choice"]
+    ask: str | None = None
+    """The question put to the resident; built-in kinds have a default."""
+    required: bool = True
+    choices: list[Text] = Field(default_factory=list)
+    max_people: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _choices_for_choice(self) -> Question:
+        if self.kind == "choice" and len(self.choices) < 2:
+            raise ValueError("a choice question needs at least two choices")
+        if self.kind in ("text", "choice") and not self.ask:
+            raise ValueError(f"a {self.kind} question needs 'ask'")
+        return self
+
+
+class Item(_Model):
+    id: Id
+    title: Text
+    unit: Id
+    co_units: list[Id] = Field(default_factory=list)
+    mode: Mode = Mode.POINT
+    category: Text
+    keywords: list[Text] = Field(default_factory=list)
+    synonyms: list[Text] = Field(default_factory=list)
+    """Everyday wordings of this need (楼上渗水 for 水电维修); weighted below keywords."""
+    examples: list[Text] = Field(default_factory=list)
+    """Whole sentences a resident might send for this item; they teach the matcher."""
+    description: str = ""
+    confidential: bool = False
+    """Visible only to the item's unit and admins (e.g. 廉情监督反映)."""
+    grid_level: bool = False
+    """Handled per grid (网格): the order carries the grid resolved from the building."""
+    form: list[Question] | None = None
+    """Questions asked before placing an order; None means the default form for the mode."""
+    sessions: list[Session] = Field(default_factory=list)
+    weekly: list[WeeklySlot] = Field(default_factory=list)
+    next_steps: str | None = None
+    """What happens after ordering, told to the resident on confirmation."""
+
+    @model_validator(mode="after")
+    def _unique_nested_ids(self) -> Item:
+        for name, ids in (
+            ("sessions", [s.id for s in self.sessions]),
+            ("form", [q.id for q in self.form or []]),
+        ):
+            seen = {i for i in ids if ids.count(i) > 1}
+            if seen:
+                raise ValueError(f"duplicate {name} id(s): {', '.join(sorted(seen))}")
+        return self
+
+
+class Topic(_Model):
+    """A safety-campaign topic residents can subscribe to (反诈, 防溺水 …)."""
+
+    id: Id
+    name: Text
+    default_on: bool = True
+
+
+class CatalogDocument(_Model):
+    """A whole catalog file."""
+
+    community: Community
+    units: list[Unit]
+    items: list[Item]
+    topics: list[Topic] = Field(default_factory=list)
+    lexicon: dict[Text, list[Text]] = Field(default_factory=dict)
+    """Community words for the matcher, extending the shipped lexicon:
+    ``{catalog term: [everyday words residents use for it]}``."""
