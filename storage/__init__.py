@@ -1,0 +1,1 @@
+"""Database models, migrations and repositories (SQLite by default, PostgreSQL to scale out)."""

@@ -1,0 +1,77 @@
+"""Engines and sessions for SQLite (embedded default) and PostgreSQL (scale-out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    pool_timeout: float = 10.0,
+    sqlite_busy_timeout_ms: int = 10_000,
+    echo: bool = False,
+) -> AsyncEngine:
+    """Create an async engine with the settings each backend needs to be safe.
+
+    SQLite: WAL (readers never wait for the writer), a busy timeout (writers queue
+    instead of failing with "database is locked"), foreign keys on, and every
+    transaction started with ``BEGIN IMMEDIATE``. The last one matters: a deferred
+    transaction that reads and then writes can fail at once with SQLITE_BUSY when
+    another writer got there first, whatever the busy timeout; taking the write lock
+    up front makes writers simply queue.
+
+    PostgreSQL: a bounded pool with pre-ping, so a restarted server is survived by
+    reconnecting rather than by failing the next request.
+    """
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_ms / 1000}
+    else:
+        kwargs.update(pool_size=pool_size, pool_timeout=pool_timeout, pool_pre_ping=True)
+    engine = create_async_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, sqlite_busy_timeout_ms)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """One session per unit of work; objects stay usable after commit (no reload)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def dialect_name(session: AsyncSession) -> str:
+    """``sqlite`` or ``postgresql``: for the few statements that differ between them."""
+    return session.get_bind().dialect.name

@@ -1,0 +1,53 @@
+"""Apply Alembic migrations from code: on ``serve`` start-up and ``order-menu db upgrade``."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+MIGRATION_LOCK_ID = 0x6F6D6D67  # "ommg": one process migrates at a time on PostgreSQL
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", "storage:migrations")
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """Bring the database to the newest revision; return (before, after).
+
+    Several processes may start at once against one PostgreSQL database: an
+    advisory lock held for the transaction makes the others wait, then find
+    nothing to do.
+    """
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        before = await conn.run_sync(_current)
+        await conn.run_sync(_upgrade)
+        after = await conn.run_sync(_current)
+    return before, after
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

@@ -1,0 +1,279 @@
+"""The database schema, as typed SQLAlchemy 2.0 models.
+
+Conventions:
+- Every time is stored in UTC (:class:`UTCDateTime`); the community's time zone is
+  applied only when talking to people.
+- Catalog records (units, items, sessions) are *retired*, never deleted: orders keep
+  pointing at what was ordered, and the 公示 history stays true.
+- ``key`` columns hold the catalog's own ids (``law-firm``); ``id`` columns are
+  surrogate keys that nothing outside the database relies on.
+- Every relationship loads explicitly (``lazy="raise"``): an accidental lazy load in
+  async code is an error at the line that caused it, not a hang or a MissingGreenlet
+  somewhere later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import JSONType, UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime,
+        dict[str, Any]: JSONType,
+    }
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Grid(Base):
+    __tablename__ = "grids"
+    __table_args__ = (UniqueConstraint("community_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    areas: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    retired_at: Mapped[dt.datetime | None]
+
+
+class CatalogVersion(Base):
+    """Every catalog a community has had, in order; the newest row is the live catalog."""
+
+    __tablename__ = "catalog_versions"
+    __table_args__ = (Index(None, "community_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    version: Mapped[str] = mapped_column(String(32))
+    """Content hash of the canonical document (see ``Catalog.version``)."""
+    document: Mapped[str] = mapped_column(Text)
+    """The validated document as JSON: the live catalog is rebuilt from it."""
+    source: Mapped[str] = mapped_column(String(500))
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    """Hash of the imported file's bytes: ``serve`` re-imports only a file that changed."""
+    imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("community_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    channels: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    accept_within_hours: Mapped[float] = mapped_column(Float, default=24)
+    commitment: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    retired_at: Mapped[dt.datetime | None]
+
+
+class UnitMember(Base):
+    """A person who acts for a unit (binds their WeChat with an invite code)."""
+
+    __tablename__ = "unit_members"
+    __table_args__ = (UniqueConstraint("unit_id", "openid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    bound_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("community_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The item's full catalog entry (keywords, form, schedule …) as imported."""
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    retired_at: Mapped[dt.datetime | None]
+
+    unit: Mapped[Unit] = relationship(lazy="raise")
+
+
+class ItemCoUnit(Base):
+    """Co-units of a 组团式 item: informed of its orders, the lead unit owns them."""
+
+    __tablename__ = "item_co_units"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+
+
+class ItemSession(Base):
+    """A dated occurrence of an item with limited places."""
+
+    __tablename__ = "item_sessions"
+    __table_args__ = (UniqueConstraint("item_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime | None]
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    booked: Mapped[int] = mapped_column(Integer, default=0)
+    """Places taken; only ever changed by a conditional UPDATE (booked < capacity)."""
+    location: Mapped[str | None] = mapped_column(String(200))
+    retired_at: Mapped[dt.datetime | None]
+
+
+class Resident(Base):
+    __tablename__ = "residents"
+    __table_args__ = (UniqueConstraint("community_id", "openid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    openid: Mapped[str | None] = mapped_column(String(64))
+    """None for residents without WeChat, for whom staff place proxy orders (代办)."""
+    name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    building: Mapped[str | None] = mapped_column(String(200))
+    grid_key: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    following: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_message_at: Mapped[dt.datetime | None]
+    """Start of the 48-hour customer-service window."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Subscription(Base):
+    """A resident's subscription to a campaign topic (反诈, 防溺水 …)."""
+
+    __tablename__ = "subscriptions"
+
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index(None, "community_id", "status"),
+        Index(None, "unit_id", "status"),
+        Index(None, "resident_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("item_sessions.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    grid_key: Mapped[str | None] = mapped_column(String(64))
+    placed_by: Mapped[str] = mapped_column(String(100), default="resident")
+    """``resident``, or ``staff:<user>`` for proxy orders (代办)."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    item: Mapped[Item] = relationship(lazy="raise")
+    unit: Mapped[Unit] = relationship(lazy="raise")
+    resident: Mapped[Resident] = relationship(lazy="raise")
+    session: Mapped[ItemSession | None] = relationship(lazy="raise")
+
+
+class OrderEvent(Base):
+    """Append-only history of an order: the audit trail evaluation and 公示 build on."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (Index(None, "order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ConversationState(Base):
+    """Where a resident is in a multi-turn conversation; survives restarts."""
+
+    __tablename__ = "conversation_states"
+
+    community_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[dt.datetime | None]
+
+
+class ProcessedMessage(Base):
+    """Inbound messages already taken: WeChat retries three times, effects happen once."""
+
+    __tablename__ = "processed_messages"
+
+    community_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    reply: Mapped[str | None] = mapped_column(Text)
+    """The reply sent the first time, sent again to a retry."""
+
+
+class InstanceSetting(Base):
+    """Values the instance generates for itself when none are configured (dev mode)."""
+
+    __tablename__ = "instance_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,81 @@
+"""Reading orders for people: the CLI now, the console and the unit portal later."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage import models
+from storage.order_status import OrderStatus
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    code: str
+    item: str
+    item_title: str
+    unit: str
+    status: OrderStatus
+    resident: str
+    phone: str | None
+    session: str | None
+    created_at: dt.datetime
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "item": self.item,
+            "item_title": self.item_title,
+            "unit": self.unit,
+            "status": self.status.value,
+            "resident": self.resident,
+            "phone": self.phone,
+            "session": self.session,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+async def list_orders(
+    session: AsyncSession,
+    *,
+    community_id: str | None = None,
+    status: OrderStatus | None = None,
+    limit: int = 200,
+) -> list[OrderRow]:
+    """Newest first, with the names needed to show them; one query, no lazy loads."""
+    item = aliased(models.Item)
+    unit = aliased(models.Unit)
+    resident = aliased(models.Resident)
+    item_session = aliased(models.ItemSession)
+    query = (
+        select(models.Order, item.key, item.title, unit.key, resident, item_session.key)
+        .join(item, models.Order.item_id == item.id)
+        .join(unit, models.Order.unit_id == unit.id)
+        .join(resident, models.Order.resident_id == resident.id)
+        .outerjoin(item_session, models.Order.session_id == item_session.id)
+        .order_by(models.Order.created_at.desc(), models.Order.id.desc())
+        .limit(limit)
+    )
+    if community_id is not None:
+        query = query.where(models.Order.community_id == community_id)
+    if status is not None:
+        query = query.where(models.Order.status == status.value)
+    rows = await session.execute(query)
+    return [
+        OrderRow(
+            code=order.code,
+            item=item_key,
+            item_title=item_title,
+            unit=unit_key,
+            status=OrderStatus(order.status),
+            resident=res.name or res.openid or f"resident-{res.id}",
+            phone=res.phone,
+            session=session_key,
+            created_at=order.created_at,
+        )
+        for order, item_key, item_title, unit_key, res, session_key in rows
+    ]
