@@ -1,0 +1,239 @@
+"""The ``order-menu`` command line.
+
+User mistakes (a bad setting, a broken catalog, an unknown status, an unreachable
+database) end with one clear line on stderr and a non-zero exit status, never a
+traceback. Exit status 1: the input is wrong; 2: usage or configuration is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import ConfigError, Settings, load_settings
+from catalog.loader import CatalogError, load_catalog
+from storage import migrate
+from storage.engine import create_engine, create_sessionmaker
+
+T = TypeVar("T")
+
+
+class DatabaseNotReady(Exception):
+    pass
+
+
+def fail(message: str, status: int = 1) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    raise SystemExit(status)
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        fail(f"invalid configuration: {exc}", 2)
+        raise  # unreachable; keeps type checkers content
+
+
+def run(coro: Coroutine[Any, Any, T], settings: Settings) -> T:
+    """Run a coroutine, turning database trouble into one readable line."""
+    try:
+        return asyncio.run(coro)
+    except DatabaseNotReady as exc:
+        fail(str(exc))
+    except (SQLAlchemyError, OSError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        fail(f"cannot use the database {settings.database_display()}: {reason}")
+    raise AssertionError("unreachable")
+
+
+@asynccontextmanager
+async def database(
+    settings: Settings, *, migrate_first: bool = False
+) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
+    engine = create_engine(settings.database_url, pool_size=2)
+    try:
+        if migrate_first:
+            await migrate.upgrade(engine)
+        else:
+            current = await migrate.current_revision(engine)
+            if current != migrate.head_revision():
+                raise DatabaseNotReady(
+                    f"the database {settings.database_display()} is "
+                    f"{'not set up' if current is None else 'out of date'}: "
+                    "run `order-menu db upgrade` first"
+                )
+        yield engine, create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="order-menu")
+def main() -> None:
+    """order-menu: the community service bot (群众点单 → 社区派单 → 单位接单 → 群众评单).
+
+    Settings come from environment variables or a .env file; see the README.
+    """
+
+
+# --- serve ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default: PORT or 8080).")
+def serve(host: str | None, port: int | None) -> None:
+    """Start the service: migrate the database, load the catalog, answer WeChat and the web.
+
+    With no configuration at all it runs on SQLite (./order-menu.db) with the demo
+    catalog of 解东社区 and a generated development token, and prints every page a
+    newcomer can open.
+    """
+    from bot.serve import serve as run_server
+
+    settings = settings_or_exit()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        run(run_server(settings, host or settings.host, port or settings.port), settings)
+    except CatalogError as exc:
+        click.echo(exc.report(), err=True)
+        fail(f"{exc.source}: {len(exc.problems)} problem(s) in the catalog; not started")
+
+
+# --- db ------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all pending migrations (serve also does this at start-up)."""
+    settings = settings_or_exit()
+
+    async def go() -> tuple[str | None, str | None]:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            return await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    before, after = run(go(), settings)
+    if before == after:
+        click.echo(f"database is current (revision {after})")
+    else:
+        click.echo(f"database migrated from {before or 'empty'} to {after}")
+
+
+# --- catalog -------------------------------------------------------------------------
+
+
+@main.group()
+def catalog() -> None:
+    """Check and import service catalogs (YAML, see docs/catalog.md)."""
+
+
+def _load_or_exit(path: Path) -> Any:
+    try:
+        return load_catalog(path)
+    except CatalogError as exc:
+        click.echo(exc.report(), err=True)
+        fail(f"{exc.source}: {len(exc.problems)} problem(s)")
+
+
+@catalog.command("validate")
+@click.argument("file", type=click.Path(path_type=Path))
+def catalog_validate(file: Path) -> None:
+    """Check FILE and list every problem as `path: message`; exit 1 if there is any."""
+    loaded = _load_or_exit(file)
+    click.echo(
+        f"{file}: OK — {loaded.community_name}, {len(loaded.units)} units, "
+        f"{len(loaded.items)} items, {len(loaded.categories)} categories (version {loaded.version})"
+    )
+
+
+@catalog.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+def catalog_import(file: Path, as_json: bool) -> None:
+    """Make the database match FILE.
+
+    Idempotent: importing the same file again changes nothing. Units, items, grids and
+    sessions missing from FILE are retired (kept for the orders that point at them),
+    and restored if they come back. A running server picks the change up on restart.
+    """
+    from bot.startup import file_sha256
+    from storage.repositories.catalog import import_catalog
+
+    settings = settings_or_exit()
+    loaded = _load_or_exit(file)
+
+    async def go() -> Any:
+        async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
+            return await import_catalog(
+                session, loaded, source=str(file), source_sha256=file_sha256(file)
+            )
+
+    summary = run(go(), settings)
+    click.echo(json.dumps(summary.as_dict(), ensure_ascii=False) if as_json else summary.describe())
+
+
+# --- orders --------------------------------------------------------------------------
+
+
+@main.group()
+def orders() -> None:
+    """Look at orders."""
+
+
+@orders.command("list")
+@click.option("--status", "status_text", help="Only this status (e.g. submitted, 已派单).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def orders_list(status_text: str | None, limit: int, as_json: bool) -> None:
+    """List orders, newest first."""
+    from storage.order_status import parse_status
+    from storage.repositories.orders import list_orders
+
+    status = None
+    if status_text is not None:
+        try:
+            status = parse_status(status_text)
+        except ValueError as exc:
+            fail(f"--status: {exc}", 2)
+    settings = settings_or_exit()
+
+    async def go() -> Any:
+        async with database(settings) as (_, sessionmaker), sessionmaker() as session:
+            return await list_orders(session, status=status, limit=limit)
+
+    rows = run(go(), settings)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row.as_json(), ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no orders" + (f" with status {status.value}" if status else ""))
+        return
+    zone = settings.zone
+    for row in rows:
+        created = row.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"{row.code:<10} {created}  {row.status.label:<4} {row.item_title}"
+            f" ({row.unit})  {row.resident}" + (f"  [{row.session}]" if row.session else "")
+        )

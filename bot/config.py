@@ -1,0 +1,154 @@
+"""Settings from the environment (and an optional ``.env`` file), checked at start-up.
+
+Every setting is an environment variable of the same name in upper case. A bad value
+stops the service with one line naming the variable, the value and what is expected,
+instead of a failure later in some request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+OFFICIAL_API_BASE = "https://api.weixin.qq.com"
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class ConfigError(Exception):
+    """Configuration is invalid; the message names each bad variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./order-menu.db"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_timeout: float = Field(default=10.0, gt=0)
+    catalog_path: Path | None = None
+    """None: the demo catalog shipped in the package."""
+
+    wechat_token: str | None = None
+    """None: a development token is generated, stored and printed at start-up."""
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    wechat_encoding_aes_key: str | None = None
+    """Set it to turn on safe mode (AES-encrypted messages)."""
+    wechat_api_base: str = OFFICIAL_API_BASE
+
+    community_tz: str = "Asia/Shanghai"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = None
+    """Where people reach this service from outside (for links in messages)."""
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; expected e.g. sqlite+aiosqlite:///./order-menu.db "
+                "or postgresql+asyncpg://user@host/db"
+            ) from None
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ValueError(
+                f"unsupported driver '{url.drivername}'; use one of: {', '.join(SUPPORTED_DRIVERS)}"
+            )
+        return value
+
+    @field_validator("catalog_path")
+    @classmethod
+    def _catalog_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("wechat_encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        # WeChat shows a 43-character key; it is base64 of 32 bytes without the final '='.
+        try:
+            raw = base64.b64decode(value + "=", validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(value) != 43 or len(raw) != 32:
+            raise ValueError("must be the 43-character EncodingAESKey shown in the WeChat console")
+        return value
+
+    @field_validator("wechat_api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("community_tz")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone; expected e.g. Asia/Shanghai") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @field_validator("wechat_token", "wechat_app_id", "wechat_app_secret", "public_url")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.community_tz)
+
+    @property
+    def safe_mode(self) -> bool:
+        return self.wechat_encoding_aes_key is not None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    def database_display(self) -> str:
+        """The database URL without its password, for logs and the console."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning validation errors into one readable :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False):
+            name = str(error["loc"][0]).upper() if error["loc"] else "(settings)"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            value = error.get("input")
+            shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+            if name in ("WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY", "WECHAT_TOKEN"):
+                shown = ""  # never echo secrets
+            elif name == "DATABASE_URL" and isinstance(value, str):
+                shown = "=" + repr(re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value))
+            lines.append(f"{name}{shown}: {message}")
+        raise ConfigError("; ".join(lines)) from None

@@ -1,0 +1,80 @@
+"""Run the service until SIGINT/SIGTERM, and tell the operator where everything is."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import unicodedata
+from typing import TextIO
+
+from aiohttp import web
+
+from bot import keys
+from bot.app import create_app
+from bot.config import Settings
+
+
+def display_width(text: str) -> int:
+    """Columns a string takes in a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def banner(app: web.Application, base_url: str) -> str:
+    settings = app[keys.SETTINGS]
+    catalog = app[keys.CATALOG].current
+    credentials = app[keys.CREDENTIALS]
+    width = max(display_width(link.title) for link in app[keys.LINKS]) + 2
+    lines = [
+        f"order-menu is serving {catalog.community_name} "
+        f"({len(catalog.units)} units, {len(catalog.items)} items, catalog {catalog.version})",
+        "",
+        "Open in a browser:",
+        *(
+            f"  {link.title}{' ' * (width - display_width(link.title))}{base_url}{link.path}"
+            for link in app[keys.LINKS]
+        ),
+        "",
+        f"Database:  {settings.database_display()}",
+        f"Catalog:   {catalog.source}",
+    ]
+    if credentials.token_generated:
+        lines += [
+            f"WeChat token (development, generated and kept in the database): {credentials.token}",
+            "  Set WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET to connect a real account.",
+        ]
+    lines += ["", "Press Ctrl+C to stop."]
+    return "\n".join(lines)
+
+
+async def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stdout) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()  # runs the start-up contexts: migrations, catalog, token
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        bound_port = _bound_port(site) or port
+        print(banner(app, f"http://{shown_host}:{bound_port}"), file=out, flush=True)
+        await _wait_for_stop_signal()
+    finally:
+        await runner.cleanup()
+
+
+def _bound_port(site: web.TCPSite) -> int | None:
+    server = site._server  # aiohttp keeps the asyncio server here; needed for --port 0
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else None
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,1 @@
+"""Web pages and endpoints, one module per audience."""

@@ -1,0 +1,62 @@
+"""Pages anyone may open: the front page, the service list, and health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from bot import keys
+
+routes = web.RouteTableDef()
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+    app[keys.LINKS].extend(
+        [
+            keys.Link("/", "首页 Front page", "What is running and where to go"),
+            keys.Link("/services", "服务清单 Services", "The units and what each one offers"),
+            keys.Link("/healthz", "Health", "Liveness check for monitoring"),
+        ]
+    )
+
+
+@routes.get("/")
+@aiohttp_jinja2.template("index.html")
+async def index(request: web.Request) -> dict[str, Any]:
+    app = request.app
+    catalog = app[keys.CATALOG].current
+    return {
+        "community": catalog.community_name,
+        "links": app[keys.LINKS],
+        "units": len(catalog.units),
+        "items": sum(1 for _ in catalog.public_items()),
+        "categories": catalog.categories,
+    }
+
+
+@routes.get("/services")
+@aiohttp_jinja2.template("services.html")
+async def services(request: web.Request) -> dict[str, Any]:
+    """The public service list. Confidential items and contact phones are not shown."""
+    catalog = request.app[keys.CATALOG].current
+    by_category: dict[str, list[dict[str, str]]] = {}
+    for item in catalog.public_items():
+        by_category.setdefault(item.category, []).append(
+            {
+                "title": item.title,
+                "unit": catalog.unit(item.unit).name,
+                "mode": item.mode.value,
+                "description": item.description,
+            }
+        )
+    return {"community": catalog.community_name, "categories": by_category}
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Alive and serving; readiness (database, migrations) is a separate check."""
+    catalog = request.app[keys.CATALOG].current
+    return web.json_response({"status": "ok", "catalog": catalog.version})
