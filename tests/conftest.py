@@ -1,0 +1,199 @@
+"""Test fixtures: every storage test runs on SQLite and on PostgreSQL.
+
+- ``db_url`` is parametrised over the backends: SQLite always; PostgreSQL when
+  ``TEST_DATABASE_URL`` is set (CI sets it). With ``ORDER_MENU_REQUIRE_POSTGRES=1``
+  an unreachable PostgreSQL fails the run instead of skipping those tests.
+- Each test gets a clean, migrated database: a new SQLite file, or a PostgreSQL
+  database of this test session whose tables are emptied before the test.
+- ``empty_db_url`` is a database with no tables at all (for migration tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from storage import migrate
+from storage.engine import create_engine, create_sessionmaker
+from storage.models import Base
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+REFERENCE_CATALOG = SHARED / "eval" / "catalog.yaml"
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+REQUIRE_PG = os.environ.get("ORDER_MENU_REQUIRE_POSTGRES", "") not in ("", "0", "false")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if REQUIRE_PG and not PG_URL:
+        raise pytest.UsageError("ORDER_MENU_REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    names = set(metafunc.fixturenames)
+    if names & {"db_url", "empty_db_url"}:
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgresql" and not _pg_available():
+        reason = (
+            "PostgreSQL not configured (set TEST_DATABASE_URL)"
+            if not PG_URL
+            else f"PostgreSQL unreachable at {PG_URL}"
+        )
+        if REQUIRE_PG:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return name
+
+
+# --- PostgreSQL: one database per test session ---------------------------------------
+
+_pg_state: dict[str, object] = {}
+
+
+def _pg_available() -> bool:
+    if "available" not in _pg_state:
+        if not PG_URL:
+            _pg_state["available"] = False
+        else:
+            try:
+                asyncio.run(_pg_admin("SELECT 1"))
+                _pg_state["available"] = True
+            except Exception as exc:  # any failure to connect means "unavailable"
+                _pg_state["available"] = False
+                _pg_state["error"] = repr(exc)
+    return bool(_pg_state["available"])
+
+
+async def _pg_admin(*statements: str) -> None:
+    """Run statements on the server's own database, outside a transaction."""
+    engine = create_engine(PG_URL, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of its own for this test session, so runs never see each other."""
+    name = f"om_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+_migrated: set[str] = set()
+
+
+async def _clean_pg(url: str) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        if url not in _migrated:
+            await migrate.upgrade(engine)
+            _migrated.add(url)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+async def _reset_pg_schema(url: str) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+    _migrated.discard(url)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A clean database with the current schema."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        asyncio.run(_migrate(url))
+        return url
+    url = request.getfixturevalue("pg_database")
+    asyncio.run(_clean_pg(url))
+    return str(url)
+
+
+@pytest.fixture
+def empty_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A database without any tables."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    url = request.getfixturevalue("pg_database")
+    asyncio.run(_reset_pg_schema(url))
+    return str(url)
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(db_url)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path) -> object:
+    """Build Settings for a test without reading the developer's environment or .env."""
+
+    def make(**values: object) -> Settings:
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No order-menu settings in the environment, and a working directory without .env."""
+    for name in list(os.environ):
+        if name.startswith(("WECHAT_", "DATABASE_", "DB_", "CATALOG_", "COMMUNITY_")) or name in (
+            "HOST",
+            "PORT",
+            "PUBLIC_URL",
+            "LOG_LEVEL",
+        ):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

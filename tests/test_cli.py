@@ -1,0 +1,150 @@
+"""The command line: clear errors, right exit codes, and the commands operators use."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import main
+from storage.engine import create_engine, create_sessionmaker
+from tests.conftest import REFERENCE_CATALOG
+from tests.test_catalog_import import place_order
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real entry point, as a user would."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        timeout=60,
+    )
+
+
+def invoke(*args: str, **env: str) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_console_script_is_installed() -> None:
+    script = shutil.which("order-menu", path=str(Path(sys.executable).parent))
+    assert script is not None
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "serve" in result.stdout
+
+
+def test_validate_reference_catalog_exits_0() -> None:
+    result = run_cli("catalog", "validate", str(REFERENCE_CATALOG))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout and "48 items" in result.stdout
+
+
+def test_validate_broken_catalog_lists_problems_and_exits_1(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        REFERENCE_CATALOG.read_text(encoding="utf-8")
+        .replace("    unit: police\n", "    unit: polce\n", 1)
+        .replace("    title: 合同审查\n", '    title: ""\n', 1)
+        .replace("- id: parking\n", "- id: home-repair\n", 1),
+        encoding="utf-8",
+    )
+    result = run_cli("catalog", "validate", str(broken))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("items[5].unit: unknown unit 'polce'") for line in lines)
+    assert any(line.startswith("items[10].title: must not be empty") for line in lines)
+    assert any(line.startswith("items[21].id: duplicate item id 'home-repair'") for line in lines)
+    assert lines[-1] == f"error: {broken}: 3 problem(s)"
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["db", "upgrade"],
+        ["catalog", "validate"],
+        ["catalog", "import"],
+        ["orders", "list"],
+    ],
+)
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 4
+
+
+def test_bad_configuration_is_one_line_and_exit_2() -> None:
+    result = run_cli("orders", "list", env={"DATABASE_URL": "mysql://root@localhost/x"})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: invalid configuration: DATABASE_URL=")
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_status_names_the_option() -> None:
+    result = invoke("orders", "list", "--status", "bogus")
+    assert result.exit_code == 2
+    assert "--status: unknown status 'bogus'; expected one of: submitted," in result.output
+
+
+def test_unreachable_database_is_one_clear_line() -> None:
+    result = run_cli("orders", "list", env={"DATABASE_URL": "postgresql+asyncpg://u@127.0.0.1:1/x"})
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: cannot use the database postgresql+asyncpg://u@127.0.0.1:1/x"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_ask_for_a_migrated_database(empty_db_url: str) -> None:
+    result = invoke("catalog", "import", str(REFERENCE_CATALOG), DATABASE_URL=empty_db_url)
+    assert result.exit_code == 1
+    assert "run `order-menu db upgrade` first" in result.output
+
+    upgraded = invoke("db", "upgrade", DATABASE_URL=empty_db_url)
+    assert upgraded.exit_code == 0 and "migrated from empty to" in upgraded.output
+    assert "is current" in invoke("db", "upgrade", DATABASE_URL=empty_db_url).output
+
+
+def test_catalog_import_is_idempotent_from_the_cli(db_url: str) -> None:
+    first = invoke("catalog", "import", str(REFERENCE_CATALOG), "--json", DATABASE_URL=db_url)
+    assert first.exit_code == 0
+    summary = json.loads(first.output)
+    assert len(summary["items"]["added"]) == 48 and summary["new_version"]
+    again = invoke("catalog", "import", str(REFERENCE_CATALOG), DATABASE_URL=db_url)
+    assert again.exit_code == 0 and "nothing changed" in again.output
+
+
+def test_orders_list_json_shows_each_order(db_url: str) -> None:
+    assert invoke("catalog", "import", str(REFERENCE_CATALOG), DATABASE_URL=db_url).exit_code == 0
+
+    async def place() -> None:
+        engine = create_engine(db_url)
+        try:
+            await place_order(create_sessionmaker(engine), "home-repair", code="H3KX7P")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(place())
+    result = invoke("orders", "list", "--json", DATABASE_URL=db_url)
+    assert result.exit_code == 0
+    [order] = [json.loads(line) for line in result.output.splitlines()]
+    assert order["code"] == "H3KX7P" and order["item"] == "home-repair"
+    assert order["unit"] == "property" and order["status"] == "submitted"
+    assert order["resident"] == "王阿姨" and order["session"] is None
+    assert order["created_at"].endswith("+00:00")
+
+    text = invoke("orders", "list", "--status", "已提交", DATABASE_URL=db_url)
+    assert "H3KX7P" in text.output and "水电维修" in text.output
+    empty = invoke("orders", "list", "--status", "completed", DATABASE_URL=db_url)
+    assert empty.output.strip() == "no orders with status completed"
