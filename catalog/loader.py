@@ -8,6 +8,7 @@ pass and prints them as ``items[3].unit: unknown unit 'polce' (line 42)``.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.resources
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -159,8 +160,8 @@ def _cross_reference_problems(data: Mapping[str, Any], lines: dict[PathKey, int]
                 first[rid] = index
         return set(first)
 
-    units = records("units")
-    unit_ids = check_unique(("units",), units, "unit")
+    units_given = isinstance(data.get("units"), list)
+    unit_ids = check_unique(("units",), records("units"), "unit")
     check_unique(("items",), records("items"), "item")
     check_unique(("topics",), records("topics"), "topic")
     community = data.get("community")
@@ -170,14 +171,14 @@ def _cross_reference_problems(data: Mapping[str, Any], lines: dict[PathKey, int]
 
     for index, item in records("items"):
         unit = item.get("unit")
-        if isinstance(unit, str) and units and unit not in unit_ids:
+        if isinstance(unit, str) and units_given and unit not in unit_ids:
             problem(("items", index, "unit"), f"unknown unit '{unit}'{_suggest(unit, unit_ids)}")
         co_units = item.get("co_units")
         if isinstance(co_units, list):
             for j, co in enumerate(co_units):
                 if not isinstance(co, str):
                     continue
-                if units and co not in unit_ids:
+                if units_given and co not in unit_ids:
                     problem(
                         ("items", index, "co_units", j),
                         f"unknown unit '{co}'{_suggest(co, unit_ids)}",
@@ -210,8 +211,9 @@ def _pydantic_problems(exc: ValidationError, lines: dict[PathKey, int]) -> list[
         path = _clean_loc(error["loc"])
         message = _MESSAGES.get(error["type"]) or str(error["msg"])
         message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if error["type"] not in _MESSAGES and "input" in error and _is_scalar(error["input"]):
-            message += f" (got {error['input']!r})"
+        value = error.get("input")
+        if error["type"] not in _MESSAGES and _is_scalar(value) and str(value) not in message:
+            message += f" (got {value!r})"
         problems.append(Problem(_line_of(path, lines), _format_path(path), message))
     return problems
 
@@ -235,7 +237,7 @@ def _clean_loc(loc: tuple[str | int, ...]) -> PathKey:
 
 
 def _is_scalar(value: object) -> bool:
-    return isinstance(value, str | int | float | bool) or value is None
+    return isinstance(value, str | int | float | bool | dt.date | dt.time) or value is None
 
 
 def _format_path(path: PathKey) -> str:

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -29,7 +30,19 @@ from pydantic import (
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 """Ids appear in URLs, commands and logs: lower-case ASCII, digits, '-' and '_'."""
 
-Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN)]
+
+def _id_is_text(value: object) -> object:
+    # YAML turns `2026-12-12` into a date, `on` into True and `7` into a number.
+    if not isinstance(value, str):
+        raise ValueError(f"must be text, but YAML read it as {value!r}: put it in quotes")
+    return value
+
+
+Id = Annotated[
+    str,
+    BeforeValidator(_id_is_text),
+    StringConstraints(strip_whitespace=True, pattern=ID_PATTERN),
+]
 
 
 def _not_blank(value: str) -> str:
@@ -145,6 +158,8 @@ class Session(_Model):
     """One dated occurrence of an item (a class, a clinic day) with limited places."""
 
     id: Id
+    title: str | None = None
+    """What this occurrence is about (a lecture's topic), shown when residents choose."""
     start: dt.datetime
     end: dt.datetime | None = None
     capacity: int | None = Field(default=None, ge=1)
@@ -170,6 +185,15 @@ class WeeklySlot(_Model):
     end: dt.time
     capacity: int | None = Field(default=None, ge=1)
     location: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: object) -> object:
+        # YAML reads an unquoted 19:30 as the sexagesimal number 1170; pydantic would
+        # then take it as seconds and silently store 00:19:30.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError('write times in quotes, e.g. "19:30"')
+        return value
 
     @field_validator("weekday", mode="before")
     @classmethod

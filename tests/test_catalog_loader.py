@@ -64,7 +64,7 @@ def test_broken_catalog_lists_every_problem_with_its_path(reference: dict) -> No
     text = "\n".join(found)
     assert "items[3].unit: unknown unit 'polce' (did you mean 'police'?)" in text
     assert "items[8].co_units[0]: unknown unit 'college-volunteer'" in text
-    assert "items[8].co_units[1]: Input should be a valid string" in text
+    assert "items[8].co_units[1]: must be text, but YAML read it as 7: put it in quotes" in text
     assert "items[10].title: must not be empty" in text
     assert f"items[21].id: duplicate item id '{items[20]['id']}' (first used at items[20])" in text
     assert "items[41].confidential: Input should be a valid boolean" in text
@@ -167,3 +167,24 @@ def test_version_ignores_formatting_but_not_content() -> None:
     assert parse_catalog(reformatted).version == base
     changed = text.replace("title: 合同审查", "title: 合同审查服务")
     assert parse_catalog(changed).version != base
+
+
+def test_yaml_type_guesses_are_caught_with_advice() -> None:
+    text = """
+community: {id: c1, name: X}
+units: []
+items:
+  - {id: 2026-12-12, title: T, unit: ghost, category: C}
+  - id: class
+    title: 夜校
+    unit: ghost
+    category: C
+    weekly: [{weekday: 2, start: 19:30, end: "21:00"}]
+"""
+    found = problems_of(text)
+    assert any(p.startswith("items[0].id: must be text, but YAML read it as") for p in found)
+    assert any(
+        p.startswith('items[1].weekly[0].start: write times in quotes, e.g. "19:30"') for p in found
+    )
+    # an empty unit list still means every unit reference is unknown
+    assert sum("unknown unit 'ghost'" in p for p in found) == 2
