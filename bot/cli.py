@@ -230,9 +230,8 @@ def orders_list(status_text: str | None, limit: int, as_json: bool) -> None:
     if not rows:
         click.echo("no orders" + (f" with status {status.value}" if status else ""))
         return
-    zone = settings.zone
     for row in rows:
-        created = row.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        created = row.local_created_at().strftime("%Y-%m-%d %H:%M")
         click.echo(
             f"{row.code:<10} {created}  {row.status.label:<4} {row.item_title}"
             f" ({row.unit})  {row.resident}" + (f"  [{row.session}]" if row.session else "")

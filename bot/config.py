@@ -11,7 +11,6 @@ import base64
 import binascii
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,7 +44,6 @@ class Settings(BaseSettings):
     """Set it to turn on safe mode (AES-encrypted messages)."""
     wechat_api_base: str = OFFICIAL_API_BASE
 
-    community_tz: str = "Asia/Shanghai"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = None
@@ -96,15 +94,6 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("community_tz")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("unknown time zone; expected e.g. Asia/Shanghai") from None
-        return value
-
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -117,10 +106,6 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.community_tz)
 
     @property
     def safe_mode(self) -> bool:

@@ -15,7 +15,6 @@ def test_no_configuration_gives_a_working_default(clean_env: Path) -> None:
     assert settings.catalog_path is None  # the demo catalog
     assert settings.wechat_token is None  # a development token will be generated
     assert settings.wechat_api_base == OFFICIAL_API_BASE
-    assert settings.community_tz == "Asia/Shanghai"
     assert not settings.safe_mode
 
 
@@ -38,7 +37,6 @@ def test_environment_and_dotenv_are_read(clean_env: Path, monkeypatch: pytest.Mo
             "DATABASE_URL='mysql://root@localhost/x': unsupported driver 'mysql'",
         ),
         ("DATABASE_URL", "not a url", "DATABASE_URL='not a url': not a database URL"),
-        ("COMMUNITY_TZ", "Mars/Olympus", "COMMUNITY_TZ='Mars/Olympus': unknown time zone"),
         ("PORT", "eighty", "PORT='eighty'"),
         (
             "CATALOG_PATH",

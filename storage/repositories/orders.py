@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,11 @@ class OrderRow:
     phone: str | None
     session: str | None
     created_at: dt.datetime
+    timezone: str
+    """The community's time zone, for showing times to people."""
+
+    def local_created_at(self) -> dt.datetime:
+        return self.created_at.astimezone(ZoneInfo(self.timezone))
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -52,7 +58,16 @@ async def list_orders(
     resident = aliased(models.Resident)
     item_session = aliased(models.ItemSession)
     query = (
-        select(models.Order, item.key, item.title, unit.key, resident, item_session.key)
+        select(
+            models.Order,
+            item.key,
+            item.title,
+            unit.key,
+            resident,
+            item_session.key,
+            models.Community.timezone,
+        )
+        .join(models.Community, models.Order.community_id == models.Community.id)
         .join(item, models.Order.item_id == item.id)
         .join(unit, models.Order.unit_id == unit.id)
         .join(resident, models.Order.resident_id == resident.id)
@@ -76,6 +91,7 @@ async def list_orders(
             phone=res.phone,
             session=session_key,
             created_at=order.created_at,
+            timezone=timezone,
         )
-        for order, item_key, item_title, unit_key, res, session_key in rows
+        for order, item_key, item_title, unit_key, res, session_key, timezone in rows
     ]

@@ -1,0 +1,1 @@
+"""Conversations and commands: one router per module, dispatched by ``bot``."""
