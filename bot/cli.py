@@ -193,6 +193,91 @@ def catalog_import(file: Path, as_json: bool) -> None:
     click.echo(json.dumps(summary.as_dict(), ensure_ascii=False) if as_json else summary.describe())
 
 
+# --- match ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(path_type=Path),
+    help="Catalog YAML (default: CATALOG_PATH, else the demo catalog).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input line.")
+@click.option("--explain", is_flag=True, help="Also show the catalog terms found in each message.")
+@click.argument("text", nargs=-1)
+def match(catalog_path: Path | None, as_json: bool, explain: bool, text: tuple[str, ...]) -> None:
+    """Show what the bot understands from resident messages.
+
+    Each TEXT is one message; with no TEXT, one message per line is read from stdin.
+    The decision is `matched` (one item), `ambiguous` (2–3 choices to offer) or
+    `none` (nothing in the catalog: recorded as an unmet need in a conversation).
+    """
+    import sys
+
+    from bot.startup import catalog_file
+    from catalog.matcher import Matcher
+
+    path = catalog_path or catalog_file(settings_or_exit())
+    matcher = Matcher(_load_or_exit(path))
+    messages = text or tuple(line.rstrip("\r\n") for line in sys.stdin)
+    for message in messages:
+        result = matcher.match(message)
+        if as_json:
+            click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+            continue
+        click.echo(_describe_match(matcher, result, explain))
+
+
+def _describe_match(matcher: Any, result: Any, explain: bool) -> str:
+    catalog = matcher.catalog
+    if result.decision == "matched":
+        line = f"matched   {catalog.item(result.item).title} ({result.item}) {result.score:.2f}"
+    elif result.decision == "ambiguous":
+        choices = " | ".join(
+            f"{catalog.item(c.item).title} {c.score:.2f}" for c in result.candidates
+        )
+        line = f"ambiguous {choices}"
+    else:
+        line = "none"
+    line = f"{line}\t{result.text}"
+    if explain:
+        line += f"\n          terms: {', '.join(result.terms) or '-'}"
+    return line
+
+
+# --- needs ---------------------------------------------------------------------------
+
+
+@main.group()
+def needs() -> None:
+    """Unmet needs (需求清单): what residents asked for that no item offers."""
+
+
+@needs.command("list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def needs_list(limit: int, as_json: bool) -> None:
+    """List recorded unmet needs, newest first, with the items that came closest."""
+    from storage.repositories.needs import list_unmet_needs
+
+    settings = settings_or_exit()
+
+    async def go() -> Any:
+        async with database(settings) as (_, sessionmaker), sessionmaker() as session:
+            return await list_unmet_needs(session, limit=limit)
+
+    rows = run(go(), settings)
+    if not rows:
+        click.echo("no unmet needs recorded")
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row.as_json(), ensure_ascii=False))
+        else:
+            closest = f"  (closest: {', '.join(row.closest)})" if row.closest else ""
+            click.echo(f"{row.created_at:%Y-%m-%d %H:%M}Z  {row.text}{closest}")
+
+
 # --- orders --------------------------------------------------------------------------
 
 

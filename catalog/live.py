@@ -1,27 +1,43 @@
-"""The catalog the running service uses, swappable without a restart."""
+"""The catalog the running service uses, with its matcher, swappable without a restart."""
 
 from __future__ import annotations
 
+import asyncio
+
+from catalog.matcher import Matcher
 from catalog.model import Catalog
 
 
 class LiveCatalog:
-    """Holds the current catalog; readers take ``current`` once per request.
+    """The current catalog and the matcher built for it, always replaced together.
 
-    Replacing it is a single reference assignment, so a request in flight keeps the
-    catalog it started with and the next one sees the new one.
+    Readers take ``current`` / ``matcher`` once per request. A replacement builds the
+    new matcher in a worker thread (jieba segmentation is CPU work) and then swaps a
+    single reference, so a request in flight keeps the version it started with and
+    the next one sees the new one.
     """
 
-    def __init__(self, catalog: Catalog) -> None:
-        self._current = catalog
+    def __init__(self, catalog: Catalog, matcher: Matcher) -> None:
+        if matcher.version != catalog.version:
+            raise ValueError("matcher was built for another catalog version")
+        self._state = (catalog, matcher)
+
+    @classmethod
+    async def load(cls, catalog: Catalog) -> LiveCatalog:
+        return cls(catalog, await asyncio.to_thread(Matcher, catalog))
 
     @property
     def current(self) -> Catalog:
-        return self._current
+        return self._state[0]
 
-    def replace(self, catalog: Catalog) -> bool:
-        """Install a new catalog; return False when it is the same version."""
-        if catalog.version == self._current.version:
+    @property
+    def matcher(self) -> Matcher:
+        return self._state[1]
+
+    async def replace(self, catalog: Catalog) -> bool:
+        """Install a new catalog version; return False when it is the version in use."""
+        if catalog.version == self.current.version:
             return False
-        self._current = catalog
+        matcher = await asyncio.to_thread(Matcher, catalog)
+        self._state = (catalog, matcher)
         return True

@@ -269,6 +269,31 @@ class ProcessedMessage(Base):
     """The reply sent the first time, sent again to a retry."""
 
 
+class UnmetNeed(Base):
+    """A message that matched nothing in the catalog: what residents ask that nobody offers.
+
+    Staff read these (需求清单) to recruit a unit for a service residents want.
+    """
+
+    __tablename__ = "unmet_needs"
+    __table_args__ = (
+        UniqueConstraint("community_id", "message_key"),
+        Index(None, "community_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    openid: Mapped[str | None] = mapped_column(String(64))
+    message_key: Mapped[str | None] = mapped_column(String(200))
+    """The inbound message's dedupe key: a retried message is recorded once."""
+    text: Mapped[str] = mapped_column(Text)
+    normalized: Mapped[str] = mapped_column(Text)
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    """The matcher's best (rejected) guesses, to show staff what came closest."""
+    catalog_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class InstanceSetting(Base):
     """Values the instance generates for itself when none are configured (dev mode)."""
 

@@ -148,3 +148,29 @@ def test_orders_list_json_shows_each_order(db_url: str) -> None:
     assert "H3KX7P" in text.output and "水电维修" in text.output
     empty = invoke("orders", "list", "--status", "completed", DATABASE_URL=db_url)
     assert empty.output.strip() == "no orders with status completed"
+
+
+def test_match_reads_stdin_and_answers_one_json_line_per_message() -> None:
+    messages = "楼上老往我家滴水\n\n你好\n请问下周的健康讲座几点开始\n"
+    result = CliRunner().invoke(
+        main, ["match", "--json", "--catalog", str(REFERENCE_CATALOG)], input=messages
+    )
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in result.output.splitlines()]
+    assert [a["text"] for a in answers] == messages.splitlines()
+    assert answers[0]["decision"] == "matched" and answers[0]["item"] == "home-repair"
+    assert answers[1]["decision"] == "none" and answers[1]["candidates"] == []
+    assert answers[2]["decision"] == "none" and answers[2]["item"] is None
+    assert answers[3]["item"] == "health-lecture"
+    for answer in answers:
+        assert set(answer) == {"text", "decision", "item", "score", "candidates"}
+        assert len(answer["candidates"]) <= 3
+        assert 0.0 <= answer["score"] <= 1.0
+
+
+def test_match_takes_messages_as_arguments_too() -> None:
+    result = CliRunner().invoke(
+        main, ["match", "--catalog", str(REFERENCE_CATALOG), "--explain", "社宝卡丢了"]
+    )
+    assert result.exit_code == 0
+    assert "社保卡上门代办" in result.output and "terms:" in result.output

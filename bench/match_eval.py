@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Matcher quality and speed: prints a table.
+
+    python bench/match_eval.py --catalog ../shared/eval/catalog.yaml \
+        --set ../shared/eval/match-dev.jsonl [--set bench/data/synthetic-heldout.jsonl]
+
+For each labelled set: top-1 accuracy on messages that expect an item (the
+prediction is the matched item, or the first choice offered when ambiguous), the
+share decided as ``matched`` correctly, top-3 recall, rejection rate on messages
+that expect nothing, overall accuracy, and median/p99 time per message. Then the
+same timing on a synthetic catalog of 5,000 items, the index build time and the
+process's peak memory. ``--errors`` lists the messages it got wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from catalog.lexicon import Lexicon
+from catalog.loader import load_catalog
+from catalog.matcher import Matcher, MatchResult
+from catalog.model import Catalog
+from catalog.schema import CatalogDocument
+
+ROW = "{:<28} {:>4} {:>6} {:>7} {:>6} {:>6} {:>7} {:>9} {:>7}"
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def predicted(result: MatchResult) -> str | None:
+    if result.decision == "matched":
+        return result.item
+    if result.decision == "ambiguous":
+        return result.candidates[0].item
+    return None
+
+
+def evaluate(matcher: Matcher, rows: list[dict], show_errors: bool) -> dict[str, float]:
+    times: list[float] = []
+    top1 = matched_right = top3 = wanted = rejected = unwanted = overall = 0
+    for row in rows:
+        start = time.perf_counter()
+        result = matcher.match(row["text"])
+        times.append(time.perf_counter() - start)
+        expect = set(row["expect"])
+        if expect:
+            wanted += 1
+            pred = predicted(result)
+            good = pred in expect
+            top1 += good
+            matched_right += result.decision == "matched" and result.item in expect
+            top3 += any(c.item in expect for c in result.candidates[:3])
+            overall += good
+        else:
+            unwanted += 1
+            good = result.decision == "none"
+            rejected += good
+            overall += good
+        if show_errors and not good:
+            cands = ", ".join(f"{c.item}:{c.score:.2f}" for c in result.candidates)
+            print(
+                f"  ✗ want {sorted(expect) or '-'} got {result.decision} [{cands}]"
+                f" terms={list(result.terms)}\n      {row['text']}",
+                file=sys.stderr,
+            )
+    ms = sorted(t * 1000 for t in times)
+    return {
+        "messages": len(rows),
+        "top1": top1 / max(wanted, 1),
+        "matched": matched_right / max(wanted, 1),
+        "top3": top3 / max(wanted, 1),
+        "rejection": rejected / max(unwanted, 1),
+        "overall": overall / max(len(rows), 1),
+        "median_ms": statistics.median(ms),
+        "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+    }
+
+
+def synthetic_catalog(base: Catalog, size: int, seed: int = 7) -> Catalog:
+    """``size`` items built from the base catalog's vocabulary, shuffled and recombined."""
+    rng = random.Random(seed)
+    vocabulary = sorted(
+        {w for i in base.items for w in (*i.keywords, i.title, i.category)}
+        | {
+            d[k : k + 2]
+            for d in (i.description for i in base.items)
+            for k in range(0, len(d) - 1, 3)
+        }
+    )
+    data = base.document.model_dump(mode="json")
+    template = data["items"]
+    items = []
+    for n in range(size):
+        item = dict(template[n % len(template)])
+        item["id"] = f"{item['id']}-{n}"
+        item["title"] = item["title"] + rng.choice(vocabulary)
+        item["keywords"] = rng.sample(vocabulary, 5) + list(item["keywords"])[:2]
+        item["description"] = "".join(rng.sample(vocabulary, 12))
+        items.append(item)
+    data["items"] = items
+    return Catalog(CatalogDocument.model_validate(data), source=f"synthetic-{size}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--catalog", required=True, type=Path)
+    parser.add_argument("--set", dest="sets", action="append", required=True, type=Path)
+    parser.add_argument("--synthetic-items", type=int, default=5000)
+    parser.add_argument("--errors", action="store_true", help="list wrong answers on stderr")
+    parser.add_argument(
+        "--no-lexicon", action="store_true", help="ablation: without the shipped lexicon"
+    )
+    args = parser.parse_args()
+
+    catalog = load_catalog(args.catalog)
+    rss_before = rss_mb()
+    start = time.perf_counter()
+    lexicon = Lexicon() if args.no_lexicon else None
+    matcher = Matcher(catalog, lexicon)
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    Matcher(catalog, lexicon)  # a second build: the shared jieba dictionary is already loaded
+    rebuild_s = time.perf_counter() - start
+
+    header = ROW.format(
+        "set", "n", "top-1", "matched", "top-3", "reject", "overall", "median ms", "p99 ms"
+    )
+    print(header)
+    print("-" * len(header))
+    all_rows: list[dict] = []
+    for path in args.sets:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+        all_rows += rows
+        if args.errors:
+            print(f"== {path.name}", file=sys.stderr)
+        r = evaluate(matcher, rows, args.errors)
+        print(
+            ROW.format(
+                path.name,
+                r["messages"],
+                *(f"{r[k]:.3f}" for k in ("top1", "matched", "top3", "rejection", "overall")),
+                *(f"{r[k]:.3f}" for k in ("median_ms", "p99_ms")),
+            )
+        )
+    peak_after_build = rss_mb()
+
+    if args.synthetic_items:
+        big = synthetic_catalog(catalog, args.synthetic_items)
+        start = time.perf_counter()
+        big_matcher = Matcher(big, lexicon)
+        big_build = time.perf_counter() - start
+        r = evaluate(big_matcher, all_rows, False)
+        label = f"timing on {args.synthetic_items} items"
+        timing = (f"{r['median_ms']:.3f}", f"{r['p99_ms']:.3f}")
+        print(ROW.format(label, r["messages"], "", "", "", "", "", *timing))
+    print()
+    print(f"index build: {build_s:.2f} s first (loads jieba's dictionary), {rebuild_s:.2f} s again")
+    if args.synthetic_items:
+        print(f"index build, {args.synthetic_items} items: {big_build:.2f} s")
+    print(f"peak RSS: {rss_before:.0f} MB before the matcher, {peak_after_build:.0f} MB with it")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,411 @@
+"""Map a resident's message to the catalog item they want, or to nothing.
+
+How it works, and why:
+
+1. **Index (once per catalog version).** Every item becomes a weighted bag of
+   terms. Whole titles, keywords and synonyms are strong terms; the words inside
+   them (jieba search-mode segmentation, so 社保卡上门代办 also yields 社保卡 and
+   上门) count a little less; words of the examples, description and category less
+   again. Each term then gets the everyday words the domain lexicon links to it
+   (滴水 → 漏水), slightly discounted. Terms shared by many items get a low IDF.
+
+2. **Read the message.** Normalise it (simplified, half-width, no emoji), find
+   every known term with one Aho-Corasick pass, and keep two-character hits only
+   where jieba also sees a word boundary (so 电工 does not match inside 停电工作).
+   Where a longer term covers a shorter one, the longer wins. Homophones of terms
+   (社宝卡 → 社保卡) are found on the pinyin of the message.
+
+3. **Score and decide.** An item's score is the sum over the message's terms of
+   term weight × IDF. Words that signal a request no community serves (宠物医院,
+   外卖) scale every score down. The top score, through a saturating curve, is the
+   confidence; the decision is ``matched`` when it is high and clearly ahead of the
+   runner-up, ``ambiguous`` (2–3 choices) when it is plausible but not decisive, and
+   ``none`` otherwise.
+
+Nothing here is trained on evaluation messages: the index comes from the catalog and
+the shipped lexicon only.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import ahocorasick
+import numpy as np
+import numpy.typing as npt
+
+from catalog.lexicon import Lexicon, shipped_lexicon
+from catalog.model import Catalog
+from catalog.normalize import normalize, normalize_term
+from catalog.pinyin import is_han, sound_key, sound_text
+from catalog.postings import PostingsBuilder
+from catalog.schema import Item
+from catalog.segment import catalog_tokenizer, is_common_word, search_tokens
+
+Decision = Literal["matched", "ambiguous", "none"]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each source of a term counts. Defaults were tuned on the dev set."""
+
+    title: float = 3.0
+    keyword: float = 3.0
+    synonym: float = 2.6
+    example: float = 1.2
+    description: float = 1.0
+    category: float = 1.0
+    unit: float = 0.6
+    part: float = 0.6
+    """A word inside a title/keyword/synonym, relative to the whole phrase."""
+    lexicon: float = 0.85
+    """An everyday word from the lexicon, relative to the term it stands for."""
+    sound_alike: float = 0.8
+    """A homophone of a term, relative to the term itself."""
+    place: float = 0.25
+    """Names of the community's places (its grids and their areas, e.g. 东西巷) say where
+    a need is, not which service: terms that are place names count this much."""
+    out_of_scope: float = 0.3
+    """Factor applied to every score when the message asks for something off-catalog."""
+    idf_power: float = 1.0
+    """IDF is raised to this power: with a few dozen items plain IDF barely separates a
+    word in one item from a word in ten; sharpening it lets specific words lead."""
+    characters: float = 0.3
+    """Weight of character evidence (single characters and pairs shared with an item's
+    texts): a back-off that lets 打针/针, 教/课 count when no whole term matched."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds on the confidence scale (0–1). Defaults tuned on the dev set."""
+
+    matched: float = 0.6
+    """Minimum confidence to answer with one item."""
+    ambiguous: float = 0.5
+    """Minimum confidence to offer choices instead of saying nothing matched."""
+    lead: float = 0.75
+    """For ``matched``, the runner-up's raw score must be below this share of the top."""
+    choice_share: float = 0.35
+    """Items offered as choices must score at least this share of the top."""
+    half: float = 3.0
+    """The raw score at which confidence is 0.5 (the saturation curve's midpoint)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    item: str
+    score: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    text: str
+    decision: Decision
+    item: str | None
+    """The matched item's id when the decision is ``matched``, else None."""
+    score: float
+    """Confidence (0–1) in the top candidate."""
+    candidates: tuple[Candidate, ...]
+    """Top three, best first (fewer when fewer items scored at all)."""
+    terms: tuple[str, ...] = ()
+    """The catalog terms found in the message (for explanations and logs)."""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "text": self.text,
+            "decision": self.decision,
+            "item": self.item,
+            "score": round(self.score, 4),
+            "candidates": [{"item": c.item, "score": round(c.score, 4)} for c in self.candidates],
+        }
+
+
+_OUT_OF_SCOPE = "\x00oos"  # marks out-of-scope phrases in the term automaton
+
+
+class Matcher:
+    """An immutable index of one catalog version; ``match`` is safe from any thread."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        lexicon: Lexicon | None = None,
+        *,
+        weights: Weights | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        """Build the index (blocking, ~0.1–1 s: run it in a thread from async code)."""
+        self.catalog = catalog
+        self.weights = weights or Weights()
+        self.thresholds = thresholds or Thresholds()
+        base = lexicon if lexicon is not None else shipped_lexicon()
+        self.lexicon = base.extended(catalog.document.lexicon)
+        self._items: list[Item] = list(catalog.items)
+        self._build()
+
+    @property
+    def version(self) -> str:
+        return self.catalog.version
+
+    # --- building ------------------------------------------------------------------
+
+    def _build(self) -> None:
+        w = self.weights
+        phrases_per_item: list[list[tuple[str, float]]] = []
+        for item in self._items:
+            unit = self.catalog.unit(item.unit)
+            phrases = [(item.title, w.title)]
+            phrases += [(k, w.keyword) for k in item.keywords]
+            phrases += [(s, w.synonym) for s in item.synonyms]
+            phrases += [(item.category, w.category), (unit.name, w.unit)]
+            phrases_per_item.append(
+                [(normalize_term(text), weight) for text, weight in phrases if text]
+            )
+
+        # The tokenizer must know whole phrases and lexicon words before segmenting.
+        words = {p for phrases in phrases_per_item for p, _ in phrases}
+        words |= {v for variants in self.lexicon.concepts.values() for v in variants}
+        words |= set(self.lexicon.concepts)
+        self._tokenizer = catalog_tokenizer(sorted(words))
+
+        term_weights = [
+            self._item_terms(item, phrases)
+            for item, phrases in zip(self._items, phrases_per_item, strict=True)
+        ]
+        self._link_lexicon(term_weights, phrases_per_item)
+
+        places = self._place_terms()
+        terms = PostingsBuilder()
+        grams = PostingsBuilder()
+        for item_index, weights in enumerate(term_weights):
+            for term, weight in weights.items():
+                if term in places:
+                    terms.raise_to(term, item_index, weight * w.place)
+                    continue
+                terms.raise_to(term, item_index, weight)
+                # Character back-off: the Han characters and pairs of each term.
+                for gram in _grams(term):
+                    grams.raise_to(gram, item_index, weight)
+        count = len(self._items)
+        self._terms = terms.build(count, w.idf_power)
+        # Grams shared by a quarter of the items or more say little, and would make
+        # scoring slow on big catalogs.
+        self._grams = grams.build(count, w.idf_power, max_share=0.25)
+
+        automaton = ahocorasick.Automaton()
+        for term in self._terms:
+            if len(term) >= 2:
+                automaton.add_word(term, term)
+        for phrase in self.lexicon.out_of_scope:
+            if phrase not in self._terms:
+                automaton.add_word(phrase, _OUT_OF_SCOPE)
+        automaton.make_automaton()
+        self._automaton = automaton
+
+        # Homophones are looked for only among whole phrases (titles, keywords,
+        # synonyms, lexicon words); a two-character slip only for the catalog's own.
+        strong = {p for phrases in phrases_per_item for p, wt in phrases if wt >= w.synonym}
+        sound_terms = {t for t in strong | words if len(t) >= 3} | {
+            t for t in strong if len(t) == 2
+        }
+        sounds = ahocorasick.Automaton()
+        for term in sound_terms:
+            if term in self._terms and len(term) <= 8 and all(is_han(c) for c in term):
+                sounds.add_word(sound_key(term), term)
+        sounds.make_automaton()
+        self._sounds = sounds
+
+    def _item_terms(self, item: Item, phrases: list[tuple[str, float]]) -> dict[str, float]:
+        """An item's terms with their weights (the highest of the places they come from)."""
+        w = self.weights
+        weights: dict[str, float] = {}
+        for phrase, weight in phrases:
+            _raise(weights, phrase, weight)
+            for part in self._words(phrase):
+                if part != phrase:
+                    _raise(weights, part, weight * w.part)
+        sentences = [(e, w.example) for e in item.examples] + [(item.description, w.description)]
+        for sentence, weight in sentences:
+            for word in self._words(normalize(sentence)):
+                _raise(weights, word, weight)
+        return weights
+
+    def _link_lexicon(
+        self, term_weights: list[dict[str, float]], phrases_per_item: list[list[tuple[str, float]]]
+    ) -> None:
+        """Give each item the everyday words of the lexicon concepts it contains.
+
+        A concept reaches an item as one of its terms, or by occurring inside one of
+        its phrases, examples or description (行动不便 in "为行动不便的老人上门…"),
+        where it counts as a part of that text rather than the whole.
+        """
+        w = self.weights
+        concepts = ahocorasick.Automaton()
+        for concept in self.lexicon.concepts:
+            concepts.add_word(concept, concept)
+        if not len(concepts):
+            return
+        concepts.make_automaton()
+        for item, weights, phrases in zip(self._items, term_weights, phrases_per_item, strict=True):
+            texts = list(phrases)
+            texts += [(normalize_term(e), w.example) for e in item.examples]
+            texts.append((normalize_term(item.description), w.description))
+            found: dict[str, float] = {}
+            for text, weight in texts:
+                for _, concept in concepts.iter(text):
+                    strength = weight if concept == text else weight * w.part
+                    found[concept] = max(found.get(concept, 0.0), strength, weights.get(concept, 0))
+            for concept, strength in found.items():
+                _raise(weights, concept, strength)
+                for variant in self.lexicon.concepts[concept]:
+                    _raise(weights, variant, strength * w.lexicon)
+
+    def _place_terms(self) -> set[str]:
+        community = self.catalog.document.community
+        names = [community.name] + [g.name for g in community.grids]
+        names += [area for g in community.grids for area in g.areas]
+        places: set[str] = set()
+        for name in names:
+            term = normalize_term(name)
+            places.add(term)
+            places.update(self._words(term))
+        return places
+
+    def _words(self, text: str) -> Iterable[str]:
+        """Index words of a text: search-mode tokens of two characters or more."""
+        for chunk in text.split():
+            for word, _, _ in search_tokens(self._tokenizer, chunk):
+                if len(word) >= 2 and not word.isdigit() and word not in STOPWORDS:
+                    yield word
+
+    # --- matching ------------------------------------------------------------------
+
+    def match(self, text: str) -> MatchResult:
+        normalized = normalize(text)
+        terms, off_catalog = self._find_terms(normalized)
+        scores = self._terms.scores(terms)
+        if self.weights.characters:
+            grams = dict.fromkeys(_grams(normalized) - STOP_CHARS, self.weights.characters)
+            scores += self._grams.scores(grams)
+        if off_catalog:
+            scores *= self.weights.out_of_scope
+        return self._decide(text, scores, tuple(terms))
+
+    def _find_terms(self, text: str) -> tuple[dict[str, float], bool]:
+        """Terms in the message with their factor (1, or less for homophones)."""
+        if not text:
+            return {}, False
+        boundaries: set[tuple[int, int]] | None = None
+        hits: list[tuple[int, int, str, float]] = []  # start, end, term, factor
+        off_catalog = False
+        for end, term in self._automaton.iter(text):
+            start = end - len(term) + 1 if term != _OUT_OF_SCOPE else 0
+            if term == _OUT_OF_SCOPE:
+                off_catalog = True
+                continue
+            if len(term) == 2:
+                if boundaries is None:
+                    boundaries = {(s, e) for _, s, e in search_tokens(self._tokenizer, text)}
+                if (start, end + 1) not in boundaries:
+                    continue
+            hits.append((start, end + 1, term, 1.0))
+
+        sounds, starts = sound_text(text)
+        position_to_char = {position: index for index, position in enumerate(starts)}
+        for end, term in self._sounds.iter(sounds):
+            key_length = len(sound_key(term))
+            start_char = position_to_char.get(end - key_length + 1)
+            if start_char is None:
+                continue
+            span = text[start_char : start_char + len(term)]
+            if span == term:
+                continue  # an exact hit, already found above
+            if is_common_word(span):
+                continue  # a real word that happens to sound alike (可以/可疑), not a slip
+            same = sum(a == b for a, b in zip(span, term, strict=True))
+            if len(term) == 2 and same == 0:
+                continue  # two unrelated characters that happen to sound alike
+            hits.append((start_char, start_char + len(term), term, self.weights.sound_alike))
+
+        # Longest first; a hit inside a longer accepted hit adds nothing new.
+        hits.sort(key=lambda h: (-(h[1] - h[0]), h[0]))
+        accepted: list[tuple[int, int]] = []
+        terms: dict[str, float] = {}
+        for start, end, term, factor in hits:
+            if any(s <= start and end <= e for s, e in accepted):
+                continue
+            accepted.append((start, end))
+            terms[term] = max(terms.get(term, 0.0), factor)
+        return terms, off_catalog
+
+    def _decide(
+        self, text: str, scores: npt.NDArray[np.float64], terms: tuple[str, ...]
+    ) -> MatchResult:
+        t = self.thresholds
+        leaders = np.argpartition(-scores, 3)[:3] if len(scores) > 3 else np.arange(len(scores))
+        ranked = sorted(
+            ((int(i), float(scores[i])) for i in leaders if scores[i] > 0),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
+        candidates = tuple(Candidate(self._items[i].id, self._confidence(s)) for i, s in ranked)
+        if not ranked:
+            return MatchResult(text, "none", None, 0.0, (), terms)
+        top_index, best = ranked[0]
+        confidence = self._confidence(best)
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if confidence >= t.matched and runner_up < t.lead * best:
+            return MatchResult(
+                text, "matched", self._items[top_index].id, confidence, candidates, terms
+            )
+        if confidence >= t.ambiguous and terms:
+            # Without a single catalog term, shared characters alone may suggest a
+            # confident match but never a list of guesses.
+            choices = tuple(
+                c
+                for c, (_, raw) in zip(candidates, ranked, strict=True)
+                if raw >= t.choice_share * best
+            )
+            if len(choices) < 2:
+                choices = candidates[:2]
+            if len(choices) >= 2:
+                return MatchResult(text, "ambiguous", None, confidence, choices, terms)
+            # A lone, weak candidate is a guess, not a choice: say nothing matched.
+        return MatchResult(text, "none", None, confidence, candidates, terms)
+
+    def _confidence(self, raw: float) -> float:
+        return raw / (raw + self.thresholds.half)
+
+
+def _grams(text: str) -> set[str]:
+    """Han characters and adjacent character pairs of a text."""
+    chars = [c if is_han(c) else " " for c in text]
+    grams = {c for c in chars if c != " "}
+    grams.update(a + b for a, b in itertools.pairwise(chars) if a != " " and b != " ")
+    return grams
+
+
+def _raise(weights: dict[str, float], term: str, weight: float) -> None:
+    if term and weight > weights.get(term, 0.0):
+        weights[term] = weight
+
+
+# Characters too common to carry meaning on their own.
+STOP_CHARS = frozenset(
+    "的了吗呢吧啊呀哦哈嘛我你他她它们是在有和就都也还要去来说这那个一不人么什怎样能可以会想让给把被从到对为与及或很太好多少几下上里中"
+)
+
+# Function words and filler that say nothing about which service is wanted.
+STOPWORDS = frozenset(
+    """
+    一个 一些 一下 一次 一起 以及 以上 以下 可以 可能 能够 进行 提供 开展 为了 并且 或者 还有
+    这个 那个 这些 那些 这样 那样 什么 怎么 怎样 如何 哪里 哪个 哪些 多少 为什么 是否 是不是
+    我们 你们 他们 她们 大家 自己 人员 相关 有关 工作 服务 居民 群众 社区 问题 情况 方面 时间
+    每月 每周 每天 现场 免费 帮助 帮忙 协助 负责 需要 需求 处理 办理 咨询 反映 了解 知识 活动
+    请问 你好 您好 谢谢 麻烦 请 的话 但是 因为 所以 如果 已经 还是 就是 不是 没有 不能 能不能
+    早上 上午 中午 下午 晚上 夜里 白天 今天 明天 昨天 周末 平时 每次 经常 最近 期间 定期 日常
+    东西 地方 时候 发现 不好 加入 推荐 组织 常见 一对 一对一 手把手 内容 注意事项 材料 流程
+    """.split()
+)
