@@ -47,7 +47,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         startup = await prepare(engine, sessionmaker, settings)
         app[keys.ENGINE] = engine
         app[keys.SESSIONMAKER] = sessionmaker
-        app[keys.CATALOG] = await LiveCatalog.load(startup.catalog)
+        app[keys.CATALOG] = await LiveCatalog.load(startup.catalog, settings.thresholds)
         app[keys.CREDENTIALS] = keys.WeChatCredentials(
             token=startup.wechat_token, token_generated=startup.token_generated
         )

@@ -218,8 +218,9 @@ def match(catalog_path: Path | None, as_json: bool, explain: bool, text: tuple[s
     from bot.startup import catalog_file
     from catalog.matcher import Matcher
 
-    path = catalog_path or catalog_file(settings_or_exit())
-    matcher = Matcher(_load_or_exit(path))
+    settings = settings_or_exit()
+    path = catalog_path or catalog_file(settings)
+    matcher = Matcher(_load_or_exit(path), thresholds=settings.thresholds)
     messages = text or tuple(line.rstrip("\r\n") for line in sys.stdin)
     for message in messages:
         result = matcher.match(message)

@@ -12,10 +12,12 @@ import binascii
 import re
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from catalog.matcher import Thresholds
 
 OFFICIAL_API_BASE = "https://api.weixin.qq.com"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -43,6 +45,13 @@ class Settings(BaseSettings):
     wechat_encoding_aes_key: str | None = None
     """Set it to turn on safe mode (AES-encrypted messages)."""
     wechat_api_base: str = OFFICIAL_API_BASE
+
+    match_matched: float = Field(default=Thresholds.matched, gt=0, lt=1)
+    """Matcher confidence needed to answer with one item."""
+    match_ambiguous: float = Field(default=Thresholds.ambiguous, gt=0, lt=1)
+    """Matcher confidence needed to offer numbered choices rather than "nothing matched"."""
+    match_lead: float = Field(default=Thresholds.lead, gt=0, le=1)
+    """For one item, the runner-up must score below this share of the top."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -107,6 +116,21 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
+    @model_validator(mode="after")
+    def _ambiguous_below_matched(self) -> Settings:
+        if self.match_ambiguous > self.match_matched:
+            raise ValueError(
+                f"MATCH_AMBIGUOUS ({self.match_ambiguous}) must not exceed "
+                f"MATCH_MATCHED ({self.match_matched})"
+            )
+        return self
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            matched=self.match_matched, ambiguous=self.match_ambiguous, lead=self.match_lead
+        )
+
     @property
     def safe_mode(self) -> bool:
         return self.wechat_encoding_aes_key is not None
@@ -127,8 +151,11 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False):
-            name = str(error["loc"][0]).upper() if error["loc"] else "(settings)"
             message = str(error["msg"]).removeprefix("Value error, ")
+            if not error["loc"]:  # a rule between several variables names them itself
+                lines.append(message)
+                continue
+            name = str(error["loc"][0]).upper()
             value = error.get("input")
             shown = f"={value!r}" if isinstance(value, str | int | float) else ""
             if name in ("WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY", "WECHAT_TOKEN"):

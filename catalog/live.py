@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from catalog.matcher import Matcher
+from catalog.matcher import Matcher, Thresholds
 from catalog.model import Catalog
 
 
@@ -17,14 +17,18 @@ class LiveCatalog:
     the next one sees the new one.
     """
 
-    def __init__(self, catalog: Catalog, matcher: Matcher) -> None:
+    def __init__(
+        self, catalog: Catalog, matcher: Matcher, thresholds: Thresholds | None = None
+    ) -> None:
         if matcher.version != catalog.version:
             raise ValueError("matcher was built for another catalog version")
         self._state = (catalog, matcher)
+        self._thresholds = thresholds
 
     @classmethod
-    async def load(cls, catalog: Catalog) -> LiveCatalog:
-        return cls(catalog, await asyncio.to_thread(Matcher, catalog))
+    async def load(cls, catalog: Catalog, thresholds: Thresholds | None = None) -> LiveCatalog:
+        matcher = await asyncio.to_thread(Matcher, catalog, thresholds=thresholds)
+        return cls(catalog, matcher, thresholds)
 
     @property
     def current(self) -> Catalog:
@@ -38,6 +42,6 @@ class LiveCatalog:
         """Install a new catalog version; return False when it is the version in use."""
         if catalog.version == self.current.version:
             return False
-        matcher = await asyncio.to_thread(Matcher, catalog)
+        matcher = await asyncio.to_thread(Matcher, catalog, thresholds=self._thresholds)
         self._state = (catalog, matcher)
         return True

@@ -174,3 +174,16 @@ def test_match_takes_messages_as_arguments_too() -> None:
     )
     assert result.exit_code == 0
     assert "社保卡上门代办" in result.output and "terms:" in result.output
+
+
+def test_match_thresholds_come_from_the_environment() -> None:
+    args = ["match", "--json", "--catalog", str(REFERENCE_CATALOG), "楼上老往我家滴水"]
+    default = json.loads(CliRunner().invoke(main, args).output)
+    assert default["decision"] == "matched"
+    strict = CliRunner().invoke(
+        main, args, env={"MATCH_MATCHED": "0.99", "MATCH_AMBIGUOUS": "0.98"}
+    )
+    assert json.loads(strict.output)["decision"] == "none"
+    wrong = CliRunner().invoke(main, args, env={"MATCH_MATCHED": "0.3", "MATCH_AMBIGUOUS": "0.5"})
+    assert wrong.exit_code == 2
+    assert "MATCH_AMBIGUOUS (0.5) must not exceed MATCH_MATCHED (0.3)" in wrong.output
