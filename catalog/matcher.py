@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import ahocorasick
@@ -180,23 +181,38 @@ class Matcher:
         places = self._place_terms()
         terms = PostingsBuilder()
         grams = PostingsBuilder()
+        variant_grams = {
+            concept: _grams_of(variants) for concept, variants in self.lexicon.concepts.items()
+        }
         for item_index, weights in enumerate(term_weights):
             for term, weight in weights.items():
                 if term in places:
                     terms.raise_to(term, item_index, weight * w.place)
                     continue
                 terms.raise_to(term, item_index, weight)
-                # Character back-off: the Han characters and pairs of each term.
+                # Character back-off: the Han characters and pairs of each term and,
+                # for a concept, of the everyday words that stand for it.
                 for gram in _grams(term):
                     grams.raise_to(gram, item_index, weight)
+                for gram in variant_grams.get(term, ()):
+                    grams.raise_to(gram, item_index, weight * w.lexicon)
         count = len(self._items)
         self._terms = terms.build(count, w.idf_power)
         # Grams shared by a quarter of the items or more say little, and would make
         # scoring slow on big catalogs.
         self._grams = grams.build(count, w.idf_power, max_share=0.25)
 
+        # Everyday words stand for the concepts they are listed under.
+        aliases: dict[str, dict[str, float]] = {}
+        for concept, variants in self.lexicon.concepts.items():
+            if concept not in self._terms:
+                continue
+            for variant in variants:
+                aliases.setdefault(variant, {})[concept] = w.lexicon
+        self._aliases = aliases
+
         automaton = ahocorasick.Automaton()
-        for term in self._terms:
+        for term in set(self._terms) | set(aliases):
             if len(term) >= 2:
                 automaton.add_word(term, term)
         for phrase in self.lexicon.out_of_scope:
@@ -213,7 +229,8 @@ class Matcher:
         }
         sounds = ahocorasick.Automaton()
         for term in sound_terms:
-            if term in self._terms and len(term) <= 8 and all(is_han(c) for c in term):
+            known = term in self._terms or term in aliases
+            if known and len(term) <= 8 and all(is_han(c) for c in term):
                 sounds.add_word(sound_key(term), term)
         sounds.make_automaton()
         self._sounds = sounds
@@ -236,11 +253,14 @@ class Matcher:
     def _link_lexicon(
         self, term_weights: list[dict[str, float]], phrases_per_item: list[list[tuple[str, float]]]
     ) -> None:
-        """Give each item the everyday words of the lexicon concepts it contains.
+        """Make each lexicon concept a term of the items that contain it.
 
         A concept reaches an item as one of its terms, or by occurring inside one of
         its phrases, examples or description (行动不便 in "为行动不便的老人上门…"),
-        where it counts as a part of that text rather than the whole.
+        where it counts as a part of that text rather than the whole. The everyday
+        variants are not copied to the items: at query time a variant found in a
+        message stands for its concept (see ``_aliases``), which keeps the index
+        small — thousands of variants times thousands of items would not be.
         """
         w = self.weights
         concepts = ahocorasick.Automaton()
@@ -260,8 +280,6 @@ class Matcher:
                     found[concept] = max(found.get(concept, 0.0), strength, weights.get(concept, 0))
             for concept, strength in found.items():
                 _raise(weights, concept, strength)
-                for variant in self.lexicon.concepts[concept]:
-                    _raise(weights, variant, strength * w.lexicon)
 
     def _place_terms(self) -> set[str]:
         community = self.catalog.document.community
@@ -286,13 +304,23 @@ class Matcher:
     def match(self, text: str) -> MatchResult:
         normalized = normalize(text)
         terms, off_catalog = self._find_terms(normalized)
-        scores = self._terms.scores(terms)
+        scores = self._terms.scores(self._expand(terms))
         if self.weights.characters:
             grams = dict.fromkeys(_grams(normalized) - STOP_CHARS, self.weights.characters)
             scores += self._grams.scores(grams)
         if off_catalog:
             scores *= self.weights.out_of_scope
         return self._decide(text, scores, tuple(terms))
+
+    def _expand(self, terms: dict[str, float]) -> dict[str, float]:
+        """Replace everyday words by the concepts they stand for (terms stay as they are)."""
+        expanded: dict[str, float] = {}
+        for term, factor in terms.items():
+            if term in self._terms:
+                expanded[term] = max(expanded.get(term, 0.0), factor)
+            for concept, alias_factor in self._aliases.get(term, {}).items():
+                expanded[concept] = max(expanded.get(concept, 0.0), factor * alias_factor)
+        return expanded
 
     def _find_terms(self, text: str) -> tuple[dict[str, float], bool]:
         """Terms in the message with their factor (1, or less for homophones)."""
@@ -308,7 +336,9 @@ class Matcher:
                 continue
             if len(term) == 2:
                 if boundaries is None:
-                    boundaries = {(s, e) for _, s, e in search_tokens(self._tokenizer, text)}
+                    boundaries = {
+                        (s, e) for _, s, e in search_tokens(self._tokenizer, text, hmm=False)
+                    }
                 if (start, end + 1) not in boundaries:
                     continue
             hits.append((start, end + 1, term, 1.0))
@@ -379,12 +409,17 @@ class Matcher:
         return raw / (raw + self.thresholds.half)
 
 
-def _grams(text: str) -> set[str]:
+def _grams_of(texts: Iterable[str]) -> frozenset[str]:
+    return frozenset(gram for text in texts for gram in _grams(text))
+
+
+@lru_cache(maxsize=65536)
+def _grams(text: str) -> frozenset[str]:
     """Han characters and adjacent character pairs of a text."""
     chars = [c if is_han(c) else " " for c in text]
     grams = {c for c in chars if c != " "}
     grams.update(a + b for a, b in itertools.pairwise(chars) if a != " " and b != " ")
-    return grams
+    return frozenset(grams)
 
 
 def _raise(weights: dict[str, float], term: str, weight: float) -> None:

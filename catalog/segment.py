@@ -59,6 +59,12 @@ def is_common_word(word: str) -> bool:
 COMMON_WORD_FREQ = 100
 
 
-def search_tokens(tokenizer: jieba.Tokenizer, text: str) -> list[tuple[str, int, int]]:
-    """Search-mode tokens with spans: a long word and also the words inside it."""
-    return list(tokenizer.tokenize(text, mode="search", HMM=True))
+def search_tokens(
+    tokenizer: jieba.Tokenizer, text: str, *, hmm: bool = True
+) -> list[tuple[str, int, int]]:
+    """Search-mode tokens with spans: a long word and also the words inside it.
+
+    ``hmm=False`` skips jieba's guessing of unknown words: twice as fast, and enough
+    where only the boundaries of known words matter.
+    """
+    return list(tokenizer.tokenize(text, mode="search", HMM=hmm))
