@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import ColumnElement, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog import schema
@@ -152,12 +152,7 @@ async def _sync_grids(
     counts: ChangeCount,
     now: dt.datetime,
 ) -> None:
-    existing = {
-        g.key: g
-        for g in await session.scalars(
-            select(models.Grid).where(models.Grid.community_id == community_id)
-        )
-    }
+    existing = await _by_key(session, models.Grid, models.Grid.community_id == community_id)
     for grid in grids:
         row = existing.pop(grid.id, None)
         values = {"name": grid.name, "areas": list(grid.areas)}
@@ -178,12 +173,7 @@ async def _sync_units(
     counts: ChangeCount,
     now: dt.datetime,
 ) -> dict[str, models.Unit]:
-    existing = {
-        u.key: u
-        for u in await session.scalars(
-            select(models.Unit).where(models.Unit.community_id == community_id)
-        )
-    }
+    existing = await _by_key(session, models.Unit, models.Unit.community_id == community_id)
     by_key: dict[str, models.Unit] = {}
     for unit in units:
         values = {
@@ -220,12 +210,7 @@ async def _sync_items(
     now: dt.datetime,
 ) -> None:
     counts = summary.items
-    existing = {
-        i.key: i
-        for i in await session.scalars(
-            select(models.Item).where(models.Item.community_id == community_id)
-        )
-    }
+    existing = await _by_key(session, models.Item, models.Item.community_id == community_id)
     synced: list[tuple[schema.Item, models.Item]] = []
     for item in doc.items:
         values = {
@@ -280,12 +265,7 @@ async def _sync_sessions(
     counts: ChangeCount,
     now: dt.datetime,
 ) -> None:
-    existing = {
-        s.key: s
-        for s in await session.scalars(
-            select(models.ItemSession).where(models.ItemSession.item_id == row.id)
-        )
-    }
+    existing = await _by_key(session, models.ItemSession, models.ItemSession.item_id == row.id)
     for spec in item.sessions:
         label = f"{item.id}/{spec.id}"
         values = {
@@ -303,6 +283,17 @@ async def _sync_sessions(
             _restore(found, label, counts)
     for key, found in existing.items():
         _retire(found, f"{item.id}/{key}", counts, now)
+
+
+KeyedRow = TypeVar("KeyedRow", models.Grid, models.Unit, models.Item, models.ItemSession)
+
+
+async def _by_key(
+    session: AsyncSession, model: type[KeyedRow], condition: ColumnElement[bool]
+) -> dict[str, KeyedRow]:
+    """The existing rows of one kind, by their catalog id."""
+    rows = await session.scalars(select(model).where(condition))
+    return {row.key: row for row in rows}
 
 
 def to_utc(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
