@@ -10,8 +10,8 @@ How it works, and why:
    (滴水 → 漏水), slightly discounted. Terms shared by many items get a low IDF.
 
 2. **Read the message.** Normalise it (simplified, half-width, no emoji), find
-   every known term with one Aho-Corasick pass, and keep two-character hits only
-   where jieba also sees a word boundary (so 电工 does not match inside 停电工作).
+   every known term with one Aho-Corasick pass, and keep hits only where jieba
+   sees words begin and end (so 电工 does not match inside 停电工作).
    Where a longer term covers a shorter one, the longer wins. Homophones of terms
    (社宝卡 → 社保卡) are found on the pinyin of the message.
 
@@ -85,7 +85,7 @@ class Thresholds:
 
     matched: float = 0.6
     """Minimum confidence to answer with one item."""
-    ambiguous: float = 0.5
+    ambiguous: float = 0.45
     """Minimum confidence to offer choices instead of saying nothing matched."""
     lead: float = 0.75
     """For ``matched``, the runner-up's raw score must be below this share of the top."""
@@ -326,22 +326,22 @@ class Matcher:
         """Terms in the message with their factor (1, or less for homophones)."""
         if not text:
             return {}, False
-        boundaries: set[tuple[int, int]] | None = None
+        # A term must begin and end where jieba sees words begin and end, so that
+        # 假警察 is not read inside 暑假警察 nor 电工 inside 停电工作.
+        edges: set[int] | None = None
         hits: list[tuple[int, int, str, float]] = []  # start, end, term, factor
         off_catalog = False
-        for end, term in self._automaton.iter(text):
-            start = end - len(term) + 1 if term != _OUT_OF_SCOPE else 0
+        for last, term in self._automaton.iter(text):
             if term == _OUT_OF_SCOPE:
                 off_catalog = True
                 continue
-            if len(term) == 2:
-                if boundaries is None:
-                    boundaries = {
-                        (s, e) for _, s, e in search_tokens(self._tokenizer, text, hmm=False)
-                    }
-                if (start, end + 1) not in boundaries:
-                    continue
-            hits.append((start, end + 1, term, 1.0))
+            start, end = last - len(term) + 1, last + 1
+            if edges is None:
+                edges = {0, len(text)}
+                for _, s, e in search_tokens(self._tokenizer, text, hmm=False):
+                    edges.update((s, e))
+            if start in edges and end in edges:
+                hits.append((start, end, term, 1.0))
 
         sounds, starts = sound_text(text)
         position_to_char = {position: index for index, position in enumerate(starts)}
