@@ -302,3 +302,21 @@ class InstanceSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AccessToken(Base):
+    """The WeChat API access token, shared by every process serving a community.
+
+    WeChat limits how often tokens may be fetched and a new token can invalidate the
+    previous one, so processes must not each fetch their own: the row is the cache,
+    and locking it is how one process at a time refreshes (see bot/wechat/token_store).
+    """
+
+    __tablename__ = "access_tokens"
+
+    community_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(String(512))
+    """WeChat asks clients to reserve at least 512 characters for a token."""
+    expires_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    """When the token was fetched: with ``expires_at`` it gives the token's lifetime."""

@@ -1,0 +1,292 @@
+"""An async client for the WeChat official-account API, on the service's aiohttp session.
+
+Why our own client rather than wechatpy's: that one is synchronous, fetches tokens from
+the official host whatever base URL is configured, has no lock around token refresh and
+retries a persistent 40001 without bound. This one:
+
+- caches the access token in the database and refreshes it by a single flight: one
+  refresh at a time per client (an asyncio lock) and across processes (the row lock in
+  :mod:`bot.wechat.token_store`), ahead of expiry;
+- on an invalid-token errcode refreshes once, forcing a new token, and retries once;
+  a second rejection raises :class:`InvalidCredential` instead of looping;
+- retries -1 (system busy), 45009 (rate limit), network errors and timeouts a bounded
+  number of times with exponential backoff and jitter, and nothing else;
+- gives every HTTP request a timeout, and never logs the secret or a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.wechat.errors import (
+    TOKEN_ERRCODES,
+    InvalidCredential,
+    WeChatError,
+    WeChatUnavailable,
+    error_for,
+    is_retryable,
+)
+from bot.wechat.token_store import StoredToken, TokenStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BACKOFF_CAP = 10.0
+"""Longest pause between two attempts, in seconds, however many attempts came before."""
+
+
+@dataclass(frozen=True)
+class NewsArticle:
+    """One article of a customer-service news message (WeChat now allows only one)."""
+
+    title: str
+    description: str
+    url: str
+    picurl: str = ""
+
+
+class WeChatAPI:
+    """The outbound WeChat API of one community's official account."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        app_secret: str,
+        base_url: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        community_id: str,
+        http: aiohttp.ClientSession,
+        timeout: float = 5.0,
+        max_attempts: int = 4,
+        backoff_base: float = 0.2,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._app_id = app_id
+        self._app_secret = app_secret
+        self._base_url = base_url.rstrip("/")
+        self._http = http
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._store = TokenStore(sessionmaker, community_id)
+        self._cached: StoredToken | None = None
+        self._refresh_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"WeChatAPI(app_id={self._app_id!r}, base_url={self._base_url!r})"
+
+    # --- access token ----------------------------------------------------------------
+
+    async def access_token(self) -> str:
+        """A token that is valid for a while yet; fetched only when none is."""
+        cached = self._cached
+        if cached is not None and cached.usable():
+            return cached.token
+        return (await self._refresh(stale=None)).token
+
+    async def _refresh(self, *, stale: str | None) -> StoredToken:
+        """Make a usable token other than ``stale`` current, fetching one only if needed.
+
+        ``stale`` is a token WeChat just rejected: it forces a fetch with
+        ``force_refresh`` unless another task or process already replaced it.
+        Whoever waited for the lock first looks at what the previous holder left.
+        """
+
+        def keep(candidate: StoredToken) -> bool:
+            return candidate.usable() and candidate.token != stale
+
+        async with self._refresh_lock:
+            if self._cached is not None and keep(self._cached):
+                return self._cached
+            stored = await self._store.load()
+            if stored is None or not keep(stored):
+                force = stale is not None
+                stored = await self._with_retries(
+                    "stable_token",
+                    lambda: self._store.refresh(lambda: self._fetch_token(force), keep),
+                )
+            self._cached = stored
+            return stored
+
+    async def _fetch_token(self, force: bool) -> tuple[str, int]:
+        """One attempt at ``stable_token``; the caller holds the refresh lock."""
+        body = {
+            "grant_type": "client_credential",
+            "appid": self._app_id,
+            "secret": self._app_secret,
+            "force_refresh": force,
+        }
+        reply = await self._request_once("/cgi-bin/stable_token", body, {})
+        errcode = int(reply.get("errcode", 0))
+        if errcode:  # a refused AppID/AppSecret (40013, 40125 …) is an InvalidCredential
+            raise error_for(errcode, str(reply.get("errmsg", "")))
+        token, expires_in = reply.get("access_token"), reply.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, int):
+            raise WeChatUnavailable(-1, "stable_token reply has no access_token/expires_in")
+        log.info("fetched a WeChat access token (forced: %s, expires in %ss)", force, expires_in)
+        return token, expires_in
+
+    # --- API calls -------------------------------------------------------------------
+
+    async def send_text(self, openid: str, text: str) -> None:
+        """Customer-service text message (only within the resident's 48-hour window)."""
+        await self._call(
+            "/cgi-bin/message/custom/send",
+            {"touser": openid, "msgtype": "text", "text": {"content": text}},
+        )
+
+    async def send_news(self, openid: str, articles: list[NewsArticle]) -> None:
+        """Customer-service news message: linked cards with title, description and image."""
+        await self._call(
+            "/cgi-bin/message/custom/send",
+            {
+                "touser": openid,
+                "msgtype": "news",
+                "news": {"articles": [asdict(article) for article in articles]},
+            },
+        )
+
+    async def send_template(
+        self, openid: str, template_id: str, data: dict[str, str], url: str | None = None
+    ) -> int:
+        """Template message (allowed outside the 48-hour window); returns WeChat's msgid."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {name: {"value": value} for name, value in data.items()},
+        }
+        if url is not None:
+            body["url"] = url
+        reply = await self._call("/cgi-bin/message/template/send", body)
+        msgid = reply.get("msgid")
+        if not isinstance(msgid, int):
+            raise WeChatError(-1, "template/send reply has no msgid")
+        return msgid
+
+    async def create_menu(self, menu: dict[str, Any]) -> None:
+        """Replace the account's custom menu (``{"button": [...]}``, WeChat's format)."""
+        await self._call("/cgi-bin/menu/create", menu)
+
+    async def user_info(self, openid: str) -> dict[str, Any]:
+        """WeChat's profile of a user; ``subscribe`` is 0 for someone who does not follow."""
+        return await self._call(
+            "/cgi-bin/user/info", None, params={"openid": openid, "lang": "zh_CN"}
+        )
+
+    async def _call(
+        self,
+        path: str,
+        body: Mapping[str, Any] | None,
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Call ``path`` with the access token: POST ``body`` as JSON, or GET when None.
+
+        A rejected token is refreshed once and the call retried once; that retry does
+        not use up one of the ``max_attempts`` kept for busy/unreachable WeChat.
+        """
+        refreshed = False
+        while True:
+            token = await self.access_token()
+
+            async def attempt(token: str = token) -> dict[str, Any]:
+                query = {**(params or {}), "access_token": token}
+                reply = await self._request_once(path, body, query)
+                errcode = int(reply.get("errcode", 0))
+                if errcode and errcode not in TOKEN_ERRCODES:
+                    raise error_for(errcode, str(reply.get("errmsg", "")))
+                return reply
+
+            reply = await self._with_retries(path, attempt)
+            errcode = int(reply.get("errcode", 0))
+            if not errcode:
+                return reply
+            # The token was rejected: invalid (40001/40014) or expired (42001).
+            if refreshed:
+                raise InvalidCredential(errcode, str(reply.get("errmsg", "")))
+            log.warning("WeChat rejected the access token (errcode %s): refreshing", errcode)
+            refreshed = True
+            await self._refresh(stale=token)
+
+    # --- HTTP, retries ---------------------------------------------------------------
+
+    async def _with_retries(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt`` up to ``max_attempts`` times while it fails in a retryable way."""
+        for number in range(1, self._max_attempts + 1):
+            try:
+                return await attempt()
+            except WeChatError as exc:
+                if not is_retryable(exc) or number == self._max_attempts:
+                    raise
+                delay = self._backoff(number)
+                log.warning(
+                    "WeChat %s failed (%s), attempt %d of %d; retrying in %.2fs",
+                    what,
+                    exc,
+                    number,
+                    self._max_attempts,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: clients that failed together do not retry together."""
+        delay = min(BACKOFF_CAP, self._backoff_base * 2.0 ** (attempt - 1))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    async def _request_once(
+        self, path: str, body: Mapping[str, Any] | None, query: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """One HTTP request with the timeout; transport trouble becomes WeChatUnavailable.
+
+        The original exception is not chained: aiohttp may put the URL, and with it the
+        access token, into its message, and a chained traceback would log it.
+        """
+        url = self._base_url + path
+        try:
+            if body is None:
+                request = self._http.get(url, params=query, timeout=self._timeout)
+            else:
+                # WeChat wants UTF-8 text, not \\u escapes (menus showed escapes verbatim).
+                data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+                request = self._http.post(
+                    url,
+                    params=query,
+                    data=data,
+                    headers={"Content-Type": "application/json; charset=utf-8"},
+                    timeout=self._timeout,
+                )
+            async with request as response:
+                raw = await response.read()
+                status = response.status
+        except TimeoutError:
+            raise WeChatUnavailable(-1, f"{path}: no answer within the timeout") from None
+        except aiohttp.ClientError as exc:
+            raise WeChatUnavailable(-1, f"{path}: {type(exc).__name__}") from None
+        return _decode(path, status, raw)
+
+
+def _decode(path: str, status: int, raw: bytes) -> dict[str, Any]:
+    """WeChat's JSON reply; it may come as text/plain, so the content type is not trusted."""
+    if status != 200:
+        raise WeChatUnavailable(-1, f"{path}: HTTP {status}")
+    try:
+        reply = json.loads(raw)
+    except ValueError:
+        raise WeChatUnavailable(-1, f"{path}: reply is not JSON") from None
+    if not isinstance(reply, dict):
+        raise WeChatUnavailable(-1, f"{path}: reply is not a JSON object")
+    return reply
