@@ -19,8 +19,9 @@ import json
 from pathlib import Path
 
 from catalog.loader import load_catalog
-from catalog.matcher import STOP_CHARS, Matcher, Thresholds, _grams
+from catalog.matcher import STOP_CHARS, Matcher, _grams
 from catalog.normalize import normalize
+from catalog.thresholds import Thresholds
 
 TARGETS = {"top1": 0.95, "top3": 0.98, "rejection": 0.90}
 

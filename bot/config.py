@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from catalog.matcher import Thresholds
+from catalog.thresholds import Thresholds
 
 OFFICIAL_API_BASE = "https://api.weixin.qq.com"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from catalog.matcher import Matcher, Thresholds
+from catalog.matcher import Matcher
 from catalog.model import Catalog
+from catalog.thresholds import Thresholds
 
 
 class LiveCatalog:

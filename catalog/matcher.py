@@ -45,6 +45,7 @@ from catalog.pinyin import is_han, sound_key, sound_text
 from catalog.postings import PostingsBuilder
 from catalog.schema import Item
 from catalog.segment import catalog_tokenizer, is_common_word, search_tokens
+from catalog.thresholds import Thresholds
 
 Decision = Literal["matched", "ambiguous", "none"]
 
@@ -77,22 +78,6 @@ class Weights:
     characters: float = 0.3
     """Weight of character evidence (single characters and pairs shared with an item's
     texts): a back-off that lets 打针/针, 教/课 count when no whole term matched."""
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Decision thresholds on the confidence scale (0–1). Defaults tuned on the dev set."""
-
-    matched: float = 0.6
-    """Minimum confidence to answer with one item."""
-    ambiguous: float = 0.45
-    """Minimum confidence to offer choices instead of saying nothing matched."""
-    lead: float = 0.75
-    """For ``matched``, the runner-up's raw score must be below this share of the top."""
-    choice_share: float = 0.35
-    """Items offered as choices must score at least this share of the top."""
-    half: float = 3.0
-    """The raw score at which confidence is 0.5 (the saturation curve's midpoint)."""
 
 
 @dataclass(frozen=True)
