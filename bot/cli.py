@@ -454,11 +454,9 @@ def _menu_problems(data: Any) -> list[str]:
     problems: list[str] = []
     for i, button in enumerate(buttons):
         where = f"button[{i}]"
+        problems += _named_problems(button, where)
         if not isinstance(button, dict):
-            problems.append(f"{where}: expected a mapping with name and type")
             continue
-        if not isinstance(button.get("name"), str) or not button["name"]:
-            problems.append(f"{where}.name: required")
         subs = button.get("sub_button")
         if subs is None:
             problems += _leaf_problems(button, where)
@@ -467,12 +465,9 @@ def _menu_problems(data: Any) -> list[str]:
         else:
             for j, sub in enumerate(subs):
                 sub_where = f"{where}.sub_button[{j}]"
-                if not isinstance(sub, dict):
-                    problems.append(f"{sub_where}: expected a mapping with name and type")
-                    continue
-                if not isinstance(sub.get("name"), str) or not sub["name"]:
-                    problems.append(f"{sub_where}.name: required")
-                problems += _leaf_problems(sub, sub_where)
+                problems += _named_problems(sub, sub_where)
+                if isinstance(sub, dict):
+                    problems += _leaf_problems(sub, sub_where)
     return problems
 
 
@@ -484,6 +479,15 @@ _LEAF_FIELDS = {
     "article_view_limited": ("article_id",),
 }
 """What a button of each type needs besides its name; every other type needs a key."""
+
+
+def _named_problems(button: object, where: str) -> list[str]:
+    """A button must be a mapping with a name, whether it has sub-buttons or not."""
+    if not isinstance(button, dict):
+        return [f"{where}: expected a mapping with name and type"]
+    if not isinstance(button.get("name"), str) or not button["name"]:
+        return [f"{where}.name: required"]
+    return []
 
 
 def _leaf_problems(button: dict[str, Any], where: str) -> list[str]:
