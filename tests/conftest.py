@@ -21,7 +21,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.config import Settings
 from storage import migrate
 from storage.engine import create_engine, create_sessionmaker
 from storage.models import Base
@@ -172,16 +171,6 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_sessionmaker(engine)
-
-
-@pytest.fixture
-def settings_for(tmp_path: Path) -> object:
-    """Build Settings for a test without reading the developer's environment or .env."""
-
-    def make(**values: object) -> Settings:
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-    return make
 
 
 @pytest.fixture

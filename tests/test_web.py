@@ -63,7 +63,7 @@ async def test_development_token_is_generated_once_and_kept(
     assert not configured[keys.CREDENTIALS].token_generated
 
 
-async def test_catalog_file_is_reimported_only_when_it_changes(
+async def test_a_changed_catalog_file_is_picked_up_at_restart(
     db_url: str, aiohttp_client: Client, tmp_path: Path
 ) -> None:
     path = tmp_path / "catalog.yaml"

@@ -154,14 +154,17 @@ async def _sync_grids(
 ) -> None:
     existing = await _by_key(session, models.Grid, models.Grid.community_id == community_id)
     for grid in grids:
-        row = existing.pop(grid.id, None)
         values = {"name": grid.name, "areas": list(grid.areas)}
-        if row is None:
-            session.add(models.Grid(community_id=community_id, key=grid.id, **values))
-            counts.added.append(grid.id)
-            continue
-        _update(row, values, grid.id, counts)
-        _restore(row, grid.id, counts)
+        _upsert(
+            session,
+            existing,
+            grid.id,
+            grid.id,
+            counts,
+            values,
+            models.Grid,
+            community_id=community_id,
+        )
     for key, row in existing.items():
         _retire(row, key, counts, now)
 
@@ -185,15 +188,16 @@ async def _sync_units(
             "accept_within_hours": unit.accept_within_hours,
             "commitment": unit.commitment,
         }
-        row = existing.pop(unit.id, None)
-        if row is None:
-            row = models.Unit(community_id=community_id, key=unit.id, **values)
-            session.add(row)
-            counts.added.append(unit.id)
-        else:
-            _update(row, values, unit.id, counts)
-            _restore(row, unit.id, counts)
-        by_key[unit.id] = row
+        by_key[unit.id] = _upsert(
+            session,
+            existing,
+            unit.id,
+            unit.id,
+            counts,
+            values,
+            models.Unit,
+            community_id=community_id,
+        )
     for key, row in existing.items():
         _retire(row, key, counts, now)
     await session.flush()
@@ -222,14 +226,16 @@ async def _sync_items(
             "confidential": item.confidential,
             "spec": item.model_dump(mode="json"),
         }
-        row = existing.pop(item.id, None)
-        if row is None:
-            row = models.Item(community_id=community_id, key=item.id, **values)
-            session.add(row)
-            counts.added.append(item.id)
-        else:
-            _update(row, values, item.id, counts)
-            _restore(row, item.id, counts)
+        row = _upsert(
+            session,
+            existing,
+            item.id,
+            item.id,
+            counts,
+            values,
+            models.Item,
+            community_id=community_id,
+        )
         synced.append((item, row))
     for key, row in existing.items():
         _retire(row, key, counts, now)
@@ -274,13 +280,9 @@ async def _sync_sessions(
             "capacity": spec.capacity,
             "location": spec.location,
         }
-        found = existing.pop(spec.id, None)
-        if found is None:
-            session.add(models.ItemSession(item_id=row.id, key=spec.id, **values))
-            counts.added.append(label)
-        else:
-            _update(found, values, label, counts)
-            _restore(found, label, counts)
+        _upsert(
+            session, existing, spec.id, label, counts, values, models.ItemSession, item_id=row.id
+        )
     for key, found in existing.items():
         _retire(found, f"{item.id}/{key}", counts, now)
 
@@ -301,6 +303,29 @@ def to_utc(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(dt.UTC)
+
+
+def _upsert(
+    session: AsyncSession,
+    existing: dict[str, KeyedRow],
+    key: str,
+    label: str,
+    counts: ChangeCount,
+    values: dict[str, Any],
+    model: type[KeyedRow],
+    **owner: Any,
+) -> KeyedRow:
+    """Create the row for ``key`` or bring the existing one up to date (and back from
+    retirement); take it out of ``existing``, so that what remains there is retired."""
+    row = existing.pop(key, None)
+    if row is None:
+        row = model(key=key, **owner, **values)
+        session.add(row)
+        counts.added.append(label)
+    else:
+        _update(row, values, label, counts)
+        _restore(row, label, counts)
+    return row
 
 
 def _update(row: Any, values: dict[str, Any], label: str, counts: ChangeCount) -> None:
