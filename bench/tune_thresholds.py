@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from catalog.loader import load_catalog
-from catalog.matcher import STOP_CHARS, Matcher, _grams
+from catalog.matcher import Matcher
 from catalog.normalize import normalize
 from catalog.thresholds import Thresholds
 
@@ -30,14 +30,8 @@ def prepared(matcher: Matcher, path: Path) -> list[tuple[str, object, tuple[str,
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     out = []
     for row in rows:
-        normalized = normalize(row["text"])
-        terms, off_catalog = matcher._find_terms(normalized)
-        scores = matcher._terms.scores(matcher._expand(terms))
-        grams = dict.fromkeys(_grams(normalized) - STOP_CHARS, matcher.weights.characters)
-        scores = scores + matcher._grams.scores(grams)
-        if off_catalog:
-            scores = scores * matcher.weights.out_of_scope
-        out.append((row["text"], scores, tuple(terms), set(row["expect"])))
+        scores, terms = matcher.raw_scores(normalize(row["text"]))
+        out.append((row["text"], scores, terms, set(row["expect"])))
     return out
 
 

@@ -287,15 +287,21 @@ class Matcher:
     # --- matching ------------------------------------------------------------------
 
     def match(self, text: str) -> MatchResult:
-        normalized = normalize(text)
+        scores, terms = self.raw_scores(normalize(text))
+        return self._decide(text, scores, terms)
+
+    def raw_scores(self, normalized: str) -> tuple[npt.NDArray[np.float64], tuple[str, ...]]:
+        """Every item's raw score for a normalised message, and the terms found in it."""
         terms, off_catalog = self._find_terms(normalized)
         scores = self._terms.scores(self._expand(terms))
         if self.weights.characters:
+            # Characters count even inside found terms: measured, counting them again
+            # ranks items whose texts share the term's wording above a lone keyword.
             grams = dict.fromkeys(_grams(normalized) - STOP_CHARS, self.weights.characters)
             scores += self._grams.scores(grams)
         if off_catalog:
             scores *= self.weights.out_of_scope
-        return self._decide(text, scores, tuple(terms))
+        return scores, tuple(terms)
 
     def _expand(self, terms: dict[str, float]) -> dict[str, float]:
         """Replace everyday words by the concepts they stand for (terms stay as they are)."""
@@ -308,7 +314,8 @@ class Matcher:
         return expanded
 
     def _find_terms(self, text: str) -> tuple[dict[str, float], bool]:
-        """Terms in the message with their factor (1, or less for homophones)."""
+        """Terms in the message with their factor (1, or less for homophones), and
+        whether an off-catalog phrase was seen."""
         if not text:
             return {}, False
         # A term must begin and end where jieba sees words begin and end, so that

@@ -9,7 +9,7 @@ from catalog.live import LiveCatalog
 from catalog.loader import load_catalog, parse_catalog
 from catalog.matcher import Matcher
 from catalog.normalize import normalize
-from catalog.segment import search_tokens
+from catalog.segment import base_tokenizer, search_tokens
 from tests.conftest import REFERENCE_CATALOG
 
 SMALL = """
@@ -126,6 +126,8 @@ def test_catalogs_do_not_leak_into_each_other() -> None:
     assert ("蓝莓果冻课堂", 0, 6) not in search_tokens(b._tokenizer, "蓝莓果冻课堂")
     assert a.match("蓝莓果冻课堂").item == "repair"
     assert b.match("蓝莓果冻课堂").decision == "none"
+    # Catalog words live in the catalog's overlay, never in the shared dictionary.
+    assert "蓝莓果冻课堂" not in base_tokenizer().FREQ
 
 
 def test_json_shape(reference: Matcher) -> None:
