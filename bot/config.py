@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     wechat_encoding_aes_key: str | None = None
     """Set it to turn on safe mode (AES-encrypted messages)."""
     wechat_api_base: str = OFFICIAL_API_BASE
+    wechat_replay_window: float = Field(default=300.0, gt=0, le=86400)
+    """Seconds a request's timestamp may be off from now; older ones are replays."""
+    wechat_max_body: int = Field(default=65536, ge=1024, le=10 * 1024 * 1024)
+    """Largest request body accepted on /wechat, in bytes (WeChat's are a few KiB)."""
+    reply_deadline: float = Field(default=4.0, gt=0, lt=5)
+    """Seconds a reply may take before the bot answers "success" and sends it later
+    through the customer-service API (WeChat waits 5 s)."""
+    conversation_timeout: int = Field(default=1800, ge=60)
+    """Seconds of silence after which a half-finished conversation is forgotten."""
 
     match_matched: float = Field(default=Thresholds.matched, gt=0, lt=1)
     """Matcher confidence needed to answer with one item."""

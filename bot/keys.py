@@ -8,6 +8,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.tasks import BackgroundTasks
+from bot.webhook import CustomerService, Webhook
+from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
 
 
@@ -33,3 +36,8 @@ SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 CATALOG = web.AppKey("catalog", LiveCatalog)
 CREDENTIALS = web.AppKey("credentials", WeChatCredentials)
 LINKS = web.AppKey("links", list[Link])
+TASKS = web.AppKey("tasks", BackgroundTasks)
+CODEC = web.AppKey("codec", Codec)
+WEBHOOK = web.AppKey("webhook", Webhook)
+CUSTOMER_SERVICE = web.AppKey("customer_service", CustomerService)
+"""Where late replies go: the WeChat API client, or a DevOutbox without credentials."""

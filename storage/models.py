@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -265,8 +266,10 @@ class ProcessedMessage(Base):
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
+    deferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Answered "success" because the reply was late; it goes out by the API instead."""
     reply: Mapped[str | None] = mapped_column(Text)
-    """The reply sent the first time, sent again to a retry."""
+    """The reply sent the first time (plaintext XML), sent again to a retry."""
 
 
 class UnmetNeed(Base):

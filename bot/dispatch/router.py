@@ -1,0 +1,133 @@
+"""Routers and the dispatcher: which handler answers a message.
+
+As in aiogram 3, each module of ``handlers/`` declares one :class:`Router` and
+registers handlers with filters; the dispatcher includes the routers in a fixed
+order and gives a message to the first handler whose filters all pass. A handler is
+``async def handler(msg, ctx, **filter_results) -> str | None``: it receives only
+the arguments it names, and returns the text of the reply (None: no reply).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.dispatch.filters import Filter
+from bot.state import Conversation
+from bot.wechat.inbound import Incoming
+from catalog.matcher import Matcher, MatchResult
+from catalog.model import Catalog
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Awaitable[str | None]]
+
+
+@dataclass
+class Context:
+    """What a handler may use besides the message itself."""
+
+    community_id: str
+    catalog: Catalog
+    matcher: Matcher
+    conversation: Conversation
+    sessionmaker: async_sessionmaker[AsyncSession]
+    message_key: str
+    """The message's dedupe key: effects keyed by it happen once however often it comes."""
+    text: str = ""
+    _match: MatchResult | None = field(default=None, repr=False)
+
+    def match(self) -> MatchResult:
+        """The matcher's reading of the message's text (computed once)."""
+        if self._match is None:
+            self._match = self.matcher.match(self.text)
+        return self._match
+
+
+@dataclass(frozen=True)
+class _Registered:
+    handler: Handler
+    filters: tuple[Filter, ...]
+    accepts: frozenset[str] | None
+    """Names of the handler's keyword parameters; None when it takes ``**kwargs``."""
+
+
+class Router:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._handlers: list[_Registered] = []
+        self._children: list[Router] = []
+
+    def on(self, *filters: Filter) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for messages passing all ``filters``."""
+
+        def register(handler: Handler) -> Handler:
+            parameters = inspect.signature(handler).parameters.values()
+            variadic = any(p.kind is p.VAR_KEYWORD for p in parameters)
+            accepts = None if variadic else frozenset(p.name for p in parameters)
+            self._handlers.append(_Registered(handler, filters, accepts))
+            return handler
+
+        return register
+
+    def include(self, *routers: Router) -> None:
+        """Children are tried after this router's own handlers, in the order given."""
+        self._children.extend(routers)
+
+    async def resolve(
+        self, msg: Incoming, ctx: Context
+    ) -> tuple[Handler, dict[str, Any], str] | None:
+        """The first handler that wants the message, its arguments, and its router."""
+        for registered in self._handlers:
+            found: dict[str, Any] = {}
+            for f in registered.filters:
+                result = await f(msg, ctx)
+                if not result:
+                    break
+                if isinstance(result, dict):
+                    found.update(result)
+            else:
+                arguments = {"msg": msg, "ctx": ctx, **found}
+                if registered.accepts is not None:
+                    arguments = {k: v for k, v in arguments.items() if k in registered.accepts}
+                return registered.handler, arguments, self.name
+        for child in self._children:
+            resolved = await child.resolve(msg, ctx)
+            if resolved is not None:
+                return resolved
+        return None
+
+
+ErrorHandler = Callable[[Incoming, Context, Exception], Awaitable[str | None]]
+
+
+class Dispatcher(Router):
+    """The root router. A handler's exception goes to one error handler, which logs it
+    and gives the resident a polite reply instead of silence."""
+
+    def __init__(self, error_handler: ErrorHandler | None = None) -> None:
+        super().__init__("root")
+        self._error_handler = error_handler or _apologise
+
+    async def feed(self, msg: Incoming, ctx: Context) -> str | None:
+        resolved = await self.resolve(msg, ctx)
+        if resolved is None:
+            return None
+        handler, arguments, router = resolved
+        try:
+            return await handler(**arguments)
+        except Exception as exc:
+            log.exception("handler %s.%s failed on %s", router, handler.__name__, msg.key)
+            return await self._error_handler(msg, ctx, exc)
+
+
+SORRY = "抱歉，系统刚才出了点小问题，请稍后再发一次。给您添麻烦了！"
+
+
+async def _apologise(msg: Incoming, ctx: Context, exc: Exception) -> str | None:
+    return SORRY

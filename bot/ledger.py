@@ -1,0 +1,194 @@
+"""Exactly-once handling of inbound messages across retries, restarts and processes.
+
+WeChat retries a message it got no answer to after about 5 s, three times, and a
+retry may reach another process. Every message is therefore *claimed* in the
+database before anything is done with it (see ``storage.repositories.ledger``):
+
+* the claimant runs the handlers and records the reply;
+* a retry of a finished message gets the recorded reply again, or ``success`` when
+  the reply went out through the customer-service API instead (it was late);
+* a retry of a message still running waits for it, within its own time budget;
+* a claim that neither finished nor was deferred within the lease belongs to an
+  attempt that died (a crash, a killed process): a retry takes it over.
+
+Claims and replies of concurrent messages are written in batches (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import enum
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.batching import Batcher
+from storage.repositories import ledger as repo
+from storage.repositories import residents as residents_repo
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Status(enum.Enum):
+    NEW = "new"
+    """This attempt owns the message: handle it."""
+    RUNNING = "running"
+    """Another attempt is handling it now."""
+    DONE = "done"
+    """Handled; ``reply`` is what was answered (None: "success")."""
+    DEFERRED = "deferred"
+    """Answered "success"; the reply goes (or went) out through the API."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    status: Status
+    reply: str | None = None
+
+
+class MessageLedger:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        community_id: str,
+        *,
+        lease: float,
+        keep: dt.timedelta = dt.timedelta(days=1),
+        poll_interval: float = 0.1,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._community_id = community_id
+        self._lease = dt.timedelta(seconds=lease)
+        self._keep = keep
+        self._poll_interval = poll_interval
+        self._claims: Batcher[str, Claim] = Batcher(self._claim_batch)
+        self._replies: Batcher[tuple[str, str | None, str | None], None] = Batcher(
+            self._finish_batch
+        )
+        self._running: dict[str, asyncio.Event] = {}
+        """Messages this process is handling: a local retry waits on the event."""
+
+    async def claim(self, key: str) -> Claim:
+        if key in self._running:  # a retry racing its first attempt in this process
+            return Claim(Status.RUNNING)
+        claim = await self._claims.submit(key)
+        if claim.status is Status.NEW:
+            self._running[key] = asyncio.Event()
+        return claim
+
+    async def finish(self, key: str, reply: str | None, *, resident: str | None = None) -> None:
+        """Record the reply; from now on a retry gets this reply.
+
+        ``resident``: the openid of a resident who just interacted with us; their
+        48-hour customer-service window is noted in the same transaction.
+        """
+        try:
+            await self._replies.submit((key, reply, resident))
+        finally:
+            event = self._running.pop(key, None)
+            if event is not None:
+                event.set()
+
+    async def release(self, key: str) -> None:
+        """Give up a claim whose handling failed before any reply (the database went
+        away, the task was cancelled): WeChat's next retry may then claim it afresh."""
+        event = self._running.pop(key, None)
+        if event is not None:
+            event.set()
+        try:
+            async with self._sessionmaker.begin() as session:
+                await repo.drop_claim(session, self._community_id, key)
+        except Exception:  # the lease runs out instead
+            log.warning("could not release the claim on %s", key, exc_info=True)
+
+    async def defer(self, key: str) -> None:
+        """The answer was "success": the reply must not be given to a retry too."""
+        async with self._sessionmaker.begin() as session:
+            await repo.mark_deferred(session, self._community_id, key)
+
+    async def wait(self, key: str, budget: float) -> Claim:
+        """Wait (at most ``budget`` seconds) for another attempt; take the message over
+        if that attempt is dead. Returns RUNNING if it is still going at the end."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        while True:
+            event = self._running.get(key)
+            if event is not None:
+                remaining = deadline - loop.time()
+                try:
+                    await asyncio.wait_for(event.wait(), max(remaining, 0))
+                except TimeoutError:
+                    return Claim(Status.RUNNING)
+            async with self._sessionmaker.begin() as session:
+                found = await repo.entry(session, self._community_id, key)
+                if found is None:  # expired and purged meanwhile: treat as new
+                    claims = await repo.claim_many(
+                        session,
+                        self._community_id,
+                        [key],
+                        now=utcnow(),
+                        expires_at=utcnow() + self._keep,
+                    )
+                    if claims.get(key) is None:
+                        self._running[key] = asyncio.Event()
+                        return Claim(Status.NEW)
+                    continue
+                if found.deferred:
+                    return Claim(Status.DEFERRED)
+                if found.done:
+                    return Claim(Status.DONE, found.reply)
+                now = utcnow()
+                if key not in self._running and await repo.take_over(
+                    session, self._community_id, key, now=now, stale_before=now - self._lease
+                ):
+                    self._running[key] = asyncio.Event()
+                    return Claim(Status.NEW)
+            if loop.time() >= deadline:
+                return Claim(Status.RUNNING)
+            await asyncio.sleep(min(self._poll_interval, max(deadline - loop.time(), 0)))
+
+    async def purge(self) -> int:
+        """Forget messages older than ``keep`` (WeChat stopped retrying them long ago)."""
+        async with self._sessionmaker.begin() as session:
+            return await repo.purge_expired(session, now=utcnow())
+
+    async def close(self) -> None:
+        await self._claims.close()
+        await self._replies.close()
+
+    # --- batches ---------------------------------------------------------------------
+
+    async def _claim_batch(self, keys: list[str]) -> list[Claim]:
+        now = utcnow()
+        async with self._sessionmaker.begin() as session:
+            found = await repo.claim_many(
+                session, self._community_id, keys, now=now, expires_at=now + self._keep
+            )
+        claims: list[Claim] = []
+        seen: set[str] = set()
+        for key in keys:
+            existing = found.get(key)
+            if key in seen:  # the same message twice in one batch: the first one owns it
+                claims.append(Claim(Status.RUNNING))
+            elif existing is None:
+                claims.append(Claim(Status.NEW))
+            elif existing.deferred:
+                claims.append(Claim(Status.DEFERRED))
+            elif existing.done:
+                claims.append(Claim(Status.DONE, existing.reply))
+            else:
+                claims.append(Claim(Status.RUNNING))
+            seen.add(key)
+        return claims
+
+    async def _finish_batch(self, finished: list[tuple[str, str | None, str | None]]) -> list[None]:
+        residents = [openid for _, _, openid in finished if openid]
+        async with self._sessionmaker.begin() as session:
+            await repo.finish_many(
+                session, self._community_id, [(key, reply) for key, reply, _ in finished]
+            )
+            await residents_repo.touch_many(session, self._community_id, residents, now=utcnow())
+        return [None] * len(finished)

@@ -1,0 +1,116 @@
+"""Conversation state per resident: where they are in a multi-turn exchange.
+
+Modelled on aiogram's FSM storage: an abstract async storage keyed per resident, and
+a :class:`Conversation` the handlers read and change. The webhook takes the
+resident's lock *before* the state is read and saves it before the lock is let go,
+so two messages of one resident never see the same state.
+
+The database storage reads the states of concurrent messages in one query (group
+commit, see ``bot.batching``) and writes only states a handler changed.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.batching import Batcher
+from storage.repositories import states as repo
+from storage.types import utcnow
+
+StateKey = tuple[str, str]
+"""(community id, openid)"""
+
+
+@dataclass
+class Conversation:
+    """One resident's state as a handler sees it; changes are saved after the handler."""
+
+    state: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    expired: bool = False
+    """A state existed but timed out before this message: the handler may say so."""
+    changed: bool = False
+
+    def set(self, state: str | None, **data: Any) -> None:
+        """Move to ``state``, replacing the data."""
+        self.state, self.data, self.changed = state, dict(data), True
+
+    def update(self, **data: Any) -> None:
+        self.data.update(data)
+        self.changed = True
+
+    def clear(self) -> None:
+        self.set(None)
+
+
+class StateStorage(abc.ABC):
+    @abc.abstractmethod
+    async def load(self, key: StateKey) -> Conversation: ...
+
+    @abc.abstractmethod
+    async def save(self, key: StateKey, conversation: Conversation) -> None: ...
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Finish pending work at shutdown."""
+
+
+class MemoryStateStorage(StateStorage):
+    """For a single process that may forget on restart (tests, experiments)."""
+
+    def __init__(self, timeout: dt.timedelta) -> None:
+        self._timeout = timeout
+        self._states: dict[StateKey, tuple[str | None, dict[str, Any], dt.datetime]] = {}
+
+    async def load(self, key: StateKey) -> Conversation:
+        found = self._states.get(key)
+        if found is None:
+            return Conversation()
+        state, data, expires = found
+        if expires < utcnow():
+            return Conversation(expired=state is not None)
+        return Conversation(state, dict(data))
+
+    async def save(self, key: StateKey, conversation: Conversation) -> None:
+        if conversation.changed:
+            data = dict(conversation.data)
+            self._states[key] = (conversation.state, data, utcnow() + self._timeout)
+
+
+class DatabaseStateStorage(StateStorage):
+    """States in the database: they survive restarts and are shared by processes."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], timeout: dt.timedelta
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._timeout = timeout
+        self._reads: Batcher[StateKey, repo.StateRow | None] = Batcher(self._load_batch)
+
+    async def load(self, key: StateKey) -> Conversation:
+        row = await self._reads.submit(key)
+        if row is None:
+            return Conversation()
+        state, data, expires = row
+        if state is not None and expires is not None and expires < utcnow():
+            return Conversation(expired=True)
+        return Conversation(state, dict(data))
+
+    async def save(self, key: StateKey, conversation: Conversation) -> None:
+        if not conversation.changed:
+            return
+        expires = utcnow() + self._timeout if conversation.state is not None else None
+        async with self._sessionmaker.begin() as session:
+            await repo.save(session, *key, conversation.state, conversation.data, expires)
+
+    async def close(self) -> None:
+        await self._reads.close()
+
+    async def _load_batch(self, keys: list[StateKey]) -> list[repo.StateRow | None]:
+        async with self._sessionmaker() as session:
+            found = await repo.load_many(session, keys)
+        return [found.get(key) for key in keys]

@@ -1,0 +1,156 @@
+"""From a decoded message to its reply: the webhook's pipeline.
+
+The steps run in this fixed order, and the order matters:
+
+1. **Claim** the message in the ledger (``bot.ledger``): a retry of a message
+   already handled gets the same reply, and never a second run of its effects.
+2. **Deadline**: the rest runs as a task the request waits for at most
+   ``REPLY_DEADLINE`` seconds (WeChat gives up after 5). A late reply is not lost:
+   the request answers ``success`` and the reply goes out through the
+   customer-service API when it is ready.
+3. **Resident lock**, taken *before* the state is read: one resident's messages are
+   handled one at a time, in order.
+4. **State** loaded, the **dispatcher** picks the handler, the state is saved.
+5. **Finish**: the reply is recorded in the ledger (with the resident's 48-hour
+   window) before it is sent, so a retry arriving now gets the same one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.dispatch import Context, Dispatcher
+from bot.ledger import MessageLedger, Status
+from bot.locks import KeyedLocks
+from bot.state import StateStorage
+from bot.tasks import BackgroundTasks
+from bot.wechat.inbound import Incoming, text_reply
+from catalog.live import LiveCatalog
+
+log = logging.getLogger(__name__)
+
+# Events that are not a resident turning to us: they neither open the 48-hour
+# customer-service window nor make a resident out of an unknown openid.
+PASSIVE_EVENTS = frozenset({"unsubscribe", "templatesendjobfinish", "masssendjobfinish"})
+
+
+_Processed = tuple[str | None, str | None]
+"""(reply text, reply XML) of a handled message."""
+
+
+class CustomerService(Protocol):
+    """Where replies that missed the deadline go: WeChat's customer-service API."""
+
+    async def send_text(self, openid: str, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class SentLater:
+    openid: str
+    text: str
+
+
+class DevOutbox:
+    """Stands in for the customer-service API when no WeChat credentials are set
+    (development, the simulator): late replies are kept here and logged."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.sent: deque[SentLater] = deque(maxlen=size)
+
+    async def send_text(self, openid: str, text: str) -> None:
+        log.info("late reply to %s (no WeChat credentials; kept locally): %s", openid, text)
+        self.sent.append(SentLater(openid, text))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reply_xml: str | None
+    """The passive reply (plaintext XML); None: answer "success"."""
+    status: Status
+    """NEW when this request handled the message, else what the ledger said."""
+
+
+class Webhook:
+    def __init__(
+        self,
+        *,
+        community_id: str,
+        catalog: LiveCatalog,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        ledger: MessageLedger,
+        states: StateStorage,
+        dispatcher: Dispatcher,
+        customer_service: CustomerService,
+        tasks: BackgroundTasks,
+        deadline: float,
+    ) -> None:
+        self.community_id = community_id
+        self.catalog = catalog
+        self.sessionmaker = sessionmaker
+        self.ledger = ledger
+        self.states = states
+        self.dispatcher = dispatcher
+        self.customer_service = customer_service
+        self.tasks = tasks
+        self.deadline = deadline
+        self.locks = KeyedLocks()
+
+    async def handle(self, msg: Incoming, *, started: float | None = None) -> Outcome:
+        loop = asyncio.get_running_loop()
+        deadline = (started if started is not None else loop.time()) + self.deadline
+        key = msg.key
+        claim = await self.ledger.claim(key)
+        if claim.status is Status.RUNNING:
+            claim = await self.ledger.wait(key, deadline - loop.time())
+        if claim.status is not Status.NEW:
+            log.debug("retry of %s: %s", key, claim.status.value)
+            return Outcome(claim.reply if claim.status is Status.DONE else None, claim.status)
+
+        task = self.tasks.spawn(self._process(msg), name=f"message {key}")
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(task), deadline - loop.time())
+        except TimeoutError:
+            log.warning("reply to %s not ready in %.1f s: sending it later", key, self.deadline)
+            await self.ledger.defer(key)
+            self.tasks.spawn(self._deliver_late(msg, task), name=f"late reply {key}")
+            return Outcome(None, Status.NEW)
+        return Outcome(reply[1], Status.NEW)
+
+    async def _process(self, msg: Incoming) -> _Processed:
+        """Run the handlers; return (reply text, reply XML) once the reply is recorded."""
+        key = msg.key
+        state_key = (self.community_id, msg.openid)
+        try:
+            async with self.locks(msg.openid):
+                conversation = await self.states.load(state_key)
+                live = self.catalog
+                ctx = Context(
+                    community_id=self.community_id,
+                    catalog=live.current,
+                    matcher=live.matcher,
+                    conversation=conversation,
+                    sessionmaker=self.sessionmaker,
+                    message_key=key,
+                    text=msg.text,
+                )
+                text = await self.dispatcher.feed(msg, ctx)
+                await self.states.save(state_key, conversation)
+        except BaseException:
+            # Nothing recorded: the claim lapses and a retry of WeChat's runs it again.
+            await self.ledger.release(key)
+            raise
+        reply_xml = text_reply(msg, text) if text else None
+        interactive = msg.kind != "event" or msg.event not in PASSIVE_EVENTS
+        await self.ledger.finish(key, reply_xml, resident=msg.openid if interactive else None)
+        return text, reply_xml
+
+    async def _deliver_late(self, msg: Incoming, task: asyncio.Task[_Processed]) -> None:
+        text, _ = await task
+        if text:
+            await self.customer_service.send_text(msg.openid, text)

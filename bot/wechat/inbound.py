@@ -1,0 +1,222 @@
+"""The inbound side of the official-account protocol: check, decrypt, parse, reply.
+
+Everything a request must pass *before* its body is parsed lives here: the query
+signature (compared in constant time), the replay window on the timestamp, and in
+safe mode the message signature over the ciphertext and the app id inside it.
+wechatpy does AES and reply rendering and its XML reader (xmltodict, entities
+disabled) parses; the checks are ours because wechatpy compares signatures with
+``!=`` and does not look at the timestamp at all. The message becomes a flat
+:class:`Incoming` rather than wechatpy's per-type classes: handlers need the same
+few fields of every type, and it halves the parsing cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+from wechatpy.crypto import PrpCrypto
+from wechatpy.exceptions import InvalidAppIdException
+from wechatpy.replies import TextReply
+
+SUCCESS = "success"
+"""The body that tells WeChat "received, nothing to say"."""
+
+
+class Rejected(Exception):
+    """The request is refused; ``status`` is the HTTP status, the message is for the log."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def signature(token: str, *parts: str) -> str:
+    """WeChat's signature: SHA-1 of the token and the parts, sorted and concatenated."""
+    return hashlib.sha1("".join(sorted((token, *parts))).encode()).hexdigest()
+
+
+def check_signature(token: str, query: Mapping[str, str], *, now: float, window: float) -> None:
+    """Raise :class:`Rejected` (403) unless the query is signed with our token and fresh."""
+    given = query.get("signature", "")
+    timestamp = query.get("timestamp", "")
+    nonce = query.get("nonce", "")
+    if not (given and timestamp and nonce):
+        raise Rejected(403, "signature, timestamp or nonce missing")
+    expected = signature(token, timestamp, nonce)
+    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
+        raise Rejected(403, "bad signature")
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise Rejected(403, f"timestamp is not a number: {timestamp[:20]!r}") from None
+    if abs(now - sent) > window:
+        raise Rejected(403, f"timestamp {sent} is {now - sent:+.0f} s from now (replay?)")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message or event from a resident, as the handlers see it."""
+
+    kind: str
+    """text, voice, image, location, link, video, shortvideo, event, or what WeChat sent."""
+    openid: str
+    account: str
+    """Our official account's id (ToUserName): the sender of our replies."""
+    create_time: int
+    text: str = ""
+    """The text typed, or the speech recognised in a voice message ('' otherwise)."""
+    event: str = ""
+    """For events, in lower case: subscribe, unsubscribe, click, view, location, scan …"""
+    event_key: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """What makes a retry recognisable: MsgId for messages, sender + time + event
+        (+ key) for events, which have no MsgId."""
+        msg_id = self.raw.get("MsgId")
+        if self.kind != "event" and msg_id:
+            return f"msg:{msg_id}"
+        tail = f":{self.event_key}" if self.event_key else ""
+        return f"evt:{self.openid}:{self.create_time}:{self.event}{tail}"
+
+    @property
+    def is_voice_without_text(self) -> bool:
+        return self.kind == "voice" and not self.text
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A decoded request: the message, and how its reply must be wrapped."""
+
+    incoming: Incoming
+    encrypted: bool
+
+
+class Codec:
+    """Decodes request bodies and encodes replies for one official account."""
+
+    def __init__(self, token: str, *, aes_key: str | None, app_id: str | None) -> None:
+        self._token = token
+        self._app_id = app_id or ""
+        self._cipher = PrpCrypto(_aes_key_bytes(aes_key)) if aes_key else None
+
+    @property
+    def safe_mode(self) -> bool:
+        return self._cipher is not None
+
+    def decode(self, body: bytes, query: Mapping[str, str]) -> Envelope:
+        encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+        xml: bytes | str
+        if encrypted:
+            xml = self._decrypt(body, query)
+        elif self.safe_mode:
+            # In safe mode WeChat encrypts everything: a plaintext body is not from it.
+            raise Rejected(400, "plaintext message while safe mode is on")
+        else:
+            xml = body
+        return Envelope(_parse(xml), encrypted)
+
+    def encode(self, reply_xml: str | None, envelope: Envelope, *, nonce: str) -> str:
+        if reply_xml is None:
+            return SUCCESS
+        if not envelope.encrypted:
+            return reply_xml
+        assert self._cipher is not None
+        encrypt = self._cipher.encrypt(reply_xml, self._app_id)
+        if isinstance(encrypt, bytes):
+            encrypt = encrypt.decode()
+        timestamp = str(int(time.time()))
+        sign = signature(self._token, timestamp, nonce, encrypt)
+        return (
+            f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+            f"<MsgSignature><![CDATA[{sign}]]></MsgSignature>"
+            f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
+        )
+
+    def _decrypt(self, body: bytes, query: Mapping[str, str]) -> str:
+        if self._cipher is None:
+            raise Rejected(400, "encrypted message but WECHAT_ENCODING_AES_KEY is not set")
+        envelope = _xml_dict(body)
+        encrypt = envelope.get("Encrypt")
+        if not isinstance(encrypt, str) or not encrypt:
+            raise Rejected(400, "encrypted message without <Encrypt>")
+        given = query.get("msg_signature", "")
+        expected = signature(self._token, query["timestamp"], query["nonce"], encrypt)
+        if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
+            raise Rejected(403, "bad msg_signature")
+        try:
+            plain = self._cipher.decrypt(encrypt, self._app_id)
+        except InvalidAppIdException:
+            raise Rejected(403, "message encrypted for another app id") from None
+        except Exception as exc:  # bad padding, bad base64, truncated ciphertext …
+            raise Rejected(400, f"cannot decrypt: {type(exc).__name__}") from None
+        return plain.decode() if isinstance(plain, bytes) else str(plain)
+
+
+def text_reply(incoming: Incoming, content: str) -> str:
+    """A passive text reply to ``incoming`` (plaintext XML)."""
+    return str(TextReply(source=incoming.account, target=incoming.openid, content=content).render())
+
+
+def _aes_key_bytes(aes_key: str) -> bytes:
+    import base64
+
+    return base64.b64decode(aes_key + "=")
+
+
+def _xml_dict(body: bytes | str) -> dict[str, Any]:
+    """The children of the root ``<xml>``; entities are refused (billion laughs, XXE)."""
+    if not body or not body.strip():
+        raise Rejected(400, "empty body")
+    try:
+        parsed = xmltodict.parse(body, disable_entities=True)
+    except (ExpatError, ValueError) as exc:
+        raise Rejected(400, f"not acceptable XML: {exc}"[:200]) from None
+    root = parsed.get("xml") if isinstance(parsed, dict) else None
+    if not isinstance(root, dict):
+        raise Rejected(400, "root element is not <xml>")
+    return root
+
+
+def _parse(xml: bytes | str) -> Incoming:
+    data = _xml_dict(xml)
+    kind = data.get("MsgType")
+    if not isinstance(kind, str) or not kind:
+        raise Rejected(400, "no MsgType")
+    openid = data.get("FromUserName")
+    if not isinstance(openid, str) or not openid or len(openid) > 64:
+        raise Rejected(400, "no FromUserName")
+    try:
+        create_time = int(data.get("CreateTime") or 0)
+    except (TypeError, ValueError):
+        raise Rejected(400, "CreateTime is not a number") from None
+    kind = kind.lower()
+    text = ""
+    if kind == "text":
+        text = _string(data.get("Content"))
+    elif kind == "voice":
+        text = _string(data.get("Recognition"))
+    event = _string(data.get("Event")).lower() if kind == "event" else ""
+    return Incoming(
+        kind=kind,
+        openid=openid,
+        account=_string(data.get("ToUserName")),
+        create_time=create_time,
+        text=text.strip(),
+        event=event,
+        event_key=_string(data.get("EventKey")),
+        raw=data,
+    )
+
+
+def _string(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,33 @@
+"""Following, unfollowing, and help: the first things a resident meets."""
+
+from __future__ import annotations
+
+from bot.dispatch import Click, Command, Context, Event, Router
+from bot.wechat import HELP
+from bot.wechat.inbound import Incoming
+from handlers import texts
+from storage.repositories.residents import set_following
+from storage.types import utcnow
+
+router = Router("start")
+
+
+@router.on(Event("subscribe", "subscribe_scan"))
+async def followed(msg: Incoming, ctx: Context) -> str:
+    """A new follower (possibly from a QR code with a scene): welcome them."""
+    async with ctx.sessionmaker.begin() as session:
+        await set_following(session, ctx.community_id, msg.openid, True, now=utcnow())
+    return texts.welcome(ctx.catalog.community_name)
+
+
+@router.on(Event("unsubscribe"))
+async def unfollowed(msg: Incoming, ctx: Context) -> None:
+    """They left: nothing may be sent to them any more (broadcasts check this flag)."""
+    async with ctx.sessionmaker.begin() as session:
+        await set_following(session, ctx.community_id, msg.openid, False, now=utcnow())
+    ctx.conversation.clear()
+
+
+@router.on(Command("帮助", "help", "?", "？", "你能做什么", "怎么用") | Click(HELP))
+async def help_(ctx: Context) -> str:
+    return texts.help_text(ctx.catalog.community_name)

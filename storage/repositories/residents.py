@@ -1,0 +1,62 @@
+"""Residents as WeChat followers: created when first seen, their 48-hour window kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.engine import dialect_name
+from storage.models import Resident
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+
+
+async def touch_many(
+    session: AsyncSession, community_id: str, openids: Sequence[str], *, now: dt.datetime
+) -> None:
+    """Note that these residents just wrote to us (opening WeChat's 48-hour window for
+    customer-service messages), creating residents seen for the first time."""
+    unique = sorted(set(openids))
+    if not unique:
+        return
+    insert = _insert(session)
+    statement = insert(Resident).values(
+        [
+            {
+                "community_id": community_id,
+                "openid": openid,
+                "following": True,
+                "tags": [],
+                "last_message_at": now,
+                "created_at": now,
+            }
+            for openid in unique
+        ]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Resident.community_id, Resident.openid],
+            set_={"last_message_at": statement.excluded.last_message_at},
+        )
+    )
+
+
+async def set_following(
+    session: AsyncSession, community_id: str, openid: str, following: bool, *, now: dt.datetime
+) -> None:
+    """Follow (subscribe event) or unfollow (unsubscribe event) the official account."""
+    insert = _insert(session)
+    statement = insert(Resident).values(
+        community_id=community_id, openid=openid, following=following, tags=[], created_at=now
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Resident.community_id, Resident.openid],
+            set_={"following": following},
+        )
+    )
