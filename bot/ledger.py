@@ -64,17 +64,18 @@ class MessageLedger:
         self._lease = dt.timedelta(seconds=lease)
         self._keep = keep
         self._poll_interval = poll_interval
-        self._claims: Batcher[str, Claim] = Batcher(self._claim_batch)
-        self._replies: Batcher[tuple[str, str | None, str | None], None] = Batcher(
-            self._finish_batch
-        )
+        # Claims and replies share one batch, so one transaction at a time writes
+        # the ledger: SQLite allows one writer, and writers queuing inside SQLite
+        # (its busy handler sleeps and retries) cost far more than queuing here.
+        self._writes: Batcher[_Write, Claim | None] = Batcher(self._write_batch)
         self._running: dict[str, asyncio.Event] = {}
         """Messages this process is handling: a local retry waits on the event."""
 
     async def claim(self, key: str) -> Claim:
         if key in self._running:  # a retry racing its first attempt in this process
             return Claim(Status.RUNNING)
-        claim = await self._claims.submit(key)
+        claim = await self._writes.submit(_Write(key))
+        assert claim is not None
         if claim.status is Status.NEW:
             self._running[key] = asyncio.Event()
         return claim
@@ -86,7 +87,7 @@ class MessageLedger:
         48-hour customer-service window is noted in the same transaction.
         """
         try:
-            await self._replies.submit((key, reply, resident))
+            await self._writes.submit(_Write(key, finished=True, reply=reply, resident=resident))
         finally:
             event = self._running.pop(key, None)
             if event is not None:
@@ -156,39 +157,56 @@ class MessageLedger:
             return await repo.purge_expired(session, now=utcnow())
 
     async def close(self) -> None:
-        await self._claims.close()
-        await self._replies.close()
+        await self._writes.close()
 
     # --- batches ---------------------------------------------------------------------
 
-    async def _claim_batch(self, keys: list[str]) -> list[Claim]:
+    async def _write_batch(self, writes: list[_Write]) -> list[Claim | None]:
+        """Record replies, then make claims, in one transaction."""
         now = utcnow()
+        finished = [w for w in writes if w.finished]
+        claims = [w.key for w in writes if not w.finished]
         async with self._sessionmaker.begin() as session:
-            found = await repo.claim_many(
-                session, self._community_id, keys, now=now, expires_at=now + self._keep
+            if finished:
+                await repo.finish_many(
+                    session, self._community_id, [(w.key, w.reply) for w in finished]
+                )
+                residents = [w.resident for w in finished if w.resident]
+                await residents_repo.touch_many(session, self._community_id, residents, now=now)
+            found = (
+                await repo.claim_many(
+                    session, self._community_id, claims, now=now, expires_at=now + self._keep
+                )
+                if claims
+                else {}
             )
-        claims: list[Claim] = []
+        results: list[Claim | None] = []
         seen: set[str] = set()
-        for key in keys:
+        for write in writes:
+            if write.finished:
+                results.append(None)
+                continue
+            key = write.key
             existing = found.get(key)
             if key in seen:  # the same message twice in one batch: the first one owns it
-                claims.append(Claim(Status.RUNNING))
+                results.append(Claim(Status.RUNNING))
             elif existing is None:
-                claims.append(Claim(Status.NEW))
+                results.append(Claim(Status.NEW))
             elif existing.deferred:
-                claims.append(Claim(Status.DEFERRED))
+                results.append(Claim(Status.DEFERRED))
             elif existing.done:
-                claims.append(Claim(Status.DONE, existing.reply))
+                results.append(Claim(Status.DONE, existing.reply))
             else:
-                claims.append(Claim(Status.RUNNING))
+                results.append(Claim(Status.RUNNING))
             seen.add(key)
-        return claims
+        return results
 
-    async def _finish_batch(self, finished: list[tuple[str, str | None, str | None]]) -> list[None]:
-        residents = [openid for _, _, openid in finished if openid]
-        async with self._sessionmaker.begin() as session:
-            await repo.finish_many(
-                session, self._community_id, [(key, reply) for key, reply, _ in finished]
-            )
-            await residents_repo.touch_many(session, self._community_id, residents, now=utcnow())
-        return [None] * len(finished)
+
+@dataclass(frozen=True)
+class _Write:
+    """A claim of ``key``, or (``finished``) the record of its reply."""
+
+    key: str
+    finished: bool = False
+    reply: str | None = None
+    resident: str | None = None

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.batching import Batcher
+from storage.engine import read_only
 from storage.repositories import states as repo
 from storage.types import utcnow
 
@@ -112,5 +113,5 @@ class DatabaseStateStorage(StateStorage):
 
     async def _load_batch(self, keys: list[StateKey]) -> list[repo.StateRow | None]:
         async with self._sessionmaker() as session:
-            found = await repo.load_many(session, keys)
+            found = await repo.load_many(await read_only(session), keys)
         return [found.get(key) for key in keys]

@@ -113,14 +113,15 @@ class Webhook:
             return Outcome(claim.reply if claim.status is Status.DONE else None, claim.status)
 
         task = self.tasks.spawn(self._process(msg), name=f"message {key}")
-        try:
-            reply = await asyncio.wait_for(asyncio.shield(task), deadline - loop.time())
-        except TimeoutError:
+        # asyncio.wait, unlike wait_for, never cancels the task: it goes on after the
+        # deadline, and its reply is delivered late.
+        await asyncio.wait((task,), timeout=max(deadline - loop.time(), 0))
+        if not task.done():
             log.warning("reply to %s not ready in %.1f s: sending it later", key, self.deadline)
             await self.ledger.defer(key)
             self.tasks.spawn(self._deliver_late(msg, task), name=f"late reply {key}")
             return Outcome(None, Status.NEW)
-        return Outcome(reply[1], Status.NEW)
+        return Outcome(task.result()[1], Status.NEW)
 
     async def _process(self, msg: Incoming) -> _Processed:
         """Run the handlers; return (reply text, reply XML) once the reply is recorded."""

@@ -64,7 +64,21 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # WAL readers never wait for the writer
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READ_ONLY = "order_menu_read_only"
+"""Execution option of a session that only reads: on SQLite its transaction does not
+take the write lock, so it neither waits for writers nor makes them wait."""
+
+
+async def read_only(session: AsyncSession) -> AsyncSession:
+    """Mark a new session as read-only (call before its first statement)."""
+    await session.connection(execution_options={READ_ONLY: True})
+    return session
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

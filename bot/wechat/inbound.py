@@ -3,24 +3,25 @@
 Everything a request must pass *before* its body is parsed lives here: the query
 signature (compared in constant time), the replay window on the timestamp, and in
 safe mode the message signature over the ciphertext and the app id inside it.
-wechatpy does AES and reply rendering and its XML reader (xmltodict, entities
-disabled) parses; the checks are ours because wechatpy compares signatures with
-``!=`` and does not look at the timestamp at all. The message becomes a flat
-:class:`Incoming` rather than wechatpy's per-type classes: handlers need the same
-few fields of every type, and it halves the parsing cost.
+wechatpy does AES and reply rendering; the checks are ours because wechatpy compares
+signatures with ``!=`` and does not look at the timestamp at all. Parsing is ours
+too (see ``_xml_dict``): the message becomes a flat :class:`Incoming` rather than
+wechatpy's per-type classes, since handlers need the same few fields of every type,
+and the C parser behind a refusal of DTDs is safe and several times faster than
+wechatpy's xmltodict.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from xml.parsers.expat import ExpatError
+from xml.etree import ElementTree
 
-import xmltodict
 from wechatpy.crypto import PrpCrypto
 from wechatpy.exceptions import InvalidAppIdException
 from wechatpy.replies import TextReply
@@ -174,17 +175,32 @@ def _aes_key_bytes(aes_key: str) -> bytes:
 
 
 def _xml_dict(body: bytes | str) -> dict[str, Any]:
-    """The children of the root ``<xml>``; entities are refused (billion laughs, XXE)."""
-    if not body or not body.strip():
+    """The children of the root ``<xml>`` as a dict (nested elements as dicts).
+
+    WeChat's XML is flat and never has a DTD, so any ``<!`` other than CDATA - a
+    DOCTYPE, an ENTITY - is refused before parsing: no entity expansion (billion
+    laughs) and no external entities (XXE) can happen. The rest is parsed by the C
+    ElementTree parser, several times faster than a SAX-to-dict parser.
+    """
+    raw = body.encode() if isinstance(body, str) else body
+    if not raw.strip():
         raise Rejected(400, "empty body")
+    if _DECLARATION.search(raw):
+        raise Rejected(400, "XML with a DTD or entity declarations")
     try:
-        parsed = xmltodict.parse(body, disable_entities=True)
-    except (ExpatError, ValueError) as exc:
-        raise Rejected(400, f"not acceptable XML: {exc}"[:200]) from None
-    root = parsed.get("xml") if isinstance(parsed, dict) else None
-    if not isinstance(root, dict):
+        root = ElementTree.fromstring(raw)
+    except ElementTree.ParseError as exc:
+        raise Rejected(400, f"not XML: {exc}"[:200]) from None
+    if root.tag != "xml":
         raise Rejected(400, "root element is not <xml>")
-    return root
+    return _children(root)
+
+
+def _children(element: ElementTree.Element) -> dict[str, Any]:
+    return {child.tag: _children(child) if len(child) else (child.text or "") for child in element}
+
+
+_DECLARATION = re.compile(rb"<!(?!\[CDATA\[)")
 
 
 def _parse(xml: bytes | str) -> Incoming:

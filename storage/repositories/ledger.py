@@ -9,15 +9,30 @@ processes receiving the same retry cannot both take it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import dialect_name
 from storage.models import ProcessedMessage
+
+_TABLE: Table = ProcessedMessage.__table__  # type: ignore[assignment]
+_FINISH = (
+    update(_TABLE)
+    .where(_TABLE.c.community_id == bindparam("c"), _TABLE.c.key == bindparam("k"))
+    .values(done=True, reply=bindparam("r"))
+)
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.key)
 
 
 @dataclass(frozen=True)
@@ -40,26 +55,24 @@ async def claim_many(
 ) -> dict[str, LedgerEntry | None]:
     """Claim each key; None for the keys claimed now, the existing entry for the others."""
     unique = list(dict.fromkeys(keys))
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    statement = (
-        insert(ProcessedMessage)
-        .values(
-            [
-                {
-                    "community_id": community_id,
-                    "key": key,
-                    "received_at": now,
-                    "expires_at": expires_at,
-                    "done": False,
-                    "deferred": False,
-                }
-                for key in unique
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(ProcessedMessage.key)
+    # One statement whatever the batch size (executemany): compiled once and cached,
+    # where a VALUES list of varying length would be compiled for every batch.
+    connection = await session.connection()
+    inserted = await connection.execute(
+        _claim_statement(dialect_name(session)),
+        [
+            {
+                "community_id": community_id,
+                "key": key,
+                "received_at": now,
+                "expires_at": expires_at,
+                "done": False,
+                "deferred": False,
+            }
+            for key in unique
+        ],
     )
-    claimed = set((await session.execute(statement)).scalars())
+    claimed = set(inserted.scalars())
     result: dict[str, LedgerEntry | None] = dict.fromkeys(claimed)
     others = [key for key in unique if key not in claimed]
     if others:
@@ -115,12 +128,10 @@ async def finish_many(
 
     One executemany by primary key, however many messages finished together.
     """
-    await session.execute(
-        update(ProcessedMessage),
-        [
-            {"community_id": community_id, "key": key, "done": True, "reply": reply}
-            for key, reply in replies
-        ],
+    connection = await session.connection()
+    await connection.execute(
+        _FINISH,
+        [{"c": community_id, "k": key, "r": reply} for key, reply in replies],
     )
 
 

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import dialect_name
 from storage.models import Resident
+
+_TABLE: Table = Resident.__table__  # type: ignore[assignment]
+
+
+@functools.cache
+def _touch_statement(dialect: str) -> Any:
+    """Built once per dialect: building an upsert (its ``excluded``) is not cheap."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
+    return statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.community_id, _TABLE.c.openid],
+        set_={"last_message_at": statement.excluded.last_message_at},
+    )
 
 
 def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
@@ -24,8 +39,9 @@ async def touch_many(
     unique = sorted(set(openids))
     if not unique:
         return
-    insert = _insert(session)
-    statement = insert(Resident).values(
+    connection = await session.connection()
+    await connection.execute(  # executemany: one cached statement for any batch size
+        _touch_statement(dialect_name(session)),
         [
             {
                 "community_id": community_id,
@@ -36,13 +52,7 @@ async def touch_many(
                 "created_at": now,
             }
             for openid in unique
-        ]
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Resident.community_id, Resident.openid],
-            set_={"last_message_at": statement.excluded.last_message_at},
-        )
+        ],
     )
 
 
