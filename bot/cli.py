@@ -45,8 +45,8 @@ def settings_or_exit(**overrides: Any) -> Settings:
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where it is installed (Linux, macOS): aiohttp's network I/O runs in C,
-    which roughly doubles the messages a process answers. Else asyncio's own loop."""
+    """uvloop where it is installed (Linux, macOS): its network I/O runs in C, which
+    made the webhook ~15% faster in bench/webhook_load.py. Else asyncio's own loop."""
     try:
         import uvloop
     except ImportError:
