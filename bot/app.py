@@ -26,6 +26,7 @@ from bot.webhook import CustomerService, DevOutbox, Webhook
 from bot.wechat.api import WeChatAPI
 from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
+from storage.batch import BatchDatabase
 from storage.engine import create_engine, create_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,9 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
     live = app[keys.CATALOG]
     community_id = live.current.community_id
     tasks = BackgroundTasks()
-    ledger = MessageLedger(sessionmaker, community_id, lease=settings.reply_deadline + 1.0)
-    states = DatabaseStateStorage(sessionmaker, dt.timedelta(seconds=settings.conversation_timeout))
+    batch_db = BatchDatabase.for_engine(app[keys.ENGINE])
+    ledger = MessageLedger(batch_db, community_id, lease=settings.reply_deadline + 1.0)
+    states = DatabaseStateStorage(batch_db, dt.timedelta(seconds=settings.conversation_timeout))
     dispatcher = Dispatcher()
     dispatcher.include(*handlers.routers())
     async with contextlib.AsyncExitStack() as stack:
@@ -121,6 +123,7 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
             await tasks.close()
             await ledger.close()
             await states.close()
+            await batch_db.close()
 
 
 async def _purge_ledger(ledger: MessageLedger, every: float = 3600.0) -> None:

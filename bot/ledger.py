@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import enum
+import functools
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Connection
 
 from bot.batching import Batcher
+from storage.batch import BatchDatabase
 from storage.repositories import ledger as repo
 from storage.repositories import residents as residents_repo
 from storage.types import utcnow
@@ -52,14 +54,14 @@ class Claim:
 class MessageLedger:
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        db: BatchDatabase,
         community_id: str,
         *,
         lease: float,
         keep: dt.timedelta = dt.timedelta(days=1),
         poll_interval: float = 0.1,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        self._db = db
         self._community_id = community_id
         self._lease = dt.timedelta(seconds=lease)
         self._keep = keep
@@ -89,26 +91,20 @@ class MessageLedger:
         try:
             await self._writes.submit(_Write(key, finished=True, reply=reply, resident=resident))
         finally:
-            event = self._running.pop(key, None)
-            if event is not None:
-                event.set()
+            self._forget(key)
 
     async def release(self, key: str) -> None:
         """Give up a claim whose handling failed before any reply (the database went
         away, the task was cancelled): WeChat's next retry may then claim it afresh."""
-        event = self._running.pop(key, None)
-        if event is not None:
-            event.set()
+        self._forget(key)
         try:
-            async with self._sessionmaker.begin() as session:
-                await repo.drop_claim(session, self._community_id, key)
+            await self._db.run(lambda c: repo.drop_claim(c, self._community_id, key))
         except Exception:  # the lease runs out instead
             log.warning("could not release the claim on %s", key, exc_info=True)
 
     async def defer(self, key: str) -> None:
         """The answer was "success": the reply must not be given to a retry too."""
-        async with self._sessionmaker.begin() as session:
-            await repo.mark_deferred(session, self._community_id, key)
+        await self._db.run(lambda c: repo.mark_deferred(c, self._community_id, key))
 
     async def wait(self, key: str, budget: float) -> Claim:
         """Wait (at most ``budget`` seconds) for another attempt; take the message over
@@ -118,43 +114,46 @@ class MessageLedger:
         while True:
             event = self._running.get(key)
             if event is not None:
-                remaining = deadline - loop.time()
                 try:
-                    await asyncio.wait_for(event.wait(), max(remaining, 0))
+                    await asyncio.wait_for(event.wait(), max(deadline - loop.time(), 0))
                 except TimeoutError:
                     return Claim(Status.RUNNING)
-            async with self._sessionmaker.begin() as session:
-                found = await repo.entry(session, self._community_id, key)
-                if found is None:  # expired and purged meanwhile: treat as new
-                    claims = await repo.claim_many(
-                        session,
-                        self._community_id,
-                        [key],
-                        now=utcnow(),
-                        expires_at=utcnow() + self._keep,
-                    )
-                    if claims.get(key) is None:
-                        self._running[key] = asyncio.Event()
-                        return Claim(Status.NEW)
-                    continue
-                if found.deferred:
-                    return Claim(Status.DEFERRED)
-                if found.done:
-                    return Claim(Status.DONE, found.reply)
-                now = utcnow()
-                if key not in self._running and await repo.take_over(
-                    session, self._community_id, key, now=now, stale_before=now - self._lease
-                ):
-                    self._running[key] = asyncio.Event()
-                    return Claim(Status.NEW)
-            if loop.time() >= deadline:
-                return Claim(Status.RUNNING)
+            check = functools.partial(self._check, key=key, take_over=key not in self._running)
+            claim = await self._db.run(check)
+            if claim.status is Status.NEW:
+                self._running[key] = asyncio.Event()
+            if claim.status is not Status.RUNNING or loop.time() >= deadline:
+                return claim
             await asyncio.sleep(min(self._poll_interval, max(deadline - loop.time(), 0)))
+
+    def _check(self, connection: Connection, key: str, *, take_over: bool) -> Claim:
+        """Where another attempt of ``key`` stands; NEW if this caller took it over."""
+        now = utcnow()
+        found = repo.entry(connection, self._community_id, key)
+        if found is None:  # purged meanwhile (a day later): it is new again
+            claimed = repo.claim_many(
+                connection, self._community_id, [key], now=now, expires_at=now + self._keep
+            )
+            return Claim(Status.NEW if claimed.get(key) is None else Status.RUNNING)
+        if found.deferred:
+            return Claim(Status.DEFERRED)
+        if found.done:
+            return Claim(Status.DONE, found.reply)
+        stale_before = now - self._lease
+        if take_over and repo.take_over(
+            connection, self._community_id, key, now=now, stale_before=stale_before
+        ):
+            return Claim(Status.NEW)
+        return Claim(Status.RUNNING)
+
+    def _forget(self, key: str) -> None:
+        event = self._running.pop(key, None)
+        if event is not None:
+            event.set()
 
     async def purge(self) -> int:
         """Forget messages older than ``keep`` (WeChat stopped retrying them long ago)."""
-        async with self._sessionmaker.begin() as session:
-            return await repo.purge_expired(session, now=utcnow())
+        return await self._db.run(lambda c: repo.purge_expired(c, now=utcnow()))
 
     async def close(self) -> None:
         await self._writes.close()
@@ -162,24 +161,24 @@ class MessageLedger:
     # --- batches ---------------------------------------------------------------------
 
     async def _write_batch(self, writes: list[_Write]) -> list[Claim | None]:
+        return await self._db.run(lambda c: self._write(c, writes))
+
+    def _write(self, connection: Connection, writes: list[_Write]) -> list[Claim | None]:
         """Record replies, then make claims, in one transaction."""
         now = utcnow()
         finished = [w for w in writes if w.finished]
         claims = [w.key for w in writes if not w.finished]
-        async with self._sessionmaker.begin() as session:
-            if finished:
-                await repo.finish_many(
-                    session, self._community_id, [(w.key, w.reply) for w in finished]
-                )
-                residents = [w.resident for w in finished if w.resident]
-                await residents_repo.touch_many(session, self._community_id, residents, now=now)
-            found = (
-                await repo.claim_many(
-                    session, self._community_id, claims, now=now, expires_at=now + self._keep
-                )
-                if claims
-                else {}
+        if finished:
+            repo.finish_many(connection, self._community_id, [(w.key, w.reply) for w in finished])
+            residents = [w.resident for w in finished if w.resident]
+            residents_repo.touch_many(connection, self._community_id, residents, now=now)
+        found = (
+            repo.claim_many(
+                connection, self._community_id, claims, now=now, expires_at=now + self._keep
             )
+            if claims
+            else {}
+        )
         results: list[Claim | None] = []
         seen: set[str] = set()
         for write in writes:

@@ -16,10 +16,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from bot.batching import Batcher
-from storage.engine import read_only
+from storage.batch import BatchDatabase
 from storage.repositories import states as repo
 from storage.types import utcnow
 
@@ -85,10 +83,8 @@ class MemoryStateStorage(StateStorage):
 class DatabaseStateStorage(StateStorage):
     """States in the database: they survive restarts and are shared by processes."""
 
-    def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], timeout: dt.timedelta
-    ) -> None:
-        self._sessionmaker = sessionmaker
+    def __init__(self, db: BatchDatabase, timeout: dt.timedelta) -> None:
+        self._db = db
         self._timeout = timeout
         self._reads: Batcher[StateKey, repo.StateRow | None] = Batcher(self._load_batch)
 
@@ -104,14 +100,13 @@ class DatabaseStateStorage(StateStorage):
     async def save(self, key: StateKey, conversation: Conversation) -> None:
         if not conversation.changed:
             return
-        expires = utcnow() + self._timeout if conversation.state is not None else None
-        async with self._sessionmaker.begin() as session:
-            await repo.save(session, *key, conversation.state, conversation.data, expires)
+        state, data = conversation.state, dict(conversation.data)
+        expires = utcnow() + self._timeout if state is not None else None
+        await self._db.run(lambda c: repo.save(c, *key, state, data, expires))
 
     async def close(self) -> None:
         await self._reads.close()
 
     async def _load_batch(self, keys: list[StateKey]) -> list[repo.StateRow | None]:
-        async with self._sessionmaker() as session:
-            found = await repo.load_many(await read_only(session), keys)
+        found = await self._db.run(lambda c: repo.load_many(c, keys), write=False)
         return [found.get(key) for key in keys]

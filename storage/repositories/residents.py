@@ -7,7 +7,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,17 +31,16 @@ def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
     return postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
 
 
-async def touch_many(
-    session: AsyncSession, community_id: str, openids: Sequence[str], *, now: dt.datetime
+def touch_many(
+    connection: Connection, community_id: str, openids: Sequence[str], *, now: dt.datetime
 ) -> None:
     """Note that these residents just wrote to us (opening WeChat's 48-hour window for
     customer-service messages), creating residents seen for the first time."""
     unique = sorted(set(openids))
     if not unique:
         return
-    connection = await session.connection()
-    await connection.execute(  # executemany: one cached statement for any batch size
-        _touch_statement(dialect_name(session)),
+    connection.execute(  # executemany: one cached statement for any batch size
+        _touch_statement(connection.dialect.name),
         [
             {
                 "community_id": community_id,
