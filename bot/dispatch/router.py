@@ -79,14 +79,12 @@ class Router:
         """Children are tried after this router's own handlers, in the order given."""
         self._children.extend(routers)
 
-    async def resolve(
-        self, msg: Incoming, ctx: Context
-    ) -> tuple[Handler, dict[str, Any], str] | None:
+    def resolve(self, msg: Incoming, ctx: Context) -> tuple[Handler, dict[str, Any], str] | None:
         """The first handler that wants the message, its arguments, and its router."""
         for registered in self._handlers:
             found: dict[str, Any] = {}
             for f in registered.filters:
-                result = await f(msg, ctx)
+                result = f(msg, ctx)
                 if not result:
                     break
                 if isinstance(result, dict):
@@ -97,7 +95,7 @@ class Router:
                     arguments = {k: v for k, v in arguments.items() if k in registered.accepts}
                 return registered.handler, arguments, self.name
         for child in self._children:
-            resolved = await child.resolve(msg, ctx)
+            resolved = child.resolve(msg, ctx)
             if resolved is not None:
                 return resolved
         return None
@@ -115,7 +113,7 @@ class Dispatcher(Router):
         self._error_handler = error_handler or _apologise
 
     async def feed(self, msg: Incoming, ctx: Context) -> str | None:
-        resolved = await self.resolve(msg, ctx)
+        resolved = self.resolve(msg, ctx)
         if resolved is None:
             return None
         handler, arguments, router = resolved
