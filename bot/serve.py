@@ -38,6 +38,8 @@ def banner(app: web.Application, base_url: str) -> str:
         "",
         f"Database:  {settings.database_display()}",
         f"Catalog:   {catalog.source}",
+        f"WeChat server URL (公众号 服务器地址): {base_url}/wechat"
+        + (" (safe mode)" if settings.safe_mode else ""),
     ]
     if credentials.token_generated:
         lines += [
