@@ -8,7 +8,7 @@ import datetime as dt
 import itertools
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot import keys
 from bot.dispatch import Context, Predicate, Router
@@ -217,3 +217,21 @@ async def test_state_is_read_under_the_residents_lock(db_url: str, aiohttp_clien
             select(ConversationState).where(ConversationState.openid == "o_res_1")
         )
     assert state is not None and state.state == "counting" and state.data == {"n": 10}
+
+
+async def test_a_message_the_database_could_not_take_is_not_acknowledged(
+    db_url: str, aiohttp_client: Client
+) -> None:
+    """WeChat must retry it: answering "success" would lose it."""
+    wechat = await start(aiohttp_client, db_url)
+    engine = wechat.client.app[keys.ENGINE]
+    async with engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE processed_messages RENAME TO pm_away"))
+    try:
+        reply = await wechat.text("o_res_1", "楼上老往我家滴水")
+        assert reply.status == 503 and not reply.is_success
+        assert (await wechat.client.get("/healthz")).status == 200  # still serving
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE pm_away RENAME TO processed_messages"))
+    assert (await wechat.text("o_res_1", "楼上老往我家滴水")).status == 200
