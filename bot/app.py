@@ -21,7 +21,7 @@ from bot.ledger import MessageLedger
 from bot.startup import prepare
 from bot.state import DatabaseStateStorage
 from bot.tasks import BackgroundTasks
-from bot.web import public, wechat
+from bot.web import dev, public, wechat
 from bot.webhook import CustomerService, DevOutbox, Webhook
 from bot.wechat.api import WeChatAPI
 from bot.wechat.inbound import Codec
@@ -47,6 +47,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     public.setup(app)
     wechat.setup(app)
+    dev.setup(app)
     return app
 
 
@@ -81,7 +82,7 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
     batch_db = BatchDatabase.for_engine(app[keys.ENGINE])
     ledger = MessageLedger(batch_db, community_id, lease=settings.reply_deadline + 1.0)
     states = DatabaseStateStorage(batch_db, dt.timedelta(seconds=settings.conversation_timeout))
-    dispatcher = Dispatcher()
+    dispatcher = Dispatcher(expired_notice=handlers.EXPIRED_NOTICE)
     dispatcher.include(*handlers.routers())
     async with contextlib.AsyncExitStack() as stack:
         customer_service: CustomerService

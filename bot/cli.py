@@ -126,6 +126,45 @@ def serve(host: str | None, port: int | None) -> None:
         fail(f"{exc.source}: {len(exc.problems)} problem(s) in the catalog; not started")
 
 
+@main.command()
+@click.option(
+    "--as",
+    "openid",
+    default="o_chat_newcomer",
+    show_default=True,
+    help="The resident's openid to talk as.",
+)
+@click.option(
+    "--url", default=None, help="The running server (default: http://HOST:PORT from the settings)."
+)
+def chat(openid: str, url: str | None) -> None:
+    """Talk to a running server as a resident would, through its real /wechat webhook.
+
+    Each line is sent as a signed WeChat message; replies are printed, including
+    those delivered later through the customer-service API. Type /help for voice,
+    images, places, menu clicks and following.
+    """
+    from bot.chat import run_chat
+    from bot.startup import DEV_TOKEN_KEY
+    from storage.repositories.instance import get_value
+
+    settings = settings_or_exit()
+    token = settings.wechat_token
+    if token is None:  # the development token serve generated and stored
+
+        async def stored() -> str | None:
+            async with database(settings) as (_, sessionmaker), sessionmaker() as session:
+                return await get_value(session, DEV_TOKEN_KEY)
+
+        token = run(stored(), settings)
+        if token is None:
+            fail("no WECHAT_TOKEN set and no development token yet: start `order-menu serve` first")
+    assert token is not None
+    base = url or f"http://{settings.host}:{settings.port}"
+    click.echo(f"Chatting with {base}/wechat as {openid}. /help for commands, /quit to leave.")
+    run_chat(base, token, openid, settings.wechat_encoding_aes_key, settings.wechat_app_id)
+
+
 # --- db ------------------------------------------------------------------------------
 
 
@@ -334,6 +373,69 @@ def orders_list(status_text: str | None, limit: int, as_json: bool) -> None:
         click.echo(
             f"{row.code:<10} {created}  {row.status.label:<4} {row.item_title}"
             f" ({row.unit})  {row.resident}" + (f"  [{row.session}]" if row.session else "")
+        )
+
+
+@orders.command("create")
+@click.option("--item", "item_key", required=True, help="The item's id in the catalog.")
+@click.option("--name", required=True, help="The resident's name (代办: they have no WeChat).")
+@click.option("--phone", required=True, help="The resident's mobile number.")
+@click.option("--building", default=None, help="Where they live or where the need is.")
+@click.option(
+    "--session", "session_key", default=None, help="The session's id (items with sessions)."
+)
+@click.option("--people", type=click.IntRange(1, 100), default=1, show_default=True)
+@click.option("--note", default="", help="The need in the resident's words.")
+@click.option(
+    "--by", "staff", default="cli", show_default=True, help="Who places it (audit trail)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the order as JSON.")
+def orders_create(
+    item_key: str,
+    name: str,
+    phone: str,
+    building: str | None,
+    session_key: str | None,
+    people: int,
+    note: str,
+    staff: str,
+    as_json: bool,
+) -> None:
+    """Place an order on behalf of a resident without a smartphone (代办)."""
+    from handlers.answers import parse_phone
+    from storage.repositories.proxy import ProxyOrderError, place_proxy_order
+
+    mobile = parse_phone(phone)
+    if mobile is None:
+        fail(f"--phone: '{phone}' is not a mainland mobile number (11 digits, 13x-19x)", 2)
+    assert mobile is not None
+    if not name.strip():
+        fail("--name: must not be empty", 2)
+    settings = settings_or_exit()
+
+    async def go() -> Any:
+        async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
+            return await place_proxy_order(
+                session,
+                item_key=item_key,
+                name=name.strip(),
+                phone=mobile,
+                building=building,
+                session_key=session_key,
+                people=people,
+                note=note,
+                staff=staff,
+            )
+
+    try:
+        placed = run(go(), settings)
+    except ProxyOrderError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(placed, ensure_ascii=False))
+    else:
+        click.echo(
+            f"订单号：{placed['code']}  {placed['item_title']} ({placed['unit']}) for {name}"
         )
 
 

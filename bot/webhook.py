@@ -18,6 +18,7 @@ The steps run in this fixed order, and the order matters:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -52,20 +53,26 @@ class CustomerService(Protocol):
 
 @dataclass(frozen=True)
 class SentLater:
+    seq: int
     openid: str
     text: str
 
 
 class DevOutbox:
     """Stands in for the customer-service API when no WeChat credentials are set
-    (development, the simulator): late replies are kept here and logged."""
+    (development, ``order-menu chat``, the simulator): late replies are kept here,
+    numbered, and logged; ``GET /dev/outbox`` hands them out."""
 
     def __init__(self, size: int = 1000) -> None:
         self.sent: deque[SentLater] = deque(maxlen=size)
+        self._seq = itertools.count(1)
 
     async def send_text(self, openid: str, text: str) -> None:
         log.info("late reply to %s (no WeChat credentials; kept locally): %s", openid, text)
-        self.sent.append(SentLater(openid, text))
+        self.sent.append(SentLater(next(self._seq), openid, text))
+
+    def after(self, seq: int, openid: str | None = None) -> list[SentLater]:
+        return [m for m in self.sent if m.seq > seq and openid in (None, m.openid)]
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ class Webhook:
                 live = self.catalog
                 ctx = Context(
                     community_id=self.community_id,
+                    openid=msg.openid,
                     catalog=live.current,
                     matcher=live.matcher,
                     conversation=conversation,

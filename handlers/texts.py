@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 def welcome(community: str) -> str:
     return (
@@ -27,3 +29,101 @@ IMAGE_RECEIVED = "收到您的图片了。如果是要反映问题，请再用�
 LOCATION_RECEIVED = "收到您的位置了。请再用一句话说说需要什么帮助。"
 LINK_RECEIVED = "收到您分享的内容了。需要办事的话，请直接告诉我您需要什么。"
 NOT_UNDERSTOOD_KIND = "这类消息我暂时看不懂。请发文字或语音告诉我您需要什么。"
+
+
+# --- ordering ----------------------------------------------------------------------------
+
+NEED_RECORDED = "这个需求我已经记下了，会转给社区工作人员，看看能不能想办法安排。"
+LEFT = "好的，这次就先不办了。有需要随时再找我。"
+NOT_UNDERSTOOD = "不好意思，我没看明白。"
+BAD_PHONE = "这个号码好像不对，请发11位手机号码，比如 13812345678。"
+CONFIRM_HOW = "没问题请回复“确认”提交；要改请回复“重新填”；不办了请回复“取消”。"
+ATTACHMENT_KEPT = "收到，会一起交给办理的单位。请接着回答上面的问题。"
+WAITLIST_ONLY = (
+    "近期其他场次也满了。回复“候补”可以加入候补名单，有空位会通知您；回复“取消”就先不办了。"
+)
+OR_WAITLIST = "请回复序号换一场，或回复“候补”排队等这一场的空位。"
+
+LABELS = {
+    "session": "时间",
+    "people": "人数",
+    "phone": "电话",
+    "building": "地址",
+    "name": "称呼",
+    "notes": "补充",
+}
+
+WEEKDAYS = "一二三四五六日"
+
+
+def pick_a_number(count: int) -> str:
+    return f"请回复1到{count}之间的序号，比如“1”。不需要了请回复“取消”。"
+
+
+def session_label(starts_at: dt.datetime, location: str | None, remaining: int | None) -> str:
+    """12月5日（周六）09:00 社区广场 · 还剩12个名额 (``starts_at`` in local time)."""
+    weekday = WEEKDAYS[starts_at.weekday()]
+    label = f"{starts_at.month}月{starts_at.day}日（周{weekday}）{starts_at:%H:%M}"
+    if location:
+        label += f" {location}"
+    if remaining is not None:
+        label += f" · 还剩{remaining}个名额"
+    return label
+
+
+def masked_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) == 11 else phone
+
+
+def placed(code: str, next_steps: str | None) -> str:
+    then = next_steps or "社区已经把您的需求派给负责的单位，他们会尽快联系您。"
+    return f"好的，已经帮您提交了！\n订单号：{code}\n{then}\n发“我的订单”可以随时查看进度。"
+
+
+def no_sessions(title: str) -> str:
+    return f"「{title}」近期还没有安排场次。已经帮您记下了，有安排时社区会通知大家。"
+
+
+def session_full(remaining: int) -> str:
+    if remaining > 0:
+        return f"不好意思，这一场只剩{remaining}个名额了，不够您这次的人数。"
+    return "不好意思，这一场刚刚约满了。"
+
+
+def waitlisted(title: str, label: str) -> str:
+    return f"已经帮您排上「{title}」{label}的候补，有人退出会第一时间通知您。"
+
+
+# --- my orders ---------------------------------------------------------------------------
+
+NO_ORDERS = "您还没有订单。直接告诉我需要什么，就能帮您预约。"
+ORDERS_HOW = "取消请发“取消订单 订单号”；办完后可以发“评价 订单号 5”打分（1到5分）。"
+CANCEL_HOW = "请发“取消订单 订单号”，比如：取消订单 AB23CD。发“我的订单”可以查看订单号。"
+RATE_HOW = "请发“评价 订单号 分数 想说的话”，分数是1到5，比如：评价 AB23CD 5 师傅很耐心。"
+HANDED_OFF = "已经帮您转给社区工作人员了，他们会尽快在这里回复您，请稍等。"
+
+
+def no_such_order(code: str) -> str:
+    return f"没有找到您的订单“{code.strip()[:12]}”。发“我的订单”可以查看您的订单号。"
+
+
+def cancelled(code: str) -> str:
+    return f"订单 {code} 已经取消了。有需要随时再找我。"
+
+
+def cannot_cancel(code: str, status: object) -> str:
+    label = getattr(status, "label", status)
+    return f"订单 {code} 现在是“{label}”，已经不能在这里取消了。需要帮助请发“转人工”。"
+
+
+def cannot_rate(code: str, status: object) -> str:
+    label = getattr(status, "label", status)
+    return f"订单 {code} 现在是“{label}”，办完以后才能评价哦。"
+
+
+def rated(stars: int) -> str:
+    return f"谢谢您的评价（{stars}分）！您的意见会帮助单位把服务做得更好。"
+
+
+def attached(code: str) -> str:
+    return f"收到，已经附到订单 {code} 上，办理的单位能看到。"

@@ -205,6 +205,7 @@ class Order(Base):
         Index(None, "community_id", "status"),
         Index(None, "unit_id", "status"),
         Index(None, "resident_id", "created_at"),
+        UniqueConstraint("community_id", "message_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -219,6 +220,13 @@ class Order(Base):
     grid_key: Mapped[str | None] = mapped_column(String(64))
     placed_by: Mapped[str] = mapped_column(String(100), default="resident")
     """``resident``, or ``staff:<user>`` for proxy orders (代办)."""
+    message_key: Mapped[str | None] = mapped_column(String(200))
+    """The message that placed the order: a retried message finds it instead of
+    placing a second one."""
+    description: Mapped[str] = mapped_column(Text, default="")
+    """The need in the resident's own words."""
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -241,6 +249,56 @@ class OrderEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class OrderAttachment(Base):
+    """A photo or a place a resident sent about an order (a leak, a missing manhole)."""
+
+    __tablename__ = "order_attachments"
+    __table_args__ = (UniqueConstraint("order_id", "message_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    message_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    """``image`` or ``location``."""
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """image: pic_url, media_id; location: latitude, longitude, label."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WaitlistEntry(Base):
+    """A resident waiting for a place in a full session."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (UniqueConstraint("session_id", "resident_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("item_sessions.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    people: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Handoff(Base):
+    """A resident asked for a person (转人工): staff answer from the console."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        UniqueConstraint("community_id", "message_key"),
+        Index(None, "community_id", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    openid: Mapped[str] = mapped_column(String(64))
+    message_key: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text, default="")
+    """What the resident wrote with the request, and the conversation so far."""
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    """``open`` or ``answered``."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[dt.datetime | None]
 
 
 class ConversationState(Base):

@@ -63,3 +63,81 @@ def parse_status(text: str) -> OrderStatus:
             return status
     choices = ", ".join(s.value for s in OrderStatus)
     raise ValueError(f"unknown status '{text}'; expected one of: {choices}")
+
+
+# Who may move an order where. Staff may also close anything still open; the
+# scheduler escalates overdue orders. Resident cancellation ends once the unit has
+# started the service (in_service).
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.SUBMITTED: frozenset(
+        {OrderStatus.DISPATCHED, OrderStatus.CANCELLED, OrderStatus.ESCALATED, OrderStatus.CLOSED}
+    ),
+    OrderStatus.DISPATCHED: frozenset(
+        {
+            OrderStatus.ACCEPTED,
+            OrderStatus.RETURNED,
+            OrderStatus.CANCELLED,
+            OrderStatus.ESCALATED,
+            OrderStatus.CLOSED,
+            OrderStatus.DISPATCHED,  # re-dispatch to another unit
+        }
+    ),
+    OrderStatus.ACCEPTED: frozenset(
+        {
+            OrderStatus.IN_SERVICE,
+            OrderStatus.RETURNED,
+            OrderStatus.CANCELLED,
+            OrderStatus.ESCALATED,
+            OrderStatus.CLOSED,
+        }
+    ),
+    OrderStatus.IN_SERVICE: frozenset(
+        {OrderStatus.COMPLETED, OrderStatus.ESCALATED, OrderStatus.CLOSED}
+    ),
+    OrderStatus.COMPLETED: frozenset({OrderStatus.RATED, OrderStatus.CLOSED}),
+    OrderStatus.RETURNED: frozenset(
+        {OrderStatus.DISPATCHED, OrderStatus.CANCELLED, OrderStatus.CLOSED}
+    ),
+    OrderStatus.ESCALATED: frozenset(
+        {
+            OrderStatus.DISPATCHED,
+            OrderStatus.ACCEPTED,
+            OrderStatus.IN_SERVICE,
+            OrderStatus.COMPLETED,
+            OrderStatus.CANCELLED,
+            OrderStatus.CLOSED,
+        }
+    ),
+    OrderStatus.RATED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.CLOSED: frozenset(),
+}
+
+CANCELLABLE_BY_RESIDENT = frozenset(
+    {
+        OrderStatus.SUBMITTED,
+        OrderStatus.DISPATCHED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.RETURNED,
+        OrderStatus.ESCALATED,
+    }
+)
+
+
+class IllegalTransition(ValueError):
+    """An order cannot move from its status to the one asked for."""
+
+    def __init__(self, code: str, current: OrderStatus, wanted: OrderStatus) -> None:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none (final)"
+        super().__init__(
+            f"order {code} is {current.value}; it cannot become {wanted.value} "
+            f"(from {current.value}: {allowed})"
+        )
+        self.code = code
+        self.current = current
+        self.wanted = wanted
+
+
+def check_transition(code: str, current: OrderStatus, wanted: OrderStatus) -> None:
+    if wanted not in TRANSITIONS[current]:
+        raise IllegalTransition(code, current, wanted)

@@ -172,8 +172,12 @@ async def test_without_credentials_late_replies_are_kept_for_the_simulator(
     recorder.install(wechat)
     assert (await wechat.event("o_res_1", "CLICK", key="TEST_WORK_6")).is_success
     await asyncio.sleep(0.6)
-    outbox = wechat.client.app[keys.CUSTOMER_SERVICE]
-    assert [(m.openid, m.text) for m in outbox.sent] == [("o_res_1", "办好了：TEST_WORK_6")]  # type: ignore[attr-defined]
+    outbox = await (await wechat.client.get("/dev/outbox", params={"openid": "o_res_1"})).json()
+    assert [(m["openid"], m["text"]) for m in outbox["messages"]] == [
+        ("o_res_1", "办好了：TEST_WORK_6")
+    ]
+    later = await wechat.client.get("/dev/outbox", params={"after": outbox["messages"][-1]["seq"]})
+    assert (await later.json())["messages"] == []
 
 
 # --- one resident at a time --------------------------------------------------------------

@@ -82,12 +82,12 @@ async def test_a_need_is_answered_with_the_service_or_kept_as_unmet(
     wechat = await start(aiohttp_client, db_url)
     one = await wechat.text("o_res_1", "楼上老往我家滴水")
     assert "水电维修" in one.text
-    odd = await wechat.text("o_res_1", "能帮我订一张去北京的机票吗")
+    odd = await wechat.text("o_res_2", "能帮我订一张去北京的机票吗")
     assert "记下了" in odd.text
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         needs = (await session.scalars(select(UnmetNeed))).all()
     assert [n.text for n in needs] == ["能帮我订一张去北京的机票吗"]
-    assert needs[0].openid == "o_res_1"
+    assert needs[0].openid == "o_res_2"
 
 
 async def test_media_messages_and_quiet_events(db_url: str, aiohttp_client: Client) -> None:

@@ -1,5 +1,6 @@
 """Routing inbound messages to handlers (see ``router``) by filters (see ``filters``)."""
 
+from bot.dispatch.conversation import Conversation
 from bot.dispatch.filters import (
     Click,
     Command,
@@ -16,6 +17,7 @@ __all__ = [
     "Click",
     "Command",
     "Context",
+    "Conversation",
     "Dispatcher",
     "Event",
     "Filter",

@@ -33,6 +33,8 @@ class Context:
     """What a handler may use besides the message itself."""
 
     community_id: str
+    openid: str
+    """Who sent the message."""
     catalog: Catalog
     matcher: Matcher
     conversation: Conversation
@@ -108,9 +110,13 @@ class Dispatcher(Router):
     """The root router. A handler's exception goes to one error handler, which logs it
     and gives the resident a polite reply instead of silence."""
 
-    def __init__(self, error_handler: ErrorHandler | None = None) -> None:
+    def __init__(
+        self, error_handler: ErrorHandler | None = None, *, expired_notice: str = ""
+    ) -> None:
         super().__init__("root")
         self._error_handler = error_handler or _apologise
+        self._expired_notice = expired_notice
+        """Put before the reply when the resident's conversation had timed out."""
 
     async def feed(self, msg: Incoming, ctx: Context) -> str | None:
         resolved = self.resolve(msg, ctx)
@@ -118,10 +124,13 @@ class Dispatcher(Router):
             return None
         handler, arguments, router = resolved
         try:
-            return await handler(**arguments)
+            reply = await handler(**arguments)
         except Exception as exc:
             log.exception("handler %s.%s failed on %s", router, handler.__name__, msg.key)
             return await self._error_handler(msg, ctx, exc)
+        if reply and ctx.conversation.expired and self._expired_notice:
+            reply = f"{self._expired_notice}\n{reply}"
+        return reply
 
 
 SORRY = "抱歉，系统刚才出了点小问题，请稍后再发一次。给您添麻烦了！"

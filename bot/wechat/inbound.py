@@ -90,6 +90,20 @@ class Incoming:
         return f"evt:{self.openid}:{self.create_time}:{self.event}{tail}"
 
     @property
+    def attachment(self) -> dict[str, str]:
+        """What an image or location message carries, to keep with an order."""
+        raw = self.raw
+        if self.kind == "image":
+            return {"pic_url": _string(raw.get("PicUrl")), "media_id": _string(raw.get("MediaId"))}
+        if self.kind == "location":
+            return {
+                "latitude": _string(raw.get("Location_X")),
+                "longitude": _string(raw.get("Location_Y")),
+                "label": _string(raw.get("Label")),
+            }
+        return {}
+
+    @property
     def is_voice_without_text(self) -> bool:
         return self.kind == "voice" and not self.text
 

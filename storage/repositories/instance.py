@@ -26,3 +26,7 @@ async def get_or_create(session: AsyncSession, key: str, make: Callable[[], str]
     value = await session.scalar(select(InstanceSetting.value).where(InstanceSetting.key == key))
     assert value is not None
     return value
+
+
+async def get_value(session: AsyncSession, key: str) -> str | None:
+    return await session.scalar(select(InstanceSetting.value).where(InstanceSetting.key == key))

@@ -1,0 +1,36 @@
+"""Development helpers: only when no WeChat credentials are configured.
+
+``GET /dev/outbox?openid=…&after=N``: replies that missed the webhook's deadline and
+would have gone out through WeChat's customer-service API. ``order-menu chat`` and
+the simulator poll it to show them. With real credentials the replies go to WeChat
+and this answers 404.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot import keys
+from bot.webhook import DevOutbox
+
+routes = web.RouteTableDef()
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+
+
+@routes.get("/dev/outbox")
+async def outbox(request: web.Request) -> web.Response:
+    sent = request.app[keys.CUSTOMER_SERVICE]
+    if not isinstance(sent, DevOutbox):
+        raise web.HTTPNotFound(text="late replies go to WeChat")
+    try:
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="after: expected a number") from None
+    openid = request.query.get("openid") or None
+    messages = [
+        {"seq": m.seq, "openid": m.openid, "text": m.text} for m in sent.after(after, openid)
+    ]
+    return web.json_response({"messages": messages})

@@ -1,0 +1,499 @@
+"""群众点单: from a need in the resident's words to a placed order, in a few turns.
+
+The conversation (see ``bot.dispatch.conversation``):
+
+* **entry** - a need the matcher is sure of starts the form at once (the reply names
+  the service and asks the first question); two or three likely services are
+  offered by number; a need nothing fits is kept (需求清单) and the categories are
+  offered. ``菜单``/``服务`` (or the menu button) lists the categories.
+* **choose_category → choose_item → form → summary**: answers by number or in
+  natural words; a wrong answer is asked again with an example.
+* ``取消``/``算了``/``退出`` leave from any state; ``确认`` places the order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.dispatch import Click, Command, Context, Conversation, Kind, Matched, Predicate
+from bot.wechat import MENU_SERVICES
+from bot.wechat.inbound import Incoming
+from catalog.forms import EXAMPLES, ask, questions_for
+from catalog.matcher import MatchResult
+from catalog.schema import Item, Question
+from handlers import answers, texts
+from storage.repositories import ordering as repo
+from storage.repositories.needs import record_unmet_need
+from storage.types import utcnow
+
+CHOOSE_CATEGORY = "order.category"
+CHOOSE_ITEM = "order.item"
+FORM = "order.form"
+SUMMARY = "order.summary"
+
+conversation = Conversation("ordering", [CHOOSE_CATEGORY, CHOOSE_ITEM, FORM, SUMMARY])
+router = conversation
+
+has_text = Predicate(lambda msg, ctx: bool(msg.text))
+text_or_voice = Kind("text", "voice")
+
+
+# --- entry points ----------------------------------------------------------------------
+
+
+@conversation.entry.on(
+    Command("菜单", "服务", "服务菜单", "点单", "我要点单") | Click(MENU_SERVICES)
+)
+async def menu(ctx: Context) -> str:
+    return _offer_categories(ctx, need="")
+
+
+@conversation.entry.on(text_or_voice, Matched("matched"))
+async def one_service(msg: Incoming, ctx: Context, match: MatchResult) -> str:
+    assert match.item is not None
+    return await _start_form(ctx, ctx.catalog.item(match.item), need=msg.text)
+
+
+@conversation.entry.on(text_or_voice, Matched("ambiguous"))
+async def some_services(msg: Incoming, ctx: Context, match: MatchResult) -> str:
+    items = [ctx.catalog.item(c.item) for c in match.candidates]
+    return _offer_items(ctx, items, need=msg.text, intro="您说的可能是下面这几项，请回复序号：")
+
+
+@conversation.entry.on(text_or_voice, has_text)
+async def no_service(msg: Incoming, ctx: Context) -> str:
+    """Nothing fits: keep the need for staff (需求清单) and offer the categories.
+
+    One plausible service that the matcher would not bet on alone (a single catalog
+    word, say) is offered as a question instead: one tap for the resident, and no
+    false entry in the list of unmet needs.
+    """
+    match = ctx.match()
+    top = match.candidates[0] if match.candidates else None
+    if top is not None and match.terms and top.score >= ctx.matcher.thresholds.ambiguous:
+        item = ctx.catalog.item(top.item)
+        return _offer_items(ctx, [item], need=msg.text, intro="您要办的是不是这一项？")
+    async with ctx.sessionmaker.begin() as session:
+        await record_unmet_need(
+            session,
+            community_id=ctx.community_id,
+            result=match,
+            catalog_version=ctx.catalog.version,
+            openid=msg.openid,
+            message_key=ctx.message_key,
+        )
+    return texts.NEED_RECORDED + "\n" + _offer_categories(ctx, need=msg.text)
+
+
+# --- leaving ---------------------------------------------------------------------------
+
+
+@conversation.interrupts.on(Command("取消", "算了", "退出", "不办了", "不要了", "不用了"))
+async def leave(ctx: Context) -> str:
+    ctx.conversation.clear()
+    return texts.LEFT
+
+
+# --- choosing --------------------------------------------------------------------------
+
+
+@conversation.state(CHOOSE_CATEGORY).on(has_text)
+async def chose_category(msg: Incoming, ctx: Context) -> str:
+    categories: list[str] = ctx.conversation.data["categories"]
+    picked = answers.parse_choice(msg.text, len(categories))
+    if picked is None:
+        picked = _by_name(msg.text, categories)
+    if picked is None:
+        return texts.pick_a_number(len(categories))
+    category = categories[picked - 1]
+    return _offer_items(
+        ctx,
+        ctx.catalog.items_in(category),
+        need=ctx.conversation.data.get("need", ""),
+        intro=f"「{category}」有这些服务，请回复序号：",
+    )
+
+
+@conversation.state(CHOOSE_ITEM).on(has_text)
+async def chose_item(msg: Incoming, ctx: Context) -> str:
+    options: list[str] = ctx.conversation.data["options"]
+    titles = [ctx.catalog.item(i).title for i in options]
+    picked = answers.parse_choice(msg.text, len(options)) or _by_name(msg.text, titles)
+    if picked is None and len(options) == 1 and answers.is_yes(msg.text):
+        picked = 1
+    if picked is None and len(options) == 1 and answers.is_no(msg.text):
+        return _offer_categories(ctx, need=ctx.conversation.data.get("need", ""))
+    if picked is None:
+        return texts.pick_a_number(len(options))
+    item = ctx.catalog.item(options[picked - 1])
+    return await _start_form(ctx, item, need=ctx.conversation.data.get("need", ""))
+
+
+# --- the form --------------------------------------------------------------------------
+
+
+@conversation.state(FORM).on(has_text)
+async def answered(msg: Incoming, ctx: Context) -> str:
+    data = ctx.conversation.data
+    item = ctx.catalog.item(data["item"])
+    questions = questions_for(item)
+    question = questions[data["q"]]
+    if question.kind == "session" and data.get("full") and _wants_waitlist(msg.text):
+        return await _join_waitlist(msg, ctx, item, data)
+    value, problem = _understand(question, msg.text, data, ctx)
+    if problem is not None:
+        return problem
+    data["answers"][question.id] = value
+    data["q"] += 1
+    ctx.conversation.set(FORM, **data)
+    return await _ask_next(ctx, item)
+
+
+# --- summary and confirmation ------------------------------------------------------------
+
+
+@conversation.state(SUMMARY).on(Predicate(lambda msg, ctx: answers.is_yes(msg.text)))
+async def confirmed(msg: Incoming, ctx: Context) -> str:
+    data = ctx.conversation.data
+    item = ctx.catalog.item(data["item"])
+    try:
+        async with ctx.sessionmaker.begin() as session:
+            order = await _place(session, msg, ctx, item, data)
+            code = order.code
+    except repo.SessionFull as full:
+        return await _session_full(ctx, item, full.remaining)
+    except repo.DuplicateMessage as duplicate:  # the same message, placed by another process
+        code = duplicate.code
+    ctx.conversation.clear()
+    return texts.placed(code, item.next_steps)
+
+
+@conversation.state(SUMMARY).on(Predicate(lambda msg, ctx: answers.is_no(msg.text)))
+async def start_over(ctx: Context) -> str:
+    data = ctx.conversation.data
+    item = ctx.catalog.item(data["item"])
+    data.update(q=0, answers={})
+    ctx.conversation.set(FORM, **data)
+    return "好的，我们重新填一遍。\n" + await _ask_next(ctx, item, remembered=False)
+
+
+@conversation.state(SUMMARY).on(has_text)
+async def unclear_confirmation() -> str:
+    return texts.CONFIRM_HOW
+
+
+@conversation.fallbacks.on(Kind("image", "location"))
+async def attachment_during_form(msg: Incoming, ctx: Context) -> str:
+    """A photo or place sent while ordering is kept and attached to the order."""
+    data = ctx.conversation.data
+    data.setdefault("attachments", []).append({"kind": msg.kind, **msg.attachment})
+    ctx.conversation.set(ctx.conversation.state, **data)
+    return texts.ATTACHMENT_KEPT
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _offer_categories(ctx: Context, *, need: str) -> str:
+    categories = ctx.catalog.categories
+    ctx.conversation.set(CHOOSE_CATEGORY, categories=categories, need=need)
+    lines = ["社区现在能提供这些服务，请回复序号："]
+    lines += [f"{n}. {c}" for n, c in enumerate(categories, start=1)]
+    lines.append("不需要了请回复“取消”。")
+    return "\n".join(lines)
+
+
+def _offer_items(ctx: Context, items: list[Item], *, need: str, intro: str) -> str:
+    ctx.conversation.set(CHOOSE_ITEM, options=[i.id for i in items], need=need)
+    lines = [intro]
+    for number, item in enumerate(items, start=1):
+        lines.append(f"{number}. {item.title}（{ctx.catalog.unit(item.unit).name}）")
+    if len(items) == 1:
+        lines.append("是的话请回复“1”或“是”；不是请回复“不是”，我给您看全部服务。")
+    else:
+        lines.append("都不是的话请回复“取消”，也可以换个说法再说一遍。")
+    return "\n".join(lines)
+
+
+def _by_name(text: str, names: list[str]) -> int | None:
+    """A choice made by saying the option (“法律咨询”) rather than its number."""
+    said = text.strip().rstrip("。.!！")
+    hits = [n for n, name in enumerate(names, start=1) if said and (said in name or name in said)]
+    return hits[0] if len(hits) == 1 else None
+
+
+async def _start_form(ctx: Context, item: Item, *, need: str) -> str:
+    unit = ctx.catalog.unit(item.unit)
+    async with ctx.sessionmaker() as session:
+        resident = await repo.find_resident(session, ctx.community_id, ctx.openid)
+    remembered = {"phone": resident.phone} if resident is not None and resident.phone else {}
+    kept = ctx.conversation.data.get("attachments", [])  # photos sent while choosing
+    ctx.conversation.set(
+        FORM, item=item.id, need=need, q=0, answers={}, remembered=remembered, attachments=kept
+    )
+    intro = f"好的，帮您预约「{item.title}」，由{unit.name}提供。"
+    return intro + "\n" + await _ask_next(ctx, item)
+
+
+async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str:
+    data = ctx.conversation.data
+    questions = questions_for(item)
+    while data["q"] < len(questions):
+        question = questions[data["q"]]
+        known = data.get("remembered", {}).get(question.kind) if remembered else None
+        if known and question.kind == "phone":
+            data["answers"][question.id] = known  # shown in the summary, changeable there
+            data["q"] += 1
+            continue
+        if question.kind == "session":
+            offered = await _offer_sessions(ctx, item)
+            if not offered:
+                return await _no_sessions(ctx, item)
+            data["offered"] = offered
+            ctx.conversation.set(FORM, **data)
+            lines = [ask(question)]
+            lines += [f"{n}. {s['label']}" for n, s in enumerate(offered, start=1)]
+            return "\n".join(lines)
+        ctx.conversation.set(FORM, **data)
+        return ask(question) + ("" if question.required else "（可以回复“没有”跳过）")
+    ctx.conversation.set(SUMMARY, **data)
+    return _summary(ctx, item, data)
+
+
+async def _offer_sessions(ctx: Context, item: Item) -> list[dict[str, Any]]:
+    zone = ZoneInfo(ctx.catalog.document.community.timezone)
+    async with ctx.sessionmaker.begin() as session:
+        row = await repo.item_row(session, ctx.community_id, item.id)
+        options = await repo.upcoming_sessions(session, row, item.weekly, zone)
+    offered = []
+    for option in options[:6]:
+        if option.remaining == 0:
+            continue
+        offered.append(
+            {
+                "id": option.id,
+                "starts_at": option.starts_at.isoformat(),
+                "label": texts.session_label(
+                    option.starts_at.astimezone(zone), option.location, option.remaining
+                ),
+            }
+        )
+    return offered[:5]
+
+
+async def _no_sessions(ctx: Context, item: Item) -> str:
+    async with ctx.sessionmaker.begin() as session:
+        await record_unmet_need(
+            session,
+            community_id=ctx.community_id,
+            result=MatchResult(
+                text=f"{item.title}（暂无场次）：{ctx.conversation.data.get('need', '')}",
+                decision="matched",
+                item=item.id,
+                score=1.0,
+                candidates=(),
+            ),
+            catalog_version=ctx.catalog.version,
+            openid=ctx.openid,
+            message_key=ctx.message_key,
+        )
+    ctx.conversation.clear()
+    return texts.no_sessions(item.title)
+
+
+def _understand(
+    question: Question, text: str, data: dict[str, Any], ctx: Context
+) -> tuple[Any, str | None]:
+    """The answer's value, or a reply asking again with an example."""
+    again = f"{texts.NOT_UNDERSTOOD}{EXAMPLES.get(question.kind, '')}。\n{ask(question)}"
+    if not question.required and answers.is_skip(text):
+        return None, None
+    kind = question.kind
+    if kind == "session":
+        offered = data.get("offered", [])
+        zone = ZoneInfo(ctx.catalog.document.community.timezone)
+        slots = [
+            answers.Slot(
+                key=str(s["id"]),
+                starts_at=dt.datetime.fromisoformat(s["starts_at"]),
+                ends_at=None,
+                label=s["label"],
+            )
+            for s in offered
+        ]
+        found = answers.parse_slot(text, slots, utcnow(), zone)
+        if found == "ambiguous":
+            return None, "那天有好几场，请回复序号选一场：\n" + "\n".join(
+                f"{n}. {s['label']}" for n, s in enumerate(offered, start=1)
+            )
+        if found is None:
+            listing = "\n".join(f"{n}. {s['label']}" for n, s in enumerate(offered, start=1))
+            return None, f"{texts.NOT_UNDERSTOOD}{EXAMPLES['session']}。\n{listing}"
+        chosen = next(s for s in offered if str(s["id"]) == found.key)
+        return {"id": chosen["id"], "label": chosen["label"]}, None
+    if kind == "people":
+        people = answers.parse_people(text, question.max_people)
+        if people is None:
+            limit = f"人数是1到{question.max_people}位，"
+            return None, f"{texts.NOT_UNDERSTOOD}{limit}{EXAMPLES['people']}。"
+        return people, None
+    if kind == "phone":
+        phone = answers.parse_phone(text)
+        if phone is None:
+            return None, texts.BAD_PHONE
+        return phone, None
+    if kind == "choice":
+        picked = answers.parse_choice(text, len(question.choices)) or _by_name(
+            text, question.choices
+        )
+        if picked is None:
+            listing = "\n".join(f"{n}. {c}" for n, c in enumerate(question.choices, start=1))
+            return None, f"{texts.NOT_UNDERSTOOD}请回复序号：\n{listing}"
+        return question.choices[picked - 1], None
+    value = text.strip()
+    if kind == "building" and len(value) < 2:
+        return None, again
+    if len(value) > 200:
+        return None, "字数有点多，请简短一些（200字以内）。"
+    return value, None
+
+
+def _summary(ctx: Context, item: Item, data: dict[str, Any]) -> str:
+    unit = ctx.catalog.unit(item.unit)
+    lines = ["请核对一下：", f"服务：{item.title}（{unit.name}）"]
+    for question in questions_for(item):
+        value = data["answers"].get(question.id)
+        if value is None:
+            continue
+        shown = value["label"] if isinstance(value, dict) else value
+        if question.kind == "people":
+            shown = f"{value}人"
+        if question.kind == "phone":
+            shown = texts.masked_phone(str(value))
+        lines.append(f"{texts.LABELS.get(question.kind, question.ask or question.id)}：{shown}")
+    if data.get("need"):
+        lines.append(f"您说的情况：{data['need'][:60]}")
+    lines.append(texts.CONFIRM_HOW)
+    return "\n".join(lines)
+
+
+async def _place(
+    session: AsyncSession, msg: Incoming, ctx: Context, item: Item, data: dict[str, Any]
+) -> Any:
+    resident = await repo.resident_for(session, ctx.community_id, msg.openid)
+    values = data["answers"]
+    people = 1
+    session_id = None
+    grid = None
+    for question in questions_for(item):
+        value = values.get(question.id)
+        if value is None:
+            continue
+        if question.kind == "phone":
+            resident.phone = value  # remembered for next time
+        elif question.kind == "name":
+            resident.name = resident.name or value
+        elif question.kind == "building":
+            resident.building = value
+            grid = _grid_of(ctx, value)
+        elif question.kind == "people":
+            people = int(value)
+        elif question.kind == "session":
+            session_id = int(value["id"])
+    row = await repo.item_row(session, ctx.community_id, item.id)
+    stored = {**values, "people": people}
+    order = await repo.place_order(
+        session,
+        community_id=ctx.community_id,
+        item=row,
+        resident=resident,
+        answers=stored,
+        description=data.get("need", ""),
+        session_id=session_id,
+        people=people,
+        grid_key=grid if item.grid_level or grid else None,
+        message_key=ctx.message_key,
+    )
+    for index, attachment in enumerate(data.get("attachments", [])):
+        await repo.attach(
+            session, order.id, f"{ctx.message_key}#{index}", attachment["kind"], attachment
+        )
+    return order
+
+
+def _grid_of(ctx: Context, building: str) -> str | None:
+    """The grid (网格) whose areas name the building: 七栋 and 7栋 alike, and 11栋 is
+    not 1栋."""
+    said = _arabic(building)
+    for grid in ctx.catalog.document.community.grids:
+        for area in [*grid.areas, grid.name]:
+            if re.search(r"(?<!\d)" + re.escape(_arabic(area)), said):
+                return grid.id
+    return None
+
+
+_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+
+
+def _arabic(text: str) -> str:
+    """Chinese numerals up to 99 as digits (七栋 → 7栋, 十二栋 → 12栋)."""
+
+    def convert(found: re.Match[str]) -> str:
+        word = found[0]
+        if "十" not in word:
+            return "".join(str(_DIGITS[c]) for c in word)
+        tens, _, ones = word.partition("十")
+        return str((_DIGITS[tens] if tens else 1) * 10 + (_DIGITS[ones] if ones else 0))
+
+    return re.sub(
+        r"[零〇一二两三四五六七八九]?十[一二三四五六七八九]?|[零〇一二两三四五六七八九]+",
+        convert,
+        text,
+    )
+
+
+async def _session_full(ctx: Context, item: Item, remaining: int) -> str:
+    data = ctx.conversation.data
+    questions = questions_for(item)
+    data["q"] = next(i for i, q in enumerate(questions) if q.kind == "session")
+    data["full"] = data["answers"].pop(questions[data["q"]].id, None)
+    ctx.conversation.set(FORM, **data)
+    prefix = texts.session_full(remaining)
+    offered = await _offer_sessions(ctx, item)
+    if not offered:
+        return prefix + "\n" + texts.WAITLIST_ONLY
+    data["offered"] = offered
+    ctx.conversation.set(FORM, **data)
+    listing = "\n".join(f"{n}. {s['label']}" for n, s in enumerate(offered, start=1))
+    return f"{prefix}\n{listing}\n{texts.OR_WAITLIST}"
+
+
+async def _join_waitlist(msg: Incoming, ctx: Context, item: Item, data: dict[str, Any]) -> str:
+    full = data["full"]
+    async with ctx.sessionmaker.begin() as session:
+        resident = await repo.resident_for(session, ctx.community_id, msg.openid)
+        await repo.join_waitlist(session, int(full["id"]), resident.id, people=1)
+    ctx.conversation.clear()
+    return texts.waitlisted(item.title, full["label"])
+
+
+def _wants_waitlist(text: str) -> bool:
+    return any(word in text for word in ("候补", "排队", "等位", "等名额"))

@@ -1,0 +1,110 @@
+"""Commands about one's orders, available at any time: 我的订单, 取消订单, 评价, 转人工;
+and photos or places sent about an order placed a little earlier."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.dispatch import Click, Command, Context, Kind, Router, StateIs
+from bot.wechat import MY_ORDERS
+from bot.wechat.inbound import Incoming
+from handlers import texts
+from storage import models
+from storage.order_status import IllegalTransition
+from storage.repositories import ordering as repo
+
+router = Router("orders")
+
+STARS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+RATING = re.compile(r"^([A-Za-z0-9]{4,8})\s*([1-5一二两三四五])\s*(?:星|分|颗星)?\s*(.*)$", re.S)
+
+
+@router.on(Command("我的订单", "订单", "查订单", "查询订单", "我的预约") | Click(MY_ORDERS))
+async def my_orders(ctx: Context) -> str:
+    async with ctx.sessionmaker() as session:
+        orders = await repo.recent_orders(session, ctx.community_id, ctx.openid)
+    if not orders:
+        return texts.NO_ORDERS
+    zone = ZoneInfo(ctx.catalog.document.community.timezone)
+    lines = ["您最近的订单："]
+    for order in orders:
+        when = ""
+        if order.starts_at is not None:
+            local = order.starts_at.astimezone(zone)
+            when = f"，{local.month}月{local.day}日{local:%H:%M}"
+        lines.append(f"{order.code} {order.title}：{order.status.label}{when}")
+    lines.append(texts.ORDERS_HOW)
+    return "\n".join(lines)
+
+
+@router.on(Command("取消订单", "撤销订单", "取消预约"))
+async def cancel_order(ctx: Context, args: str) -> str:
+    if not args:
+        return texts.CANCEL_HOW
+    try:
+        async with ctx.sessionmaker.begin() as session:
+            order = await repo.cancel_by_resident(session, ctx.community_id, ctx.openid, args)
+            code = order.code
+    except repo.OrderNotFound:
+        return texts.no_such_order(args)
+    except IllegalTransition as refused:
+        return texts.cannot_cancel(refused.code, refused.current)
+    return texts.cancelled(code)
+
+
+@router.on(Command("评价", "评分", "打分"))
+async def rate_order(ctx: Context, args: str) -> str:
+    found = RATING.match(args)
+    if found is None:
+        return texts.RATE_HOW
+    code, stars_text, comment = found.groups()
+    stars = int(stars_text) if stars_text.isdigit() else STARS[stars_text]
+    try:
+        async with ctx.sessionmaker.begin() as session:
+            await repo.rate(
+                session, ctx.community_id, ctx.openid, code, stars, comment.strip()[:500]
+            )
+    except repo.OrderNotFound:
+        return texts.no_such_order(code)
+    except IllegalTransition as refused:
+        return texts.cannot_rate(refused.code, refused.current)
+    return texts.rated(stars)
+
+
+@router.on(Command("转人工", "人工", "人工服务", "找工作人员", "找人工"))
+async def hand_off(msg: Incoming, ctx: Context, args: str) -> str:
+    """Staff take over: the request is kept for the console and acknowledged."""
+    state = ctx.conversation.state
+    context = f"（当时在：{state}）" if state else ""
+    try:
+        async with ctx.sessionmaker.begin() as session:
+            session.add(
+                models.Handoff(
+                    community_id=ctx.community_id,
+                    openid=ctx.openid,
+                    message_key=ctx.message_key,
+                    text=(args or msg.text) + context,
+                )
+            )
+    except IntegrityError:
+        pass  # this very message was handed over already
+    ctx.conversation.clear()
+    return texts.HANDED_OFF
+
+
+@router.on(Kind("image", "location"), StateIs(None))
+async def attach_to_recent_order(msg: Incoming, ctx: Context) -> str | None:
+    """A photo or place sent soon after reporting something goes with that report."""
+    async with ctx.sessionmaker.begin() as session:
+        order = await repo.latest_open_order(
+            session, ctx.community_id, ctx.openid, within=dt.timedelta(hours=24)
+        )
+        if order is None:
+            return texts.IMAGE_RECEIVED if msg.kind == "image" else texts.LOCATION_RECEIVED
+        await repo.attach(session, order.id, ctx.message_key, msg.kind, msg.attachment)
+        code = order.code
+    return texts.attached(code)

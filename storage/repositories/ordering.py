@@ -1,0 +1,463 @@
+"""Placing orders and moving them through their life cycle.
+
+Every change of status goes through :func:`transition`, which checks the state
+machine (``storage.order_status``) and appends an ``order_events`` row: the audit
+trail the unit portal, disclosure and evaluation read. Places in a session are
+taken with one conditional UPDATE (``booked + n <= capacity``), so concurrent orders
+never overbook, whatever the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.schema import WeeklySlot
+from storage import models
+from storage.order_status import (
+    CANCELLABLE_BY_RESIDENT,
+    OPEN_STATUSES,
+    IllegalTransition,
+    OrderStatus,
+    check_transition,
+)
+from storage.types import utcnow
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+"""No 0/O, 1/I/L: a code read aloud or copied by hand comes out right."""
+CODE_LENGTH = 6
+"""31⁶ ≈ 890 million codes, drawn at random: neither guessable nor in sequence."""
+
+WEEKS_AHEAD = 4
+"""How far ahead weekly slots are offered (and turned into bookable sessions)."""
+
+
+ItemSessionTable: Any = models.ItemSession.__table__
+"""Core table: place counts are changed by conditional UPDATEs, not through the ORM."""
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(text: str) -> str:
+    """What a resident typed for a code, case forgiven."""
+    return text.strip().upper()
+
+
+@dataclass(frozen=True)
+class SessionOption:
+    """A bookable session of an item, as offered to a resident."""
+
+    id: int
+    key: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime | None
+    location: str | None
+    remaining: int | None
+    """Places left; None for no limit."""
+
+
+class SessionFull(Exception):
+    """The session has fewer places left than asked for."""
+
+    def __init__(self, remaining: int) -> None:
+        super().__init__(f"only {remaining} place(s) left")
+        self.remaining = remaining
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+async def item_row(session: AsyncSession, community_id: str, item_key: str) -> models.Item:
+    row = await session.scalar(
+        select(models.Item).where(
+            models.Item.community_id == community_id,
+            models.Item.key == item_key,
+            models.Item.retired_at.is_(None),
+        )
+    )
+    if row is None:
+        raise LookupError(f"no item '{item_key}' in community '{community_id}'")
+    return row
+
+
+async def upcoming_sessions(
+    session: AsyncSession,
+    item: models.Item,
+    weekly: list[WeeklySlot],
+    zone: ZoneInfo,
+    *,
+    now: dt.datetime | None = None,
+) -> list[SessionOption]:
+    """The item's sessions still ahead, soonest first. Weekly slots become dated
+    sessions (key ``w<slot>-<date>``) for the next few weeks, so their places are
+    counted like any session's."""
+    now = now or utcnow()
+    if weekly:
+        await _materialise_weekly(session, item, weekly, zone, now)
+    rows = await session.scalars(
+        select(models.ItemSession)
+        .where(
+            models.ItemSession.item_id == item.id,
+            models.ItemSession.retired_at.is_(None),
+            models.ItemSession.starts_at > now,
+        )
+        .order_by(models.ItemSession.starts_at, models.ItemSession.id)
+    )
+    return [
+        SessionOption(
+            id=row.id,
+            key=row.key,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            location=row.location,
+            remaining=None if row.capacity is None else max(row.capacity - row.booked, 0),
+        )
+        for row in rows
+    ]
+
+
+async def _materialise_weekly(
+    session: AsyncSession,
+    item: models.Item,
+    weekly: list[WeeklySlot],
+    zone: ZoneInfo,
+    now: dt.datetime,
+) -> None:
+    existing = set(
+        await session.scalars(
+            select(models.ItemSession.key).where(models.ItemSession.item_id == item.id)
+        )
+    )
+    today = now.astimezone(zone).date()
+    for index, slot in enumerate(weekly):
+        for day in range(WEEKS_AHEAD * 7):
+            date = today + dt.timedelta(days=day)
+            if date.isoweekday() != slot.weekday:
+                continue
+            key = f"w{index}-{date:%Y%m%d}"
+            if key in existing:
+                continue
+            starts = dt.datetime.combine(date, slot.start, zone).astimezone(dt.UTC)
+            ends = dt.datetime.combine(date, slot.end, zone).astimezone(dt.UTC)
+            try:
+                async with session.begin_nested():  # another process may add it too
+                    session.add(
+                        models.ItemSession(
+                            item_id=item.id,
+                            key=key,
+                            starts_at=starts,
+                            ends_at=ends,
+                            capacity=slot.capacity,
+                            booked=0,
+                            location=slot.location,
+                        )
+                    )
+            except IntegrityError:
+                pass
+
+
+async def find_resident(
+    session: AsyncSession, community_id: str, openid: str
+) -> models.Resident | None:
+    return await session.scalar(
+        select(models.Resident).where(
+            models.Resident.community_id == community_id, models.Resident.openid == openid
+        )
+    )
+
+
+async def join_waitlist(
+    session: AsyncSession, session_id: int, resident_id: int, *, people: int = 1
+) -> None:
+    """Put a resident on a full session's waiting list (once)."""
+    exists = await session.scalar(
+        select(models.WaitlistEntry.id).where(
+            models.WaitlistEntry.session_id == session_id,
+            models.WaitlistEntry.resident_id == resident_id,
+        )
+    )
+    if exists is None:
+        session.add(
+            models.WaitlistEntry(session_id=session_id, resident_id=resident_id, people=people)
+        )
+
+
+async def resident_for(session: AsyncSession, community_id: str, openid: str) -> models.Resident:
+    """The resident behind an openid, created on first use."""
+    row = await session.scalar(
+        select(models.Resident).where(
+            models.Resident.community_id == community_id, models.Resident.openid == openid
+        )
+    )
+    if row is not None:
+        return row
+    try:
+        async with session.begin_nested():
+            row = models.Resident(community_id=community_id, openid=openid, tags=[])
+            session.add(row)
+    except IntegrityError:  # created meanwhile by a concurrent message
+        row = await session.scalar(
+            select(models.Resident).where(
+                models.Resident.community_id == community_id, models.Resident.openid == openid
+            )
+        )
+        assert row is not None
+    return row
+
+
+async def order_by_message(
+    session: AsyncSession, community_id: str, message_key: str
+) -> models.Order | None:
+    return await session.scalar(
+        select(models.Order).where(
+            models.Order.community_id == community_id, models.Order.message_key == message_key
+        )
+    )
+
+
+async def place_order(
+    session: AsyncSession,
+    *,
+    community_id: str,
+    item: models.Item,
+    resident: models.Resident,
+    answers: dict[str, Any],
+    description: str = "",
+    session_id: int | None = None,
+    people: int = 1,
+    grid_key: str | None = None,
+    message_key: str | None = None,
+    placed_by: str = "resident",
+) -> models.Order:
+    """Place an order and dispatch it to the item's unit, in the caller's transaction.
+
+    Raises :class:`SessionFull` when the session has fewer than ``people`` places.
+    With a ``message_key``, a second call for the same message returns the order the
+    first one placed.
+    """
+    if message_key is not None:
+        existing = await order_by_message(session, community_id, message_key)
+        if existing is not None:
+            return existing
+    if session_id is not None:
+        await _take_places(session, session_id, people)
+    order = models.Order(
+        community_id=community_id,
+        item_id=item.id,
+        unit_id=item.unit_id,
+        resident_id=resident.id,
+        session_id=session_id,
+        status=OrderStatus.SUBMITTED.value,
+        answers=answers,
+        description=description,
+        grid_key=grid_key,
+        placed_by=placed_by,
+        message_key=message_key,
+    )
+    for _ in range(5):
+        order.code = new_code()
+        try:
+            async with session.begin_nested():
+                session.add(order)
+        except IntegrityError:
+            if message_key is not None:
+                found = await order_by_message(session, community_id, message_key)
+                if found is not None:
+                    raise DuplicateMessage(found.code) from None
+            continue  # the code was taken: draw another
+        break
+    else:  # five collisions in 890 million: something else is wrong
+        raise RuntimeError("could not find a free order code")
+    session.add(
+        models.OrderEvent(
+            order_id=order.id,
+            actor=placed_by,
+            from_status=None,
+            to_status=OrderStatus.SUBMITTED.value,
+            note=None,
+        )
+    )
+    await transition(session, order, OrderStatus.DISPATCHED, actor="system", note="自动派单")
+    return order
+
+
+class DuplicateMessage(Exception):
+    """Another process placed the order of this message at the same moment."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def _take_places(session: AsyncSession, session_id: int, people: int) -> None:
+    taken = ItemSessionTable.c
+    result = await session.execute(
+        update(ItemSessionTable)
+        .where(
+            taken.id == session_id,
+            (taken.capacity.is_(None)) | (taken.booked + people <= taken.capacity),
+        )
+        .values(booked=taken.booked + people)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        row = await session.get(models.ItemSession, session_id)
+        remaining = 0 if row is None or row.capacity is None else row.capacity - row.booked
+        raise SessionFull(max(remaining, 0))
+
+
+async def _release_places(session: AsyncSession, order: models.Order) -> None:
+    if order.session_id is None:
+        return
+    people = int(order.answers.get("people", 1) or 1)
+    taken = ItemSessionTable.c
+    await session.execute(
+        update(ItemSessionTable)
+        .where(taken.id == order.session_id)
+        .values(booked=taken.booked - people)
+    )
+
+
+async def transition(
+    session: AsyncSession,
+    order: models.Order,
+    to: OrderStatus,
+    *,
+    actor: str,
+    note: str | None = None,
+) -> None:
+    """Move ``order`` to ``to`` (raises ``IllegalTransition``) and record the event."""
+    current = OrderStatus(order.status)
+    check_transition(order.code, current, to)
+    order.status = to.value
+    order.updated_at = utcnow()
+    if to is OrderStatus.CANCELLED:
+        await _release_places(session, order)
+    session.add(
+        models.OrderEvent(
+            order_id=order.id,
+            actor=actor,
+            from_status=current.value,
+            to_status=to.value,
+            note=note,
+        )
+    )
+    await session.flush()
+
+
+async def resident_order(
+    session: AsyncSession, community_id: str, openid: str, code: str
+) -> models.Order:
+    """An order of this resident by its code (for update); OrderNotFound otherwise."""
+    order = await session.scalar(
+        select(models.Order)
+        .join(models.Resident, models.Order.resident_id == models.Resident.id)
+        .where(
+            models.Order.community_id == community_id,
+            models.Order.code == normalise_code(code),
+            models.Resident.openid == openid,
+        )
+        .with_for_update()
+    )
+    if order is None:
+        raise OrderNotFound(code)
+    return order
+
+
+async def cancel_by_resident(
+    session: AsyncSession, community_id: str, openid: str, code: str
+) -> models.Order:
+    order = await resident_order(session, community_id, openid, code)
+    status = OrderStatus(order.status)
+    if status not in CANCELLABLE_BY_RESIDENT:  # e.g. the unit has started the service
+        raise IllegalTransition(order.code, status, OrderStatus.CANCELLED)
+    await transition(session, order, OrderStatus.CANCELLED, actor="resident", note="居民取消")
+    return order
+
+
+async def rate(
+    session: AsyncSession, community_id: str, openid: str, code: str, stars: int, comment: str
+) -> models.Order:
+    order = await resident_order(session, community_id, openid, code)
+    await transition(session, order, OrderStatus.RATED, actor="resident", note=comment or None)
+    order.rating = stars
+    order.rating_comment = comment or None
+    return order
+
+
+@dataclass(frozen=True)
+class ResidentOrder:
+    code: str
+    item_key: str
+    title: str
+    status: OrderStatus
+    starts_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+async def recent_orders(
+    session: AsyncSession, community_id: str, openid: str, limit: int = 5
+) -> list[ResidentOrder]:
+    rows = await session.execute(
+        select(
+            models.Order.code,
+            models.Item.key,
+            models.Item.title,
+            models.Order.status,
+            models.ItemSession.starts_at,
+            models.Order.created_at,
+        )
+        .join(models.Resident, models.Order.resident_id == models.Resident.id)
+        .join(models.Item, models.Order.item_id == models.Item.id)
+        .outerjoin(models.ItemSession, models.Order.session_id == models.ItemSession.id)
+        .where(models.Order.community_id == community_id, models.Resident.openid == openid)
+        .order_by(models.Order.created_at.desc(), models.Order.id.desc())
+        .limit(limit)
+    )
+    return [
+        ResidentOrder(code, key, title, OrderStatus(status), starts, created)
+        for code, key, title, status, starts, created in rows
+    ]
+
+
+async def latest_open_order(
+    session: AsyncSession, community_id: str, openid: str, *, within: dt.timedelta
+) -> models.Order | None:
+    """The resident's most recent order still open and placed within ``within``."""
+    return await session.scalar(
+        select(models.Order)
+        .join(models.Resident, models.Order.resident_id == models.Resident.id)
+        .where(
+            models.Order.community_id == community_id,
+            models.Resident.openid == openid,
+            models.Order.status.in_([s.value for s in OPEN_STATUSES]),
+            models.Order.created_at > utcnow() - within,
+        )
+        .order_by(models.Order.created_at.desc(), models.Order.id.desc())
+        .limit(1)
+    )
+
+
+async def attach(
+    session: AsyncSession, order_id: int, message_key: str, kind: str, data: dict[str, Any]
+) -> None:
+    """Attach a photo or place to an order (once per message)."""
+    exists = await session.scalar(
+        select(models.OrderAttachment.id).where(
+            models.OrderAttachment.order_id == order_id,
+            models.OrderAttachment.message_key == message_key,
+        )
+    )
+    if exists is None:
+        session.add(
+            models.OrderAttachment(order_id=order_id, message_key=message_key, kind=kind, data=data)
+        )

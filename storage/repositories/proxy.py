@@ -1,0 +1,101 @@
+"""代办式 proxy orders: staff order on behalf of a resident who has no smartphone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import models
+from storage.repositories import ordering
+from storage.repositories.catalog import live_catalog
+
+
+class ProxyOrderError(Exception):
+    """The order cannot be placed; the message names the field and value at fault."""
+
+
+async def place_proxy_order(
+    session: AsyncSession,
+    *,
+    item_key: str,
+    name: str,
+    phone: str,
+    building: str | None,
+    session_key: str | None,
+    people: int,
+    note: str,
+    staff: str,
+    community_id: str | None = None,
+) -> dict[str, Any]:
+    catalog = await live_catalog(session, community_id)
+    if catalog is None:
+        raise ProxyOrderError("no catalog imported yet: run `order-menu catalog import FILE`")
+    community = catalog.community_id
+    if not catalog.has_item(item_key):
+        known = ", ".join(i.id for i in catalog.items[:8])
+        raise ProxyOrderError(f"--item: no item '{item_key}' (items include: {known}, …)")
+    item = catalog.item(item_key)
+    row = await ordering.item_row(session, community, item_key)
+
+    session_id = None
+    if session_key is not None:
+        found = await session.scalar(
+            select(models.ItemSession).where(
+                models.ItemSession.item_id == row.id,
+                models.ItemSession.key == session_key,
+                models.ItemSession.retired_at.is_(None),
+            )
+        )
+        if found is None:
+            keys = [s.id for s in item.sessions]
+            raise ProxyOrderError(
+                f"--session: item '{item_key}' has no session '{session_key}'"
+                + (f" (sessions: {', '.join(keys)})" if keys else " (it has no dated sessions)")
+            )
+        session_id = found.id
+    elif item.sessions:
+        raise ProxyOrderError(
+            f"--session: item '{item_key}' needs one of: {', '.join(s.id for s in item.sessions)}"
+        )
+
+    resident = await session.scalar(
+        select(models.Resident).where(
+            models.Resident.community_id == community,
+            models.Resident.openid.is_(None),
+            models.Resident.phone == phone,
+        )
+    )
+    if resident is None:
+        resident = models.Resident(
+            community_id=community, openid=None, name=name, phone=phone, building=building, tags=[]
+        )
+        session.add(resident)
+        await session.flush()
+    try:
+        order = await ordering.place_order(
+            session,
+            community_id=community,
+            item=row,
+            resident=resident,
+            answers={"name": name, "phone": phone, "building": building, "people": people},
+            description=note,
+            session_id=session_id,
+            people=people,
+            placed_by=f"staff:{staff}",
+        )
+    except ordering.SessionFull as full:
+        raise ProxyOrderError(
+            f"--session: '{session_key}' has only {full.remaining} place(s) left"
+        ) from None
+    return {
+        "code": order.code,
+        "item": item_key,
+        "item_title": item.title,
+        "unit": catalog.unit(item.unit).name,
+        "status": order.status,
+        "resident": name,
+        "session": session_key,
+        "placed_by": order.placed_by,
+    }

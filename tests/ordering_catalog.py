@@ -1,0 +1,80 @@
+"""A small catalog for ordering tests, with sessions dated relative to today (so the
+tests do not expire with the demo catalog's dates)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def lecture_day(days_ahead: int = 3) -> dt.date:
+    return (dt.datetime.now(ZONE) + dt.timedelta(days=days_ahead)).date()
+
+
+def write_catalog(directory: Path, *, capacity: int = 10) -> Path:
+    first, second = lecture_day(3), lecture_day(10)
+    place = f"capacity: {capacity}, location: 二楼会议室"
+    text = f"""
+community:
+  id: testville
+  name: 测试社区
+  timezone: Asia/Shanghai
+  grids:
+    - {{id: g1, name: 第一网格, areas: [1栋, 2栋, 3栋]}}
+    - {{id: g2, name: 第二网格, areas: [7栋, 8栋]}}
+units:
+  - {{id: property, name: 阳光物业, kind: 企业, channels: [{{type: log}}]}}
+  - {{id: clinic, name: 社区卫生服务中心, kind: 医疗机构}}
+  - {{id: law, name: 共建律师事务所, kind: 两新组织}}
+  - {{id: community, name: 测试社区居委会, kind: 社区}}
+items:
+  - id: home-repair
+    title: 水电维修
+    unit: property
+    category: 物业服务
+    keywords: [漏水, 水管, 停电, 跳闸, 水龙头]
+    grid_level: true
+    description: 水管漏水、电路跳闸等家庭水电小修，物业师傅上门。
+  - id: facility-repair
+    title: 公共设施报修
+    unit: property
+    category: 物业服务
+    keywords: [路灯, 电梯, 楼道灯]
+    description: 路灯、电梯、楼道灯等公共设施坏了，物业来修。
+  - id: health-lecture
+    title: 健康知识讲座
+    unit: clinic
+    category: 健康医疗
+    mode: 订单式
+    keywords: [健康讲座, 养生知识]
+    description: 医生来社区讲养生和慢病管理。
+    sessions:
+      - {{id: first, start: "{first} 15:00", end: "{first} 16:30", {place}}}
+      - {{id: second, start: "{second} 15:00", end: "{second} 16:30", {place}}}
+    next_steps: 请按时到二楼会议室，带上医保卡。
+  - id: legal-consult
+    title: 免费法律咨询
+    unit: law
+    category: 平安法治
+    keywords: [法律咨询, 律师, 打官司, 欠薪]
+    description: 律师免费解答法律问题。
+  - id: law-lecture
+    title: 法治讲座
+    unit: law
+    category: 平安法治
+    keywords: [普法, 法律讲座]
+    description: 律师给居民讲法律常识。
+  - id: allowance
+    title: 高龄津贴申请代办
+    unit: community
+    category: 为老服务
+    mode: 代办式
+    keywords: [高龄津贴, 高龄补贴]
+    description: 80岁以上老人的高龄津贴，社区帮忙申请。
+"""
+    path = directory / "catalog.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
