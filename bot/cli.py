@@ -161,7 +161,6 @@ def chat(openid: str, url: str | None) -> None:
             fail("no WECHAT_TOKEN set and no development token yet: start `order-menu serve` first")
     assert token is not None
     base = url or f"http://{settings.host}:{settings.port}"
-    click.echo(f"Chatting with {base}/wechat as {openid}. /help for commands, /quit to leave.")
     run_chat(base, token, openid, settings.wechat_encoding_aes_key, settings.wechat_app_id)
 
 

@@ -256,11 +256,12 @@ async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str
                 return await _no_sessions(ctx, item)
             data["offered"] = offered
             ctx.conversation.set(FORM, **data)
-            lines = [ask(question)]
-            lines += [f"{n}. {s['label']}" for n, s in enumerate(offered, start=1)]
-            return "\n".join(lines)
+            return ask(question) + "\n" + _numbered([s["label"] for s in offered])
         ctx.conversation.set(FORM, **data)
-        return ask(question) + ("" if question.required else "（可以回复“没有”跳过）")
+        prompt = ask(question) + ("" if question.required else "（可以回复“没有”跳过）")
+        if question.kind == "choice":
+            prompt += "\n" + _numbered(question.choices)
+        return prompt
     ctx.conversation.set(SUMMARY, **data)
     return _summary(ctx, item, data)
 
@@ -328,11 +329,10 @@ def _understand(
         ]
         found = answers.parse_slot(text, slots, utcnow(), zone)
         if found == "ambiguous":
-            return None, "那天有好几场，请回复序号选一场：\n" + "\n".join(
-                f"{n}. {s['label']}" for n, s in enumerate(offered, start=1)
-            )
+            listing = _numbered([s["label"] for s in offered])
+            return None, f"那天有好几场，请回复序号选一场：\n{listing}"
         if found is None:
-            listing = "\n".join(f"{n}. {s['label']}" for n, s in enumerate(offered, start=1))
+            listing = _numbered([s["label"] for s in offered])
             return None, f"{texts.NOT_UNDERSTOOD}{EXAMPLES['session']}。\n{listing}"
         chosen = next(s for s in offered if str(s["id"]) == found.key)
         return {"id": chosen["id"], "label": chosen["label"]}, None
@@ -352,8 +352,7 @@ def _understand(
             text, question.choices
         )
         if picked is None:
-            listing = "\n".join(f"{n}. {c}" for n, c in enumerate(question.choices, start=1))
-            return None, f"{texts.NOT_UNDERSTOOD}请回复序号：\n{listing}"
+            return None, f"{texts.NOT_UNDERSTOOD}请回复序号：\n{_numbered(question.choices)}"
         return question.choices[picked - 1], None
     value = text.strip()
     if kind == "building" and len(value) < 2:
@@ -482,8 +481,7 @@ async def _session_full(ctx: Context, item: Item, remaining: int) -> str:
         return prefix + "\n" + texts.WAITLIST_ONLY
     data["offered"] = offered
     ctx.conversation.set(FORM, **data)
-    listing = "\n".join(f"{n}. {s['label']}" for n, s in enumerate(offered, start=1))
-    return f"{prefix}\n{listing}\n{texts.OR_WAITLIST}"
+    return f"{prefix}\n{_numbered([s['label'] for s in offered])}\n{texts.OR_WAITLIST}"
 
 
 async def _join_waitlist(msg: Incoming, ctx: Context, item: Item, data: dict[str, Any]) -> str:
@@ -493,6 +491,10 @@ async def _join_waitlist(msg: Incoming, ctx: Context, item: Item, data: dict[str
         await repo.join_waitlist(session, int(full["id"]), resident.id, people=1)
     ctx.conversation.clear()
     return texts.waitlisted(item.title, full["label"])
+
+
+def _numbered(options: list[str]) -> str:
+    return "\n".join(f"{n}. {option}" for n, option in enumerate(options, start=1))
 
 
 def _wants_waitlist(text: str) -> bool:
