@@ -374,7 +374,8 @@ def _summary(ctx: Context, item: Item, data: dict[str, Any]) -> str:
             shown = f"{value}人"
         if question.kind == "phone":
             shown = texts.masked_phone(str(value))
-        lines.append(f"{texts.LABELS.get(question.kind, question.ask or question.id)}：{shown}")
+        label = texts.LABELS.get(question.kind) or (question.ask or question.id).rstrip("？?：: ")
+        lines.append(f"{label}：{shown}")
     if data.get("need"):
         lines.append(f"您说的情况：{data['need'][:60]}")
     lines.append(texts.CONFIRM_HOW)

@@ -67,6 +67,14 @@ items:
     category: 平安法治
     keywords: [普法, 法律讲座]
     description: 律师给居民讲法律常识。
+  - id: corridor-cleanup
+    title: 楼道杂物清理
+    unit: property
+    category: 物业服务
+    keywords: [楼道杂物, 堆放杂物]
+    form:
+      - {{id: what, kind: choice, ask: 堆的是什么？, choices: [纸箱, 旧家具, 电动车]}}
+      - {{id: phone, kind: phone}}
   - id: allowance
     title: 高龄津贴申请代办
     unit: community

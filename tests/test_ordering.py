@@ -127,6 +127,17 @@ async def test_a_wrong_answer_is_asked_again_with_an_example(
     assert not await orders_of(wechat)
 
 
+async def test_choice_questions_show_their_options(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    asked = await say(wechat, "o_choice", "楼道杂物太多了")
+    assert "堆的是什么" in asked and "1. 纸箱" in asked and "3. 电动车" in asked
+    assert "3. 电动车" in await say(wechat, "o_choice", "冰箱")  # not an option: asked again
+    assert "手机号码" in await say(wechat, "o_choice", "旧家具")
+    assert "堆的是什么：旧家具" in await say(wechat, "o_choice", "13811110000")
+
+
 async def test_sessions_people_and_the_session_running_full(
     db_url: str, aiohttp_client: Client, tmp_path: Path
 ) -> None:
