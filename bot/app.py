@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -15,9 +14,14 @@ from aiohttp import web
 
 import handlers
 from bot import keys
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
 from bot.ledger import MessageLedger
+from bot.order_effects import Policy
+from bot.outbox import OutboxWorker
+from bot.reminders import ReminderRunner
+from bot.scheduler import Scheduler
 from bot.startup import prepare
 from bot.state import DatabaseStateStorage
 from bot.tasks import BackgroundTasks
@@ -32,14 +36,18 @@ from storage.engine import create_engine, create_sessionmaker
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """The whole service. ``clock``: tests pass one they can move."""
     app = web.Application()
     app[keys.SETTINGS] = settings
     app[keys.LINKS] = []
+    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.POLICY] = Policy.from_settings(settings)
     # Contexts start in this order and stop in reverse: the database is up before
     # anything that uses it starts, and is closed only after they stopped.
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(webhook_context)
+    app.cleanup_ctx.append(scheduler_context)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("bot", "templates"),
@@ -115,8 +123,9 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
             customer_service=customer_service,
             tasks=tasks,
             deadline=settings.reply_deadline,
+            policy=app[keys.POLICY],
+            clock=app[keys.CLOCK],
         )
-        tasks.spawn(_purge_ledger(ledger), name="ledger purge", loop=True)
         try:
             yield
         finally:
@@ -127,13 +136,27 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
             await batch_db.close()
 
 
-async def _purge_ledger(ledger: MessageLedger, every: float = 3600.0) -> None:
-    """Forget processed messages older than a day, hourly (until the scheduler owns it)."""
-    while True:
+async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
+    """Reminders, the outbox and housekeeping, polled by APScheduler interval jobs."""
+    settings = app[keys.SETTINGS]
+    sessionmaker = app[keys.SESSIONMAKER]
+    async with aiohttp.ClientSession() as http:
+        worker = OutboxWorker(
+            sessionmaker,
+            customer_service=app[keys.CUSTOMER_SERVICE],
+            http=http,
+            clock=app[keys.CLOCK],
+            max_attempts=settings.outbox_max_attempts,
+            resident_template=settings.wechat_resident_template_id,
+        )
+        runner = ReminderRunner(sessionmaker, app[keys.CATALOG], app[keys.POLICY], app[keys.CLOCK])
+        scheduler = Scheduler()
+        scheduler.every(settings.scheduler_interval, "reminders", runner.run_once)
+        scheduler.every(settings.scheduler_interval, "outbox", worker.run_once)
+        scheduler.every(3600, "ledger-purge", app[keys.WEBHOOK].ledger.purge)
+        app[keys.SCHEDULER] = scheduler
+        scheduler.start()
         try:
-            purged = await ledger.purge()
-            if purged:
-                log.info("forgot %d processed messages older than a day", purged)
-        except Exception:
-            log.warning("purging processed messages failed; will retry", exc_info=True)
-        await asyncio.sleep(every)
+            yield
+        finally:
+            await scheduler.stop()

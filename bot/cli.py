@@ -413,8 +413,11 @@ def orders_create(
     settings = settings_or_exit()
 
     async def go() -> Any:
+        from bot import order_effects as effects
+        from storage.repositories.catalog import live_catalog
+
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
-            return await place_proxy_order(
+            order, summary = await place_proxy_order(
                 session,
                 item_key=item_key,
                 name=name.strip(),
@@ -425,6 +428,13 @@ def orders_create(
                 note=note,
                 staff=staff,
             )
+            # The unit is notified and chased like for any order, in the same transaction.
+            catalog = await live_catalog(session)
+            assert catalog is not None
+            facts = await effects.load_facts(session, catalog, order)
+            policy = effects.Policy.from_settings(settings)
+            await effects.order_placed(session, catalog, policy, facts, order.created_at)
+            return summary
 
     try:
         placed = run(go(), settings)
@@ -436,6 +446,58 @@ def orders_create(
         click.echo(
             f"订单号：{placed['code']}  {placed['item_title']} ({placed['unit']}) for {name}"
         )
+
+
+# --- units ---------------------------------------------------------------------------
+
+
+@main.group()
+def units() -> None:
+    """Partner units and their members."""
+
+
+@units.command("invite")
+@click.argument("unit_key", metavar="UNIT")
+@click.option(
+    "--hours",
+    type=click.FloatRange(0.1, 24 * 30),
+    default=72,
+    show_default=True,
+    help="How long the code stays valid.",
+)
+@click.option("--by", "staff", default="cli", show_default=True, help="Who made it (audit).")
+def units_invite(unit_key: str, hours: float, staff: str) -> None:
+    """Print a one-time code with which a member of UNIT binds their WeChat."""
+    import datetime as dt
+
+    from storage.repositories.catalog import live_catalog
+    from storage.repositories.units import create_invite, unit_row
+
+    settings = settings_or_exit()
+
+    async def go() -> tuple[str, Any, str]:
+        async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
+            catalog = await live_catalog(session)
+            if catalog is None:
+                raise click.ClickException("no catalog imported yet")
+            unit = await unit_row(session, catalog.community_id, unit_key)
+            if unit is None:
+                known = ", ".join(u.id for u in catalog.units)
+                raise click.ClickException(f"UNIT: no unit '{unit_key}' (units: {known})")
+            code, expires = await create_invite(
+                session, unit, ttl=dt.timedelta(hours=hours), created_by=staff
+            )
+            zone = catalog.document.community.timezone
+            return code, expires, f"{unit.name} ({zone})"
+
+    try:
+        code, expires, who = run(go(), settings)
+    except click.ClickException as exc:
+        fail(exc.message)
+        return
+    click.echo(f"Invite code for {who}: {code}")
+    click.echo(f"Valid until {expires:%Y-%m-%d %H:%M} UTC, once. The member sends in WeChat:")
+    click.echo(f"  绑定 {code}")
 
 
 # --- menu ----------------------------------------------------------------------------

@@ -55,6 +55,25 @@ class Settings(BaseSettings):
     conversation_timeout: int = Field(default=1800, ge=60)
     """Seconds of silence after which a half-finished conversation is forgotten."""
 
+    remind_after_hours: float = Field(default=4.0, gt=0)
+    """Working hours after dispatch without acceptance before the unit is reminded."""
+    escalate_after_hours: float = Field(default=8.0, gt=0)
+    """Working hours after dispatch without acceptance before staff are alerted."""
+    rate_ask_after_hours: float = Field(default=2.0, gt=0)
+    """Hours after completion before an unrated order's resident is asked to rate it."""
+    session_reminder_time: str = "20:00"
+    """Local time, the evening before a booked session, of the reminder to the resident."""
+    working_hours: str = "09:00-18:00"
+    """The working day for SLA clocks (Monday-Friday and 调休 days, not holidays)."""
+    quiet_hours: str = "22:00-08:00"
+    """When residents are not messaged: messages wait until the quiet hours end."""
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    """Delivery attempts of a notification before it is marked failed for staff."""
+    scheduler_interval: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between two polls of due reminders and notifications."""
+    wechat_resident_template_id: str | None = None
+    """Template for messages to residents outside WeChat's 48-hour window."""
+
     match_matched: float = Field(default=Thresholds.matched, gt=0, lt=1)
     """Matcher confidence needed to answer with one item."""
     match_ambiguous: float = Field(default=Thresholds.ambiguous, gt=0, lt=1)
@@ -111,6 +130,25 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("working_hours", "quiet_hours")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        from bot.worktime import parse_span
+
+        parse_span(value)  # raises ValueError naming the value
+        return value
+
+    @field_validator("session_reminder_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        import datetime as dt
+
+        try:
+            dt.time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"'{value}': expected HH:MM, e.g. 20:00") from None
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.clock import Clock
 from bot.config import Settings
+from bot.order_effects import Policy
+from bot.scheduler import Scheduler
 from bot.tasks import BackgroundTasks
 from bot.webhook import CustomerService, Webhook
 from bot.wechat.inbound import Codec
@@ -41,3 +44,6 @@ CODEC = web.AppKey("codec", Codec)
 WEBHOOK = web.AppKey("webhook", Webhook)
 CUSTOMER_SERVICE = web.AppKey("customer_service", CustomerService)
 """Where late replies go: the WeChat API client, or a DevOutbox without credentials."""
+CLOCK = web.AppKey("clock", Clock)
+POLICY = web.AppKey("policy", Policy)
+SCHEDULER = web.AppKey("scheduler", Scheduler)

@@ -26,9 +26,11 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import Clock
 from bot.dispatch import Context, Dispatcher
 from bot.ledger import MessageLedger, Status
 from bot.locks import KeyedLocks
+from bot.order_effects import Policy
 from bot.state import StateStorage
 from bot.tasks import BackgroundTasks
 from bot.wechat.inbound import Incoming, text_reply
@@ -96,6 +98,8 @@ class Webhook:
         customer_service: CustomerService,
         tasks: BackgroundTasks,
         deadline: float,
+        policy: Policy,
+        clock: Clock,
     ) -> None:
         self.community_id = community_id
         self.catalog = catalog
@@ -106,6 +110,8 @@ class Webhook:
         self.customer_service = customer_service
         self.tasks = tasks
         self.deadline = deadline
+        self.policy = policy
+        self.clock = clock
         self.locks = KeyedLocks()
 
     async def handle(self, msg: Incoming, *, started: float | None = None) -> Outcome:
@@ -147,6 +153,8 @@ class Webhook:
                     sessionmaker=self.sessionmaker,
                     message_key=key,
                     text=msg.text,
+                    policy=self.policy,
+                    clock=self.clock,
                 )
                 text = await self.dispatcher.feed(msg, ctx)
                 await self.states.save(state_key, conversation)

@@ -3,10 +3,11 @@
 The order is the order of precedence:
 
 1. ``start``: following, unfollowing, 帮助 - always available.
-2. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
+2. ``units``: partner units' members: 绑定, 接单/开始/完成/退回 + code, 待办.
+3. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
    photos or places about an order placed a little earlier.
-3. ``ordering``: the ordering conversation (entry points, then its states).
-4. ``media``: whatever is left of voice, images, links and quiet events.
+4. ``ordering``: the ordering conversation (entry points, then its states).
+5. ``media``: whatever is left of voice, images, links and quiet events.
 """
 
 from __future__ import annotations
@@ -17,6 +18,6 @@ EXPIRED_NOTICE = "（刚才没办完的预约已经超过30分钟，我先帮您
 
 
 def routers() -> list[Router]:
-    from handlers import media, ordering, orders, start
+    from handlers import media, ordering, orders, start, units
 
-    return [start.router, orders.router, ordering.router, media.router]
+    return [start.router, units.router, orders.router, ordering.router, media.router]

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import order_effects as effects
 from bot.dispatch import Click, Command, Context, Conversation, Kind, Matched, Predicate
 from bot.wechat import MENU_SERVICES
 from bot.wechat.inbound import Incoming
@@ -423,6 +424,9 @@ async def _place(
         await repo.attach(
             session, order.id, f"{ctx.message_key}#{index}", attachment["kind"], attachment
         )
+    # The unit's notification and the reminders are saved with the order itself.
+    facts = await effects.load_facts(session, ctx.catalog, order)
+    await effects.order_placed(session, ctx.catalog, ctx.policy, facts, ctx.clock.now())
     return order
 
 

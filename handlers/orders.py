@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
+from bot import order_effects as effects
 from bot.dispatch import Click, Command, Context, Kind, Router, StateIs
 from bot.wechat import MY_ORDERS
 from bot.wechat.inbound import Incoming
@@ -49,6 +50,14 @@ async def cancel_order(ctx: Context, args: str) -> str:
         async with ctx.sessionmaker.begin() as session:
             order = await repo.cancel_by_resident(session, ctx.community_id, ctx.openid, args)
             code = order.code
+            facts = await effects.load_facts(session, ctx.catalog, order)
+            lines = [
+                f"【取消】{facts.item.title} 订单号：{code}",
+                "居民已取消这个订单，不用再上门了。",
+            ]
+            await effects.notify_unit(
+                session, ctx.catalog, facts.item.unit, f"cancelled:{code}", "订单取消", lines
+            )
     except repo.OrderNotFound:
         return texts.no_such_order(args)
     except IllegalTransition as refused:

@@ -129,3 +129,49 @@ def rated(stars: int) -> str:
 
 def attached(code: str) -> str:
     return f"收到，已经附到订单 {code} 上，办理的单位能看到。"
+
+
+# --- units ---------------------------------------------------------------------------------
+
+BIND_HOW = "请发“绑定 邀请码”，邀请码由社区工作人员提供。"
+NOT_A_MEMBER = "这个命令是给共建单位工作人员用的。如果您是单位工作人员，请先发“绑定 邀请码”。"
+RETURN_NEEDS_REASON = "退回订单请说明原因，比如：退回 {code} 不属于我们的服务范围。"
+
+_BIND_REFUSED = {
+    "unknown": "这个邀请码不对，请核对后再发一次，或者请社区工作人员重新生成。",
+    "used": "这个邀请码已经用过了，每个邀请码只能用一次。请找社区工作人员要一个新的。",
+    "expired": "这个邀请码已经过期了，请找社区工作人员要一个新的。",
+}
+
+
+def bind_refused(reason: str) -> str:
+    return _BIND_REFUSED.get(reason, _BIND_REFUSED["unknown"])
+
+
+def bound(unit: str) -> str:
+    return (
+        f"绑定成功！您现在是{unit}的成员，新订单会发给您。\n"
+        "可以用：待办、接单 订单号、开始 订单号、完成 订单号 办理情况、退回 订单号 原因。"
+    )
+
+
+def no_unit_order(code: str) -> str:
+    return f"没有找到订单 {code}，请核对订单号。发“待办”可以查看贵单位的订单。"
+
+
+def not_your_order(code: str) -> str:
+    return f"订单 {code} 不是派给贵单位的，不能操作。"
+
+
+def cannot_act(word: str, code: str, status: str) -> str:
+    return f"订单 {code} 现在是“{status}”，不能{word}。"
+
+
+def acted(word: str, code: str, title: str, phone: str | None, where: str | None) -> str:
+    lines = [f"已{word}：订单 {code}（{title}），居民会收到通知。"]
+    if word == "接单":
+        if phone:
+            lines.append(f"居民电话：{phone}")
+        if where:
+            lines.append(f"地址：{where}")
+    return "\n".join(lines)

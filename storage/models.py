@@ -122,6 +122,66 @@ class UnitMember(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class UnitInvite(Base):
+    """A one-time code with which a person binds their WeChat to a unit."""
+
+    __tablename__ = "unit_invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the code: the code itself is shown once and never stored."""
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(100), default="cli")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A notification to deliver, written in the transaction of the change behind it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    """Idempotency key: the same notification is enqueued (and sent) once."""
+    channel: Mapped[str] = mapped_column(String(32))
+    """wechat, wecom_robot, webhook, log (to a unit) or resident (to a resident)."""
+    target: Mapped[str] = mapped_column(String(200))
+    """The unit's catalog id, or the resident's openid."""
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending, sent or failed."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class Reminder(Base):
+    """Something to do at a time: a row, polled in batches, so nothing is lost while
+    the service is down and nothing fires twice."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index(None, "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    """accept_remind, escalate, session_eve, rate_ask."""
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    due_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending, done or skipped (no longer relevant when it came due)."""
+    fired_at: Mapped[dt.datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class Item(Base):
     __tablename__ = "items"
     __table_args__ = (UniqueConstraint("community_id", "key"),)

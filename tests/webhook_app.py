@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
+from bot.clock import Clock
 from bot.config import Settings
 from tests.conftest import REFERENCE_CATALOG
 from tests.wechat_server import WeChatServer
@@ -31,10 +32,15 @@ def settings(db_url: str, **extra: object) -> Settings:
 
 
 async def start(
-    aiohttp_client: Client, db_url: str, *, safe: bool = False, **extra: object
+    aiohttp_client: Client,
+    db_url: str,
+    *,
+    safe: bool = False,
+    clock: Clock | None = None,
+    **extra: object,
 ) -> WeChatServer:
     """The service on ``db_url`` and a WeChat that talks to it."""
     if safe:
         extra = {"wechat_encoding_aes_key": AES_KEY, "wechat_app_id": APP_ID, **extra}
-    client = await aiohttp_client(create_app(settings(db_url, **extra)))
+    client = await aiohttp_client(create_app(settings(db_url, **extra), clock=clock))
     return WeChatServer(client, TOKEN, aes_key=AES_KEY if safe else None, app_id=APP_ID)

@@ -17,7 +17,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import Clock, SystemClock
 from bot.dispatch.filters import Filter
+from bot.order_effects import Policy
 from bot.state import Conversation
 from bot.wechat.inbound import Incoming
 from catalog.matcher import Matcher, MatchResult
@@ -42,6 +44,9 @@ class Context:
     message_key: str
     """The message's dedupe key: effects keyed by it happen once however often it comes."""
     text: str = ""
+    policy: Policy = field(default_factory=Policy)
+    """Delays and calendars of reminders (see ``bot.order_effects``)."""
+    clock: Clock = field(default_factory=SystemClock)
     _match: MatchResult | None = field(default=None, repr=False)
 
     def match(self) -> MatchResult:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -352,6 +352,12 @@ async def transition(
         )
     )
     await session.flush()
+
+
+def select_order(community_id: str, code: str) -> Select[Any]:
+    return select(models.Order).where(
+        models.Order.community_id == community_id, models.Order.code == normalise_code(code)
+    )
 
 
 async def resident_order(

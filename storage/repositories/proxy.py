@@ -28,7 +28,8 @@ async def place_proxy_order(
     note: str,
     staff: str,
     community_id: str | None = None,
-) -> dict[str, Any]:
+) -> tuple[models.Order, dict[str, Any]]:
+    """The order placed, and a summary for people (the CLI prints it)."""
     catalog = await live_catalog(session, community_id)
     if catalog is None:
         raise ProxyOrderError("no catalog imported yet: run `order-menu catalog import FILE`")
@@ -89,7 +90,7 @@ async def place_proxy_order(
         raise ProxyOrderError(
             f"--session: '{session_key}' has only {full.remaining} place(s) left"
         ) from None
-    return {
+    summary = {
         "code": order.code,
         "item": item_key,
         "item_title": item.title,
@@ -99,3 +100,4 @@ async def place_proxy_order(
         "session": session_key,
         "placed_by": order.placed_by,
     }
+    return order, summary

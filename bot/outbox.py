@@ -1,0 +1,248 @@
+"""Delivering the outbox: each row to its channel, with retries and backoff.
+
+A worker claims due rows (a lease moves their next attempt ahead, so no other worker
+takes them meanwhile), sends them outside any transaction, and records the result:
+sent; or failed for now (retried with exponential backoff and jitter); or failed for
+good after ``max_attempts`` or an error retrying cannot fix (shown to staff).
+
+Channels:
+
+* ``log`` - the service log (demos);
+* ``wecom_robot`` - markdown to a WeCom group robot; the URL (which embeds the
+  robot's key) comes from the environment variable the catalog names;
+* ``webhook`` - a JSON POST signed with HMAC-SHA256, see :func:`sign` and
+  docs/notifications.md for the recipe a unit's system uses to verify it;
+* ``wechat`` - template message to the unit's bound members (customer-service
+  message when no template is set);
+* ``resident`` - customer-service message to a resident; a template outside the
+  48-hour window when one is configured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, runtime_checkable
+
+import aiohttp
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.webhook import CustomerService
+from bot.wechat.errors import NotFollowing, WindowClosed
+from storage import models
+from storage.repositories import outbox as repo
+
+log = logging.getLogger(__name__)
+
+
+class Permanent(Exception):
+    """A delivery that retrying cannot fix (no such URL configured, not following)."""
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``X-Order-Menu-Signature``: hex HMAC-SHA256 of ``"<timestamp>.<body>"``."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+@runtime_checkable
+class TemplateSender(Protocol):
+    """The WeChat API client can send templates; the development outbox cannot."""
+
+    async def send_template(
+        self, openid: str, template_id: str, data: dict[str, str], url: str | None = None
+    ) -> int: ...
+
+
+Deliver = Callable[[repo.Claimed], Awaitable[None]]
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        customer_service: CustomerService,
+        http: aiohttp.ClientSession,
+        clock: Clock,
+        max_attempts: int = 8,
+        lease: dt.timedelta = dt.timedelta(seconds=60),
+        backoff_base: float = 5.0,
+        resident_template: str | None = None,
+        batch: int = 100,
+        timeout: float = 10.0,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._cs = customer_service
+        self._http = http
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._lease = lease
+        self._backoff_base = backoff_base
+        self._resident_template = resident_template
+        self._batch = batch
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._channels: dict[str, Deliver] = {
+            "log": self._log,
+            "wecom_robot": self._wecom,
+            "webhook": self._webhook,
+            "wechat": self._wechat_unit,
+            "resident": self._resident,
+        }
+
+    async def run_once(self) -> int:
+        """Deliver what is due now; the number of rows attempted."""
+        now = self._clock.now()
+        async with self._sessionmaker.begin() as session:
+            claimed = await repo.claim_due(session, now=now, lease=self._lease, limit=self._batch)
+        for message in claimed:
+            await self._deliver(message)
+        return len(claimed)
+
+    async def _deliver(self, message: repo.Claimed) -> None:
+        deliver = self._channels.get(message.channel)
+        error: str | None = None
+        permanent = False
+        try:
+            if deliver is None:
+                raise Permanent(f"unknown channel '{message.channel}'")
+            await deliver(message)
+        except Permanent as exc:
+            error, permanent = str(exc), True
+        except Exception as exc:  # network, HTTP status, WeChat errcodes: try again later
+            error = f"{type(exc).__name__}: {exc}"
+        now = self._clock.now()
+        async with self._sessionmaker.begin() as session:
+            if error is None:
+                await repo.mark_sent(session, message.id, now=now)
+                return
+            give_up = permanent or message.attempts >= self._max_attempts
+            retry_at = None if give_up else now + self._backoff(message.attempts)
+            await repo.mark_failed(session, message.id, error, retry_at=retry_at)
+        level = logging.ERROR if give_up else logging.WARNING
+        log.log(
+            level,
+            "notification %s via %s failed (%s): %s",
+            message.key,
+            message.channel,
+            "giving up" if give_up else f"attempt {message.attempts}",
+            error,
+        )
+
+    def _backoff(self, attempts: int) -> dt.timedelta:
+        delay = self._backoff_base * 2 ** (attempts - 1)
+        return dt.timedelta(seconds=min(delay, 3600) * random.uniform(0.8, 1.2))
+
+    # --- channels ----------------------------------------------------------------------
+
+    async def _log(self, message: repo.Claimed) -> None:
+        log.info("notification to %s: %s", message.target, message.payload.get("text", ""))
+
+    async def _wecom(self, message: repo.Claimed) -> None:
+        url = _env(message.payload["channel"]["url_env"])
+        body = {"msgtype": "markdown", "markdown": {"content": _markdown(message.payload)}}
+        async with self._http.post(url, json=body, timeout=self._timeout) as response:
+            response.raise_for_status()
+            reply = await response.json(content_type=None)
+        if reply.get("errcode", 0) != 0:
+            raise RuntimeError(f"WeCom robot errcode {reply.get('errcode')}: {reply.get('errmsg')}")
+
+    async def _webhook(self, message: repo.Claimed) -> None:
+        channel = message.payload["channel"]
+        secret = _env(channel["secret_env"])
+        body = json.dumps(
+            {
+                "id": message.key,
+                "unit": message.target,
+                "title": message.payload.get("title", ""),
+                "text": message.payload.get("text", ""),
+            },
+            ensure_ascii=False,
+        ).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-Order-Menu-Timestamp": timestamp,
+            "X-Order-Menu-Signature": sign(secret, timestamp, body),
+            "X-Order-Menu-Idempotency-Key": message.key,
+        }
+        async with self._http.post(
+            channel["url"], data=body, headers=headers, timeout=self._timeout
+        ) as response:
+            if 400 <= response.status < 500 and response.status not in (408, 429):
+                raise Permanent(f"HTTP {response.status} from {channel['url']}")
+            response.raise_for_status()
+
+    async def _wechat_unit(self, message: repo.Claimed) -> None:
+        async with self._sessionmaker() as session:
+            members = list(
+                await session.scalars(
+                    select(models.UnitMember.openid)
+                    .join(models.Unit, models.UnitMember.unit_id == models.Unit.id)
+                    .where(
+                        models.Unit.community_id == message.community_id,
+                        models.Unit.key == message.target,
+                        models.UnitMember.active.is_(True),
+                    )
+                )
+            )
+        if not members:
+            raise Permanent(f"unit '{message.target}' has no bound members yet")
+        template = message.payload["channel"].get("template_id")
+        for openid in members:
+            if template and isinstance(self._cs, TemplateSender):
+                data = {
+                    "first": message.payload.get("title", ""),
+                    "remark": message.payload["text"],
+                }
+                await self._cs.send_template(openid, template, data)
+            else:
+                await self._cs.send_text(openid, _plain(message.payload))
+
+    async def _resident(self, message: repo.Claimed) -> None:
+        try:
+            await self._cs.send_text(message.target, message.payload["text"])
+        except WindowClosed:
+            if not (self._resident_template and isinstance(self._cs, TemplateSender)):
+                raise Permanent(
+                    "45015: outside the 48-hour window and no WECHAT_RESIDENT_TEMPLATE_ID"
+                ) from None
+            data = {"first": "社区服务提醒", "remark": message.payload["text"]}
+            await self._cs.send_template(message.target, self._resident_template, data)
+        except NotFollowing:
+            async with self._sessionmaker.begin() as session:
+                resident = await session.scalar(
+                    select(models.Resident).where(
+                        models.Resident.community_id == message.community_id,
+                        models.Resident.openid == message.target,
+                    )
+                )
+                if resident is not None:
+                    resident.following = False
+            raise Permanent("43004: the resident no longer follows the account") from None
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise Permanent(f"environment variable {name} is not set")
+    return value
+
+
+def _plain(payload: dict[str, Any]) -> str:
+    return str(payload.get("text", ""))
+
+
+def _markdown(payload: dict[str, Any]) -> str:
+    lines = str(payload.get("text", "")).splitlines()
+    if not lines:
+        return ""
+    return "\n".join([f"**{lines[0]}**", *(f"> {line}" for line in lines[1:])])

@@ -1,0 +1,126 @@
+"""Acting on due reminders: chase units, escalate, remind residents, ask for ratings.
+
+Each batch is claimed, acted on and marked in one transaction, so a reminder fires
+exactly once: if the process dies half-way, the transaction rolls back and the
+reminders are still due for the next poll (or the next process). A reminder that is
+no longer relevant when it comes due (the order was accepted, the session is over)
+is marked ``skipped``; one more than a week late is skipped as pointless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import order_effects as effects
+from bot.clock import Clock
+from catalog.live import LiveCatalog
+from storage import models
+from storage.order_status import OrderStatus
+from storage.repositories import ordering
+from storage.repositories import reminders as repo
+
+log = logging.getLogger(__name__)
+
+TOO_LATE = dt.timedelta(days=7)
+
+
+class ReminderRunner:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        catalog: LiveCatalog,
+        policy: effects.Policy,
+        clock: Clock,
+        *,
+        batch: int = 500,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._catalog = catalog
+        self._policy = policy
+        self._clock = clock
+        self._batch = batch
+
+    async def run_once(self) -> int:
+        """Fire what is due now; the number of reminders handled."""
+        now = self._clock.now()
+        async with self._sessionmaker.begin() as session:
+            due = await repo.claim_due(session, now=now, limit=self._batch)
+            fired: list[int] = []
+            skipped: list[int] = []
+            for reminder in due:
+                relevant = now - reminder.due_at <= TOO_LATE and await self._fire(
+                    session, reminder, now
+                )
+                (fired if relevant else skipped).append(reminder.id)
+            await repo.finish(session, fired, "done", now=now)
+            await repo.finish(session, skipped, "skipped", now=now)
+        if due:
+            log.info("reminders: %d fired, %d no longer relevant", len(fired), len(skipped))
+        return len(due)
+
+    async def _fire(
+        self, session: AsyncSession, reminder: models.Reminder, now: dt.datetime
+    ) -> bool:
+        if reminder.order_id is None:
+            return False
+        order = await session.get(models.Order, reminder.order_id, with_for_update=True)
+        if order is None:
+            return False
+        catalog = self._catalog.current
+        facts = await effects.load_facts(session, catalog, order)
+        status = OrderStatus(order.status)
+        code, title = order.code, facts.item.title
+
+        if reminder.kind == "accept_remind":
+            if status is not OrderStatus.DISPATCHED:
+                return False
+            lines = [
+                f"【催办】{title}",
+                f"订单号 {code} 派单后还没有接单，请尽快回复“接单 {code}”。",
+            ]
+            await effects.notify_unit(
+                session, catalog, facts.item.unit, f"remind:{code}", "催办", lines
+            )
+            return True
+        if reminder.kind == "escalate":
+            if status is not OrderStatus.DISPATCHED:
+                return False
+            await ordering.transition(
+                session, order, OrderStatus.ESCALATED, actor="system", note="超时未接单"
+            )
+            unit = catalog.unit(facts.item.unit).name
+            lines = [f"【督办】{title} 订单号：{code}", f"{unit}超时未接单，请社区协调处理。"]
+            await effects.notify_staff(session, catalog, f"escalate:{code}", lines, facts.item)
+            return True
+        if reminder.kind == "session_eve":
+            if status not in (OrderStatus.DISPATCHED, OrderStatus.ACCEPTED, OrderStatus.ESCALATED):
+                return False
+            if facts.starts_at is None or facts.starts_at <= now or facts.openid is None:
+                return False
+            local = facts.starts_at.astimezone(self._policy.worktime(catalog).zone)
+            text = f"提醒您：{local.month}月{local.day}日 {local:%H:%M}"
+            text += f" 在{facts.location}" if facts.location else ""
+            text += f"有「{title}」，订单号 {code}。"
+            if facts.item.next_steps:
+                text += facts.item.next_steps
+            text += "去不了的话请发“取消订单 " + code + "”，把名额让给别人。"
+            await effects.notify_resident(
+                session, catalog, self._policy, facts.openid, f"eve:{code}", text, now
+            )
+            return True
+        if reminder.kind == "rate_ask":
+            if status is not OrderStatus.COMPLETED or facts.openid is None:
+                return False
+            text = (
+                f"您的订单 {code}（{title}）办完了，您满意吗？"
+                f"请发“评价 {code} 5”打分（1到5分），也可以写几句意见。"
+            )
+            await effects.notify_resident(
+                session, catalog, self._policy, facts.openid, f"rate:{code}", text, now
+            )
+            return True
+        log.warning("unknown reminder kind %r (%s)", reminder.kind, reminder.key)
+        return False

@@ -1,0 +1,75 @@
+"""Time-driven work, on APScheduler 3: a few interval jobs that poll our own tables.
+
+Reminders and notifications are rows in the database, not APScheduler jobs: its
+SQLAlchemy job store needs a synchronous driver, blocks the event loop on every
+added job and drops jobs that missed their time by more than a second. Here
+APScheduler only says "poll now"; what is due is decided by the rows, so nothing is
+lost while the service is down, and each poll job runs one instance at a time.
+Errors of any job go to one listener that logs them; ``stop`` waits for jobs that are
+running, then stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[], Awaitable[object]]
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._jobs: dict[str, Job] = {}
+
+    def every(self, seconds: float, name: str, job: Job) -> None:
+        """Run ``job`` every ``seconds``, one run at a time; ``name`` identifies it."""
+        self._jobs[name] = job
+        self._scheduler.add_job(
+            self._run,
+            "interval",
+            seconds=seconds,
+            args=[name],
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+
+    async def run_now(self, name: str) -> object:
+        """Run a job at once (tests, and start-up catching up on what is overdue)."""
+        return await self._run(name)
+
+    async def _run(self, name: str) -> object:
+        self._running += 1
+        self._idle.clear()
+        try:
+            return await self._jobs[name]()
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    def _on_error(self, event: JobExecutionEvent) -> None:
+        log.error("scheduled job %s failed", event.job_id, exc_info=event.exception)
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            log.warning("scheduled jobs still running after %.0f s at shutdown", grace)

@@ -1,0 +1,94 @@
+"""Partner units by chat: bind with an invite code, then 接单 / 开始 / 完成 / 退回 / 待办.
+
+Only bound members may act, and only on their own unit's orders; every action goes
+through the order state machine, and the resident is told (through the outbox).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot import order_effects as effects
+from bot.dispatch import Command, Context, Predicate, Router
+from bot.wechat.inbound import Incoming
+from handlers import texts
+from storage import models
+from storage.order_status import IllegalTransition, OrderStatus
+from storage.repositories import ordering
+from storage.repositories import units as repo
+
+router = Router("units")
+
+ACTIONS = {
+    "接单": OrderStatus.ACCEPTED,
+    "开始": OrderStatus.IN_SERVICE,
+    "完成": OrderStatus.COMPLETED,
+    "退回": OrderStatus.RETURNED,
+}
+ACTION = re.compile(r"^\s*(接单|开始|完成|退回)\s*([A-Za-z0-9]{6})\s*(.*)$", re.S)
+
+
+@router.on(Command("绑定", "绑定单位"))
+async def bind(msg: Incoming, ctx: Context, args: str) -> str:
+    if not args:
+        return texts.BIND_HOW
+    try:
+        async with ctx.sessionmaker.begin() as session:
+            unit = await repo.redeem(session, ctx.community_id, args.split()[0], msg.openid)
+            name = unit.name
+    except repo.InviteError as refused:
+        return texts.bind_refused(refused.reason)
+    return texts.bound(name)
+
+
+@router.on(Predicate(lambda msg, ctx: ACTION.match(msg.text) is not None))
+async def act(msg: Incoming, ctx: Context) -> str:
+    found = ACTION.match(msg.text)
+    assert found is not None
+    word, code, note = found[1], found[2].upper(), found[3].strip()
+    wanted = ACTIONS[word]
+    if wanted is OrderStatus.RETURNED and not note:
+        return texts.RETURN_NEEDS_REASON.format(code=code)
+    async with ctx.sessionmaker.begin() as session:
+        mine = await repo.memberships(session, ctx.community_id, msg.openid)
+        if not mine:
+            return texts.NOT_A_MEMBER
+        order = await session.scalar(
+            ordering.select_order(ctx.community_id, code).with_for_update()
+        )
+        if order is None:
+            return texts.no_unit_order(code)
+        if order.unit_id not in {m.unit_id for m in mine}:
+            return texts.not_your_order(code)
+        try:
+            await ordering.transition(
+                session, order, wanted, actor=f"unit:{msg.openid}", note=note or None
+            )
+        except IllegalTransition as refused:
+            return texts.cannot_act(word, code, refused.current.label)
+        facts = await effects.load_facts(session, ctx.catalog, order)
+        await effects.order_changed(
+            session, ctx.catalog, ctx.policy, facts, wanted, ctx.clock.now(), note=note or None
+        )
+        return texts.acted(word, code, facts.item.title, facts.phone, _where(order))
+
+
+@router.on(Command("待办", "我的待办", "单位待办"))
+async def todo(msg: Incoming, ctx: Context) -> str:
+    async with ctx.sessionmaker() as session:
+        mine = await repo.memberships(session, ctx.community_id, msg.openid)
+        if not mine:
+            return texts.NOT_A_MEMBER
+        rows = await repo.open_orders(session, [m.unit_id for m in mine])
+    if not rows:
+        return "现在没有待办的订单。"
+    lines = ["待办订单："]
+    lines += [f"{code} {title}：{OrderStatus(status).label}" for code, title, status in rows]
+    lines.append("回复“接单 订单号”接单，“完成 订单号 办理情况”办结。")
+    return "\n".join(lines)
+
+
+def _where(order: models.Order) -> str | None:
+    answers = order.answers or {}
+    value = answers.get("building") or answers.get("where")
+    return str(value) if value else None

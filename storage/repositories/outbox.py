@@ -1,0 +1,119 @@
+"""The outbox: notifications written with the change behind them, delivered after.
+
+``enqueue`` runs in the caller's transaction, so an order change and the messages it
+causes are saved together or not at all; its key makes a second enqueue of the same
+notification a no-op. ``claim_due`` hands rows to one worker at a time: it moves
+their next attempt a lease ahead (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+several processes share the work without overlap).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.engine import dialect_name
+from storage.models import OutboxMessage
+from storage.types import utcnow
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    key: str
+    community_id: str
+    channel: str
+    target: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    community_id: str,
+    key: str,
+    channel: str,
+    target: str,
+    payload: dict[str, Any],
+    not_before: dt.datetime | None = None,
+) -> None:
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    now = utcnow()
+    await session.execute(
+        insert(OutboxMessage)
+        .values(
+            community_id=community_id,
+            key=key,
+            channel=channel,
+            target=target,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            next_attempt_at=not_before or now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[OutboxMessage.key])
+    )
+
+
+async def claim_due(
+    session: AsyncSession, *, now: dt.datetime, lease: dt.timedelta, limit: int = 100
+) -> list[Claimed]:
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if dialect_name(session) == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=now + lease, attempts=OutboxMessage.attempts + 1)
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.key,
+            OutboxMessage.community_id,
+            OutboxMessage.channel,
+            OutboxMessage.target,
+            OutboxMessage.payload,
+            OutboxMessage.attempts,
+        )
+    )
+    return [Claimed(*row) for row in rows]
+
+
+async def mark_sent(session: AsyncSession, message_id: int, *, now: dt.datetime) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(status="sent", sent_at=now, last_error=None)
+    )
+
+
+async def mark_failed(
+    session: AsyncSession, message_id: int, error: str, *, retry_at: dt.datetime | None
+) -> None:
+    """Record a failed attempt: retry at ``retry_at``, or give up (None)."""
+    values: dict[str, Any] = {"last_error": error[:1000]}
+    if retry_at is None:
+        values["status"] = "failed"
+    else:
+        values["next_attempt_at"] = retry_at
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message_id).values(values)
+    )
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    return {status: int(n) for status, n in rows}

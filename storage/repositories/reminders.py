@@ -1,0 +1,77 @@
+"""Reminders are rows: due times indexed, fired once, polled in batches.
+
+``schedule`` runs in the caller's transaction (with the order change behind it); its
+key makes scheduling idempotent. ``claim_due`` locks a batch of due rows for the
+caller's transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL): the caller acts on
+them and marks them in that same transaction, so a reminder fires exactly once even
+if the process dies half-way (the transaction rolls back and the rows stay due).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.engine import dialect_name
+from storage.models import Reminder
+
+
+async def schedule(
+    session: AsyncSession,
+    *,
+    community_id: str,
+    key: str,
+    kind: str,
+    due_at: dt.datetime,
+    order_id: int | None = None,
+) -> None:
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(Reminder)
+        .values(
+            community_id=community_id,
+            key=key,
+            kind=kind,
+            order_id=order_id,
+            due_at=due_at,
+            status="pending",
+        )
+        .on_conflict_do_nothing(index_elements=[Reminder.key])
+    )
+
+
+async def schedule_many(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    """Bulk scheduling (one executemany): for imports and benchmarks."""
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    connection = await session.connection()
+    await connection.execute(
+        insert(Reminder).on_conflict_do_nothing(index_elements=[Reminder.key]),
+        [{"status": "pending", "order_id": None, **row} for row in rows],
+    )
+
+
+async def claim_due(session: AsyncSession, *, now: dt.datetime, limit: int) -> list[Reminder]:
+    query = (
+        select(Reminder)
+        .where(Reminder.status == "pending", Reminder.due_at <= now)
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(limit)
+    )
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.scalars(query)).all())
+
+
+async def finish(
+    session: AsyncSession, reminder_ids: Sequence[int], status: str, *, now: dt.datetime
+) -> None:
+    if reminder_ids:
+        await session.execute(
+            update(Reminder)
+            .where(Reminder.id.in_(list(reminder_ids)))
+            .values(status=status, fired_at=now)
+        )

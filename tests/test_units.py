@@ -1,0 +1,131 @@
+"""Units by chat, through the real webhook: binding, 待办, 接单 → 开始 → 完成, 退回,
+and refusals for unbound users, other units' orders and illegal moves."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from bot import keys
+from bot.cli import main
+from storage import models
+from storage.repositories import units as repo
+from tests.ordering_catalog import write_catalog
+from tests.test_ordering import CODE, say
+from tests.webhook_app import Client, start
+from tests.wechat_server import WeChatServer
+
+INVITE = re.compile(r"绑定 ([2-9A-Z]{10})")
+
+
+async def invite(db_url: str, unit: str) -> str:
+    """``order-menu units invite UNIT``, as staff run it (in a thread: it has its own loop)."""
+    result = await asyncio.to_thread(
+        CliRunner().invoke, main, ["units", "invite", unit], env={"DATABASE_URL": db_url}
+    )
+    assert result.exit_code == 0, result.output
+    found = INVITE.search(result.output)
+    assert found is not None
+    return found[1]
+
+
+async def place(wechat: WeChatServer, openid: str) -> str:
+    await say(wechat, openid, "水管爆了", "1栋", "13899990000")
+    found = CODE.search(await say(wechat, openid, "确认"))
+    assert found is not None
+    return found[1]
+
+
+async def outbox_texts(wechat: WeChatServer, target: str) -> list[str]:
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        rows = await session.scalars(
+            select(models.OutboxMessage)
+            .where(models.OutboxMessage.target == target)
+            .order_by(models.OutboxMessage.id)
+        )
+        return [str(r.payload.get("text", "")) for r in rows]
+
+
+async def test_binding_with_a_one_time_code(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    code = await invite(db_url, "property")
+    assert "绑定成功" in await say(wechat, "o_worker", f"绑定 {code}")
+    assert "绑定成功" in await say(wechat, "o_worker", f"绑定 {code.lower()}")  # same person again
+    assert "用过了" in await say(wechat, "o_someone", f"绑定 {code}")
+    assert "不对" in await say(wechat, "o_someone", "绑定 ABCDEFGHJK")
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        unit = await repo.unit_row(session, "testville", "law")
+        assert unit is not None
+        old, _ = await repo.create_invite(
+            session, unit, ttl=dt.timedelta(hours=-1), created_by="test"
+        )
+    assert "过期" in await say(wechat, "o_someone", f"绑定 {old}")
+    bad = await asyncio.to_thread(
+        CliRunner().invoke, main, ["units", "invite", "nobody"], env={"DATABASE_URL": db_url}
+    )
+    assert bad.exit_code != 0 and "no unit 'nobody'" in bad.output
+
+
+async def test_a_unit_works_an_order_and_the_resident_hears_of_it(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    code = await place(wechat, "o_resident")
+    assert any(code in text and "新订单" in text for text in await outbox_texts(wechat, "property"))
+
+    # Not bound yet: refused.
+    assert "先发“绑定" in await say(wechat, "o_worker", f"接单 {code}")
+    await say(wechat, "o_worker", f"绑定 {await invite(db_url, 'property')}")
+    assert code in await say(wechat, "o_worker", "待办")
+
+    accepted = await say(wechat, "o_worker", f"接单 {code.lower()}")
+    assert "已接单" in accepted and "13899990000" in accepted and "1栋" in accepted
+    assert "不能接单" in await say(wechat, "o_worker", f"接单 {code}")
+    assert "不能完成" in await say(wechat, "o_worker", f"完成 {code} 修好了")  # not started
+    assert "已开始" in await say(wechat, "o_worker", f"开始 {code}")
+    assert "已完成" in await say(wechat, "o_worker", f"完成 {code} 换了新水管")
+
+    told = await outbox_texts(wechat, "o_resident")
+    assert any("已被阳光物业接单" in t for t in told)
+    assert any("开始为您服务" in t for t in told)
+    assert any("办完了" in t and "换了新水管" in t and f"评价 {code} 5" in t for t in told)
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        order = await session.scalar(select(models.Order).where(models.Order.code == code))
+        assert order is not None
+        events = (
+            await session.scalars(
+                select(models.OrderEvent.actor).where(models.OrderEvent.order_id == order.id)
+            )
+        ).all()
+    assert order.status == "completed" and events.count("unit:o_worker") == 3
+
+
+async def test_units_cannot_touch_other_units_orders(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    code = await place(wechat, "o_resident")
+    await say(wechat, "o_lawyer", f"绑定 {await invite(db_url, 'law')}")
+    assert "不是派给贵单位" in await say(wechat, "o_lawyer", f"接单 {code}")
+    assert "没有找到订单" in await say(wechat, "o_lawyer", "接单 ZZZZZZ")
+    assert "现在没有待办" in await say(wechat, "o_lawyer", "待办")
+
+
+async def test_returning_needs_a_reason_and_tells_staff(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    code = await place(wechat, "o_resident")
+    await say(wechat, "o_worker", f"绑定 {await invite(db_url, 'property')}")
+    assert "说明原因" in await say(wechat, "o_worker", f"退回 {code}")
+    assert "已退回" in await say(wechat, "o_worker", f"退回 {code} 这是自来水公司管的")
+    staff = await outbox_texts(wechat, "community")
+    assert any("退回" in t and "自来水公司" in t for t in staff)
+    assert any("重新安排" in t for t in await outbox_texts(wechat, "o_resident"))
