@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
-def lecture_day(days_ahead: int = 3) -> dt.date:
-    return (dt.datetime.now(ZONE) + dt.timedelta(days=days_ahead)).date()
+def lecture_day(days_ahead: int = 3, today: dt.date | None = None) -> dt.date:
+    return (today or dt.datetime.now(ZONE).date()) + dt.timedelta(days=days_ahead)
 
 
-def write_catalog(directory: Path, *, capacity: int = 10) -> Path:
-    first, second = lecture_day(3), lecture_day(10)
+def write_catalog(directory: Path, *, capacity: int = 10, today: dt.date | None = None) -> Path:
+    first, second = lecture_day(3, today), lecture_day(10, today)
     place = f"capacity: {capacity}, location: 二楼会议室"
     text = f"""
 community:
