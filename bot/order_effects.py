@@ -246,20 +246,52 @@ def _details(catalog: Catalog, facts: OrderFacts) -> list[str]:
 
 
 async def load_facts(session: AsyncSession, catalog: Catalog, order: models.Order) -> OrderFacts:
-    """What the messages need about ``order``, in one round of lookups."""
-    item_key = await session.scalar(select(models.Item.key).where(models.Item.id == order.item_id))
-    resident = await session.get(models.Resident, order.resident_id)
-    starts_at = location = None
-    if order.session_id is not None:
-        booked = await session.get(models.ItemSession, order.session_id)
-        if booked is not None:
-            starts_at, location = booked.starts_at, booked.location
-    assert item_key is not None and resident is not None
-    return OrderFacts(
-        order=order,
-        item=catalog.item(item_key),
-        openid=resident.openid,
-        phone=resident.phone,
-        starts_at=starts_at,
-        location=location,
+    """What the messages need about ``order``."""
+    return (await load_many_facts(session, catalog, [order]))[order.id]
+
+
+async def load_many_facts(
+    session: AsyncSession, catalog: Catalog, orders: list[models.Order]
+) -> dict[int, OrderFacts]:
+    """Facts of many orders in three queries, whatever their number (reminder batches)."""
+    if not orders:
+        return {}
+    item_keys = dict(
+        (
+            await session.execute(
+                select(models.Item.id, models.Item.key).where(
+                    models.Item.id.in_({o.item_id for o in orders})
+                )
+            )
+        ).all()
     )
+    residents = {
+        r.id: r
+        for r in await session.scalars(
+            select(models.Resident).where(models.Resident.id.in_({o.resident_id for o in orders}))
+        )
+    }
+    booked_ids = {o.session_id for o in orders if o.session_id is not None}
+    sessions = (
+        {
+            s.id: s
+            for s in await session.scalars(
+                select(models.ItemSession).where(models.ItemSession.id.in_(booked_ids))
+            )
+        }
+        if booked_ids
+        else {}
+    )
+    facts = {}
+    for order in orders:
+        resident = residents[order.resident_id]
+        booked = sessions.get(order.session_id) if order.session_id is not None else None
+        facts[order.id] = OrderFacts(
+            order=order,
+            item=catalog.item(item_keys[order.item_id]),
+            openid=resident.openid,
+            phone=resident.phone,
+            starts_at=booked.starts_at if booked else None,
+            location=booked.location if booked else None,
+        )
+    return facts

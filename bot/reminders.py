@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import order_effects as effects
@@ -44,15 +45,37 @@ class ReminderRunner:
         self._batch = batch
 
     async def run_once(self) -> int:
-        """Fire what is due now; the number of reminders handled."""
+        """Fire everything due now, a batch per transaction; the number handled."""
+        total = 0
+        while True:
+            handled = await self._run_batch()
+            total += handled
+            if handled < self._batch:
+                return total
+
+    async def _run_batch(self) -> int:
         now = self._clock.now()
         async with self._sessionmaker.begin() as session:
             due = await repo.claim_due(session, now=now, limit=self._batch)
+            order_ids = {r.order_id for r in due if r.order_id is not None}
+            orders = (
+                list(
+                    await session.scalars(
+                        select(models.Order).where(models.Order.id.in_(order_ids)).with_for_update()
+                    )
+                )
+                if order_ids
+                else []
+            )
+            facts = await effects.load_many_facts(session, self._catalog.current, orders)
             fired: list[int] = []
             skipped: list[int] = []
             for reminder in due:
-                relevant = now - reminder.due_at <= TOO_LATE and await self._fire(
-                    session, reminder, now
+                found = facts.get(reminder.order_id) if reminder.order_id is not None else None
+                relevant = (
+                    found is not None
+                    and now - reminder.due_at <= TOO_LATE
+                    and await self._fire(session, reminder, found, now)
                 )
                 (fired if relevant else skipped).append(reminder.id)
             await repo.finish(session, fired, "done", now=now)
@@ -62,15 +85,14 @@ class ReminderRunner:
         return len(due)
 
     async def _fire(
-        self, session: AsyncSession, reminder: models.Reminder, now: dt.datetime
+        self,
+        session: AsyncSession,
+        reminder: models.Reminder,
+        facts: effects.OrderFacts,
+        now: dt.datetime,
     ) -> bool:
-        if reminder.order_id is None:
-            return False
-        order = await session.get(models.Order, reminder.order_id, with_for_update=True)
-        if order is None:
-            return False
         catalog = self._catalog.current
-        facts = await effects.load_facts(session, catalog, order)
+        order = facts.order
         status = OrderStatus(order.status)
         code, title = order.code, facts.item.title
 

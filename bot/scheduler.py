@@ -20,6 +20,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger(__name__)
 
+
+class _SkippedRun(logging.Filter):
+    """A poll skipped because the previous one is still running is how the jobs are
+    meant to behave (one at a time), not a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRun())
+logging.getLogger("apscheduler.executors.default").addFilter(_SkippedRun())
+
 Job = Callable[[], Awaitable[object]]
 
 
