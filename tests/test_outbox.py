@@ -247,3 +247,40 @@ async def test_residents_get_customer_service_messages_or_templates(
             select(models.Resident).where(models.Resident.openid == "o_left")
         )
     assert left is not None and not left.following
+
+
+async def test_wechat_channel_reaches_the_units_bound_members(
+    sessionmaker: Sessions, fake_wechat: FakeWeChat
+) -> None:
+    fake_wechat.add_user("o_member")
+    async with sessionmaker.begin() as session:
+        session.add(models.Community(id="testville", name="测试社区"))
+        await session.flush()
+        unit = models.Unit(community_id="testville", key="law", name="律所", kind="两新组织")
+        empty = models.Unit(community_id="testville", key="clinic", name="卫生站", kind="医疗")
+        session.add_all([unit, empty])
+        await session.flush()
+        session.add(models.UnitMember(unit_id=unit.id, openid="o_member"))
+    await enqueue(sessionmaker, "k:template", {"type": "wechat", "template_id": "TPL_UNIT"})
+    await enqueue(sessionmaker, "k:text", {"type": "wechat"})
+    await enqueue(sessionmaker, "k:nobody", {"type": "wechat"}, target="clinic")
+    clock = FakeClock.at("2026-12-07 10:00")
+    async with aiohttp.ClientSession() as http:
+        api = WeChatAPI(
+            app_id=fake_wechat.app_id,
+            app_secret=fake_wechat.app_secret,
+            base_url=fake_wechat.base_url,
+            sessionmaker=sessionmaker,
+            community_id="testville",
+            http=http,
+        )
+        await worker(sessionmaker, http, clock, cs=api).run_once()
+    found = {r.key: r for r in await rows(sessionmaker)}
+    assert found["k:template"].status == "sent" and found["k:text"].status == "sent"
+    assert found["k:nobody"].status == "failed" and "no bound members" in (
+        found["k:nobody"].last_error or ""
+    )
+    templates = [m for m in fake_wechat.sent if m.get("template_id") == "TPL_UNIT"]
+    texts = [m for m in fake_wechat.sent if m.get("msgtype") == "text"]
+    assert [m["touser"] for m in templates] == ["o_member"]
+    assert [m["touser"] for m in texts] == ["o_member"] and "AB23CD" in texts[0]["text"]["content"]
