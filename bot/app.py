@@ -14,6 +14,7 @@ from aiohttp import web
 
 import handlers
 from bot import keys
+from bot.broadcasts import BroadcastSender
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
@@ -153,6 +154,17 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
         scheduler = Scheduler()
         scheduler.every(settings.scheduler_interval, "reminders", runner.run_once)
         scheduler.every(settings.scheduler_interval, "outbox", worker.run_once)
+        sender = BroadcastSender(
+            sessionmaker,
+            app[keys.CATALOG],
+            app[keys.POLICY],
+            app[keys.CUSTOMER_SERVICE],
+            app[keys.CLOCK],
+            rate=settings.broadcast_rate,
+            template=settings.wechat_resident_template_id,
+            budget=settings.scheduler_interval,
+        )
+        scheduler.every(settings.scheduler_interval, "broadcasts", sender.run_once)
         scheduler.every(3600, "ledger-purge", app[keys.WEBHOOK].ledger.purge)
         app[keys.SCHEDULER] = scheduler
         scheduler.start()

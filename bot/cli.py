@@ -500,6 +500,251 @@ def units_invite(unit_key: str, hours: float, staff: str) -> None:
     click.echo(f"  绑定 {code}")
 
 
+# --- broadcasts ----------------------------------------------------------------------
+
+
+@main.group()
+def broadcast() -> None:
+    """Safety-campaign notices to subscribed residents (反诈, 防溺水 …)."""
+
+
+@broadcast.command("create")
+@click.option("--topic", required=True, help="Topic id or name (防溺水, anti-fraud …).")
+@click.option("--title", required=True, help="A short title (at most 40 characters).")
+@click.option("--text", "body", required=True, help="The notice (at most 600 characters).")
+@click.option("--grid", default=None, help="Only residents of this grid (网格) id.")
+@click.option("--tag", default=None, help="Only residents with this tag (e.g. 有未成年子女).")
+@click.option(
+    "--at",
+    "at_text",
+    default=None,
+    help="Send once at this local time (YYYY-MM-DD HH:MM); default now.",
+)
+@click.option("--cron", default=None, help='Recurring, crontab in local time: "0 10 * * FRI".')
+@click.option("--from", "from_text", default=None, help="First day of a recurring broadcast.")
+@click.option("--until", "until_text", default=None, help="Last day of a recurring broadcast.")
+@click.option("--yes", is_flag=True, help="Schedule it; without it only the preview is shown.")
+def broadcast_create(
+    topic: str,
+    title: str,
+    body: str,
+    grid: str | None,
+    tag: str | None,
+    at_text: str | None,
+    cron: str | None,
+    from_text: str | None,
+    until_text: str | None,
+    yes: bool,
+) -> None:
+    """Preview a broadcast, and schedule it with --yes."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from bot.broadcasts import check_lengths, cron_trigger, next_due
+    from catalog import topics as campaign
+    from storage import models
+    from storage.repositories.broadcasts import count_recipients
+    from storage.repositories.catalog import live_catalog
+
+    problems = check_lengths(title, body)
+    if at_text and cron:
+        problems.append("--at and --cron: give one of them")
+    if (from_text or until_text) and not cron:
+        problems.append("--from/--until: only with --cron")
+    if problems:
+        fail("; ".join(problems), 2)
+    settings = settings_or_exit()
+
+    def local(text: str, option: str, zone: ZoneInfo, end_of_day: bool = False) -> dt.datetime:
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise click.ClickException(
+                f"{option}: '{text}' is not a date or time (YYYY-MM-DD HH:MM)"
+            ) from None
+        if end_of_day and len(text) <= 10:
+            value = value.replace(hour=23, minute=59, second=59)
+        return value.replace(tzinfo=zone).astimezone(dt.UTC)
+
+    async def go() -> tuple[int, int, list[str], int | None]:
+        async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
+            catalog = await live_catalog(session)
+            if catalog is None:
+                raise click.ClickException("no catalog imported yet")
+            zone = ZoneInfo(catalog.document.community.timezone)
+            found = campaign.find(catalog, topic)
+            if found is None:
+                names = ", ".join(f"{t.id} ({t.name})" for t in campaign.topics(catalog))
+                raise click.ClickException(f"--topic: no topic '{topic}' (topics: {names})")
+            if grid and grid not in {g.id for g in catalog.document.community.grids}:
+                raise click.ClickException(f"--grid: no grid '{grid}'")
+            if cron:
+                try:
+                    cron_trigger(cron, zone)
+                except ValueError as exc:
+                    raise click.ClickException(f"--cron: '{cron}': {exc}") from None
+            row = models.Broadcast(
+                community_id=catalog.community_id,
+                topic=found.id,
+                title=title,
+                text=body,
+                grid_key=grid,
+                tag=tag,
+                send_at=None
+                if cron
+                else (local(at_text, "--at", zone) if at_text else dt.datetime.now(dt.UTC)),
+                cron=cron,
+                active_from=local(from_text, "--from", zone) if from_text else None,
+                active_until=local(until_text, "--until", zone, end_of_day=True)
+                if until_text
+                else None,
+                status="scheduled",
+                created_at=dt.datetime.now(dt.UTC),
+            )
+            recipients = await count_recipients(session, row)
+            dates, after = [], None
+            for _ in range(5):
+                due = next_due(row, zone, after)
+                if due is None:
+                    break
+                dates.append(f"{due.astimezone(zone):%Y-%m-%d %H:%M %a}")
+                after = due
+            if not dates:
+                raise click.ClickException(
+                    "the schedule has no occurrence (check --cron/--from/--until)"
+                )
+            broadcast_id = None
+            if yes:
+                session.add(row)
+                await session.flush()
+                broadcast_id = row.id
+            return recipients, len(body), dates, broadcast_id
+
+    try:
+        recipients, length, dates, broadcast_id = run(go(), settings)
+    except click.ClickException as exc:
+        fail(exc.message)
+        return
+    click.echo(f"【{title}】")
+    click.echo(body)
+    click.echo("")
+    click.echo(f"to: {recipients} subscribed residents now; {length} characters")
+    click.echo("sends: " + ", ".join(dates) + (" …" if len(dates) == 5 else ""))
+    if broadcast_id is None:
+        click.echo("preview only: add --yes to schedule it")
+    else:
+        click.echo(
+            f"scheduled: broadcast {broadcast_id} (order-menu broadcast status {broadcast_id})"
+        )
+
+
+@broadcast.command("status")
+@click.argument("broadcast_id", type=int)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write every delivery to this CSV file.",
+)
+def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
+    """Progress of a broadcast: a bar, counts by status, failures by reason."""
+    import csv
+
+    from storage import models
+    from storage.repositories.broadcasts import delivery_rows, progress
+
+    settings = settings_or_exit()
+
+    async def go() -> Any:
+        async with database(settings) as (_, sessionmaker), sessionmaker() as session:
+            row = await session.get(models.Broadcast, broadcast_id)
+            if row is None:
+                raise click.ClickException(f"BROADCAST_ID: no broadcast {broadcast_id}")
+            rows = await delivery_rows(session, broadcast_id) if csv_path else []
+            return row, await progress(session, broadcast_id), rows
+
+    try:
+        row, done, rows = run(go(), settings)
+    except click.ClickException as exc:
+        fail(exc.message)
+        return
+    width = 30
+    filled = int(width * done.finished / done.total) if done.total else 0
+    percent = 100 * done.finished / done.total if done.total else 0
+    click.echo(f"broadcast {broadcast_id} 【{row.title}】 topic {row.topic}, {row.status}")
+    click.echo(f"{done.runs} run(s)")
+    click.echo(
+        f"[{'#' * filled}{'.' * (width - filled)}] {done.finished}/{done.total} ({percent:.0f}%)"
+    )
+    for status in ("sent", "pending", "sending", "skipped", "failed", "unknown"):
+        if done.by_status.get(status):
+            click.echo(f"  {status:<8} {done.by_status[status]}")
+    for reason, n in sorted(done.failures.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  - {reason}: {n}")
+    if csv_path is not None:
+        with csv_path.open("w", newline="", encoding="utf-8-sig") as file:
+            writer = csv.writer(file)
+            writer.writerow(["run_due_at", "openid", "status", "reason", "attempts", "updated_at"])
+            for record in rows:
+                writer.writerow([v.isoformat() if hasattr(v, "isoformat") else v for v in record])
+        click.echo(f"wrote {len(rows)} deliveries to {csv_path}")
+
+
+# --- residents -----------------------------------------------------------------------
+
+
+@main.group()
+def residents() -> None:
+    """Residents' grid and tags (for targeting broadcasts)."""
+
+
+@residents.command("set")
+@click.argument("openid")
+@click.option("--grid", default=None, help="The resident's grid (网格) id.")
+@click.option("--add-tag", "add", multiple=True, help="Add a tag (repeatable).")
+@click.option("--remove-tag", "remove", multiple=True, help="Remove a tag (repeatable).")
+def residents_set(
+    openid: str, grid: str | None, add: tuple[str, ...], remove: tuple[str, ...]
+) -> None:
+    """Set a resident's grid and tags (e.g. 独居老人, 有未成年子女)."""
+    from storage import models
+    from storage.repositories.catalog import live_catalog
+
+    settings = settings_or_exit()
+
+    async def go() -> list[str]:
+        from sqlalchemy import select
+
+        async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
+            catalog = await live_catalog(session)
+            if catalog is None:
+                raise click.ClickException("no catalog imported yet")
+            resident = await session.scalar(
+                select(models.Resident).where(
+                    models.Resident.community_id == catalog.community_id,
+                    models.Resident.openid == openid,
+                )
+            )
+            if resident is None:
+                raise click.ClickException(f"OPENID: no resident '{openid}'")
+            if grid is not None:
+                if grid not in {g.id for g in catalog.document.community.grids}:
+                    raise click.ClickException(f"--grid: no grid '{grid}'")
+                resident.grid_key = grid
+            tags = [t for t in resident.tags if t not in remove]
+            tags += [t for t in add if t not in tags]
+            resident.tags = tags
+            return tags
+
+    try:
+        tags = run(go(), settings)
+    except click.ClickException as exc:
+        fail(exc.message)
+        return
+    click.echo(f"{openid}: tags {', '.join(tags) or '(none)'}" + (f", grid {grid}" if grid else ""))
+
+
 # --- menu ----------------------------------------------------------------------------
 
 

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     """Delivery attempts of a notification before it is marked failed for staff."""
     scheduler_interval: float = Field(default=1.0, gt=0, le=60)
     """Seconds between two polls of due reminders and notifications."""
+    broadcast_rate: float = Field(default=20.0, gt=0, le=1000)
+    """Broadcast messages sent per second (WeChat answers 45009 when it is too much)."""
     wechat_resident_template_id: str | None = None
     """Template for messages to residents outside WeChat's 48-hour window."""
 

@@ -4,6 +4,7 @@ The order is the order of precedence:
 
 1. ``start``: following, unfollowing, 帮助 - always available.
 2. ``units``: partner units' members: 绑定, 接单/开始/完成/退回 + code, 待办.
+   ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
 3. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
    photos or places about an order placed a little earlier.
 4. ``ordering``: the ordering conversation (entry points, then its states).
@@ -18,6 +19,13 @@ EXPIRED_NOTICE = "（刚才没办完的预约已经超过30分钟，我先帮您
 
 
 def routers() -> list[Router]:
-    from handlers import media, ordering, orders, start, units
+    from handlers import media, ordering, orders, start, subscriptions, units
 
-    return [start.router, units.router, orders.router, ordering.router, media.router]
+    return [
+        start.router,
+        units.router,
+        subscriptions.router,
+        orders.router,
+        ordering.router,
+        media.router,
+    ]

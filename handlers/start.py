@@ -5,7 +5,9 @@ from __future__ import annotations
 from bot.dispatch import Click, Command, Context, Event, Router
 from bot.wechat import HELP
 from bot.wechat.inbound import Incoming
+from catalog import topics as campaign
 from handlers import texts
+from storage.repositories import ordering, subscriptions
 from storage.repositories.residents import set_following
 from storage.types import utcnow
 
@@ -17,6 +19,10 @@ async def followed(msg: Incoming, ctx: Context) -> str:
     """A new follower (possibly from a QR code with a scene): welcome them."""
     async with ctx.sessionmaker.begin() as session:
         await set_following(session, ctx.community_id, msg.openid, True, now=utcnow())
+        # New followers get every campaign topic that is on by default.
+        resident = await ordering.resident_for(session, ctx.community_id, msg.openid)
+        defaults = [t.id for t in campaign.topics(ctx.catalog) if t.default_on]
+        await subscriptions.subscribe(session, resident.id, defaults)
     return texts.welcome(ctx.catalog.community_name)
 
 

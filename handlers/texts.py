@@ -175,3 +175,28 @@ def acted(word: str, code: str, title: str, phone: str | None, where: str | None
         if where:
             lines.append(f"地址：{where}")
     return "\n".join(lines)
+
+
+# --- subscriptions -----------------------------------------------------------------------
+
+UNSUBSCRIBED_ALL = "已经为您退订全部宣传提醒。想再收到时，发“订阅 反诈”这样的话就行。"
+
+
+def subscriptions(on: list[str], off: list[str]) -> str:
+    lines = ["您订阅的宣传提醒：" + ("、".join(on) if on else "暂无")]
+    if off:
+        lines.append("还可以订阅：" + "、".join(off))
+    lines.append("发“订阅 名称”或“退订 名称”修改，比如：退订 垃圾分类。")
+    return "\n".join(lines)
+
+
+def which_topic(verb: str, names: list[str]) -> str:
+    return f"请说要{verb}哪一项，比如“{verb} {names[0]}”。可选：{'、'.join(names)}。"
+
+
+def subscribed(name: str) -> str:
+    return f"已为您订阅「{name}」提醒，有新消息会第一时间告诉您。"
+
+
+def unsubscribed(name: str) -> str:
+    return f"已为您退订「{name}」提醒。想再收到时发“订阅 {name}”。"

@@ -162,6 +162,65 @@ class OutboxMessage(Base):
     sent_at: Mapped[dt.datetime | None]
 
 
+class Broadcast(Base):
+    """A safety-campaign notice to the subscribers of a topic, once or on a schedule."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    topic: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    grid_key: Mapped[str | None] = mapped_column(String(64))
+    tag: Mapped[str | None] = mapped_column(String(64))
+    send_at: Mapped[dt.datetime | None]
+    """One-off: when to start."""
+    cron: Mapped[str | None] = mapped_column(String(100))
+    """Recurring: a crontab line in the community's time zone (``0 10 * * FRI``)."""
+    active_from: Mapped[dt.datetime | None]
+    active_until: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    """scheduled, done (no more runs) or cancelled."""
+    created_by: Mapped[str] = mapped_column(String(100), default="cli")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class BroadcastRun(Base):
+    """One sending of a broadcast (a recurring one has one per occurrence)."""
+
+    __tablename__ = "broadcast_runs"
+    __table_args__ = (UniqueConstraint("broadcast_id", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    due_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    """running or done."""
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+
+class BroadcastDelivery(Base):
+    """One resident's copy of one run: the unit of progress, resumable after a crash."""
+
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "resident_id"),
+        Index(None, "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("broadcast_runs.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending, sending, sent, failed, skipped, or unknown (a crash while sending)."""
+    reason: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Reminder(Base):
     """Something to do at a time: a row, polled in batches, so nothing is lost while
     the service is down and nothing fires twice."""

@@ -1,0 +1,217 @@
+"""Sending broadcasts: starting runs when they are due, and delivering them at a rate.
+
+Each delivery goes ``pending → sending → sent | failed | skipped``, one at a time,
+each step committed. A process killed while a delivery is ``sending`` leaves it so;
+the next poll (this process or another) marks it ``unknown`` rather than sending it
+again: WeChat has no idempotency key, and a resident must never get a notice twice.
+Everything else resumes exactly where it stopped.
+
+Rules: customer-service message while the resident's 48-hour window is open, a
+template otherwise (when ``WECHAT_RESIDENT_TEMPLATE_ID`` is set); 45009 slows the
+whole sender down and retries; 43004 marks the resident unfollowed; in quiet hours
+nothing is sent (deliveries wait, they are not dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.order_effects import Policy
+from bot.outbox import TemplateSender
+from bot.webhook import CustomerService
+from bot.wechat.errors import NotFollowing, RateLimited, WeChatError, WindowClosed
+from catalog.live import LiveCatalog
+from storage import models
+from storage.repositories import broadcasts as repo
+
+log = logging.getLogger(__name__)
+
+WINDOW = dt.timedelta(hours=48)
+IN_FLIGHT_LEASE = dt.timedelta(seconds=60)
+LATE_RUN_LIMIT = dt.timedelta(days=1)
+"""An occurrence missed by more than this (the service was down) is not sent late."""
+
+TEXT_LIMIT = 600
+"""Characters: a customer-service text is limited to 2,048 bytes (≈ 680 Chinese
+characters); a margin for the title line."""
+TITLE_LIMIT = 40
+
+
+def check_lengths(title: str, text: str) -> list[str]:
+    problems = []
+    if not title.strip():
+        problems.append("--title: must not be empty")
+    if len(title) > TITLE_LIMIT:
+        problems.append(f"--title: {len(title)} characters, at most {TITLE_LIMIT}")
+    if not text.strip():
+        problems.append("--text: must not be empty")
+    if len(text) > TEXT_LIMIT:
+        problems.append(f"--text: {len(text)} characters, at most {TEXT_LIMIT} (WeChat's limit)")
+    return problems
+
+
+def cron_trigger(cron: str, zone: ZoneInfo) -> CronTrigger:
+    """A crontab line (minute hour day month weekday) in the community's time zone."""
+    return CronTrigger.from_crontab(cron, timezone=zone)
+
+
+def next_due(
+    broadcast: models.Broadcast, zone: ZoneInfo, after: dt.datetime | None
+) -> dt.datetime | None:
+    """The first occurrence strictly after ``after`` (None: the first ever)."""
+    if broadcast.send_at is not None:
+        return broadcast.send_at if after is None else None
+    if broadcast.cron is None:
+        return None
+    trigger = cron_trigger(broadcast.cron, zone)
+    start = broadcast.active_from or broadcast.created_at
+    floor = max(after + dt.timedelta(seconds=1), start) if after else start
+    found = trigger.get_next_fire_time(None, floor.astimezone(zone))
+    if found is None:
+        return None
+    fire: dt.datetime = found.astimezone(dt.UTC)
+    if broadcast.active_until is not None and fire > broadcast.active_until:
+        return None
+    return fire
+
+
+class BroadcastSender:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        catalog: LiveCatalog,
+        policy: Policy,
+        customer_service: CustomerService,
+        clock: Clock,
+        *,
+        rate: float = 20.0,
+        template: str | None = None,
+        budget: float = 1.0,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._catalog = catalog
+        self._policy = policy
+        self._cs = customer_service
+        self._clock = clock
+        self._rate = rate
+        self._template = template
+        self._budget = budget
+        """Seconds one poll may spend sending before it yields to the next."""
+        self._slow_until: dt.datetime | None = None
+
+    async def run_once(self) -> int:
+        """Start due runs, settle abandoned deliveries, send for up to ``budget`` s."""
+        now = self._clock.now()
+        await self.start_due_runs(now)
+        async with self._sessionmaker.begin() as session:
+            await repo.settle_in_flight(session, older_than=now - IN_FLIGHT_LEASE)
+        if self._policy.worktime(self._catalog.current).in_quiet_hours(now):
+            return 0
+        if self._slow_until is not None and now < self._slow_until:
+            return 0
+        sent = 0
+        loop = asyncio.get_running_loop()
+        stop_at = loop.time() + self._budget
+        while loop.time() < stop_at:
+            began = loop.time()
+            if not await self.send_one():
+                break
+            sent += 1
+            if self._slow_until is not None and self._clock.now() < self._slow_until:
+                break  # WeChat asked us to slow down
+            await asyncio.sleep(max(0.0, 1.0 / self._rate - (loop.time() - began)))
+        async with self._sessionmaker.begin() as session:
+            await repo.close_finished_runs(session)
+        return sent
+
+    async def start_due_runs(self, now: dt.datetime) -> None:
+        zone = ZoneInfo(self._catalog.current.document.community.timezone)
+        async with self._sessionmaker.begin() as session:
+            scheduled = list(
+                await session.scalars(
+                    select(models.Broadcast).where(models.Broadcast.status == "scheduled")
+                )
+            )
+            for broadcast in scheduled:
+                last = await repo.last_run_due(session, broadcast.id)
+                due = next_due(broadcast, zone, last)
+                latest = None
+                while due is not None and due <= now:  # the newest occurrence that is due
+                    latest, due = due, next_due(broadcast, zone, due)
+                if latest is not None and now - latest <= LATE_RUN_LIMIT:
+                    run = await repo.start_run(session, broadcast, latest)
+                    if run is not None:
+                        log.info("broadcast %d: run for %s started", broadcast.id, latest)
+                elif latest is not None:
+                    log.warning(
+                        "broadcast %d: occurrence %s missed by over a day", broadcast.id, latest
+                    )
+                if due is None and (latest is not None or last is not None):
+                    broadcast.status = "done"  # no occurrence left
+
+    async def send_one(self) -> bool:
+        """Deliver the next pending delivery; False when there is none."""
+        now = self._clock.now()
+        async with self._sessionmaker.begin() as session:
+            claimed = await repo.claim_next(session, now=now)
+        if claimed is None:
+            return False
+        status, reason, retry_at = "sent", None, None
+        message = f"【{claimed.title}】\n{claimed.text}"
+        try:
+            window_open = (
+                claimed.last_message_at is not None and now - claimed.last_message_at < WINDOW
+            )
+            if window_open:
+                try:
+                    await self._cs.send_text(claimed.openid, message)
+                except WindowClosed:
+                    await self._send_template(claimed.openid, claimed.title, claimed.text)
+            else:
+                await self._send_template(claimed.openid, claimed.title, claimed.text)
+        except _NoTemplate:
+            status, reason = "failed", "outside 48-hour window, no template configured"
+        except NotFollowing:
+            status, reason = "skipped", "unfollowed (43004)"
+            await self._unfollowed(claimed.openid)
+        except RateLimited:
+            status, reason = "pending", "rate limited (45009)"
+            retry_at = now + dt.timedelta(seconds=30)
+            self._slow_until = now + dt.timedelta(seconds=30)
+            log.warning("broadcast: WeChat rate limit (45009); pausing sends for 30 s")
+        except WeChatError as exc:
+            status, reason = "failed", f"errcode {exc.errcode}"
+        except Exception as exc:  # network trouble: try again a little later
+            status, reason = "pending", type(exc).__name__
+            retry_at = now + dt.timedelta(seconds=10)
+        async with self._sessionmaker.begin() as session:
+            await repo.finish(session, claimed.id, status, reason=reason, retry_at=retry_at)
+        return status != "pending" or retry_at is not None
+
+    async def _send_template(self, openid: str, title: str, text: str) -> None:
+        if not (self._template and isinstance(self._cs, TemplateSender)):
+            raise _NoTemplate
+        await self._cs.send_template(openid, self._template, {"first": title, "remark": text})
+
+    async def _unfollowed(self, openid: str) -> None:
+        async with self._sessionmaker.begin() as session:
+            community = self._catalog.current.community_id
+            resident = await session.scalar(
+                select(models.Resident).where(
+                    models.Resident.community_id == community, models.Resident.openid == openid
+                )
+            )
+            if resident is not None:
+                resident.following = False
+
+
+class _NoTemplate(Exception):
+    pass

@@ -1,0 +1,241 @@
+"""Broadcasts: who receives one, their delivery rows, and progress.
+
+Recipients are decided when a run starts and written as one row each (one
+INSERT … SELECT), so progress is visible, resumable after a crash, and nobody who
+subscribes or unsubscribes meanwhile changes a run in flight.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    TextClause,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import models
+from storage.engine import dialect_name
+from storage.types import utcnow
+
+
+def recipients(session: AsyncSession, broadcast: models.Broadcast) -> Any:
+    """SELECT of the ids of residents a broadcast goes to now."""
+    resident = models.Resident
+    conditions: list[ColumnElement[bool] | TextClause] = [
+        resident.community_id == broadcast.community_id,
+        resident.openid.is_not(None),
+        resident.following.is_(True),
+        exists().where(
+            models.Subscription.resident_id == resident.id,
+            models.Subscription.topic == broadcast.topic,
+        ),
+    ]
+    if broadcast.grid_key:
+        conditions.append(resident.grid_key == broadcast.grid_key)
+    if broadcast.tag:
+        if dialect_name(session) == "postgresql":
+            conditions.append(resident.tags.contains([broadcast.tag]))  # JSONB containment
+        else:
+            conditions.append(
+                text(
+                    "EXISTS (SELECT 1 FROM json_each(residents.tags) WHERE value = :tag)"
+                ).bindparams(tag=broadcast.tag)
+            )
+    return select(resident.id).where(and_(*conditions))
+
+
+async def count_recipients(session: AsyncSession, broadcast: models.Broadcast) -> int:
+    query = recipients(session, broadcast).subquery()
+    return int(await session.scalar(select(func.count()).select_from(query)) or 0)
+
+
+async def start_run(
+    session: AsyncSession, broadcast: models.Broadcast, due_at: dt.datetime
+) -> models.BroadcastRun | None:
+    """Create the run of ``due_at`` and its delivery rows; None if it exists already."""
+    existing = await session.scalar(
+        select(models.BroadcastRun.id).where(
+            models.BroadcastRun.broadcast_id == broadcast.id, models.BroadcastRun.due_at == due_at
+        )
+    )
+    if existing is not None:
+        return None
+    run = models.BroadcastRun(broadcast_id=broadcast.id, due_at=due_at, status="running")
+    session.add(run)
+    await session.flush()
+    who = recipients(session, broadcast).subquery()
+    now = utcnow()
+    await session.execute(
+        insert(models.BroadcastDelivery).from_select(
+            ["run_id", "resident_id", "status", "attempts", "updated_at"],
+            select(literal(run.id), who.c.id, literal("pending"), literal(0), literal(now)),
+        )
+    )
+    return run
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    run_id: int
+    openid: str
+    last_message_at: dt.datetime | None
+    title: str
+    text: str
+
+
+async def claim_next(session: AsyncSession, *, now: dt.datetime) -> Claimed | None:
+    """The next pending delivery of any running run, marked ``sending``."""
+    query = (
+        select(models.BroadcastDelivery.id)
+        .join(models.BroadcastRun, models.BroadcastDelivery.run_id == models.BroadcastRun.id)
+        .where(
+            models.BroadcastRun.status == "running",
+            models.BroadcastDelivery.status == "pending",
+            (models.BroadcastDelivery.next_attempt_at.is_(None))
+            | (models.BroadcastDelivery.next_attempt_at <= now),
+        )
+        .order_by(models.BroadcastDelivery.id)
+        .limit(1)
+    )
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update(of=models.BroadcastDelivery, skip_locked=True)
+    delivery_id = await session.scalar(query)
+    if delivery_id is None:
+        return None
+    await session.execute(
+        update(models.BroadcastDelivery)
+        .where(models.BroadcastDelivery.id == delivery_id)
+        .values(status="sending", attempts=models.BroadcastDelivery.attempts + 1, updated_at=now)
+    )
+    row = (
+        await session.execute(
+            select(
+                models.BroadcastDelivery.id,
+                models.BroadcastDelivery.run_id,
+                models.Resident.openid,
+                models.Resident.last_message_at,
+                models.Broadcast.title,
+                models.Broadcast.text,
+            )
+            .join(models.Resident, models.BroadcastDelivery.resident_id == models.Resident.id)
+            .join(models.BroadcastRun, models.BroadcastDelivery.run_id == models.BroadcastRun.id)
+            .join(models.Broadcast, models.BroadcastRun.broadcast_id == models.Broadcast.id)
+            .where(models.BroadcastDelivery.id == delivery_id)
+        )
+    ).one()
+    delivery, run, openid, last_message_at, title, body = row
+    assert openid is not None  # recipients always have one
+    return Claimed(delivery, run, openid, last_message_at, title, body)
+
+
+async def finish(
+    session: AsyncSession,
+    delivery_id: int,
+    status: str,
+    *,
+    reason: str | None = None,
+    retry_at: dt.datetime | None = None,
+) -> None:
+    await session.execute(
+        update(models.BroadcastDelivery)
+        .where(models.BroadcastDelivery.id == delivery_id)
+        .values(status=status, reason=reason, next_attempt_at=retry_at, updated_at=utcnow())
+    )
+
+
+async def settle_in_flight(session: AsyncSession, *, older_than: dt.datetime) -> int:
+    """Deliveries left ``sending`` by a process that died: WeChat may or may not have
+    taken them, and it has no idempotency key to ask. They become ``unknown`` and
+    are not sent again: a resident never gets a notice twice."""
+    result = await session.execute(
+        update(models.BroadcastDelivery)
+        .where(
+            models.BroadcastDelivery.status == "sending",
+            models.BroadcastDelivery.updated_at < older_than,
+        )
+        .values(status="unknown", reason="process stopped while sending", updated_at=utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def close_finished_runs(session: AsyncSession) -> None:
+    busy = exists().where(
+        models.BroadcastDelivery.run_id == models.BroadcastRun.id,
+        models.BroadcastDelivery.status.in_(("pending", "sending")),
+    )
+    await session.execute(
+        update(models.BroadcastRun)
+        .where(models.BroadcastRun.status == "running", ~busy)
+        .values(status="done", finished_at=utcnow())
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    by_status: dict[str, int]
+    failures: dict[str, int]
+    runs: int
+
+    @property
+    def finished(self) -> int:
+        return sum(n for s, n in self.by_status.items() if s not in ("pending", "sending"))
+
+
+async def progress(session: AsyncSession, broadcast_id: int) -> Progress:
+    base = (
+        select(models.BroadcastDelivery.status, models.BroadcastDelivery.reason, func.count())
+        .join(models.BroadcastRun, models.BroadcastDelivery.run_id == models.BroadcastRun.id)
+        .where(models.BroadcastRun.broadcast_id == broadcast_id)
+        .group_by(models.BroadcastDelivery.status, models.BroadcastDelivery.reason)
+    )
+    by_status: dict[str, int] = {}
+    failures: dict[str, int] = {}
+    for status, reason, n in await session.execute(base):
+        by_status[status] = by_status.get(status, 0) + int(n)
+        if status in ("failed", "skipped", "unknown") and reason:
+            failures[reason] = failures.get(reason, 0) + int(n)
+    runs = await session.scalar(
+        select(func.count()).where(models.BroadcastRun.broadcast_id == broadcast_id)
+    )
+    return Progress(sum(by_status.values()), by_status, failures, int(runs or 0))
+
+
+async def delivery_rows(session: AsyncSession, broadcast_id: int) -> list[tuple[Any, ...]]:
+    """For the CSV export: run time, openid, status, reason, attempts, updated."""
+    rows = await session.execute(
+        select(
+            models.BroadcastRun.due_at,
+            models.Resident.openid,
+            models.BroadcastDelivery.status,
+            models.BroadcastDelivery.reason,
+            models.BroadcastDelivery.attempts,
+            models.BroadcastDelivery.updated_at,
+        )
+        .join(models.BroadcastRun, models.BroadcastDelivery.run_id == models.BroadcastRun.id)
+        .join(models.Resident, models.BroadcastDelivery.resident_id == models.Resident.id)
+        .where(models.BroadcastRun.broadcast_id == broadcast_id)
+        .order_by(models.BroadcastRun.due_at, models.BroadcastDelivery.id)
+    )
+    return [tuple(r) for r in rows]
+
+
+async def last_run_due(session: AsyncSession, broadcast_id: int) -> dt.datetime | None:
+    return await session.scalar(
+        select(func.max(models.BroadcastRun.due_at)).where(
+            models.BroadcastRun.broadcast_id == broadcast_id
+        )
+    )
