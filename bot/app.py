@@ -89,8 +89,11 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
     community_id = live.current.community_id
     tasks = BackgroundTasks()
     batch_db = BatchDatabase.for_engine(app[keys.ENGINE])
-    ledger = MessageLedger(batch_db, community_id, lease=settings.reply_deadline + 1.0)
-    states = DatabaseStateStorage(batch_db, dt.timedelta(seconds=settings.conversation_timeout))
+    clock = app[keys.CLOCK]
+    ledger = MessageLedger(batch_db, community_id, lease=settings.reply_deadline + 1.0, clock=clock)
+    states = DatabaseStateStorage(
+        batch_db, dt.timedelta(seconds=settings.conversation_timeout), clock=clock
+    )
     dispatcher = Dispatcher(expired_notice=handlers.EXPIRED_NOTICE)
     dispatcher.include(*handlers.routers())
     async with contextlib.AsyncExitStack() as stack:

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from bot.batching import Batcher
+from bot.clock import Clock, SystemClock
 from storage.batch import BatchDatabase
 from storage.repositories import ledger as repo
 from storage.repositories import residents as residents_repo
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ class MessageLedger:
         lease: float,
         keep: dt.timedelta = dt.timedelta(days=1),
         poll_interval: float = 0.1,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._db = db
         self._community_id = community_id
         self._lease = dt.timedelta(seconds=lease)
@@ -128,7 +130,7 @@ class MessageLedger:
 
     def _check(self, connection: Connection, key: str, *, take_over: bool) -> Claim:
         """Where another attempt of ``key`` stands; NEW if this caller took it over."""
-        now = utcnow()
+        now = self._clock.now()
         found = repo.entry(connection, self._community_id, key)
         if found is None:  # purged meanwhile (a day later): it is new again
             claimed = repo.claim_many(
@@ -153,7 +155,7 @@ class MessageLedger:
 
     async def purge(self) -> int:
         """Forget messages older than ``keep`` (WeChat stopped retrying them long ago)."""
-        return await self._db.run(lambda c: repo.purge_expired(c, now=utcnow()))
+        return await self._db.run(lambda c: repo.purge_expired(c, now=self._clock.now()))
 
     async def close(self) -> None:
         await self._writes.close()
@@ -165,7 +167,7 @@ class MessageLedger:
 
     def _write(self, connection: Connection, writes: list[_Write]) -> list[Claim | None]:
         """Record replies, then make claims, in one transaction."""
-        now = utcnow()
+        now = self._clock.now()
         finished = [w for w in writes if w.finished]
         claims = [w.key for w in writes if not w.finished]
         if finished:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.batching import Batcher
+from bot.clock import Clock, SystemClock
 from storage.batch import BatchDatabase
 from storage.repositories import states as repo
-from storage.types import utcnow
 
 StateKey = tuple[str, str]
 """(community id, openid)"""
@@ -61,8 +61,9 @@ class StateStorage(abc.ABC):
 class MemoryStateStorage(StateStorage):
     """For a single process that may forget on restart (tests, experiments)."""
 
-    def __init__(self, timeout: dt.timedelta) -> None:
+    def __init__(self, timeout: dt.timedelta, clock: Clock | None = None) -> None:
         self._timeout = timeout
+        self._clock: Clock = clock or SystemClock()
         self._states: dict[StateKey, tuple[str | None, dict[str, Any], dt.datetime]] = {}
 
     async def load(self, key: StateKey) -> Conversation:
@@ -70,21 +71,24 @@ class MemoryStateStorage(StateStorage):
         if found is None:
             return Conversation()
         state, data, expires = found
-        if expires < utcnow():
+        if expires < self._clock.now():
             return Conversation(expired=state is not None)
         return Conversation(state, dict(data))
 
     async def save(self, key: StateKey, conversation: Conversation) -> None:
         if conversation.changed:
             data = dict(conversation.data)
-            self._states[key] = (conversation.state, data, utcnow() + self._timeout)
+            self._states[key] = (conversation.state, data, self._clock.now() + self._timeout)
 
 
 class DatabaseStateStorage(StateStorage):
     """States in the database: they survive restarts and are shared by processes."""
 
-    def __init__(self, db: BatchDatabase, timeout: dt.timedelta) -> None:
+    def __init__(
+        self, db: BatchDatabase, timeout: dt.timedelta, clock: Clock | None = None
+    ) -> None:
         self._db = db
+        self._clock: Clock = clock or SystemClock()
         self._timeout = timeout
         self._reads: Batcher[StateKey, repo.StateRow | None] = Batcher(self._load_batch)
 
@@ -93,7 +97,7 @@ class DatabaseStateStorage(StateStorage):
         if row is None:
             return Conversation()
         state, data, expires = row
-        if state is not None and expires is not None and expires < utcnow():
+        if state is not None and expires is not None and expires < self._clock.now():
             return Conversation(expired=True)
         return Conversation(state, dict(data))
 
@@ -101,7 +105,7 @@ class DatabaseStateStorage(StateStorage):
         if not conversation.changed:
             return
         state, data = conversation.state, dict(conversation.data)
-        expires = utcnow() + self._timeout if state is not None else None
+        expires = self._clock.now() + self._timeout if state is not None else None
         await self._db.run(lambda c: repo.save(c, *key, state, data, expires))
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ subscribes or unsubscribes meanwhile changes a run in flight.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,8 @@ def recipients(session: AsyncSession, broadcast: models.Broadcast) -> Any:
         conditions.append(resident.grid_key == broadcast.grid_key)
     if broadcast.tag:
         if dialect_name(session) == "postgresql":
-            conditions.append(resident.tags.contains([broadcast.tag]))  # JSONB containment
+            has_tag = "residents.tags @> CAST(:tags AS jsonb)"  # JSONB containment
+            conditions.append(text(has_tag).bindparams(tags=json.dumps([broadcast.tag])))
         else:
             conditions.append(
                 text(
