@@ -166,6 +166,7 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
             rate=settings.broadcast_rate,
             template=settings.wechat_resident_template_id,
             budget=settings.scheduler_interval,
+            lease=dt.timedelta(seconds=settings.broadcast_lease),
         )
         scheduler.every(settings.scheduler_interval, "broadcasts", sender.run_once)
         scheduler.every(3600, "ledger-purge", app[keys.WEBHOOK].ledger.purge)

@@ -95,6 +95,7 @@ class BroadcastSender:
         rate: float = 20.0,
         template: str | None = None,
         budget: float = 1.0,
+        lease: dt.timedelta = IN_FLIGHT_LEASE,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._catalog = catalog
@@ -106,13 +107,14 @@ class BroadcastSender:
         self._budget = budget
         """Seconds one poll may spend sending before it yields to the next."""
         self._slow_until: dt.datetime | None = None
+        self._lease = lease
 
     async def run_once(self) -> int:
         """Start due runs, settle abandoned deliveries, send for up to ``budget`` s."""
         now = self._clock.now()
         await self.start_due_runs(now)
         async with self._sessionmaker.begin() as session:
-            await repo.settle_in_flight(session, older_than=now - IN_FLIGHT_LEASE)
+            await repo.settle_in_flight(session, older_than=now - self._lease)
         if self._policy.worktime(self._catalog.current).in_quiet_hours(now):
             return 0
         if self._slow_until is not None and now < self._slow_until:

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     """Seconds between two polls of due reminders and notifications."""
     broadcast_rate: float = Field(default=20.0, gt=0, le=1000)
     """Broadcast messages sent per second (WeChat answers 45009 when it is too much)."""
+    broadcast_lease: float = Field(default=60.0, gt=0)
+    """Seconds after which a delivery left 'sending' (its process died) is settled as
+    'unknown'. Longer than any one send, retries included."""
     wechat_resident_template_id: str | None = None
     """Template for messages to residents outside WeChat's 48-hour window."""
 
