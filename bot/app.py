@@ -111,6 +111,7 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
         else:
             customer_service = DevOutbox()
         app[keys.TASKS] = tasks
+        app[keys.BATCH_DB] = batch_db
         app[keys.CUSTOMER_SERVICE] = customer_service
         app[keys.CODEC] = Codec(
             app[keys.CREDENTIALS].token,
@@ -157,9 +158,11 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
         scheduler = Scheduler()
         scheduler.every(settings.scheduler_interval, "reminders", runner.run_once)
         scheduler.every(settings.scheduler_interval, "outbox", worker.run_once)
+        live = app[keys.CATALOG]
         sender = BroadcastSender(
             sessionmaker,
-            app[keys.CATALOG],
+            lambda: live.current,
+            app[keys.BATCH_DB],
             app[keys.POLICY],
             app[keys.CUSTOMER_SERVICE],
             app[keys.CLOCK],

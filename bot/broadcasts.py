@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -28,8 +29,9 @@ from bot.order_effects import Policy
 from bot.outbox import TemplateSender
 from bot.webhook import CustomerService
 from bot.wechat.errors import NotFollowing, RateLimited, WeChatError, WindowClosed
-from catalog.live import LiveCatalog
+from catalog.model import Catalog
 from storage import models
+from storage.batch import BatchDatabase
 from storage.repositories import broadcasts as repo
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,8 @@ class BroadcastSender:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        catalog: LiveCatalog,
+        catalog: Callable[[], Catalog],
+        db: BatchDatabase,
         policy: Policy,
         customer_service: CustomerService,
         clock: Clock,
@@ -99,6 +102,7 @@ class BroadcastSender:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._catalog = catalog
+        self._db = db
         self._policy = policy
         self._cs = customer_service
         self._clock = clock
@@ -115,7 +119,7 @@ class BroadcastSender:
         await self.start_due_runs(now)
         async with self._sessionmaker.begin() as session:
             await repo.settle_in_flight(session, older_than=now - self._lease)
-        if self._policy.worktime(self._catalog.current).in_quiet_hours(now):
+        if self._policy.worktime(self._catalog()).in_quiet_hours(now):
             return 0
         if self._slow_until is not None and now < self._slow_until:
             return 0
@@ -135,7 +139,7 @@ class BroadcastSender:
         return sent
 
     async def start_due_runs(self, now: dt.datetime) -> None:
-        zone = ZoneInfo(self._catalog.current.document.community.timezone)
+        zone = ZoneInfo(self._catalog().document.community.timezone)
         async with self._sessionmaker.begin() as session:
             scheduled = list(
                 await session.scalars(
@@ -162,8 +166,7 @@ class BroadcastSender:
     async def send_one(self) -> bool:
         """Deliver the next pending delivery; False when there is none."""
         now = self._clock.now()
-        async with self._sessionmaker.begin() as session:
-            claimed = await repo.claim_next(session, now=now)
+        claimed = await self._db.run(lambda c: repo.claim_next(c, now=now))
         if claimed is None:
             return False
         status, reason, retry_at = "sent", None, None
@@ -194,8 +197,9 @@ class BroadcastSender:
         except Exception as exc:  # network trouble: try again a little later
             status, reason = "pending", type(exc).__name__
             retry_at = now + dt.timedelta(seconds=10)
-        async with self._sessionmaker.begin() as session:
-            await repo.finish(session, claimed.id, status, reason=reason, retry_at=retry_at)
+        await self._db.run(
+            lambda c: repo.finish(c, claimed.id, status, reason=reason, retry_at=retry_at)
+        )
         return status != "pending" or retry_at is not None
 
     async def _send_template(self, openid: str, title: str, text: str) -> None:
@@ -205,7 +209,7 @@ class BroadcastSender:
 
     async def _unfollowed(self, openid: str) -> None:
         async with self._sessionmaker.begin() as session:
-            community = self._catalog.current.community_id
+            community = self._catalog().community_id
             resident = await session.scalar(
                 select(models.Resident).where(
                     models.Resident.community_id == community, models.Resident.openid == openid

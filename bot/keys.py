@@ -15,6 +15,7 @@ from bot.tasks import BackgroundTasks
 from bot.webhook import CustomerService, Webhook
 from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
+from storage.batch import BatchDatabase
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,5 @@ CUSTOMER_SERVICE = web.AppKey("customer_service", CustomerService)
 CLOCK = web.AppKey("clock", Clock)
 POLICY = web.AppKey("policy", Policy)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+BATCH_DB = web.AppKey("batch_db", BatchDatabase)
+"""Runs batches and single-row claims the cheapest way for the backend (storage.batch)."""

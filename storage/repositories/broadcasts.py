@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
+    Table,
     TextClause,
     and_,
     exists,
@@ -88,6 +90,10 @@ async def start_run(
     return run
 
 
+_DELIVERIES: Table = models.BroadcastDelivery.__table__  # type: ignore[assignment]
+_RUNS: Table = models.BroadcastRun.__table__  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: int
@@ -98,62 +104,65 @@ class Claimed:
     text: str
 
 
-async def claim_next(session: AsyncSession, *, now: dt.datetime) -> Claimed | None:
-    """The next pending delivery of any running run, marked ``sending``."""
+def claim_next(connection: Connection, *, now: dt.datetime) -> Claimed | None:
+    """The next pending delivery of any running run, marked ``sending``.
+
+    A plain function of a Connection (see ``storage.batch``): a broadcast sends one
+    delivery at a time, and each claim is one round trip to the database thread.
+    """
+    delivery = _DELIVERIES.c
+    run = _RUNS.c
     query = (
-        select(models.BroadcastDelivery.id)
-        .join(models.BroadcastRun, models.BroadcastDelivery.run_id == models.BroadcastRun.id)
+        select(delivery.id)
+        .join(_RUNS, delivery.run_id == run.id)
         .where(
-            models.BroadcastRun.status == "running",
-            models.BroadcastDelivery.status == "pending",
-            (models.BroadcastDelivery.next_attempt_at.is_(None))
-            | (models.BroadcastDelivery.next_attempt_at <= now),
+            run.status == "running",
+            delivery.status == "pending",
+            (delivery.next_attempt_at.is_(None)) | (delivery.next_attempt_at <= now),
         )
-        .order_by(models.BroadcastDelivery.id)
+        .order_by(delivery.id)
         .limit(1)
     )
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update(of=models.BroadcastDelivery, skip_locked=True)
-    delivery_id = await session.scalar(query)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(of=_DELIVERIES, skip_locked=True)
+    delivery_id = connection.scalar(query)
     if delivery_id is None:
         return None
-    await session.execute(
-        update(models.BroadcastDelivery)
-        .where(models.BroadcastDelivery.id == delivery_id)
-        .values(status="sending", attempts=models.BroadcastDelivery.attempts + 1, updated_at=now)
+    connection.execute(
+        update(_DELIVERIES)
+        .where(delivery.id == delivery_id)
+        .values(status="sending", attempts=delivery.attempts + 1, updated_at=now)
     )
-    row = (
-        await session.execute(
-            select(
-                models.BroadcastDelivery.id,
-                models.BroadcastDelivery.run_id,
-                models.Resident.openid,
-                models.Resident.last_message_at,
-                models.Broadcast.title,
-                models.Broadcast.text,
-            )
-            .join(models.Resident, models.BroadcastDelivery.resident_id == models.Resident.id)
-            .join(models.BroadcastRun, models.BroadcastDelivery.run_id == models.BroadcastRun.id)
-            .join(models.Broadcast, models.BroadcastRun.broadcast_id == models.Broadcast.id)
-            .where(models.BroadcastDelivery.id == delivery_id)
+    row = connection.execute(
+        select(
+            delivery.id,
+            delivery.run_id,
+            models.Resident.openid,
+            models.Resident.last_message_at,
+            models.Broadcast.title,
+            models.Broadcast.text,
         )
+        .join(models.Resident, delivery.resident_id == models.Resident.id)
+        .join(models.BroadcastRun, delivery.run_id == models.BroadcastRun.id)
+        .join(models.Broadcast, models.BroadcastRun.broadcast_id == models.Broadcast.id)
+        .where(delivery.id == delivery_id)
     ).one()
-    delivery, run, openid, last_message_at, title, body = row
+    delivery_key, run_id, openid, last_message_at, title, body = row
     assert openid is not None  # recipients always have one
-    return Claimed(delivery, run, openid, last_message_at, title, body)
+    return Claimed(delivery_key, run_id, openid, last_message_at, title, body)
 
 
-async def finish(
-    session: AsyncSession,
+def finish(
+    connection: Connection,
     delivery_id: int,
     status: str,
     *,
     reason: str | None = None,
     retry_at: dt.datetime | None = None,
 ) -> None:
-    await session.execute(
-        update(models.BroadcastDelivery)
-        .where(models.BroadcastDelivery.id == delivery_id)
+    connection.execute(
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == delivery_id)
         .values(status=status, reason=reason, next_attempt_at=retry_at, updated_at=utcnow())
     )
 
