@@ -207,7 +207,7 @@ class BroadcastDelivery(Base):
     __tablename__ = "broadcast_deliveries"
     __table_args__ = (
         UniqueConstraint("run_id", "resident_id"),
-        Index(None, "run_id", "status"),
+        Index(None, "status", "id"),  # the sender takes the oldest pending row
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

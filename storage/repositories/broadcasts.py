@@ -87,6 +87,10 @@ async def start_run(
             select(literal(run.id), who.c.id, literal("pending"), literal(0), literal(now)),
         )
     )
+    if dialect_name(session) == "postgresql":
+        # Thousands of rows just arrived: without fresh statistics the planner sorts
+        # every pending row for each claim instead of walking the (status, id) index.
+        await session.execute(text("ANALYZE broadcast_deliveries"))
     return run
 
 

@@ -86,14 +86,12 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
-        op.f("ix_broadcast_deliveries_run_id_status"),
-        "broadcast_deliveries",
-        ["run_id", "status"],
+        op.f("ix_broadcast_deliveries_status_id"), "broadcast_deliveries", ["status", "id"]
     )
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_broadcast_deliveries_run_id_status"), table_name="broadcast_deliveries")
+    op.drop_index(op.f("ix_broadcast_deliveries_status_id"), table_name="broadcast_deliveries")
     op.drop_table("broadcast_deliveries")
     op.drop_table("broadcast_runs")
     op.drop_table("broadcasts")
