@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from storage.repositories.catalog import import_catalog
 from storage.repositories.evaluation import unit_months
 from tests.fake_clock import SHANGHAI
 from tests.ordering_catalog import write_catalog
+from tests.test_ordering import say
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -121,3 +123,16 @@ async def test_monthly_figures_match_the_hand_computed_ones(
     assert october.composite((0.1, 0.5, 0.4)) == pytest.approx((0.1 * 1 + 0.5 * 0) / 0.6)
     row = october.as_row()
     assert row["satisfaction_rate"] is None and row["composite"] == pytest.approx(16.7)
+
+
+async def test_the_public_page_shows_figures_and_nothing_about_residents(
+    db_url: str, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    from tests.webhook_app import start
+
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    await say(wechat, "o_pub", "水管爆了", "1栋", "13899990000", "确认")
+    page = await (await wechat.client.get("/public")).text()
+    assert "阳光物业" in page and "响应率" in page and "派单" in page
+    assert "13899990000" not in page and "水管爆了" not in page and "o_pub" not in page
+    assert "1栋" not in page

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from bot import keys
+from storage.repositories.evaluation import unit_months
 
 routes = web.RouteTableDef()
 
@@ -18,6 +20,7 @@ def setup(app: web.Application) -> None:
         [
             keys.Link("/", "首页 Front page", "What is running and where to go"),
             keys.Link("/services", "服务清单 Services", "The units and what each one offers"),
+            keys.Link("/public", "公示 Disclosure", "Units, their promises and monthly figures"),
             keys.Link("/healthz", "Health", "Liveness check for monitoring"),
         ]
     )
@@ -53,6 +56,32 @@ async def services(request: web.Request) -> dict[str, Any]:
             }
         )
     return {"community": catalog.community_name, "categories": by_category}
+
+
+@routes.get("/public")
+@aiohttp_jinja2.template("disclosure.html")
+async def disclosure(request: web.Request) -> dict[str, Any]:
+    """公示: the contracted units, their promises and items, and their monthly figures
+    (the last six months). Nothing about residents: no names, phones or order texts."""
+    catalog = request.app[keys.CATALOG].current
+    zone = ZoneInfo(catalog.document.community.timezone)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        figures = await unit_months(session, catalog.community_id, zone)
+    by_unit: dict[str, list[dict[str, object]]] = {}
+    for month in figures:
+        by_unit.setdefault(month.unit, []).append(month.as_row())
+    units = []
+    for unit in catalog.units:
+        units.append(
+            {
+                "name": unit.name,
+                "kind": unit.kind,
+                "commitment": unit.commitment,
+                "services": [i.title for i in catalog.public_items() if i.unit == unit.id],
+                "months": by_unit.get(unit.id, [])[:6],
+            }
+        )
+    return {"community": catalog.community_name, "units": units}
 
 
 @routes.get("/healthz")
