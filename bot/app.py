@@ -26,7 +26,7 @@ from bot.scheduler import Scheduler
 from bot.startup import prepare
 from bot.state import DatabaseStateStorage
 from bot.tasks import BackgroundTasks
-from bot.web import dev, public, wechat
+from bot.web import auth, console, dev, public, wechat
 from bot.webhook import CustomerService, DevOutbox, Webhook
 from bot.wechat.api import WeChatAPI
 from bot.wechat.inbound import Codec
@@ -57,6 +57,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     public.setup(app)
     wechat.setup(app)
     dev.setup(app)
+    auth.setup(app)
+    console.setup(app)
     return app
 
 

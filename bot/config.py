@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     broadcast_lease: float = Field(default=60.0, gt=0)
     """Seconds after which a delivery left 'sending' (its process died) is settled as
     'unknown'. Longer than any one send, retries included."""
+    evaluation_weights: str = "0.1,0.5,0.4"
+    """Weights of 响应率, 解决率, 满意率 in the evaluation's composite score."""
     wechat_resident_template_id: str | None = None
     """Template for messages to residents outside WeChat's 48-hour window."""
 
@@ -154,6 +156,22 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"'{value}': expected HH:MM, e.g. 20:00") from None
         return value
+
+    @field_validator("evaluation_weights")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        try:
+            weights = [float(w) for w in value.split(",")]
+        except ValueError:
+            weights = []
+        if len(weights) != 3 or any(w < 0 for w in weights) or not sum(weights):
+            raise ValueError(f"'{value}': expected three non-negative numbers, e.g. 0.1,0.5,0.4")
+        return value
+
+    @property
+    def evaluation_weights_tuple(self) -> tuple[float, float, float]:
+        a, b, c = (float(w) for w in self.evaluation_weights.split(","))
+        return a, b, c
 
     @field_validator("log_level")
     @classmethod

@@ -221,6 +221,52 @@ class BroadcastDelivery(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class User(Base):
+    """A person who logs in to the web side: admin, community staff, or a unit member."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("community_id", "username"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    """argon2id; never the password."""
+    role: Mapped[str] = mapped_column(String(16))
+    """admin, staff or unit."""
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WebSession(Base):
+    """A logged-in browser: the cookie holds a random token, the table its hash."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what, when, from the web side (staff and units)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "community_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 class Reminder(Base):
     """Something to do at a time: a row, polled in batches, so nothing is lost while
     the service is down and nothing fires twice."""

@@ -1,0 +1,189 @@
+"""Logging in, sessions, roles and CSRF for the web side.
+
+* Passwords are argon2id hashes; hashing and checking run in a thread (they are
+  deliberately slow) so the event loop keeps serving.
+* The session cookie (``om_session``) is a random token; the database keeps its
+  hash. HttpOnly, SameSite=Lax, and Secure when ``PUBLIC_URL`` is https.
+* Every form carries the session's CSRF token; every POST is checked against it.
+* Login is rate-limited per username and address: after 5 failures in 15 minutes
+  the next attempts are refused until the window passes.
+* ``require(request, *roles)`` is called at the top of every staff or unit handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from bot import keys
+from storage.repositories import users as repo
+from storage.repositories.users import SignedIn
+
+COOKIE = "om_session"
+LIFETIME = dt.timedelta(hours=12)
+
+_hasher = PasswordHasher()
+routes = web.RouteTableDef()
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def check_password(stored: str, password: str) -> bool:
+    def verify() -> bool:
+        try:
+            return _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(verify)
+
+
+class LoginLimiter:
+    """At most ``attempts`` failures per (username, address) in ``window`` seconds."""
+
+    def __init__(self, attempts: int = 5, window: float = 900.0) -> None:
+        self.attempts = attempts
+        self.window = window
+        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+
+    def blocked(self, key: tuple[str, str]) -> bool:
+        recent = self._failures[key]
+        cutoff = time.monotonic() - self.window
+        while recent and recent[0] < cutoff:
+            recent.popleft()
+        return len(recent) >= self.attempts
+
+    def failed(self, key: tuple[str, str]) -> None:
+        self._failures[key].append(time.monotonic())
+
+    def succeeded(self, key: tuple[str, str]) -> None:
+        self._failures.pop(key, None)
+
+
+LIMITER = web.AppKey("login_limiter", LoginLimiter)
+
+
+def setup(app: web.Application) -> None:
+    app[LIMITER] = LoginLimiter()
+    app.add_routes(routes)
+    app.middlewares.append(session_middleware)
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Loads the signed-in user (if any) before the handler. (Forms check their CSRF
+    token in ``checked_form``; the login form has none: there is no session yet, and
+    the cookie is SameSite=Lax.)"""
+    request["user"] = None
+    token = request.cookies.get(COOKIE)
+    if token and not request.path.startswith(("/wechat", "/healthz")):
+        async with request.app[keys.SESSIONMAKER]() as session:
+            request["user"] = await repo.signed_in(session, token)
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+def current(request: web.Request) -> SignedIn | None:
+    user: SignedIn | None = request.get("user")
+    return user
+
+
+def require(request: web.Request, *roles: str) -> SignedIn:
+    """The signed-in user if their role is one of ``roles``; else 302 to login or 403."""
+    user = current(request)
+    if user is None:
+        raise web.HTTPFound(f"/login?next={request.path}")
+    if user.role not in roles:
+        raise web.HTTPForbidden(text="您没有权限访问这个页面。")
+    return user
+
+
+async def checked_form(request: web.Request, user: SignedIn) -> dict[str, str]:
+    """The posted form, after checking its CSRF token (403 otherwise)."""
+    form = await request.post()
+    given = str(form.get("csrf", ""))
+    if not hmac.compare_digest(given.encode(), user.csrf.encode()):
+        raise web.HTTPForbidden(text="表单已过期，请刷新页面后再试。")
+    return {k: str(v) for k, v in form.items()}
+
+
+@routes.get("/login")
+@aiohttp_jinja2.template("login.html")
+async def login_form(request: web.Request) -> dict[str, Any]:
+    return {
+        "community": request.app[keys.CATALOG].current.community_name,
+        "next": _safe_next(request.query.get("next")),
+        "error": None,
+    }
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username = str(form.get("username", "")).strip()[:64]
+    password = str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "")))
+    app = request.app
+    catalog = app[keys.CATALOG].current
+    key = (username, request.remote or "?")
+    limiter = app[LIMITER]
+
+    def again(error: str, status: int) -> web.Response:
+        context = {"community": catalog.community_name, "next": target, "error": error}
+        return aiohttp_jinja2.render_template("login.html", request, context, status=status)
+
+    if limiter.blocked(key):
+        return again("尝试次数太多，请15分钟后再试。", 429)
+    async with app[keys.SESSIONMAKER]() as session:
+        user = await repo.find_user(session, catalog.community_id, username)
+    if user is None or not await check_password(user.password_hash, password):
+        limiter.failed(key)
+        return again("用户名或密码不对。", 401)
+    limiter.succeeded(key)
+    async with app[keys.SESSIONMAKER].begin() as session:
+        token = await repo.open_session(session, user, lifetime=LIFETIME)
+        await repo.audit(session, catalog.community_id, user.username, "login", user.role)
+    home = target or ("/portal" if user.role == "unit" else "/console")
+    response = web.HTTPFound(home)
+    public = app[keys.SETTINGS].public_url or ""
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=public.startswith("https://"),
+        max_age=int(LIFETIME.total_seconds()),
+        path="/",
+    )
+    raise response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    user = current(request)
+    if user is not None:
+        await checked_form(request, user)
+        token = request.cookies.get(COOKIE, "")
+        async with request.app[keys.SESSIONMAKER].begin() as session:
+            await repo.close_session(session, token)
+    response = web.HTTPFound("/")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths on this site: no open redirect to another host."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return ""

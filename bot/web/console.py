@@ -1,0 +1,422 @@
+"""The staff console and the unit portal (server-rendered, role-checked).
+
+Staff (and admin) see the order board, an order's history and its actions, the
+转人工 queue, unmet needs and the evaluation; admin also the audit log. Orders of
+confidential items (廉情监督反映) are shown to their unit and to admin only, never
+to community staff. Unit members see their own unit's orders in the portal and move
+them on. Every action checks the role and the CSRF token, goes through the order
+state machine, notifies as a chat command would, and is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import keys
+from bot import order_effects as effects
+from bot.web.auth import checked_form, require
+from catalog.normalize import normalize
+from storage import models
+from storage.order_status import IllegalTransition, OrderStatus
+from storage.repositories import ordering
+from storage.repositories.evaluation import unit_months
+from storage.repositories.users import SignedIn, audit
+
+routes = web.RouteTableDef()
+STAFF = ("staff", "admin")
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+    app[keys.LINKS].extend(
+        [
+            keys.Link(
+                "/console", "工作台 Staff console", "Orders, 转人工, unmet needs, evaluation"
+            ),
+            keys.Link("/portal", "单位入口 Unit portal", "A unit's own orders"),
+        ]
+    )
+
+
+def _context(request: web.Request, user: SignedIn, **values: Any) -> dict[str, Any]:
+    catalog = request.app[keys.CATALOG].current
+    return {"community": catalog.community_name, "user": user, **values}
+
+
+def _zone(request: web.Request) -> ZoneInfo:
+    return ZoneInfo(request.app[keys.CATALOG].current.document.community.timezone)
+
+
+def _visible(query: Any, user: SignedIn) -> Any:
+    """Confidential items: their unit and admin only."""
+    if user.role == "staff":
+        return query.where(models.Item.confidential.is_(False))
+    if user.role == "unit":
+        return query.where(models.Order.unit_id == user.unit_id)
+    return query
+
+
+# --- the order board ---------------------------------------------------------------------
+
+
+@routes.get("/console")
+@aiohttp_jinja2.template("console.html")
+async def board(request: web.Request) -> dict[str, Any]:
+    user = require(request, *STAFF)
+    return _context(request, user, **await _orders(request, user))
+
+
+@routes.get("/portal")
+@aiohttp_jinja2.template("portal.html")
+async def portal(request: web.Request) -> dict[str, Any]:
+    user = require(request, "unit")
+    return _context(request, user, **await _orders(request, user))
+
+
+async def _orders(request: web.Request, user: SignedIn) -> dict[str, Any]:
+    query_args = request.query
+    status = query_args.get("status") or None
+    unit = query_args.get("unit") or None
+    item_key = query_args.get("item") or None
+    grid = query_args.get("grid") or None
+    day = query_args.get("date") or None
+    query = (
+        select(models.Order, models.Item.title, models.Unit.name, models.Item.confidential)
+        .join(models.Item, models.Order.item_id == models.Item.id)
+        .join(models.Unit, models.Order.unit_id == models.Unit.id)
+        .where(models.Order.community_id == user.community_id)
+        .order_by(models.Order.created_at.desc(), models.Order.id.desc())
+        .limit(200)
+    )
+    query = _visible(query, user)
+    if status:
+        query = query.where(models.Order.status == status)
+    if unit:
+        query = query.where(models.Unit.key == unit)
+    if item_key:
+        query = query.where(models.Item.key == item_key)
+    if grid:
+        query = query.where(models.Order.grid_key == grid)
+    zone = _zone(request)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        rows = (await session.execute(query)).all()
+    orders = []
+    for order, title, unit_name, confidential in rows:
+        local = order.created_at.astimezone(zone)
+        if day and f"{local:%Y-%m-%d}" != day:
+            continue
+        orders.append(
+            {
+                "code": order.code,
+                "title": title,
+                "unit": unit_name,
+                "status": OrderStatus(order.status).label,
+                "status_value": order.status,
+                "created": f"{local:%m-%d %H:%M}",
+                "grid": order.grid_key or "",
+                "confidential": confidential,
+            }
+        )
+    catalog = request.app[keys.CATALOG].current
+    return {
+        "orders": orders,
+        "filters": {"status": status, "unit": unit, "item": item_key, "grid": grid, "date": day},
+        "statuses": [(s.value, s.label) for s in OrderStatus],
+        "units": [(u.id, u.name) for u in catalog.units],
+        "grids": [(g.id, g.name) for g in catalog.document.community.grids],
+    }
+
+
+@routes.get("/console/orders/{code}")
+@aiohttp_jinja2.template("order.html")
+async def order_detail(request: web.Request) -> dict[str, Any]:
+    user = require(request, *STAFF, "unit")
+    zone = _zone(request)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        order = await _order_for(session, user, request.match_info["code"])
+        facts = await effects.load_facts(session, request.app[keys.CATALOG].current, order)
+        events = (
+            await session.scalars(
+                select(models.OrderEvent)
+                .where(models.OrderEvent.order_id == order.id)
+                .order_by(models.OrderEvent.at, models.OrderEvent.id)
+            )
+        ).all()
+    catalog = request.app[keys.CATALOG].current
+    return _context(
+        request,
+        user,
+        order=order,
+        status=OrderStatus(order.status),
+        item=facts.item,
+        unit=catalog.unit(facts.item.unit).name,
+        phone=facts.phone,
+        starts_at=facts.starts_at.astimezone(zone) if facts.starts_at else None,
+        events=[
+            {
+                "at": f"{e.at.astimezone(zone):%Y-%m-%d %H:%M}",
+                "actor": e.actor,
+                "from": OrderStatus(e.from_status).label if e.from_status else "",
+                "to": OrderStatus(e.to_status).label,
+                "note": e.note or "",
+            }
+            for e in events
+        ],
+        units=[(u.id, u.name) for u in catalog.units],
+        actions=_actions(user, OrderStatus(order.status)),
+    )
+
+
+STAFF_ACTIONS = {
+    "dispatch": OrderStatus.DISPATCHED,
+    "escalate": OrderStatus.ESCALATED,
+    "close": OrderStatus.CLOSED,
+}
+UNIT_ACTIONS = {
+    "accept": OrderStatus.ACCEPTED,
+    "start": OrderStatus.IN_SERVICE,
+    "complete": OrderStatus.COMPLETED,
+    "return": OrderStatus.RETURNED,
+}
+LABELS = {
+    "dispatch": "派单/改派",
+    "escalate": "督办",
+    "close": "关闭",
+    "accept": "接单",
+    "start": "开始服务",
+    "complete": "办结",
+    "return": "退回",
+}
+
+
+def _actions(user: SignedIn, status: OrderStatus) -> list[tuple[str, str]]:
+    from storage.order_status import TRANSITIONS
+
+    table = UNIT_ACTIONS if user.role == "unit" else STAFF_ACTIONS
+    return [(name, LABELS[name]) for name, to in table.items() if to in TRANSITIONS[status]]
+
+
+@routes.post("/console/orders/{code}/{action}")
+async def order_action(request: web.Request) -> web.StreamResponse:
+    user = require(request, *STAFF, "unit")
+    form = await checked_form(request, user)
+    action = request.match_info["action"]
+    table = UNIT_ACTIONS if user.role == "unit" else STAFF_ACTIONS
+    if action not in table:
+        raise web.HTTPForbidden(text="这个操作不属于您的角色。")
+    wanted = table[action]
+    note = form.get("note", "").strip()[:500] or None
+    if wanted is OrderStatus.RETURNED and not note:
+        raise web.HTTPBadRequest(text="退回需要填写原因（note）。")
+    catalog = request.app[keys.CATALOG].current
+    clock = request.app[keys.CLOCK]
+    async with request.app[keys.SESSIONMAKER].begin() as session:
+        order = await _order_for(session, user, request.match_info["code"], lock=True)
+        if action == "dispatch" and form.get("unit"):
+            target = await session.scalar(
+                select(models.Unit).where(
+                    models.Unit.community_id == user.community_id,
+                    models.Unit.key == form["unit"],
+                )
+            )
+            if target is None:
+                raise web.HTTPBadRequest(text=f"unit: no unit '{form['unit']}'")
+            order.unit_id = target.id
+            note = note or f"派给{target.name}"
+        try:
+            await ordering.transition(
+                session, order, wanted, actor=f"{user.role}:{user.username}", note=note
+            )
+        except IllegalTransition as refused:
+            raise web.HTTPConflict(text=str(refused)) from None
+        facts = await effects.load_facts(session, catalog, order)
+        policy = request.app[keys.POLICY]
+        if wanted is OrderStatus.DISPATCHED:
+            await effects.order_placed(session, catalog, policy, facts, clock.now())
+        else:
+            await effects.order_changed(
+                session, catalog, policy, facts, wanted, clock.now(), note=note
+            )
+        await audit(session, user.community_id, user.username, action, order.code, note)
+    raise web.HTTPFound(f"/console/orders/{order.code}")
+
+
+async def _order_for(
+    session: AsyncSession, user: SignedIn, code: str, *, lock: bool = False
+) -> models.Order:
+    query = ordering.select_order(user.community_id, code).join(
+        models.Item, models.Order.item_id == models.Item.id
+    )
+    query = _visible(query, user)
+    if lock:
+        query = query.with_for_update(of=models.Order)
+    order: models.Order | None = await session.scalar(query)
+    if order is None:
+        raise web.HTTPNotFound(text="没有这个订单，或者您无权查看。")
+    return order
+
+
+# --- 转人工 ----------------------------------------------------------------------------------
+
+
+@routes.get("/console/handoffs")
+@aiohttp_jinja2.template("handoffs.html")
+async def handoffs(request: web.Request) -> dict[str, Any]:
+    user = require(request, *STAFF)
+    zone = _zone(request)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        rows = (
+            await session.scalars(
+                select(models.Handoff)
+                .where(
+                    models.Handoff.community_id == user.community_id,
+                    models.Handoff.status == "open",
+                )
+                .order_by(models.Handoff.created_at)
+            )
+        ).all()
+    return _context(
+        request,
+        user,
+        handoffs=[
+            {"id": h.id, "text": h.text, "at": f"{h.created_at.astimezone(zone):%m-%d %H:%M}"}
+            for h in rows
+        ],
+    )
+
+
+@routes.post("/console/handoffs/{id}/answer")
+async def answer_handoff(request: web.Request) -> web.StreamResponse:
+    user = require(request, *STAFF)
+    form = await checked_form(request, user)
+    text = form.get("text", "").strip()
+    if not text or len(text) > 600:
+        raise web.HTTPBadRequest(text="text: 1 to 600 characters")
+    async with request.app[keys.SESSIONMAKER].begin() as session:
+        handoff = await session.get(models.Handoff, int(request.match_info["id"]))
+        if handoff is None or handoff.community_id != user.community_id:
+            raise web.HTTPNotFound()
+        # The answer goes out through the outbox like any message to a resident.
+        catalog = request.app[keys.CATALOG].current
+        await effects.notify_resident(
+            session,
+            catalog,
+            request.app[keys.POLICY],
+            handoff.openid,
+            f"handoff:{handoff.id}:{request.app[keys.CLOCK].now():%Y%m%d%H%M%S}",
+            f"社区工作人员回复：{text}",
+            request.app[keys.CLOCK].now(),
+        )
+        handoff.status = "answered"
+        handoff.answered_at = request.app[keys.CLOCK].now()
+        await audit(
+            session, user.community_id, user.username, "answer_handoff", str(handoff.id), text
+        )
+    raise web.HTTPFound("/console/handoffs")
+
+
+# --- 需求清单 ---------------------------------------------------------------------------------
+
+
+@routes.get("/console/needs")
+@aiohttp_jinja2.template("needs.html")
+async def needs(request: web.Request) -> dict[str, Any]:
+    user = require(request, *STAFF)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        rows = (
+            await session.execute(
+                select(models.UnmetNeed.text, models.UnmetNeed.normalized)
+                .where(models.UnmetNeed.community_id == user.community_id)
+                .order_by(models.UnmetNeed.created_at.desc())
+                .limit(2000)
+            )
+        ).all()
+    groups: dict[str, dict[str, Any]] = {}
+    for text, normalized in rows:
+        key = _gist(normalized or normalize(text))
+        group = groups.setdefault(key, {"gist": key, "count": 0, "examples": []})
+        group["count"] += 1
+        if len(group["examples"]) < 3:
+            group["examples"].append(text)
+    ranked = sorted(groups.values(), key=lambda g: -g["count"])
+    return _context(request, user, groups=ranked)
+
+
+FILLER = re.compile(r"(请问|你好|您好|能不能|可以|一下|帮我|我想|想要|有没有|吗|呢|啊|吧|的|了)")
+
+
+def _gist(text: str) -> str:
+    """Similar wordings together: the message without filler, at most 8 characters."""
+    core = re.sub(
+        r"(请问|你好|您好|能不能|可以|一下|帮我|我想|想要|有没有|吗|呢|啊|吧|的|了)", "", text
+    )
+    return core[:8] or text[:8]
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+@routes.get("/console/evaluation")
+async def evaluation(request: web.Request) -> web.StreamResponse:
+    user = require(request, *STAFF)
+    weights = request.app[keys.SETTINGS].evaluation_weights_tuple
+    async with request.app[keys.SESSIONMAKER]() as session:
+        months = await unit_months(session, user.community_id, _zone(request))
+    rows = [m.as_row(weights) for m in months]
+    if request.query.get("format") == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["month"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return web.Response(
+            body=buffer.getvalue().encode("utf-8-sig"),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'},
+        )
+    context = _context(request, user, rows=rows, weights=weights)
+    return aiohttp_jinja2.render_template("evaluation.html", request, context)
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+@routes.get("/console/audit")
+@aiohttp_jinja2.template("audit.html")
+async def audit_log(request: web.Request) -> dict[str, Any]:
+    user = require(request, "admin")
+    zone = _zone(request)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        entries = (
+            await session.scalars(
+                select(models.AuditEntry)
+                .where(models.AuditEntry.community_id == user.community_id)
+                .order_by(models.AuditEntry.at.desc())
+                .limit(500)
+            )
+        ).all()
+        total = await session.scalar(select(func.count(models.AuditEntry.id)))
+    return _context(
+        request,
+        user,
+        total=total,
+        entries=[
+            {
+                "at": f"{e.at.astimezone(zone):%Y-%m-%d %H:%M}",
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail or "",
+            }
+            for e in entries
+        ],
+    )
