@@ -30,6 +30,7 @@ units:
   - {{id: clinic, name: 社区卫生服务中心, kind: 医疗机构}}
   - {{id: law, name: 共建律师事务所, kind: 两新组织}}
   - {{id: community, name: 测试社区居委会, kind: 社区}}
+  - {{id: discipline, name: 街道纪工委, kind: 机关}}
 items:
   - id: home-repair
     title: 水电维修
@@ -75,6 +76,13 @@ items:
     form:
       - {{id: what, kind: choice, ask: 堆的是什么？, choices: [纸箱, 旧家具, 电动车]}}
       - {{id: phone, kind: phone}}
+  - id: integrity-report
+    title: 廉情监督反映
+    unit: discipline
+    category: 清廉建设
+    confidential: true
+    keywords: [吃拿卡要, 收红包, 廉情]
+    description: 反映工作人员吃拿卡要等问题，只有纪工委能看到。
   - id: allowance
     title: 高龄津贴申请代办
     unit: community

@@ -29,6 +29,8 @@ from storage.repositories import users as repo
 from storage.repositories.users import SignedIn
 
 COOKIE = "om_session"
+SIGNED_IN = web.RequestKey("user", SignedIn)
+"""Set on requests from a signed-in browser only."""
 LIFETIME = dt.timedelta(hours=12)
 
 _hasher = PasswordHasher()
@@ -85,18 +87,18 @@ async def session_middleware(request: web.Request, handler: Any) -> web.StreamRe
     """Loads the signed-in user (if any) before the handler. (Forms check their CSRF
     token in ``checked_form``; the login form has none: there is no session yet, and
     the cookie is SameSite=Lax.)"""
-    request["user"] = None
     token = request.cookies.get(COOKIE)
     if token and not request.path.startswith(("/wechat", "/healthz")):
         async with request.app[keys.SESSIONMAKER]() as session:
-            request["user"] = await repo.signed_in(session, token)
+            user = await repo.signed_in(session, token)
+        if user is not None:
+            request[SIGNED_IN] = user
     response: web.StreamResponse = await handler(request)
     return response
 
 
 def current(request: web.Request) -> SignedIn | None:
-    user: SignedIn | None = request.get("user")
-    return user
+    return request.get(SIGNED_IN)
 
 
 def require(request: web.Request, *roles: str) -> SignedIn:

@@ -1,0 +1,221 @@
+"""The web side's doors: logins, roles on every route, confidential items, CSRF."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from bot import keys
+from bot.web.auth import hash_password
+from storage import models
+from storage.repositories.units import unit_row
+from tests.ordering_catalog import write_catalog
+from tests.test_ordering import CODE, say
+from tests.webhook_app import Client, start
+from tests.wechat_server import WeChatServer
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def add_user(wechat: WeChatServer, username: str, role: str, unit: str | None = None) -> None:
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        unit_id = None
+        if unit:
+            row = await unit_row(session, "testville", unit)
+            assert row is not None
+            unit_id = row.id
+        session.add(
+            models.User(
+                community_id="testville",
+                username=username,
+                role=role,
+                unit_id=unit_id,
+                password_hash=await hash_password(PASSWORD),
+            )
+        )
+
+
+async def login(
+    wechat: WeChatServer, username: str, password: str = PASSWORD
+) -> aiohttp.ClientSession:
+    """A browser of its own (its own cookies), logged in."""
+    browser = aiohttp.ClientSession(
+        base_url=str(wechat.client.make_url("/")), cookie_jar=aiohttp.CookieJar(unsafe=True)
+    )
+    reply = await browser.post(
+        "/login", data={"username": username, "password": password}, allow_redirects=False
+    )
+    assert reply.status == 302, await reply.text()
+    return browser
+
+
+async def csrf_of(browser: aiohttp.ClientSession, path: str) -> str:
+    page = await (await browser.get(path)).text()
+    found = CSRF.search(page)
+    assert found is not None, page[:300]
+    return found[1]
+
+
+@pytest.fixture
+async def site(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> tuple[WeChatServer, str, str]:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    for username, role, unit in (
+        ("admin1", "admin", None),
+        ("staff1", "staff", None),
+        ("property1", "unit", "property"),
+        ("lawyer1", "unit", "law"),
+        ("discipline1", "unit", "discipline"),
+    ):
+        await add_user(wechat, username, role, unit)
+    await say(wechat, "o_res", "水管爆了", "1栋", "13899990000")
+    repair = CODE.search(await say(wechat, "o_res", "确认"))
+    assert repair is not None
+    reply = await say(wechat, "o_res", "物业经理收红包，吃拿卡要")
+    if "是不是这一项" in reply:
+        reply = await say(wechat, "o_res", "是")
+    assert "廉情监督反映" in reply, reply
+    await say(wechat, "o_res", "13899990000")
+    secret = CODE.search(await say(wechat, "o_res", "确认"))
+    assert secret is not None
+    return wechat, repair[1], secret[1]
+
+
+async def test_logging_in_and_the_rate_limit(site: tuple[WeChatServer, str, str]) -> None:
+    wechat, _, _ = site
+    client = wechat.client
+    anonymous = await client.get("/console", allow_redirects=False)
+    assert anonymous.status == 302 and anonymous.headers["Location"].startswith("/login")
+    wrong = await client.post("/login", data={"username": "staff1", "password": "nope"})
+    assert wrong.status == 401 and "用户名或密码不对" in await wrong.text()
+    for _ in range(5):
+        await client.post("/login", data={"username": "staff1", "password": "nope"})
+    blocked = await client.post("/login", data={"username": "staff1", "password": PASSWORD})
+    assert blocked.status == 429  # even the right password waits out the window
+    browser = await login(wechat, "admin1")
+    cookie = next(c for c in browser.cookie_jar if c.key == "om_session")
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert (await browser.get("/console")).status == 200
+    await browser.close()
+
+
+ROUTES = [
+    ("GET", "/console", {"staff", "admin"}),
+    ("GET", "/console/handoffs", {"staff", "admin"}),
+    ("GET", "/console/needs", {"staff", "admin"}),
+    ("GET", "/console/evaluation", {"staff", "admin"}),
+    ("GET", "/console/audit", {"admin"}),
+    ("GET", "/portal", {"unit"}),
+]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "admin1", "staff1", "property1", "lawyer1"])
+async def test_every_page_checks_the_role(site: tuple[WeChatServer, str, str], who: str) -> None:
+    wechat, repair, _ = site
+    browser: Any = wechat.client if who == "anonymous" else await login(wechat, who)
+    role = {"anonymous": "-", "admin1": "admin", "staff1": "staff"}.get(who, "unit")
+    for method, path, allowed in ROUTES:
+        reply = await browser.request(method, path, allow_redirects=False)
+        if role in allowed:
+            assert reply.status == 200, (who, path)
+        else:
+            assert reply.status == (302 if who == "anonymous" else 403), (who, path, reply.status)
+    detail = await browser.get(f"/console/orders/{repair}", allow_redirects=False)
+    expected = {"anonymous": 302, "lawyer1": 404}.get(who, 200)  # another unit: not there
+    assert detail.status == expected, (who, detail.status)
+    if who != "anonymous":
+        await browser.close()
+
+
+async def test_confidential_items_are_for_their_unit_and_admin_only(
+    site: tuple[WeChatServer, str, str],
+) -> None:
+    wechat, _, secret = site
+    for who, sees in (
+        ("staff1", False),
+        ("admin1", True),
+        ("discipline1", True),
+        ("property1", False),
+    ):
+        browser = await login(wechat, who)
+        home = "/portal" if who.endswith("1") and who not in ("staff1", "admin1") else "/console"
+        listing = await (await browser.get(home)).text()
+        assert (secret in listing) is sees, who
+        detail = await browser.get(f"/console/orders/{secret}")
+        assert (detail.status == 200) is sees, (who, detail.status)
+        if sees:
+            assert "吃拿卡要" in await detail.text()
+        await browser.close()
+
+
+async def test_a_unit_works_its_order_from_the_portal(site: tuple[WeChatServer, str, str]) -> None:
+    wechat, repair, _ = site
+    browser = await login(wechat, "property1")
+    path = f"/console/orders/{repair}"
+    token = await csrf_of(browser, path)
+    forged = await browser.post(f"{path}/accept", data={"csrf": "forged"}, allow_redirects=False)
+    assert forged.status == 403
+    staff_only = await browser.post(f"{path}/close", data={"csrf": token}, allow_redirects=False)
+    assert staff_only.status == 403
+    accepted = await browser.post(f"{path}/accept", data={"csrf": token}, allow_redirects=False)
+    assert accepted.status == 302
+    again = await browser.post(f"{path}/accept", data={"csrf": token}, allow_redirects=False)
+    assert again.status == 409  # already accepted: the state machine says no
+    await browser.close()
+
+    lawyer = await login(wechat, "lawyer1")
+    other = await lawyer.post(
+        f"{path}/start", data={"csrf": await csrf_of(lawyer, "/portal")}, allow_redirects=False
+    )
+    assert other.status == 404
+    await lawyer.close()
+
+    admin = await login(wechat, "admin1")
+    audit = await (await admin.get("/console/audit")).text()
+    assert "property1" in audit and "accept" in audit and repair in audit
+    await admin.close()
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        order = await session.scalar(select(models.Order).where(models.Order.code == repair))
+        told = (
+            await session.scalars(
+                select(models.OutboxMessage.payload).where(models.OutboxMessage.target == "o_res")
+            )
+        ).all()
+    assert order is not None and order.status == "accepted"
+    assert any("已被阳光物业接单" in p["text"] for p in told)
+
+
+async def test_staff_answer_a_resident_who_asked_for_a_person(
+    site: tuple[WeChatServer, str, str],
+) -> None:
+    wechat, _, _ = site
+    await say(wechat, "o_res", "转人工 我的订单怎么还没人来")
+    browser = await login(wechat, "staff1")
+    queue = await (await browser.get("/console/handoffs")).text()
+    assert "怎么还没人来" in queue
+    handoff_id = re.search(r"/console/handoffs/(\d+)/answer", queue)[1]  # type: ignore[index]
+    token = CSRF.search(queue)[1]  # type: ignore[index]
+    answered = await browser.post(
+        f"/console/handoffs/{handoff_id}/answer",
+        data={"csrf": token, "text": "师傅下午两点到。"},
+        allow_redirects=False,
+    )
+    assert answered.status == 302
+    assert "师傅下午两点到" not in await (await browser.get("/console/handoffs")).text()
+    csv = await browser.get("/console/evaluation?format=csv")
+    assert csv.content_type == "text/csv" and "response_rate" in await csv.text()
+    await browser.close()
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        told = (
+            await session.scalars(
+                select(models.OutboxMessage.payload).where(models.OutboxMessage.target == "o_res")
+            )
+        ).all()
+    assert any("师傅下午两点到" in p["text"] for p in told)
