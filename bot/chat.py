@@ -223,18 +223,26 @@ class Webhook:
 
 def render_reply(body: str) -> str | None:
     """What to print for a passive reply (plaintext XML); None for "success" or empty."""
+    text = reply_text(body)
+    if text is None or text.startswith("error: "):
+        return text
+    return format_reply(BOT, text)
+
+
+def reply_text(body: str) -> str | None:
+    """The words of a passive reply (plaintext XML); None for "success" or empty."""
     body = body.strip()
     if not body or body == "success":
         return None
     if not _is_xml(body):
-        return format_reply(BOT, f"(not XML) {body[:200]}")
+        return f"(not XML) {body[:200]}"
     try:
         fields = _xml_fields(body)
     except ReplyError as exc:
         return f"error: {exc}"
     kind = str(fields.get("MsgType", ""))
     if kind == "text":
-        return format_reply(BOT, str(fields.get("Content", "")))
+        return str(fields.get("Content", ""))
     if kind == "news":
         articles = fields.get("Articles")
         items = list(articles.values()) if isinstance(articles, dict) else []
@@ -243,8 +251,8 @@ def render_reply(body: str) -> str | None:
             for item in items
             if isinstance(item, dict)
         ]
-        return format_reply(BOT, "\n".join(lines) or "[news]")
-    return format_reply(BOT, f"[{kind or 'unknown'} reply]")
+        return "\n".join(lines) or "[news]"
+    return f"[{kind or 'unknown'} reply]"
 
 
 class Outbox:

@@ -1,0 +1,76 @@
+"""A chat page that talks to the bot through its real webhook (development only).
+
+The page posts what you type to ``/simulator/send``; the server turns it into the XML
+WeChat would send, signs it with the account's token (and encrypts it in safe mode),
+and POSTs it to its own ``/wechat`` over HTTP: the same path, checks and handlers as
+a real message. Replies sent later (customer-service messages: late replies,
+reminders, broadcasts, staff answers) come from ``/dev/outbox``.
+
+Only when no WeChat credentials are configured (the demo): with a real account,
+the page and its endpoint answer 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import aiohttp_jinja2
+from aiohttp import web
+
+from bot import keys
+from bot.chat import Usage, Webhook, message_xml, parse_input, reply_text
+from bot.webhook import DevOutbox
+
+routes = web.RouteTableDef()
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+    settings = app[keys.SETTINGS]
+    if not (settings.wechat_app_id and settings.wechat_app_secret):
+        app[keys.LINKS].insert(
+            1, keys.Link("/simulator", "聊天模拟器 Simulator", "Talk to the bot as a resident")
+        )
+
+
+def _enabled(request: web.Request) -> None:
+    if not isinstance(request.app[keys.CUSTOMER_SERVICE], DevOutbox):
+        raise web.HTTPNotFound(text="the simulator is for the demo set-up (no WeChat account)")
+
+
+@routes.get("/simulator")
+@aiohttp_jinja2.template("simulator.html")
+async def page(request: web.Request) -> dict[str, Any]:
+    _enabled(request)
+    return {"community": request.app[keys.CATALOG].current.community_name}
+
+
+@routes.post("/simulator/send")
+async def send(request: web.Request) -> web.Response:
+    _enabled(request)
+    data = await request.json()
+    openid = str(data.get("openid") or "o_sim_resident")[:64]
+    line = str(data.get("line") or "").strip()[:600]
+    if not line:
+        return web.json_response({"reply": None})
+    try:
+        message = parse_input(line)
+    except Usage as usage:
+        return web.json_response({"reply": str(usage), "local": True})
+    if message is None:
+        return web.json_response({"reply": None})
+    settings = request.app[keys.SETTINGS]
+    origin = f"{request.scheme}://{request.host}"
+    async with aiohttp.ClientSession() as http:
+        webhook = Webhook(
+            http,
+            origin,
+            request.app[keys.CREDENTIALS].token,
+            aes_key=settings.wechat_encoding_aes_key,
+            app_id=settings.wechat_app_id,
+        )
+        status, body = await webhook.send(message_xml(openid, message))
+    if status != 200:
+        return web.json_response({"reply": f"(HTTP {status}) {body[:100]}", "local": True})
+    return web.json_response({"reply": reply_text(body)})
