@@ -31,6 +31,9 @@ class _SkippedRun(logging.Filter):
 
 logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRun())
 logging.getLogger("apscheduler.executors.default").addFilter(_SkippedRun())
+# Every poll would otherwise log two INFO lines a second; failures still get through.
+logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
 
 Job = Callable[[], Awaitable[object]]
 
