@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import keys
 from bot import order_effects as effects
 from bot.web.auth import checked_form, require
+from catalog.forms import questions_for
 from catalog.normalize import normalize
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
@@ -173,7 +174,27 @@ async def order_detail(request: web.Request) -> dict[str, Any]:
         ],
         units=[(u.id, u.name) for u in catalog.units],
         actions=_actions(user, OrderStatus(order.status)),
+        answers=_answers(facts.item, order.answers or {}),
     )
+
+
+def _answers(item: Any, answers: dict[str, Any]) -> list[tuple[str, str]]:
+    """The form's answers with the words the resident was asked (not internal ids)."""
+    asked = {q.id: q for q in questions_for(item)}
+    shown = []
+    for key, value in answers.items():
+        if value in (None, "") or key in ("phone", "people"):
+            continue
+        question = asked.get(key)
+        if question is not None:
+            label = LABELS_BY_KIND.get(question.kind) or (question.ask or key).rstrip("？?：: ")
+        else:
+            label = LABELS_BY_KIND.get(key, key)
+        shown.append((label, value["label"] if isinstance(value, dict) else str(value)))
+    return shown
+
+
+LABELS_BY_KIND = {"session": "时间", "building": "地址", "name": "称呼", "notes": "补充"}
 
 
 STAFF_ACTIONS = {

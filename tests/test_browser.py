@@ -1,0 +1,109 @@
+"""In a real browser (Playwright driving Debian's Chromium): place an order in the
+simulator, accept and complete it in the unit portal, and see it on the board, in
+the evaluation and on the public page. Screenshots of the main pages at 1280 px and
+390 px are saved under ``test-artifacts/screenshots`` (not committed).
+
+Needs ``/usr/bin/chromium`` (``apt-get install chromium``; never ``playwright
+install``). Without it the test is skipped, unless ORDER_MENU_REQUIRE_BROWSER=1 (CI)
+makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.ordering_catalog import write_catalog
+from tests.test_console import PASSWORD, add_user
+from tests.webhook_app import Client, start
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture
+def chromium() -> str:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        if os.environ.get("ORDER_MENU_REQUIRE_BROWSER") not in (None, "", "0"):
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip("no Chromium (apt-get install chromium)")
+    return CHROMIUM
+
+
+async def test_an_order_from_the_simulator_to_the_public_page(
+    db_url: str, aiohttp_client: Client, tmp_path: Path, chromium: str, backend: str
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    await add_user(wechat, "property1", "unit", "property")
+    await add_user(wechat, "staff1", "staff")
+    base = str(wechat.client.make_url("")).rstrip("/")
+    shots = ARTIFACTS / backend
+    shots.mkdir(parents=True, exist_ok=True)
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=ARGS
+        )
+        resident = await browser.new_page(viewport={"width": 390, "height": 844})
+        await resident.goto(f"{base}/simulator")
+        for line, expected in (
+            ("水管爆了", "哪栋楼"),
+            ("3栋2单元", "手机号码"),
+            ("13812345678", "请核对"),
+            ("确认", "订单号："),
+        ):
+            await resident.fill("#line", line)
+            await resident.click("form#form button")
+            await expect(resident.locator(".msg.bot").last).to_contain_text(expected)
+        confirmation = await resident.locator(".msg.bot").last.inner_text()
+        code = re.search(r"订单号：([2-9A-Z]{6})", confirmation)[1]  # type: ignore[index]
+        await resident.screenshot(path=str(shots / "simulator-390.png"), full_page=True)
+
+        unit = await browser.new_page(viewport={"width": 1280, "height": 800})
+        await unit.goto(f"{base}/portal")
+        await unit.fill("input[name=username]", "property1")
+        await unit.fill("input[name=password]", PASSWORD)
+        await unit.click("button[type=submit]")
+        await expect(unit.locator("table.orders")).to_contain_text(code)
+        await unit.screenshot(path=str(shots / "portal-1280.png"), full_page=True)
+        await unit.click(f"text={code}")
+        for action, status in (("接单", "已接单"), ("开始服务", "服务中"), ("办结", "已完成")):
+            await unit.click(f"button:text-is('{action}')")
+            await expect(unit.locator(".card").first).to_contain_text(status)
+        await unit.screenshot(path=str(shots / "order-1280.png"), full_page=True)
+
+        staff = await browser.new_page(viewport={"width": 1280, "height": 800})
+        await staff.goto(f"{base}/login")
+        await staff.fill("input[name=username]", "staff1")
+        await staff.fill("input[name=password]", PASSWORD)
+        await staff.click("button[type=submit]")
+        await expect(staff.locator("table.orders")).to_contain_text("已完成")
+        await staff.screenshot(path=str(shots / "console-1280.png"), full_page=True)
+        await staff.goto(f"{base}/console/evaluation")
+        await expect(staff.locator("table.figures")).to_contain_text("阳光物业")
+        await expect(staff.locator("table.figures")).to_contain_text("100.0%")
+        await staff.screenshot(path=str(shots / "evaluation-1280.png"), full_page=True)
+
+        public = await browser.new_page(viewport={"width": 390, "height": 844})
+        await public.goto(f"{base}/public")
+        await expect(public.locator("body")).to_contain_text("阳光物业")
+        await expect(public.locator("body")).not_to_contain_text("13812345678")
+        await public.screenshot(path=str(shots / "public-390.png"), full_page=True)
+        await public.set_viewport_size({"width": 1280, "height": 800})
+        await public.screenshot(path=str(shots / "public-1280.png"), full_page=True)
+        await browser.close()
