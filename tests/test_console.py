@@ -219,3 +219,29 @@ async def test_staff_answer_a_resident_who_asked_for_a_person(
             )
         ).all()
     assert any("师傅下午两点到" in p["text"] for p in told)
+
+
+async def test_evaluation_exports_and_the_units_own_figures(
+    site: tuple[WeChatServer, str, str],
+) -> None:
+    wechat, repair, _ = site
+    staff = await login(wechat, "staff1")
+    excel = await staff.get("/console/evaluation?format=xlsx")
+    assert excel.status == 200 and excel.content_type.endswith("spreadsheetml.sheet")
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(BytesIO(await excel.read())).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:4] == ("月份", "单位ID", "单位", "派单")
+    assert any(r[1] == "property" and r[3] == 1 for r in rows[1:])
+    page = await (await staff.get("/console/evaluation")).text()
+    assert "综合得分趋势" in page and "<polyline" in page
+    await staff.close()
+    unit = await login(wechat, "property1")
+    portal = await (await unit.get("/portal")).text()
+    assert "水电维修" in portal and "本单位考评" in portal and repair in portal
+    assert "廉情" not in portal  # another unit's (confidential) item
+    await unit.close()

@@ -10,6 +10,7 @@ state machine, notifies as a chat command would, and is written to the audit log
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -80,7 +81,17 @@ async def board(request: web.Request) -> dict[str, Any]:
 @aiohttp_jinja2.template("portal.html")
 async def portal(request: web.Request) -> dict[str, Any]:
     user = require(request, "unit")
-    return _context(request, user, **await _orders(request, user))
+    catalog = request.app[keys.CATALOG].current
+    async with request.app[keys.SESSIONMAKER]() as session:
+        months = await unit_months(session, user.community_id, _zone(request), unit=user.unit_key)
+    weights = request.app[keys.SETTINGS].evaluation_weights_tuple
+    return _context(
+        request,
+        user,
+        services=[i.title for i in catalog.items if i.unit == user.unit_key],
+        figures=[m.as_row(weights) for m in months][:6],
+        **await _orders(request, user),
+    )
 
 
 async def _orders(request: web.Request, user: SignedIn) -> dict[str, Any]:
@@ -393,6 +404,12 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONMAKER]() as session:
         months = await unit_months(session, user.community_id, _zone(request))
     rows = [m.as_row(weights) for m in months]
+    if request.query.get("format") == "xlsx":
+        return web.Response(
+            body=await asyncio.to_thread(_workbook, rows),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": 'attachment; filename="evaluation.xlsx"'},
+        )
     if request.query.get("format") == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["month"])
@@ -404,8 +421,68 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
             charset="utf-8",
             headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'},
         )
-    context = _context(request, user, rows=rows, weights=weights)
+    context = _context(request, user, rows=rows, weights=weights, trends=_trends(rows))
     return aiohttp_jinja2.render_template("evaluation.html", request, context)
+
+
+EXCEL_HEADERS = {
+    "month": "月份",
+    "unit": "单位ID",
+    "unit_name": "单位",
+    "volume": "派单",
+    "response_rate": "响应率(%)",
+    "resolution_rate": "解决率(%)",
+    "satisfaction_rate": "满意率(%)",
+    "avg_accept_hours": "平均接单(小时)",
+    "avg_complete_hours": "平均办结(小时)",
+    "composite": "综合得分",
+}
+
+
+def _workbook(rows: list[dict[str, object]]) -> bytes:
+    """The evaluation as an Excel file (openpyxl; built in a thread, it is CPU work)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "动态考评"
+    sheet.append(list(EXCEL_HEADERS.values()))
+    for row in rows:
+        sheet.append([row[key] for key in EXCEL_HEADERS])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _trends(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Per unit, the composite score over its last 12 months as an SVG polyline."""
+    by_unit: dict[str, list[tuple[str, float]]] = {}
+    names: dict[str, str] = {}
+    for row in rows:
+        score = row["composite"]
+        if isinstance(score, int | float):
+            by_unit.setdefault(str(row["unit"]), []).append((str(row["month"]), float(score)))
+            names[str(row["unit"])] = str(row["unit_name"])
+    trends = []
+    for unit, points in by_unit.items():
+        points = sorted(points)[-12:]
+        width, height = 240, 60
+        step = width / max(len(points) - 1, 1)
+        line = " ".join(
+            f"{i * step:.1f},{height - score / 100 * height:.1f}"
+            for i, (_, score) in enumerate(points)
+        )
+        trends.append(
+            {
+                "unit": names[unit],
+                "points": line,
+                "first": points[0][0],
+                "last": points[-1][0],
+                "latest": points[-1][1],
+            }
+        )
+    return trends
 
 
 # --- audit -------------------------------------------------------------------------------
