@@ -245,3 +245,29 @@ async def test_evaluation_exports_and_the_units_own_figures(
     assert "水电维修" in portal and "本单位考评" in portal and repair in portal
     assert "廉情" not in portal  # another unit's (confidential) item
     await unit.close()
+
+
+async def test_a_new_catalog_from_the_console_takes_effect_without_a_restart(
+    site: tuple[WeChatServer, str, str], tmp_path: Path
+) -> None:
+    wechat, _, _ = site
+    staff = await login(wechat, "staff1")
+    page = await (await staff.get("/console/catalog")).text()
+    assert "阳光物业" in page and "健康知识讲座" in page and "已约0/10" in page
+    current = await (await staff.get("/console/catalog.yaml")).text()
+    token = CSRF.search(page)[1]  # type: ignore[index]
+
+    broken = current.replace("unit: property", "unit: nobody", 1)
+    refused = await staff.post("/console/catalog", data={"csrf": token, "yaml": broken})
+    assert refused.status == 400 and "nobody" in await refused.text()
+
+    renamed = current.replace("title: 水电维修", "title: 家庭水电维修", 1)
+    assert renamed != current
+    done = await staff.post("/console/catalog", data={"csrf": token, "yaml": renamed})
+    assert done.status == 200 and "已导入" in await done.text()
+    await staff.close()
+    # The bot uses the new version at once.
+    assert "家庭水电维修" in await say(wechat, "o_new_catalog", "水管爆了")
+    unit = await login(wechat, "property1")
+    assert (await unit.get("/console/catalog")).status == 403
+    await unit.close()
