@@ -26,7 +26,16 @@ from bot.scheduler import Scheduler
 from bot.startup import prepare
 from bot.state import DatabaseStateStorage
 from bot.tasks import BackgroundTasks
-from bot.web import auth, catalog_admin, console, dev, public, simulator, wechat
+from bot.web import (
+    auth,
+    broadcasts_admin,
+    catalog_admin,
+    console,
+    dev,
+    public,
+    simulator,
+    wechat,
+)
 from bot.webhook import CustomerService, DevOutbox, Webhook
 from bot.wechat.api import WeChatAPI
 from bot.wechat.inbound import Codec
@@ -60,6 +69,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     auth.setup(app)
     console.setup(app)
     catalog_admin.setup(app)
+    broadcasts_admin.setup(app)
     simulator.setup(app)
     return app
 

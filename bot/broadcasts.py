@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -50,13 +51,13 @@ TITLE_LIMIT = 40
 def check_lengths(title: str, text: str) -> list[str]:
     problems = []
     if not title.strip():
-        problems.append("--title: must not be empty")
+        problems.append("title: must not be empty")
     if len(title) > TITLE_LIMIT:
-        problems.append(f"--title: {len(title)} characters, at most {TITLE_LIMIT}")
+        problems.append(f"title: {len(title)} characters, at most {TITLE_LIMIT}")
     if not text.strip():
-        problems.append("--text: must not be empty")
+        problems.append("text: must not be empty")
     if len(text) > TEXT_LIMIT:
-        problems.append(f"--text: {len(text)} characters, at most {TEXT_LIMIT} (WeChat's limit)")
+        problems.append(f"text: {len(text)} characters, at most {TEXT_LIMIT} (WeChat's limit)")
     return problems
 
 
@@ -221,3 +222,101 @@ class BroadcastSender:
 
 class _NoTemplate(Exception):
     pass
+
+
+class BroadcastProblem(ValueError):
+    """A broadcast cannot be scheduled; the message names the field and value at fault."""
+
+
+@dataclass
+class Draft:
+    """A broadcast checked and previewed, not yet saved."""
+
+    row: models.Broadcast
+    recipients: int
+    dates: list[str]
+    """The next (up to five) local send times."""
+
+
+async def prepare(
+    session: AsyncSession,
+    catalog: Catalog,
+    *,
+    topic: str,
+    title: str,
+    text: str,
+    grid: str | None = None,
+    tag: str | None = None,
+    at: str | None = None,
+    cron: str | None = None,
+    active_from: str | None = None,
+    active_until: str | None = None,
+    now: dt.datetime,
+) -> Draft:
+    """Check a broadcast as staff wrote it (CLI or console) and preview it.
+
+    Local dates and times are read in the community's time zone. Raises
+    :class:`BroadcastProblem` listing every problem found.
+    """
+    from catalog import topics as campaign
+    from storage.repositories.broadcasts import count_recipients
+
+    problems = check_lengths(title, text)
+    if at and cron:
+        problems.append("at/cron: give one of them")
+    if (active_from or active_until) and not cron:
+        problems.append("from/until: only with cron")
+    zone = ZoneInfo(catalog.document.community.timezone)
+    found = campaign.find(catalog, topic)
+    if found is None:
+        names = ", ".join(f"{t.id} ({t.name})" for t in campaign.topics(catalog))
+        problems.append(f"topic: no topic '{topic}' (topics: {names})")
+    if grid and grid not in {g.id for g in catalog.document.community.grids}:
+        problems.append(f"grid: no grid '{grid}'")
+    if cron:
+        try:
+            cron_trigger(cron, zone)
+        except ValueError as exc:
+            problems.append(f"cron: '{cron}': {exc}")
+
+    def local(value: str | None, name: str, end_of_day: bool = False) -> dt.datetime | None:
+        if not value:
+            return None
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            problems.append(f"{name}: '{value}' is not a date or time (YYYY-MM-DD HH:MM)")
+            return None
+        if end_of_day and len(value) <= 10:
+            moment = moment.replace(hour=23, minute=59, second=59)
+        return moment.replace(tzinfo=zone).astimezone(dt.UTC)
+
+    send_at = None if cron else (local(at, "at") or now)
+    starts, ends = local(active_from, "from"), local(active_until, "until", end_of_day=True)
+    if problems:
+        raise BroadcastProblem("; ".join(problems))
+    assert found is not None
+    row = models.Broadcast(
+        community_id=catalog.community_id,
+        topic=found.id,
+        title=title,
+        text=text,
+        grid_key=grid or None,
+        tag=tag or None,
+        send_at=send_at,
+        cron=cron or None,
+        active_from=starts,
+        active_until=ends,
+        status="scheduled",
+        created_at=now,
+    )
+    dates, after = [], None
+    for _ in range(5):
+        due = next_due(row, zone, after)
+        if due is None:
+            break
+        dates.append(f"{due.astimezone(zone):%Y-%m-%d %H:%M %a}")
+        after = due
+    if not dates:
+        raise BroadcastProblem("the schedule has no occurrence (check cron, from and until)")
+    return Draft(row, await count_recipients(session, row), dates)

@@ -539,97 +539,50 @@ def broadcast_create(
 ) -> None:
     """Preview a broadcast, and schedule it with --yes."""
     import datetime as dt
-    from zoneinfo import ZoneInfo
 
-    from bot.broadcasts import check_lengths, cron_trigger, next_due
-    from catalog import topics as campaign
-    from storage import models
-    from storage.repositories.broadcasts import count_recipients
+    from bot.broadcasts import BroadcastProblem, prepare
     from storage.repositories.catalog import live_catalog
 
-    problems = check_lengths(title, body)
-    if at_text and cron:
-        problems.append("--at and --cron: give one of them")
-    if (from_text or until_text) and not cron:
-        problems.append("--from/--until: only with --cron")
-    if problems:
-        fail("; ".join(problems), 2)
     settings = settings_or_exit()
 
-    def local(text: str, option: str, zone: ZoneInfo, end_of_day: bool = False) -> dt.datetime:
-        try:
-            value = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise click.ClickException(
-                f"{option}: '{text}' is not a date or time (YYYY-MM-DD HH:MM)"
-            ) from None
-        if end_of_day and len(text) <= 10:
-            value = value.replace(hour=23, minute=59, second=59)
-        return value.replace(tzinfo=zone).astimezone(dt.UTC)
-
-    async def go() -> tuple[int, int, list[str], int | None]:
+    async def go() -> tuple[int, list[str], int | None]:
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
             catalog = await live_catalog(session)
             if catalog is None:
                 raise click.ClickException("no catalog imported yet")
-            zone = ZoneInfo(catalog.document.community.timezone)
-            found = campaign.find(catalog, topic)
-            if found is None:
-                names = ", ".join(f"{t.id} ({t.name})" for t in campaign.topics(catalog))
-                raise click.ClickException(f"--topic: no topic '{topic}' (topics: {names})")
-            if grid and grid not in {g.id for g in catalog.document.community.grids}:
-                raise click.ClickException(f"--grid: no grid '{grid}'")
-            if cron:
-                try:
-                    cron_trigger(cron, zone)
-                except ValueError as exc:
-                    raise click.ClickException(f"--cron: '{cron}': {exc}") from None
-            row = models.Broadcast(
-                community_id=catalog.community_id,
-                topic=found.id,
+            draft = await prepare(
+                session,
+                catalog,
+                topic=topic,
                 title=title,
                 text=body,
-                grid_key=grid,
+                grid=grid,
                 tag=tag,
-                send_at=None
-                if cron
-                else (local(at_text, "--at", zone) if at_text else dt.datetime.now(dt.UTC)),
+                at=at_text,
                 cron=cron,
-                active_from=local(from_text, "--from", zone) if from_text else None,
-                active_until=local(until_text, "--until", zone, end_of_day=True)
-                if until_text
-                else None,
-                status="scheduled",
-                created_at=dt.datetime.now(dt.UTC),
+                active_from=from_text,
+                active_until=until_text,
+                now=dt.datetime.now(dt.UTC),
             )
-            recipients = await count_recipients(session, row)
-            dates, after = [], None
-            for _ in range(5):
-                due = next_due(row, zone, after)
-                if due is None:
-                    break
-                dates.append(f"{due.astimezone(zone):%Y-%m-%d %H:%M %a}")
-                after = due
-            if not dates:
-                raise click.ClickException(
-                    "the schedule has no occurrence (check --cron/--from/--until)"
-                )
             broadcast_id = None
             if yes:
-                session.add(row)
+                session.add(draft.row)
                 await session.flush()
-                broadcast_id = row.id
-            return recipients, len(body), dates, broadcast_id
+                broadcast_id = draft.row.id
+            return draft.recipients, draft.dates, broadcast_id
 
     try:
-        recipients, length, dates, broadcast_id = run(go(), settings)
+        recipients, dates, broadcast_id = run(go(), settings)
+    except BroadcastProblem as exc:
+        fail("; ".join(f"--{p.strip()}" for p in str(exc).split(";")), 2)
+        return
     except click.ClickException as exc:
         fail(exc.message)
         return
     click.echo(f"【{title}】")
     click.echo(body)
     click.echo("")
-    click.echo(f"to: {recipients} subscribed residents now; {length} characters")
+    click.echo(f"to: {recipients} subscribed residents now; {len(body)} characters")
     click.echo("sends: " + ", ".join(dates) + (" …" if len(dates) == 5 else ""))
     if broadcast_id is None:
         click.echo("preview only: add --yes to schedule it")

@@ -286,7 +286,7 @@ async def test_a_broadcast_is_checked_before_anything_is_sent(
         "字" * 601,
         "--yes",
     )
-    assert too_long.startswith("2") and "--text: 601 characters, at most 600" in too_long
+    assert too_long.startswith("2") and "error: --text: 601 characters, at most 600" in too_long
     no_topic = await cli(
         db_url, "broadcast", "create", "--topic", "彩票", "--title", "t", "--text", "x", "--yes"
     )

@@ -271,3 +271,31 @@ async def test_a_new_catalog_from_the_console_takes_effect_without_a_restart(
     unit = await login(wechat, "property1")
     assert (await unit.get("/console/catalog")).status == 403
     await unit.close()
+
+
+async def test_broadcasts_are_composed_previewed_and_confirmed_in_the_console(
+    site: tuple[WeChatServer, str, str],
+) -> None:
+    wechat, _, _ = site
+    await wechat.event("o_res", "subscribe")  # subscribed to the default topics
+    staff = await login(wechat, "staff1")
+    page = await (await staff.get("/console/broadcasts")).text()
+    token = CSRF.search(page)[1]  # type: ignore[index]
+    form = {"csrf": token, "topic": "anti-fraud", "title": "反诈提醒", "text": "陌生来电一律挂断。"}
+    too_long = await staff.post("/console/broadcasts", data={**form, "text": "字" * 601})
+    assert too_long.status == 400 and "601 characters" in await too_long.text()
+    preview = await (await staff.post("/console/broadcasts", data=form)).text()
+    assert "预览" in preview and "1 位订阅居民" in preview
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        assert not (await session.scalars(select(models.Broadcast))).all()  # not yet
+    confirmed = await staff.post(
+        "/console/broadcasts", data={**form, "confirm": "yes"}, allow_redirects=False
+    )
+    assert confirmed.status == 302
+    await wechat.client.app[keys.SCHEDULER].run_now("broadcasts")
+    listing = await (await staff.get("/console/broadcasts")).text()
+    assert "反诈提醒" in listing and "1/1（100%）" in listing
+    await staff.close()
+    unit = await login(wechat, "property1")
+    assert (await unit.get("/console/broadcasts")).status == 403
+    await unit.close()

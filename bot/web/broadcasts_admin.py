@@ -1,0 +1,126 @@
+"""Broadcasts in the console: compose, preview (recipients now, next send times),
+confirm, and watch progress. The same checks as ``order-menu broadcast create``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import select
+
+from bot import keys
+from bot.broadcasts import BroadcastProblem, prepare
+from bot.web.auth import checked_form, require
+from catalog import topics as campaign
+from storage import models
+from storage.repositories.broadcasts import progress
+from storage.repositories.users import audit
+
+routes = web.RouteTableDef()
+STAFF = ("staff", "admin")
+FIELDS = ("topic", "title", "text", "grid", "tag", "at", "cron", "from", "until")
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+
+
+async def _page(
+    request: web.Request,
+    user: Any,
+    *,
+    draft: Any = None,
+    form: dict[str, str] | None = None,
+    problem: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    catalog = request.app[keys.CATALOG].current
+    async with request.app[keys.SESSIONMAKER]() as session:
+        rows = (
+            await session.scalars(
+                select(models.Broadcast)
+                .where(models.Broadcast.community_id == catalog.community_id)
+                .order_by(models.Broadcast.id.desc())
+                .limit(50)
+            )
+        ).all()
+        listed = []
+        for row in rows:
+            done = await progress(session, row.id)
+            once = f"{row.send_at:%Y-%m-%d %H:%M} UTC" if row.send_at else ""
+            listed.append(
+                {
+                    "id": row.id,
+                    "title": row.title,
+                    "topic": row.topic,
+                    "status": row.status,
+                    "schedule": row.cron or once,
+                    "total": done.total,
+                    "finished": done.finished,
+                    "percent": int(100 * done.finished / done.total) if done.total else 0,
+                    "by_status": done.by_status,
+                    "failures": done.failures,
+                }
+            )
+    context = {
+        "community": catalog.community_name,
+        "user": user,
+        "topics": [(t.id, t.name) for t in campaign.topics(catalog)],
+        "grids": [(g.id, g.name) for g in catalog.document.community.grids],
+        "broadcasts": listed,
+        "draft": draft,
+        "form": form or {},
+        "problem": problem,
+    }
+    return aiohttp_jinja2.render_template("broadcasts.html", request, context, status=status)
+
+
+@routes.get("/console/broadcasts")
+async def broadcasts(request: web.Request) -> web.Response:
+    return await _page(request, require(request, *STAFF))
+
+
+@routes.post("/console/broadcasts")
+async def compose(request: web.Request) -> web.Response:
+    """Preview, or (with ``confirm``) schedule. Nothing is saved without the confirm step."""
+    user = require(request, *STAFF)
+    posted = await checked_form(request, user)
+    form = {name: posted.get(name, "").strip() for name in FIELDS}
+    catalog = request.app[keys.CATALOG].current
+    now = request.app[keys.CLOCK].now()
+    confirmed = posted.get("confirm") == "yes"
+    try:
+        # Render only after this transaction ends: on SQLite a page's own reads would
+        # otherwise wait for the write lock this transaction holds.
+        async with request.app[keys.SESSIONMAKER].begin() as session:
+            draft = await prepare(
+                session,
+                catalog,
+                topic=form["topic"],
+                title=form["title"],
+                text=form["text"],
+                grid=form["grid"] or None,
+                tag=form["tag"] or None,
+                at=form["at"] or None,
+                cron=form["cron"] or None,
+                active_from=form["from"] or None,
+                active_until=form["until"] or None,
+                now=now,
+            )
+            if confirmed:
+                session.add(draft.row)
+                await session.flush()
+                await audit(
+                    session,
+                    user.community_id,
+                    user.username,
+                    "broadcast",
+                    str(draft.row.id),
+                    f"{draft.row.title} → {draft.recipients}",
+                )
+    except BroadcastProblem as exc:
+        return await _page(request, user, form=form, problem=str(exc), status=400)
+    if not confirmed:
+        return await _page(request, user, draft=draft, form=form)
+    raise web.HTTPFound("/console/broadcasts")
