@@ -111,8 +111,18 @@ ROUTES = [
     ("GET", "/console/handoffs", {"staff", "admin"}),
     ("GET", "/console/needs", {"staff", "admin"}),
     ("GET", "/console/evaluation", {"staff", "admin"}),
+    ("GET", "/console/evaluation?format=csv", {"staff", "admin"}),
+    ("GET", "/console/evaluation?format=xlsx", {"staff", "admin"}),
+    ("GET", "/console/catalog", {"staff", "admin"}),
+    ("GET", "/console/catalog.yaml", {"staff", "admin"}),
+    ("GET", "/console/broadcasts", {"staff", "admin"}),
     ("GET", "/console/audit", {"admin"}),
     ("GET", "/portal", {"unit"}),
+    # Forms: the role is checked before the CSRF token (so no token is needed here).
+    ("POST", "/console/proxy", {"staff", "admin"}),
+    ("POST", "/console/catalog", {"staff", "admin"}),
+    ("POST", "/console/broadcasts", {"staff", "admin"}),
+    ("POST", "/console/handoffs/1/answer", {"staff", "admin"}),
 ]
 
 
@@ -124,7 +134,11 @@ async def test_every_page_checks_the_role(site: tuple[WeChatServer, str, str], w
     for method, path, allowed in ROUTES:
         reply = await browser.request(method, path, allow_redirects=False)
         if role in allowed:
-            assert reply.status == 200, (who, path)
+            # A page opens; a form without its CSRF token is refused as such.
+            expected = 200 if method == "GET" else 403
+            assert reply.status == expected, (who, path, reply.status)
+            if method == "POST":
+                assert "表单已过期" in await reply.text()
         else:
             assert reply.status == (302 if who == "anonymous" else 403), (who, path, reply.status)
     detail = await browser.get(f"/console/orders/{repair}", allow_redirects=False)
@@ -299,3 +313,25 @@ async def test_broadcasts_are_composed_previewed_and_confirmed_in_the_console(
     unit = await login(wechat, "property1")
     assert (await unit.get("/console/broadcasts")).status == 403
     await unit.close()
+
+
+async def test_staff_place_a_proxy_order_for_a_resident_without_a_phone(
+    site: tuple[WeChatServer, str, str],
+) -> None:
+    wechat, _, _ = site
+    staff = await login(wechat, "staff1")
+    token = await csrf_of(staff, "/console")
+    form = {
+        "csrf": token,
+        "item": "allowance",
+        "name": "张奶奶",
+        "building": "7栋",
+        "note": "腿脚不便",
+    }
+    bad = await staff.post("/console/proxy", data={**form, "phone": "12345"})
+    assert bad.status == 400 and "not a mainland mobile" in await bad.text()
+    placed = await staff.post("/console/proxy", data={**form, "phone": "13800001234"})
+    page = await placed.text()
+    assert placed.status == 200 and "高龄津贴申请代办" in page and "13800001234" in page
+    assert "staff:staff1" in page  # the audit trail names who placed it
+    await staff.close()

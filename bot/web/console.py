@@ -27,10 +27,12 @@ from bot import order_effects as effects
 from bot.web.auth import checked_form, require
 from catalog.forms import questions_for
 from catalog.normalize import normalize
+from handlers.answers import parse_phone
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import ordering
 from storage.repositories.evaluation import unit_months
+from storage.repositories.proxy import ProxyOrderError, place_proxy_order
 from storage.repositories.users import SignedIn, audit
 
 routes = web.RouteTableDef()
@@ -71,10 +73,56 @@ def _visible(query: Any, user: SignedIn) -> Any:
 
 
 @routes.get("/console")
-@aiohttp_jinja2.template("console.html")
-async def board(request: web.Request) -> dict[str, Any]:
+async def board(request: web.Request) -> web.Response:
+    return await _board(request, require(request, *STAFF))
+
+
+async def _board(request: web.Request, user: SignedIn, problem: str | None = None) -> web.Response:
+    catalog = request.app[keys.CATALOG].current
+    context = _context(
+        request,
+        user,
+        problem=problem,
+        proxy_items=[(i.id, i.title) for i in catalog.items if not i.confidential],
+        **await _orders(request, user),
+    )
+    status = 400 if problem else 200
+    return aiohttp_jinja2.render_template("console.html", request, context, status=status)
+
+
+@routes.post("/console/proxy")
+async def proxy_order(request: web.Request) -> web.StreamResponse:
+    """代办: staff order for a resident who has no smartphone."""
     user = require(request, *STAFF)
-    return _context(request, user, **await _orders(request, user))
+    form = await checked_form(request, user)
+    phone = parse_phone(form.get("phone", ""))
+    name = form.get("name", "").strip()[:50]
+    if phone is None or not name:
+        problem = "phone: not a mainland mobile number" if phone is None else "name: empty"
+        return await _board(request, user, problem)
+    catalog = request.app[keys.CATALOG].current
+    try:
+        async with request.app[keys.SESSIONMAKER].begin() as session:
+            order, _ = await place_proxy_order(
+                session,
+                item_key=form.get("item", ""),
+                name=name,
+                phone=phone,
+                building=form.get("building", "").strip() or None,
+                session_key=form.get("session", "").strip() or None,
+                people=max(1, min(int(form.get("people") or 1), 100)),
+                note=form.get("note", "").strip()[:500],
+                staff=user.username,
+                community_id=user.community_id,
+            )
+            facts = await effects.load_facts(session, catalog, order)
+            now = request.app[keys.CLOCK].now()
+            await effects.order_placed(session, catalog, request.app[keys.POLICY], facts, now)
+            await audit(session, user.community_id, user.username, "proxy_order", order.code, name)
+            code = order.code
+    except (ProxyOrderError, ValueError) as exc:
+        return await _board(request, user, str(exc).removeprefix("--"))
+    raise web.HTTPFound(f"/console/orders/{code}")
 
 
 @routes.get("/portal")
