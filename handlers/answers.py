@@ -90,6 +90,23 @@ def _to_int(token: str) -> int | None:
     return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
 
 
+def arabic_numerals(text: str) -> str:
+    """Chinese numerals up to 99 written as digits (七栋 → 7栋, 十二栋 → 12栋); other
+    text unchanged. For comparing a building or an address as typed or as spoken."""
+
+    def convert(found: re.Match[str]) -> str:
+        word = found[0]
+        if "十" in word:
+            return str(_to_int(word))
+        return "".join(str(_CN_DIGITS[c]) for c in word)
+
+    return re.sub(
+        r"[一二两三四五六七八九]?十[一二三四五六七八九]?|[零〇一二两俩三仨四五六七八九]+",
+        convert,
+        text,
+    )
+
+
 # Soft words around an answer: "嗯，就第二个吧", "那我选3".
 _LEAD = r"(?:(?:嗯|额|呃|那么|那|好|就|还是|我|我们)[,、]?)*"
 _TAIL = r"(?:吧|啊|呀|哈|哦|噢|呢|的|了|嘞|就行|就好|好了|可以)*"

@@ -433,45 +433,12 @@ async def _place(
 def _grid_of(ctx: Context, building: str) -> str | None:
     """The grid (网格) whose areas name the building: 七栋 and 7栋 alike, and 11栋 is
     not 1栋."""
-    said = _arabic(building)
+    said = answers.arabic_numerals(building)
     for grid in ctx.catalog.document.community.grids:
         for area in [*grid.areas, grid.name]:
-            if re.search(r"(?<!\d)" + re.escape(_arabic(area)), said):
+            if re.search(r"(?<!\d)" + re.escape(answers.arabic_numerals(area)), said):
                 return grid.id
     return None
-
-
-_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
-
-
-def _arabic(text: str) -> str:
-    """Chinese numerals up to 99 as digits (七栋 → 7栋, 十二栋 → 12栋)."""
-
-    def convert(found: re.Match[str]) -> str:
-        word = found[0]
-        if "十" not in word:
-            return "".join(str(_DIGITS[c]) for c in word)
-        tens, _, ones = word.partition("十")
-        return str((_DIGITS[tens] if tens else 1) * 10 + (_DIGITS[ones] if ones else 0))
-
-    return re.sub(
-        r"[零〇一二两三四五六七八九]?十[一二三四五六七八九]?|[零〇一二两三四五六七八九]+",
-        convert,
-        text,
-    )
 
 
 async def _session_full(ctx: Context, item: Item, remaining: int) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from handlers.answers import (
     Slot,
+    arabic_numerals,
     is_no,
     is_skip,
     is_yes,
@@ -547,3 +548,17 @@ def test_neither_yes_nor_no_nor_skip(text: str) -> None:
 @pytest.mark.parametrize("text", ["1", "2", "１", "一", "第一个"])
 def test_digits_are_not_yes(text: str) -> None:
     assert not is_yes(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("七栋三单元", "7栋3单元"),
+        ("十二栋", "12栋"),
+        ("二十一号楼", "21号楼"),
+        ("7栋", "7栋"),
+        ("东西巷", "东西巷"),
+    ],
+)
+def test_arabic_numerals(text: str, expected: str) -> None:
+    assert arabic_numerals(text) == expected
