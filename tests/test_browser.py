@@ -102,6 +102,9 @@ async def test_an_order_from_the_simulator_to_the_public_page(
         public = await browser.new_page(viewport={"width": 390, "height": 844})
         await public.goto(f"{base}/public")
         await expect(public.locator("body")).to_contain_text("阳光物业")
+        # Counted: one order dispatched to the property company, completed.
+        figures = public.locator(".card", has_text="阳光物业").locator("table.figures")
+        await expect(figures).to_contain_text("100.0%")
         await expect(public.locator("body")).not_to_contain_text("13812345678")
         await public.screenshot(path=str(shots / "public-390.png"), full_page=True)
         await public.set_viewport_size({"width": 1280, "height": 800})
