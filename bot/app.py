@@ -18,6 +18,7 @@ from bot.broadcasts import BroadcastSender
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
+from bot.leader import Leadership
 from bot.ledger import MessageLedger
 from bot.order_effects import Policy
 from bot.outbox import OutboxWorker
@@ -169,7 +170,10 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
             resident_template=settings.wechat_resident_template_id,
         )
         runner = ReminderRunner(sessionmaker, app[keys.CATALOG], app[keys.POLICY], app[keys.CLOCK])
-        scheduler = Scheduler()
+        leadership = Leadership(app[keys.ENGINE], interval=settings.leader_interval)
+        await leadership.start()
+        app[keys.LEADERSHIP] = leadership
+        scheduler = Scheduler(gate=lambda: leadership.is_leader)
         scheduler.every(settings.scheduler_interval, "reminders", runner.run_once)
         scheduler.every(settings.scheduler_interval, "outbox", worker.run_once)
         live = app[keys.CATALOG]
@@ -193,3 +197,4 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             await scheduler.stop()
+            await leadership.stop()

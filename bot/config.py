@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     """When residents are not messaged: messages wait until the quiet hours end."""
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     """Delivery attempts of a notification before it is marked failed for staff."""
+    leader_interval: float = Field(default=2.0, gt=0, le=60)
+    """Seconds between a standby process's tries to take over the scheduled jobs."""
     scheduler_interval: float = Field(default=1.0, gt=0, le=60)
     """Seconds between two polls of due reminders and notifications."""
     broadcast_rate: float = Field(default=20.0, gt=0, le=1000)

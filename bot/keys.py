@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.leader import Leadership
 from bot.order_effects import Policy
 from bot.scheduler import Scheduler
 from bot.tasks import BackgroundTasks
@@ -50,3 +51,4 @@ POLICY = web.AppKey("policy", Policy)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 BATCH_DB = web.AppKey("batch_db", BatchDatabase)
 """Runs batches and single-row claims the cheapest way for the backend (storage.batch)."""
+LEADERSHIP = web.AppKey("leadership", Leadership)

@@ -39,7 +39,9 @@ Job = Callable[[], Awaitable[object]]
 
 
 class Scheduler:
-    def __init__(self) -> None:
+    def __init__(self, gate: Callable[[], bool] | None = None) -> None:
+        """``gate``: polls run only while it says yes (leadership, see bot.leader)."""
+        self._gate = gate or (lambda: True)
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
         self._running = 0
@@ -51,7 +53,7 @@ class Scheduler:
         """Run ``job`` every ``seconds``, one run at a time; ``name`` identifies it."""
         self._jobs[name] = job
         self._scheduler.add_job(
-            self._run,
+            self._poll,
             "interval",
             seconds=seconds,
             args=[name],
@@ -60,6 +62,11 @@ class Scheduler:
             coalesce=True,
             misfire_grace_time=None,
         )
+
+    async def _poll(self, name: str) -> object:
+        if not self._gate():
+            return None
+        return await self._run(name)
 
     async def run_now(self, name: str) -> object:
         """Run a job at once (tests, and start-up catching up on what is overdue)."""

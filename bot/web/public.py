@@ -9,6 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bot import keys
+from storage import migrate
 from storage.repositories.evaluation import unit_months
 
 routes = web.RouteTableDef()
@@ -22,6 +23,7 @@ def setup(app: web.Application) -> None:
             keys.Link("/services", "服务清单 Services", "The units and what each one offers"),
             keys.Link("/public", "公示 Disclosure", "Units, their promises and monthly figures"),
             keys.Link("/healthz", "Health", "Liveness check for monitoring"),
+            keys.Link("/readyz", "Ready", "Database reachable and schema current"),
         ]
     )
 
@@ -82,6 +84,21 @@ async def disclosure(request: web.Request) -> dict[str, Any]:
             }
         )
     return {"community": catalog.community_name, "units": units}
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for traffic: the database answers and its schema is current (503 if not)."""
+    try:
+        current = await migrate.current_revision(request.app[keys.ENGINE])
+    except Exception as exc:  # unreachable database, refused connection, timeout
+        return web.json_response(
+            {"status": "unavailable", "database": type(exc).__name__}, status=503
+        )
+    head = migrate.head_revision()
+    ready = current == head
+    body = {"status": "ready" if ready else "migrations pending", "schema": current, "head": head}
+    return web.json_response(body, status=200 if ready else 503)
 
 
 @routes.get("/healthz")

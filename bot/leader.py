@@ -1,0 +1,91 @@
+"""Which process runs the scheduler's periodic jobs: one at a time, handed over fast.
+
+On PostgreSQL the leader holds a session-level advisory lock on a connection of its
+own. The others try for it every ``interval`` seconds; when the leader dies its
+connection closes, PostgreSQL releases the lock, and the next try of another process
+takes it. (Work claimed by the jobs is safe across processes anyway - rows are taken
+with ``SKIP LOCKED`` - so a hand-over never duplicates; leadership keeps the polls
+from multiplying.)
+
+On SQLite, the embedded single-process set-up, the process is always the leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = 0x6F6D5F6C  # "om_l": distinct from the migration lock
+
+
+class Leadership:
+    def __init__(self, engine: AsyncEngine, *, interval: float = 2.0) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._connection: AsyncConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._is_leader = engine.dialect.name != "postgresql"
+
+    @property
+    def is_leader(self) -> bool:
+        return self._is_leader
+
+    async def start(self) -> None:
+        if self._engine.dialect.name == "postgresql":
+            await self._try()
+            self._task = asyncio.create_task(self._keep_trying(), name="leader election")
+
+    async def _keep_trying(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self._try()
+            except Exception:  # database trouble: not leader until the next try works
+                log.warning("leader election: database unavailable", exc_info=True)
+                await self._let_go()
+
+    async def _try(self) -> None:
+        if self._connection is not None:
+            # Still leader? A closed or broken connection means the lock is gone.
+            try:
+                await self._connection.execute(text("SELECT 1"))
+                return
+            except Exception:
+                await self._let_go()
+        connection = await self._engine.connect()
+        got = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY})
+        await connection.commit()
+        if got:
+            self._connection = connection
+            self._is_leader = True
+            log.info("this process now runs the scheduled jobs")
+        else:
+            await connection.close()
+
+    async def _let_go(self) -> None:
+        was = self._is_leader
+        self._is_leader = False
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+            self._connection = None
+        if was:
+            log.warning("this process no longer runs the scheduled jobs")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY}
+                )
+        await self._let_go()

@@ -1,0 +1,47 @@
+"""One process runs the scheduled jobs; when it goes away another takes over."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot import keys
+from tests.webhook_app import Client, start
+
+
+async def test_one_leader_and_a_quick_hand_over(
+    db_url: str, aiohttp_client: Client, backend: str
+) -> None:
+    first = await start(aiohttp_client, db_url, leader_interval=0.2)
+    second = await start(aiohttp_client, db_url, leader_interval=0.2)
+    one, two = (w.client.app[keys.LEADERSHIP] for w in (first, second))
+    if backend == "sqlite":  # the embedded, single-process set-up: always the leader
+        assert one.is_leader and two.is_leader
+        return
+    await asyncio.sleep(0.5)
+    assert [one.is_leader, two.is_leader] == [True, False]
+    await first.client.close()  # the leader stops (a crash closes its connection too)
+    for _ in range(30):
+        await asyncio.sleep(0.1)
+        if two.is_leader:
+            break
+    assert two.is_leader, "no hand-over within 3 s"
+
+
+async def test_ready_only_with_a_current_schema(db_url: str, aiohttp_client: Client) -> None:
+    from sqlalchemy import text
+
+    wechat = await start(aiohttp_client, db_url)
+    ready = await wechat.client.get("/readyz")
+    assert ready.status == 200 and (await ready.json())["status"] == "ready"
+    async with wechat.client.app[keys.ENGINE].begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    try:
+        behind = await wechat.client.get("/readyz")
+        assert behind.status == 503 and (await behind.json())["status"] == "migrations pending"
+        assert (await wechat.client.get("/healthz")).status == 200  # alive, not ready
+    finally:
+        async with wechat.client.app[keys.ENGINE].begin() as connection:
+            head = (await ready.json())["head"]
+            await connection.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": head}
+            )
