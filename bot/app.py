@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 
 import handlers
-from bot import keys
+from bot import keys, metrics
 from bot.broadcasts import BroadcastSender
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     catalog_admin.setup(app)
     broadcasts_admin.setup(app)
     simulator.setup(app)
+    metrics.setup(app)
     return app
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +31,7 @@ from bot.clock import Clock
 from bot.dispatch import Context, Dispatcher
 from bot.ledger import MessageLedger, Status
 from bot.locks import KeyedLocks
+from bot.metrics import HANDLER_SECONDS, MESSAGES
 from bot.order_effects import Policy
 from bot.state import StateStorage
 from bot.tasks import BackgroundTasks
@@ -140,6 +142,8 @@ class Webhook:
         """Run the handlers; return (reply text, reply XML) once the reply is recorded."""
         key = msg.key
         state_key = (self.community_id, msg.openid)
+        MESSAGES.labels(kind=msg.event if msg.kind == "event" else msg.kind).inc()
+        began = time.perf_counter()
         try:
             async with self.locks(msg.openid):
                 conversation = await self.states.load(state_key)
@@ -162,6 +166,7 @@ class Webhook:
             # Nothing recorded: the claim lapses and a retry of WeChat's runs it again.
             await self.ledger.release(key)
             raise
+        HANDLER_SECONDS.observe(time.perf_counter() - began)
         reply_xml = text_reply(msg, text) if text else None
         interactive = msg.kind != "event" or msg.event not in PASSIVE_EVENTS
         await self.ledger.finish(key, reply_xml, resident=msg.openid if interactive else None)

@@ -45,3 +45,14 @@ async def test_ready_only_with_a_current_schema(db_url: str, aiohttp_client: Cli
             await connection.execute(
                 text("UPDATE alembic_version SET version_num = :head"), {"head": head}
             )
+
+
+async def test_metrics_for_prometheus(db_url: str, aiohttp_client: Client) -> None:
+    wechat = await start(aiohttp_client, db_url)
+    await wechat.text("o_metrics", "帮助")
+    await wechat.event("o_metrics", "subscribe")
+    body = await (await wechat.client.get("/metrics")).text()
+    assert (
+        'om_messages_total{kind="text"}' in body and 'om_messages_total{kind="subscribe"}' in body
+    )
+    assert "om_handler_seconds_bucket" in body and "om_reminder_lag_seconds 0.0" in body

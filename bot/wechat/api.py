@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.metrics import WECHAT_ERRORS
 from bot.wechat.errors import (
     TOKEN_ERRCODES,
     InvalidCredential,
@@ -228,6 +229,7 @@ class WeChatAPI:
             try:
                 return await attempt()
             except WeChatError as exc:
+                WECHAT_ERRORS.labels(errcode=str(exc.errcode)).inc()
                 if not is_retryable(exc) or number == self._max_attempts:
                     raise
                 delay = self._backoff(number)
