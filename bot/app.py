@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.dispatch import Dispatcher
 from bot.leader import Leadership
 from bot.ledger import MessageLedger
+from bot.logs import request_ids
 from bot.order_effects import Policy
 from bot.outbox import OutboxWorker
 from bot.reminders import ReminderRunner
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """The whole service. ``clock``: tests pass one they can move."""
-    app = web.Application()
+    app = web.Application(middlewares=[request_ids])
     app[keys.SETTINGS] = settings
     app[keys.LINKS] = []
     app[keys.CLOCK] = clock or SystemClock()

@@ -114,9 +114,9 @@ def serve(host: str | None, port: int | None) -> None:
     from bot.serve import serve as run_server
 
     settings = settings_or_exit()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from bot.logs import configure
+
+    configure(settings.log_level, settings.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # aiosqlite logs SQL parameters at DEBUG, stored access tokens included.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)

@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """Where people reach this service from outside (for links in messages)."""
     log_level: str = "INFO"
+    log_format: str = "text"
+    """``text`` for people, ``json`` (one object per line) for log collectors."""
 
     @field_validator("database_url")
     @classmethod
@@ -174,6 +176,13 @@ class Settings(BaseSettings):
     def evaluation_weights_tuple(self) -> tuple[float, float, float]:
         a, b, c = (float(w) for w in self.evaluation_weights.split(","))
         return a, b, c
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError("expected text or json")
+        return value
 
     @field_validator("log_level")
     @classmethod
