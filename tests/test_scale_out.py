@@ -1,0 +1,109 @@
+"""Two server processes on one database: WeChat's retry of a message reaching the
+other process still places one order, and both answer with the same order code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from storage import models
+from storage.engine import create_engine
+from tests.ordering_catalog import write_catalog
+from tests.test_webhook_fuzz import free_port
+from tests.wechat_server import sign
+
+TOKEN = "scale-out-token"
+CODE = re.compile(r"订单号：([2-9A-Z]{6})")
+
+
+@pytest.fixture
+def two_servers(db_url: str, tmp_path: Path) -> Iterator[list[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
+    catalog = write_catalog(tmp_path)
+    env.update(
+        DATABASE_URL=db_url, WECHAT_TOKEN=TOKEN, LOG_LEVEL="ERROR", CATALOG_PATH=str(catalog)
+    )
+    processes, bases = [], []
+    for n in range(2):
+        port = free_port()
+        workdir = tmp_path / f"p{n}"
+        workdir.mkdir()
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+                cwd=workdir,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        bases.append(f"http://127.0.0.1:{port}")
+        wait_healthy(bases[-1])  # one after the other: the first one migrates
+    try:
+        yield bases
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(15)
+
+
+def wait_healthy(base: str) -> None:
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{base} did not start")
+
+
+def post(base: str, openid: str, content: str, msg_id: int) -> str:
+    timestamp, nonce = str(int(time.time())), f"n{msg_id}"
+    query = urllib.parse.urlencode(
+        {"timestamp": timestamp, "nonce": nonce, "signature": sign(TOKEN, timestamp, nonce)}
+    )
+    xml = (
+        f"<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
+        f"</FromUserName><CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+    request = urllib.request.Request(f"{base}/wechat?{query}", data=xml.encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=15) as reply:
+        return reply.read().decode()
+
+
+async def test_a_retry_on_the_other_process_places_one_order(
+    two_servers: list[str], db_url: str
+) -> None:
+    first, second = two_servers
+    ids = iter(range(7_000_000, 7_000_100))
+    for line in ("水管爆了", "1栋", "13899990000"):
+        await asyncio.to_thread(post, first, "o_two", line, next(ids))
+    confirm = next(ids)
+    replies = await asyncio.gather(
+        *(
+            asyncio.to_thread(post, base, "o_two", "确认", confirm)
+            for base in (first, second, first, second)
+        )
+    )
+    codes = {found[1] for reply in replies if (found := CODE.search(reply))}
+    assert len(codes) == 1, replies
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as connection:
+            orders = await connection.scalar(select(func.count()).select_from(models.Order))
+    finally:
+        await engine.dispose()
+    assert orders == 1
