@@ -19,7 +19,6 @@ from prometheus_client import (
 )
 from sqlalchemy import func, select
 
-from bot import keys
 from storage import models
 
 REGISTRY = CollectorRegistry()
@@ -61,6 +60,8 @@ def setup(app: web.Application) -> None:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    from bot import keys  # here: bot.keys imports the webhook, which imports this module
+
     now = request.app[keys.CLOCK].now()
     async with request.app[keys.SESSIONMAKER]() as session:
         for gauge, column in (

@@ -284,3 +284,61 @@ async def test_wechat_channel_reaches_the_units_bound_members(
     texts = [m for m in fake_wechat.sent if m.get("msgtype") == "text"]
     assert [m["touser"] for m in templates] == ["o_member"]
     assert [m["touser"] for m in texts] == ["o_member"] and "AB23CD" in texts[0]["text"]["content"]
+
+
+async def test_a_flaky_wechat_api_loses_nothing_and_repeats_nothing(
+    sessionmaker: Sessions, fake_wechat: FakeWeChat
+) -> None:
+    """Errors (-1 busy, 45009 rate limit) and timeouts at random: retries are bounded,
+    nothing is sent twice, and the backlog drains once WeChat recovers."""
+    import random
+
+    rng = random.Random(20261127)
+    residents = [f"o_flaky_{n:02d}" for n in range(30)]
+    for openid in residents:
+        fake_wechat.add_user(openid)
+    async with sessionmaker.begin() as session:
+        session.add(models.Community(id="testville", name="测试社区"))
+        for openid in residents:
+            await outbox.enqueue(
+                session,
+                community_id="testville",
+                key=f"k:{openid}",
+                channel="resident",
+                target=openid,
+                payload={"text": "您的订单已被接单。"},
+            )
+    fake_wechat.fail_next(
+        "/cgi-bin/message/custom/send", [rng.choice([-1, 45009]) for _ in range(40)]
+    )
+    clock = FakeClock.at("2026-12-07 10:00")
+    async with aiohttp.ClientSession() as http:
+        api = WeChatAPI(
+            app_id=fake_wechat.app_id,
+            app_secret=fake_wechat.app_secret,
+            base_url=fake_wechat.base_url,
+            sessionmaker=sessionmaker,
+            community_id="testville",
+            http=http,
+            timeout=0.3,
+            max_attempts=2,
+            backoff_base=0.01,
+        )
+        work = worker(sessionmaker, http, clock, cs=api, max_attempts=20)
+        fake_wechat.set_delay("/cgi-bin/message/custom/send", 0.4)  # first: timeouts
+        await worker(sessionmaker, http, clock, cs=api, batch=4).run_once()
+        fake_wechat.set_delay("/cgi-bin/message/custom/send", 0)
+        for _ in range(30):
+            clock.advance(minutes=10)
+            if not await work.run_once():
+                break
+    found = await rows(sessionmaker)
+    assert {r.status for r in found} == {"sent"}  # drained
+    assert max(r.attempts for r in found) <= 20  # bounded
+    delivered = [m["touser"] for m in fake_wechat.sent]
+    # A request that timed out on our side may still have reached WeChat: the only
+    # possible repeats are of those, and the fake saw each other resident once.
+    timed_out = [r.target for r in found if r.attempts > 1]
+    repeats = {o for o in delivered if delivered.count(o) > 1}
+    assert repeats <= set(timed_out)
+    assert set(delivered) == set(residents)
