@@ -104,16 +104,45 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default: HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default: PORT or 8080).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes sharing the port (SO_REUSEPORT); use PostgreSQL for more than one.",
+)
+@click.option("--reuse-port", is_flag=True, hidden=True)
+def serve(host: str | None, port: int | None, workers: int, reuse_port: bool) -> None:
     """Start the service: migrate the database, load the catalog, answer WeChat and the web.
 
     With no configuration at all it runs on SQLite (./order-menu.db) with the demo
     catalog of 解东社区 and a generated development token, and prints every page a
     newcomer can open.
+
+    With --workers N, N processes share the port; the kernel spreads connections over
+    them. They share everything through the database (conversation state, dedupe,
+    token, outbox, reminders, broadcasts) and elect one leader for the scheduled jobs.
     """
+    import subprocess
+    import sys
+
     from bot.serve import serve as run_server
 
     settings = settings_or_exit()
+    bound_port = port or settings.port
+    children: list[subprocess.Popen[bytes]] = []
+    if workers > 1:
+        if settings.is_sqlite:
+            click.echo(
+                "warning: several workers on SQLite share one writer; PostgreSQL scales out",
+                err=True,
+            )
+        if bound_port == 0:
+            fail("--workers: needs a fixed --port (the workers share it)", 2)
+        command = [sys.executable, "-m", "bot", "serve", "--host", host or settings.host]
+        command += ["--port", str(bound_port), "--reuse-port"]
+        children = [subprocess.Popen(command) for _ in range(workers - 1)]
+        reuse_port = True
     from bot.logs import configure
 
     configure(settings.log_level, settings.log_format)
@@ -121,10 +150,21 @@ def serve(host: str | None, port: int | None) -> None:
     # aiosqlite logs SQL parameters at DEBUG, stored access tokens included.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
     try:
-        run(run_server(settings, host or settings.host, port or settings.port), settings)
+        run(
+            run_server(settings, host or settings.host, bound_port, reuse_port=reuse_port),
+            settings,
+        )
     except CatalogError as exc:
         click.echo(exc.report(), err=True)
         fail(f"{exc.source}: {len(exc.problems)} problem(s) in the catalog; not started")
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 @main.command()

@@ -31,7 +31,7 @@ def redact(text: str) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    converter = time.gmtime  # the "Z" in the timestamps is true
+    converter = time.gmtime  # type: ignore[assignment]  # the "Z" in the timestamps is true
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -50,7 +50,14 @@ def banner(app: web.Application, base_url: str) -> str:
     return "\n".join(lines)
 
 
-async def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stdout) -> None:
+async def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    out: TextIO = sys.stdout,
+    *,
+    reuse_port: bool = False,
+) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()  # runs the start-up contexts: migrations, catalog, token
@@ -60,7 +67,7 @@ async def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stdo
     gc.collect()
     gc.freeze()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         bound_port = _bound_port(site) or port

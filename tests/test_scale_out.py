@@ -205,3 +205,46 @@ async def test_killing_the_leader_hands_over_and_a_due_reminder_fires_once(
     # over polls, so firing at all proves the hand-over; once proves nothing doubled.
     assert fired == 1
     assert chased == 1  # the unit has one channel: one chase
+
+
+def test_serve_with_workers_shares_the_port(db_url: str, tmp_path: Path) -> None:
+    import json
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
+    env.update(
+        DATABASE_URL=db_url,
+        WECHAT_TOKEN=TOKEN,
+        LOG_LEVEL="ERROR",
+        CATALOG_PATH=str(write_catalog(tmp_path)),
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base)
+        pids: set[int] = set()
+        for _ in range(200):
+            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as reply:
+                pids.add(json.loads(reply.read())["pid"])
+            if len(pids) == 2:
+                break
+            time.sleep(0.02)
+        assert len(pids) == 2, "the second worker never answered"
+    finally:
+        parent.terminate()
+        parent.wait(20)
+    for pid in pids:  # the workers stopped with the parent
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"worker {pid} is still running")

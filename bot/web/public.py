@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -105,4 +106,4 @@ async def readyz(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """Alive and serving; readiness (database, migrations) is a separate check."""
     catalog = request.app[keys.CATALOG].current
-    return web.json_response({"status": "ok", "catalog": catalog.version})
+    return web.json_response({"status": "ok", "catalog": catalog.version, "pid": os.getpid()})
