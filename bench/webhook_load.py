@@ -297,8 +297,11 @@ def start_bare(workdir: Path) -> Server:
     return server
 
 
-def start_full(workdir: Path, aes_key: str | None) -> tuple[Server, float]:
-    """The real service on a fresh SQLite database in ``workdir``."""
+def start_full(
+    workdir: Path, aes_key: str | None, database_url: str | None = None, workers: int = 1
+) -> tuple[Server, float]:
+    """The real service, on a fresh SQLite database in ``workdir`` unless a database
+    URL is given; with ``workers`` processes sharing the port."""
     port = free_port()
     env = {
         key: value
@@ -306,7 +309,7 @@ def start_full(workdir: Path, aes_key: str | None) -> tuple[Server, float]:
         if key not in SERVER_SETTINGS and not key.startswith(SERVER_SETTING_PREFIXES)
     }
     env |= {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "DATABASE_URL": database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
         "WECHAT_TOKEN": TOKEN,
         "PORT": str(port),
         "HOST": "127.0.0.1",
@@ -316,7 +319,8 @@ def start_full(workdir: Path, aes_key: str | None) -> tuple[Server, float]:
     if aes_key:
         env |= {"WECHAT_APP_ID": APP_ID, "WECHAT_ENCODING_AES_KEY": aes_key}
     # The working directory is the temp dir, so no .env file of the checkout applies.
-    server = Server("full", [sys.executable, "-m", "bot", "serve"], env, workdir, port)
+    command = [sys.executable, "-m", "bot", "serve", "--workers", str(workers)]
+    server = Server("full", command, env, workdir, port)
     took = server.wait_ready(lambda: http("GET", f"{server.base_url}/healthz")[0] == 200)
     return server, took
 
@@ -540,6 +544,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--modes", default="plaintext,safe", help="Comma-separated: plaintext, safe."
     )
     parser.add_argument("--skip-bare", action="store_true", help="Measure the real server only.")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Also measure the service with this many processes (on --database-url).",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="Database of the multi-process run, e.g. postgresql+asyncpg://postgres@127.0.0.1/test",
+    )
     args = parser.parse_args(argv)
     args.modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
     unknown = sorted(set(args.modes) - {"plaintext", "safe"})
@@ -603,6 +618,18 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    full server {full.stop()}", flush=True)
                     if full.process.returncode not in (0, None):
                         print(full.log_tail())
+                if args.workers > 1:
+                    scaled_dir = workdir / f"scaled-{mode}"
+                    scaled_dir.mkdir()
+                    label = f"x{args.workers} " + ("pg" if args.database_url else "sqlite")
+                    print(f"{mode} {label}: serve --workers {args.workers}", flush=True)
+                    scaled, took = start_full(scaled_dir, aes_key, args.database_url, args.workers)
+                    try:
+                        print(f"    ready in {took:.1f} s (GET /healthz 200)")
+                        result = load.measure(scaled, crypto, args.duration, args.warmup, bare_rps)
+                        rows.append((mode, label, result))
+                    finally:
+                        print(f"    {label} {scaled.stop()}", flush=True)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             status = 130
