@@ -374,7 +374,7 @@ async def handoffs(request: web.Request) -> dict[str, Any]:
     )
 
 
-@routes.post("/console/handoffs/{id}/answer")
+@routes.post(r"/console/handoffs/{id:\d+}/answer")
 async def answer_handoff(request: web.Request) -> web.StreamResponse:
     user = require(request, *STAFF)
     form = await checked_form(request, user)
