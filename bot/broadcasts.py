@@ -29,7 +29,13 @@ from bot.clock import Clock
 from bot.order_effects import Policy
 from bot.outbox import TemplateSender
 from bot.webhook import CustomerService
-from bot.wechat.errors import NotFollowing, RateLimited, WeChatError, WindowClosed
+from bot.wechat.errors import (
+    NotFollowing,
+    RateLimited,
+    WeChatError,
+    WeChatUnavailable,
+    WindowClosed,
+)
 from catalog.model import Catalog
 from storage import models
 from storage.batch import BatchDatabase
@@ -193,11 +199,17 @@ class BroadcastSender:
             retry_at = now + dt.timedelta(seconds=30)
             self._slow_until = now + dt.timedelta(seconds=30)
             log.warning("broadcast: WeChat rate limit (45009); pausing sends for 30 s")
+        except WeChatUnavailable as exc:
+            if exc.errcode == -1 and "HTTP" not in str(exc) and "no answer" not in str(exc):
+                # Refused before WeChat saw it (busy, unreachable): safe to try again.
+                status, reason = "pending", "WeChat unavailable"
+                retry_at = now + dt.timedelta(seconds=10)
+            else:  # it may have been taken: never risk a second copy
+                status, reason = "unknown", f"no answer ({exc})"[:200]
         except WeChatError as exc:
             status, reason = "failed", f"errcode {exc.errcode}"
-        except Exception as exc:  # network trouble: try again a little later
-            status, reason = "pending", type(exc).__name__
-            retry_at = now + dt.timedelta(seconds=10)
+        except Exception as exc:  # anything else: the outcome is unknown, do not resend
+            status, reason = "unknown", type(exc).__name__
         await self._db.run(
             lambda c: repo.finish(c, claimed.id, status, reason=reason, retry_at=retry_at)
         )

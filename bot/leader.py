@@ -58,9 +58,17 @@ class Leadership:
                 return
             except Exception:
                 await self._let_go()
+        # Autocommit: the lock is held by the session, and a ping must not leave the
+        # connection idle in a transaction (which would hold back VACUUM everywhere).
         connection = await self._engine.connect()
-        got = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY})
-        await connection.commit()
+        try:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            got = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}
+            )
+        except BaseException:
+            await connection.close()
+            raise
         if got:
             self._connection = connection
             self._is_leader = True

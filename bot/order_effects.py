@@ -256,15 +256,25 @@ async def load_many_facts(
     """Facts of many orders in three queries, whatever their number (reminder batches)."""
     if not orders:
         return {}
-    item_keys = dict(
-        (
-            await session.execute(
-                select(models.Item.id, models.Item.key).where(
-                    models.Item.id.in_({o.item_id for o in orders})
-                )
-            )
-        ).all()
-    )
+    items: dict[int, Item] = {}
+    for item_id, key, title, category, unit_key in await session.execute(
+        select(
+            models.Item.id,
+            models.Item.key,
+            models.Item.title,
+            models.Item.category,
+            models.Unit.key,
+        )
+        .join(models.Unit, models.Item.unit_id == models.Unit.id)
+        .where(models.Item.id.in_({o.item_id for o in orders}))
+    ):
+        # An item since dropped from the catalog (retired) keeps its orders readable:
+        # they are described from the database row instead.
+        items[item_id] = (
+            catalog.item(key)
+            if catalog.has_item(key)
+            else Item.model_construct(id=key, title=title, category=category, unit=unit_key)
+        )
     residents = {
         r.id: r
         for r in await session.scalars(
@@ -288,7 +298,7 @@ async def load_many_facts(
         booked = sessions.get(order.session_id) if order.session_id is not None else None
         facts[order.id] = OrderFacts(
             order=order,
-            item=catalog.item(item_keys[order.item_id]),
+            item=items[order.item_id],
             openid=resident.openid,
             phone=resident.phone,
             starts_at=booked.starts_at if booked else None,

@@ -120,7 +120,7 @@ ROUTES = [
     ("GET", "/portal", {"unit"}),
     # Forms: the role is checked before the CSRF token (so no token is needed here).
     ("POST", "/console/proxy", {"staff", "admin"}),
-    ("POST", "/console/catalog", {"staff", "admin"}),
+    ("POST", "/console/catalog", {"admin"}),
     ("POST", "/console/broadcasts", {"staff", "admin"}),
     ("POST", "/console/handoffs/1/answer", {"staff", "admin"}),
 ]
@@ -222,6 +222,12 @@ async def test_staff_answer_a_resident_who_asked_for_a_person(
         allow_redirects=False,
     )
     assert answered.status == 302
+    again = await browser.post(
+        f"/console/handoffs/{handoff_id}/answer",
+        data={"csrf": token, "text": "师傅下午两点到。"},
+        allow_redirects=False,
+    )
+    assert again.status == 409  # answered once, sent once
     assert "师傅下午两点到" not in await (await browser.get("/console/handoffs")).text()
     csv = await browser.get("/console/evaluation?format=csv")
     assert csv.content_type == "text/csv" and "response_rate" in await csv.text()
@@ -269,22 +275,41 @@ async def test_a_new_catalog_from_the_console_takes_effect_without_a_restart(
     page = await (await staff.get("/console/catalog")).text()
     assert "阳光物业" in page and "健康知识讲座" in page and "已约0/10" in page
     current = await (await staff.get("/console/catalog.yaml")).text()
-    token = CSRF.search(page)[1]  # type: ignore[index]
+    # Staff may look; only admin imports (a catalog says what is confidential).
+    lifted = current.replace("confidential: true", "confidential: false")
+    refused = await staff.post(
+        "/console/catalog",
+        data={"csrf": CSRF.search(page)[1], "yaml": lifted},  # type: ignore[index]
+    )
+    assert refused.status == 403
+    await staff.close()
 
+    admin = await login(wechat, "admin1")
+    token = await csrf_of(admin, "/console/catalog")
     broken = current.replace("unit: property", "unit: nobody", 1)
-    refused = await staff.post("/console/catalog", data={"csrf": token, "yaml": broken})
-    assert refused.status == 400 and "nobody" in await refused.text()
-
+    rejected = await admin.post("/console/catalog", data={"csrf": token, "yaml": broken})
+    assert rejected.status == 400 and "nobody" in await rejected.text()
     renamed = current.replace("title: 水电维修", "title: 家庭水电维修", 1)
     assert renamed != current
-    done = await staff.post("/console/catalog", data={"csrf": token, "yaml": renamed})
+    done = await admin.post("/console/catalog", data={"csrf": token, "yaml": renamed})
     assert done.status == 200 and "已导入" in await done.text()
-    await staff.close()
+    await admin.close()
     # The bot uses the new version at once.
     assert "家庭水电维修" in await say(wechat, "o_new_catalog", "水管爆了")
     unit = await login(wechat, "property1")
     assert (await unit.get("/console/catalog")).status == 403
     await unit.close()
+
+
+async def test_no_redirect_to_another_site_after_login(site: tuple[WeChatServer, str, str]) -> None:
+    wechat, _, _ = site
+    for target in ("//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example"):
+        reply = await wechat.client.post(
+            "/login",
+            data={"username": "staff1", "password": PASSWORD, "next": target},
+            allow_redirects=False,
+        )
+        assert reply.headers["Location"] == "/console", target
 
 
 async def test_broadcasts_are_composed_previewed_and_confirmed_in_the_console(

@@ -34,6 +34,7 @@ SIGNED_IN = web.RequestKey("user", SignedIn)
 LIFETIME = dt.timedelta(hours=12)
 
 _hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password anyone has")
 routes = web.RouteTableDef()
 
 
@@ -60,13 +61,21 @@ class LoginLimiter:
         self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
 
     def blocked(self, key: tuple[str, str]) -> bool:
-        recent = self._failures[key]
+        recent = self._failures.get(key)
+        if recent is None:
+            return False
         cutoff = time.monotonic() - self.window
         while recent and recent[0] < cutoff:
             recent.popleft()
+        if not recent:
+            del self._failures[key]
         return len(recent) >= self.attempts
 
     def failed(self, key: tuple[str, str]) -> None:
+        if len(self._failures) > 10_000:  # random names must not grow memory without end
+            cutoff = time.monotonic() - self.window
+            for stale in [k for k, v in self._failures.items() if not v or v[-1] < cutoff]:
+                del self._failures[stale]
         self._failures[key].append(time.monotonic())
 
     def succeeded(self, key: tuple[str, str]) -> None:
@@ -149,7 +158,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         return again("尝试次数太多，请15分钟后再试。", 429)
     async with app[keys.SESSIONMAKER]() as session:
         user = await repo.find_user(session, catalog.community_id, username)
-    if user is None or not await check_password(user.password_hash, password):
+    # An unknown name costs a hash check too: the answer's timing must not tell
+    # which usernames exist.
+    stored = user.password_hash if user is not None else _DUMMY_HASH
+    if not await check_password(stored, password) or user is None:
         limiter.failed(key)
         return again("用户名或密码不对。", 401)
     limiter.succeeded(key)
@@ -186,6 +198,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 def _safe_next(target: str | None) -> str:
     """Only paths on this site: no open redirect to another host."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return ""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return ""
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return ""  # browsers read "/\\host" and "/\t/host" as another site
+    return target

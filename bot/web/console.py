@@ -382,9 +382,13 @@ async def answer_handoff(request: web.Request) -> web.StreamResponse:
     if not text or len(text) > 600:
         raise web.HTTPBadRequest(text="text: 1 to 600 characters")
     async with request.app[keys.SESSIONMAKER].begin() as session:
-        handoff = await session.get(models.Handoff, int(request.match_info["id"]))
+        handoff = await session.get(
+            models.Handoff, int(request.match_info["id"]), with_for_update=True
+        )
         if handoff is None or handoff.community_id != user.community_id:
             raise web.HTTPNotFound()
+        if handoff.status != "open":
+            raise web.HTTPConflict(text="这位居民已经有同事回复过了。")
         # The answer goes out through the outbox like any message to a resident.
         catalog = request.app[keys.CATALOG].current
         await effects.notify_resident(
@@ -392,7 +396,7 @@ async def answer_handoff(request: web.Request) -> web.StreamResponse:
             catalog,
             request.app[keys.POLICY],
             handoff.openid,
-            f"handoff:{handoff.id}:{request.app[keys.CLOCK].now():%Y%m%d%H%M%S}",
+            f"handoff:{handoff.id}",
             f"社区工作人员回复：{text}",
             request.app[keys.CLOCK].now(),
         )
