@@ -66,6 +66,9 @@ class OrderFacts:
 
     order: models.Order
     item: Item
+    unit: str
+    """The catalog id of the unit the order is dispatched to now (re-dispatch moves it
+    away from the item's own unit)."""
     openid: str | None
     """The resident's WeChat, None for proxy orders (代办)."""
     phone: str | None
@@ -80,9 +83,9 @@ async def order_placed(
     lines = [f"【新订单】{item.title}", f"订单号：{order.code}"]
     lines += _details(catalog, facts)
     lines.append(f"请回复“接单 {order.code}”接单，办不了请回复“退回 {order.code} 原因”。")
-    await notify_unit(session, catalog, item.unit, f"placed:{order.code}", "新订单", lines)
+    await notify_unit(session, catalog, facts.unit, f"placed:{order.code}", "新订单", lines)
     for co_unit in item.co_units:
-        lead = catalog.unit(item.unit).name
+        lead = catalog.unit(facts.unit).name
         co_lines = [f"【协办】{item.title}（{lead}牵头）", f"订单号：{order.code}"]
         co_lines += _details(catalog, facts)
         await notify_unit(
@@ -94,13 +97,16 @@ async def order_placed(
         ("accept_remind", policy.remind_after_hours),
         ("escalate", policy.escalate_after_hours),
     ):
+        # Keyed by unit: a re-dispatch to another unit starts its own clocks; the
+        # runner skips reminders meant for a unit the order has left.
         await reminders.schedule(
             session,
             community_id=order.community_id,
-            key=f"{kind}:{order.code}",
+            key=f"{kind}:{order.code}:{facts.unit}",
             kind=kind,
             order_id=order.id,
             due_at=worktime.add_working_hours(now, hours),
+            note=facts.unit,
         )
     if facts.starts_at is not None and facts.openid is not None:
         local = facts.starts_at.astimezone(worktime.zone)
@@ -137,7 +143,7 @@ async def order_changed(
     note: str | None = None,
 ) -> None:
     order, item = facts.order, facts.item
-    unit = catalog.unit(item.unit).name
+    unit = catalog.unit(facts.unit).name
     news = RESIDENT_NEWS.get(new)
     if news is not None and facts.openid is not None:
         text = f"您的订单 {order.code}（{item.title}）" + news.format(unit=unit, code=order.code)
@@ -281,6 +287,15 @@ async def load_many_facts(
             select(models.Resident).where(models.Resident.id.in_({o.resident_id for o in orders}))
         )
     }
+    unit_keys = dict(
+        (
+            await session.execute(
+                select(models.Unit.id, models.Unit.key).where(
+                    models.Unit.id.in_({o.unit_id for o in orders})
+                )
+            )
+        ).all()
+    )
     booked_ids = {o.session_id for o in orders if o.session_id is not None}
     sessions = (
         {
@@ -299,6 +314,7 @@ async def load_many_facts(
         facts[order.id] = OrderFacts(
             order=order,
             item=items[order.item_id],
+            unit=unit_keys[order.unit_id],
             openid=resident.openid,
             phone=resident.phone,
             starts_at=booked.starts_at if booked else None,

@@ -96,6 +96,11 @@ class ReminderRunner:
         status = OrderStatus(order.status)
         code, title = order.code, facts.item.title
 
+        if reminder.kind in ("accept_remind", "escalate") and reminder.note not in (
+            None,
+            facts.unit,
+        ):
+            return False  # scheduled for a unit the order was taken away from
         if reminder.kind == "accept_remind":
             if status is not OrderStatus.DISPATCHED:
                 return False
@@ -103,9 +108,7 @@ class ReminderRunner:
                 f"【催办】{title}",
                 f"订单号 {code} 派单后还没有接单，请尽快回复“接单 {code}”。",
             ]
-            await effects.notify_unit(
-                session, catalog, facts.item.unit, f"remind:{code}", "催办", lines
-            )
+            await effects.notify_unit(session, catalog, facts.unit, f"remind:{code}", "催办", lines)
             return True
         if reminder.kind == "escalate":
             if status is not OrderStatus.DISPATCHED:
@@ -113,7 +116,7 @@ class ReminderRunner:
             await ordering.transition(
                 session, order, OrderStatus.ESCALATED, actor="system", note="超时未接单"
             )
-            unit = catalog.unit(facts.item.unit).name
+            unit = catalog.unit(facts.unit).name
             lines = [f"【督办】{title} 订单号：{code}", f"{unit}超时未接单，请社区协调处理。"]
             await effects.notify_staff(session, catalog, f"escalate:{code}", lines, facts.item)
             return True

@@ -56,7 +56,7 @@ async def cancel_order(ctx: Context, args: str) -> str:
                 "居民已取消这个订单，不用再上门了。",
             ]
             await effects.notify_unit(
-                session, ctx.catalog, facts.item.unit, f"cancelled:{code}", "订单取消", lines
+                session, ctx.catalog, facts.unit, f"cancelled:{code}", "订单取消", lines
             )
     except repo.OrderNotFound:
         return texts.no_such_order(args)

@@ -360,3 +360,35 @@ async def test_staff_place_a_proxy_order_for_a_resident_without_a_phone(
     assert placed.status == 200 and "高龄津贴申请代办" in page and "13800001234" in page
     assert "staff:staff1" in page  # the audit trail names who placed it
     await staff.close()
+
+
+async def test_redispatching_to_another_unit_tells_that_unit_and_restarts_its_clocks(
+    site: tuple[WeChatServer, str, str],
+) -> None:
+    wechat, repair, _ = site
+    staff = await login(wechat, "staff1")
+    path = f"/console/orders/{repair}"
+    token = await csrf_of(staff, path)
+    moved = await staff.post(
+        f"{path}/dispatch", data={"csrf": token, "unit": "law"}, allow_redirects=False
+    )
+    assert moved.status == 302
+    await staff.close()
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        told = (
+            await session.scalars(
+                select(models.OutboxMessage.target).where(
+                    models.OutboxMessage.key.like(f"placed:{repair}:%")
+                )
+            )
+        ).all()
+        clocks = (
+            await session.scalars(
+                select(models.Reminder.note).where(models.Reminder.kind == "accept_remind")
+            )
+        ).all()
+    assert sorted(set(told)) == ["law", "property"]  # the first unit, then the new one
+    assert "law" in clocks and "property" in clocks
+    lawyer = await login(wechat, "lawyer1")
+    assert repair in await (await lawyer.get("/portal")).text()
+    await lawyer.close()

@@ -218,7 +218,7 @@ async def order_detail(request: web.Request) -> dict[str, Any]:
         order=order,
         status=OrderStatus(order.status),
         item=facts.item,
-        unit=catalog.unit(facts.item.unit).name,
+        unit=catalog.unit(facts.unit).name,
         phone=facts.phone,
         starts_at=facts.starts_at.astimezone(zone) if facts.starts_at else None,
         events=[

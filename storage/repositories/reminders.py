@@ -28,6 +28,7 @@ async def schedule(
     kind: str,
     due_at: dt.datetime,
     order_id: int | None = None,
+    note: str | None = None,
 ) -> None:
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     await session.execute(
@@ -39,6 +40,7 @@ async def schedule(
             order_id=order_id,
             due_at=due_at,
             status="pending",
+            note=note,
         )
         .on_conflict_do_nothing(index_elements=[Reminder.key])
     )
