@@ -209,14 +209,15 @@ class OutboxWorker:
 
     async def _resident(self, message: repo.Claimed) -> None:
         try:
-            await self._cs.send_text(message.target, message.payload["text"])
-        except WindowClosed:
-            if not (self._resident_template and isinstance(self._cs, TemplateSender)):
-                raise Permanent(
-                    "45015: outside the 48-hour window and no WECHAT_RESIDENT_TEMPLATE_ID"
-                ) from None
-            data = {"first": "社区服务提醒", "remark": message.payload["text"]}
-            await self._cs.send_template(message.target, self._resident_template, data)
+            try:
+                await self._cs.send_text(message.target, message.payload["text"])
+            except WindowClosed:
+                if not (self._resident_template and isinstance(self._cs, TemplateSender)):
+                    raise Permanent(
+                        "45015: outside the 48-hour window and no WECHAT_RESIDENT_TEMPLATE_ID"
+                    ) from None
+                data = {"first": "社区服务提醒", "remark": message.payload["text"]}
+                await self._cs.send_template(message.target, self._resident_template, data)
         except NotFollowing:
             async with self._sessionmaker.begin() as session:
                 resident = await session.scalar(

@@ -176,8 +176,12 @@ async def test_without_credentials_late_replies_are_kept_for_the_simulator(
     assert [(m["openid"], m["text"]) for m in outbox["messages"]] == [
         ("o_res_1", "办好了：TEST_WORK_6")
     ]
-    later = await wechat.client.get("/dev/outbox", params={"after": outbox["messages"][-1]["seq"]})
+    later = await wechat.client.get(
+        "/dev/outbox", params={"openid": "o_res_1", "after": outbox["messages"][-1]["seq"]}
+    )
     assert (await later.json())["messages"] == []
+    everyone = await wechat.client.get("/dev/outbox")
+    assert everyone.status == 400  # one resident at a time, never the whole list
 
 
 # --- one resident at a time --------------------------------------------------------------

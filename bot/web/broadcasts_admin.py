@@ -108,6 +108,8 @@ async def compose(request: web.Request) -> web.Response:
                 active_until=form["until"] or None,
                 now=now,
             )
+            if confirmed and await _just_scheduled(session, draft.row, now):
+                raise web.HTTPFound("/console/broadcasts")  # a double click: once is enough
             if confirmed:
                 session.add(draft.row)
                 await session.flush()
@@ -124,3 +126,20 @@ async def compose(request: web.Request) -> web.Response:
     if not confirmed:
         return await _page(request, user, draft=draft, form=form)
     raise web.HTTPFound("/console/broadcasts")
+
+
+async def _just_scheduled(session: Any, row: models.Broadcast, now: Any) -> bool:
+    """The same notice confirmed in the last five minutes (a double click, a resent
+    form) is not scheduled a second time."""
+    import datetime as dt
+
+    found = await session.scalar(
+        select(models.Broadcast.id).where(
+            models.Broadcast.community_id == row.community_id,
+            models.Broadcast.topic == row.topic,
+            models.Broadcast.title == row.title,
+            models.Broadcast.text == row.text,
+            models.Broadcast.created_at > now - dt.timedelta(minutes=5),
+        )
+    )
+    return found is not None

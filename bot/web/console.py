@@ -554,7 +554,11 @@ async def audit_log(request: web.Request) -> dict[str, Any]:
                 .limit(500)
             )
         ).all()
-        total = await session.scalar(select(func.count(models.AuditEntry.id)))
+        total = await session.scalar(
+            select(func.count(models.AuditEntry.id)).where(
+                models.AuditEntry.community_id == user.community_id
+            )
+        )
     return _context(
         request,
         user,

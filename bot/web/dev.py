@@ -29,7 +29,9 @@ async def outbox(request: web.Request) -> web.Response:
         after = int(request.query.get("after", "0"))
     except ValueError:
         raise web.HTTPBadRequest(text="after: expected a number") from None
-    openid = request.query.get("openid") or None
+    openid = request.query.get("openid")
+    if not openid:
+        raise web.HTTPBadRequest(text="openid: required (one resident's late replies)")
     messages = [
         {"seq": m.seq, "openid": m.openid, "text": m.text} for m in sent.after(after, openid)
     ]

@@ -49,7 +49,12 @@ async def page(request: web.Request) -> dict[str, Any]:
 @routes.post("/simulator/send")
 async def send(request: web.Request) -> web.Response:
     _enabled(request)
-    data = await request.json()
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="expected JSON: {openid, line}") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="expected JSON: {openid, line}")
     openid = str(data.get("openid") or "o_sim_resident")[:64]
     line = str(data.get("line") or "").strip()[:600]
     if not line:
@@ -61,7 +66,12 @@ async def send(request: web.Request) -> web.Response:
     if message is None:
         return web.json_response({"reply": None})
     settings = request.app[keys.SETTINGS]
-    origin = f"{request.scheme}://{request.host}"
+    # The address this connection came in on, not the Host header (a client could
+    # point that anywhere).
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        raise web.HTTPServiceUnavailable(text="cannot tell this server's own address")
+    origin = f"http://{sockname[0]}:{sockname[1]}"
     async with aiohttp.ClientSession() as http:
         webhook = Webhook(
             http,
