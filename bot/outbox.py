@@ -74,12 +74,16 @@ class OutboxWorker:
         http: aiohttp.ClientSession,
         clock: Clock,
         max_attempts: int = 8,
-        lease: dt.timedelta = dt.timedelta(seconds=60),
+        lease: dt.timedelta = dt.timedelta(seconds=120),
         backoff_base: float = 5.0,
         resident_template: str | None = None,
-        batch: int = 100,
+        batch: int = 10,
         timeout: float = 10.0,
     ) -> None:
+        # A claimed row must be done before its lease ends, or another worker sends it
+        # too: a batch's worst case (every send timing out) stays inside the lease.
+        if lease.total_seconds() < batch * timeout:
+            raise ValueError(f"lease {lease} is shorter than {batch} sends of {timeout} s")
         self._sessionmaker = sessionmaker
         self._cs = customer_service
         self._http = http
