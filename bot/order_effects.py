@@ -174,18 +174,40 @@ async def order_changed(
 async def notify_unit(
     session: AsyncSession, catalog: Catalog, unit_id: str, key: str, title: str, lines: list[str]
 ) -> None:
-    """One outbox row per channel the unit declared (log when it declared none)."""
+    """One outbox row per channel the unit declared (log when it declared none); for
+    the ``wechat`` channel, one row per bound member, so that a failure to reach one
+    member is retried for that member alone."""
     unit = catalog.unit(unit_id)
     channels: list[dict[str, Any]] = [c.model_dump() for c in unit.channels] or [{"type": "log"}]
+    text = "\n".join(lines)
     for index, channel in enumerate(channels):
-        await outbox.enqueue(
-            session,
-            community_id=catalog.community_id,
-            key=f"{key}:{unit_id}:{index}",
-            channel=str(channel["type"]),
-            target=unit_id,
-            payload={"title": title, "text": "\n".join(lines), "channel": channel},
+        members: list[str | None] = [None]
+        if channel["type"] == "wechat":
+            members = list(await _members(session, catalog.community_id, unit_id)) or [None]
+        for member in members:
+            suffix = f":{member}" if member else ""
+            await outbox.enqueue(
+                session,
+                community_id=catalog.community_id,
+                key=f"{key}:{unit_id}:{index}{suffix}",
+                channel=str(channel["type"]),
+                target=unit_id,
+                payload={"title": title, "text": text, "channel": channel, "member": member},
+            )
+
+
+async def _members(session: AsyncSession, community_id: str, unit_key: str) -> list[str]:
+    rows = await session.scalars(
+        select(models.UnitMember.openid)
+        .join(models.Unit, models.UnitMember.unit_id == models.Unit.id)
+        .where(
+            models.Unit.community_id == community_id,
+            models.Unit.key == unit_key,
+            models.UnitMember.active.is_(True),
         )
+        .order_by(models.UnitMember.id)
+    )
+    return list(rows)
 
 
 async def notify_staff(

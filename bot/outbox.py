@@ -186,6 +186,10 @@ class OutboxWorker:
             response.raise_for_status()
 
     async def _wechat_unit(self, message: repo.Claimed) -> None:
+        member = message.payload.get("member")
+        if member:  # one row per member (see order_effects.notify_unit)
+            await self._to_member(member, message)
+            return
         async with self._sessionmaker() as session:
             members = list(
                 await session.scalars(
@@ -200,16 +204,17 @@ class OutboxWorker:
             )
         if not members:
             raise Permanent(f"unit '{message.target}' has no bound members yet")
+        for openid in members:  # a row enqueued before per-member rows existed
+            await self._to_member(openid, message)
+
+    async def _to_member(self, openid: str, message: repo.Claimed) -> None:
         template = message.payload["channel"].get("template_id")
-        for openid in members:
-            if template and isinstance(self._cs, TemplateSender):
-                data = {
-                    "first": message.payload.get("title", ""),
-                    "remark": message.payload["text"],
-                }
-                await self._cs.send_template(openid, template, data)
-            else:
-                await self._cs.send_text(openid, _plain(message.payload))
+        if template and isinstance(self._cs, TemplateSender):
+            title = message.payload.get("title", "")
+            data = {"first": title, "remark": message.payload["text"]}
+            await self._cs.send_template(openid, template, data)
+        else:
+            await self._cs.send_text(openid, _plain(message.payload))
 
     async def _resident(self, message: repo.Claimed) -> None:
         try:

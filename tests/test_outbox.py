@@ -342,3 +342,51 @@ async def test_a_flaky_wechat_api_loses_nothing_and_repeats_nothing(
     repeats = {o for o in delivered if delivered.count(o) > 1}
     assert repeats <= set(timed_out)
     assert set(delivered) == set(residents)
+
+
+async def test_a_member_who_cannot_be_reached_does_not_make_the_others_get_it_twice(
+    sessionmaker: Sessions, fake_wechat: FakeWeChat
+) -> None:
+    from bot.order_effects import notify_unit
+    from catalog.loader import parse_catalog
+
+    catalog = parse_catalog(
+        """
+community: {id: testville, name: 测试社区}
+units:
+  - {id: law, name: 律所, kind: 两新组织, channels: [{type: wechat}]}
+items:
+  - {id: consult, title: 法律咨询, unit: law, category: 平安法治}
+"""
+    )
+    for openid in ("o_m1", "o_m2"):
+        fake_wechat.add_user(openid)
+    async with sessionmaker.begin() as session:
+        session.add(models.Community(id="testville", name="测试社区"))
+        await session.flush()
+        unit = models.Unit(community_id="testville", key="law", name="律所", kind="两新组织")
+        session.add(unit)
+        await session.flush()
+        session.add_all([models.UnitMember(unit_id=unit.id, openid=o) for o in ("o_m1", "o_m2")])
+        await session.flush()
+        await notify_unit(session, catalog, "law", "placed:AB23CD", "新订单", ["【新订单】"])
+    assert len(await rows(sessionmaker)) == 2  # one per member
+    fake_wechat.fail_next("/cgi-bin/message/custom/send", [-1, -1])  # o_m1, twice over
+    clock = FakeClock.at("2026-12-07 10:00")
+    async with aiohttp.ClientSession() as http:
+        api = WeChatAPI(
+            app_id=fake_wechat.app_id,
+            app_secret=fake_wechat.app_secret,
+            base_url=fake_wechat.base_url,
+            sessionmaker=sessionmaker,
+            community_id="testville",
+            http=http,
+            max_attempts=2,
+            backoff_base=0.01,
+        )
+        work = worker(sessionmaker, http, clock, cs=api)
+        await work.run_once()
+        clock.advance(minutes=5)
+        await work.run_once()
+    assert sorted(m["touser"] for m in fake_wechat.sent) == ["o_m1", "o_m2"]
+    assert {r.status for r in await rows(sessionmaker)} == {"sent"}
