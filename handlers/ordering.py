@@ -273,9 +273,11 @@ async def _offer_sessions(ctx: Context, item: Item) -> list[dict[str, Any]]:
         row = await repo.item_row(session, ctx.community_id, item.id)
         options = await repo.upcoming_sessions(session, row, item.weekly, zone)
     offered = []
-    for option in options[:6]:
+    for option in options:
         if option.remaining == 0:
-            continue
+            continue  # full sessions are not offered; the next ones with places are
+        if len(offered) == 5:
+            break
         offered.append(
             {
                 "id": option.id,
@@ -285,7 +287,7 @@ async def _offer_sessions(ctx: Context, item: Item) -> list[dict[str, Any]]:
                 ),
             }
         )
-    return offered[:5]
+    return offered
 
 
 async def _no_sessions(ctx: Context, item: Item) -> str:
