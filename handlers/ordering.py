@@ -404,6 +404,8 @@ async def _place(
         elif question.kind == "building":
             resident.building = value
             grid = _grid_of(ctx, value)
+            if grid is not None:
+                resident.grid_key = grid  # targets grid-wide broadcasts later
         elif question.kind == "people":
             people = int(value)
         elif question.kind == "session":
@@ -419,7 +421,7 @@ async def _place(
         description=data.get("need", ""),
         session_id=session_id,
         people=people,
-        grid_key=grid if item.grid_level or grid else None,
+        grid_key=grid,
         message_key=ctx.message_key,
     )
     for index, attachment in enumerate(data.get("attachments", [])):

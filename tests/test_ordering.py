@@ -309,3 +309,15 @@ async def test_asking_for_a_person(db_url: str, aiohttp_client: Client, catalog_
         handoffs = (await session.scalars(select(models.Handoff))).all()
     assert [(h.openid, h.status) for h in handoffs] == [("o_ma", "open")]
     assert "记下了" in await say(wechat, "o_ma", "3栋")  # the form was left
+
+
+async def test_the_building_given_on_an_order_places_the_resident_in_a_grid(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    await say(wechat, "o_grid", "水管爆了", "8栋2单元", "13899990001", "确认")
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        resident = await session.scalar(
+            select(models.Resident).where(models.Resident.openid == "o_grid")
+        )
+    assert resident is not None and resident.grid_key == "g2" and resident.building == "8栋2单元"
