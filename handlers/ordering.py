@@ -272,7 +272,7 @@ async def _offer_sessions(ctx: Context, item: Item) -> list[dict[str, Any]]:
     async with ctx.sessionmaker.begin() as session:
         row = await repo.item_row(session, ctx.community_id, item.id)
         options = await repo.upcoming_sessions(session, row, item.weekly, zone)
-    offered = []
+    offered: list[dict[str, Any]] = []
     for option in options:
         if option.remaining == 0:
             continue  # full sessions are not offered; the next ones with places are
