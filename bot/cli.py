@@ -472,9 +472,8 @@ def orders_create(
             # The unit is notified and chased like for any order, in the same transaction.
             catalog = await live_catalog(session)
             assert catalog is not None
-            facts = await effects.load_facts(session, catalog, order)
             policy = effects.Policy.from_settings(settings)
-            await effects.order_placed(session, catalog, policy, facts, order.created_at)
+            await effects.announce_new_order(session, catalog, policy, order, order.created_at)
             return summary
 
     try:

@@ -123,6 +123,14 @@ async def order_placed(
         )
 
 
+async def announce_new_order(
+    session: AsyncSession, catalog: Catalog, policy: Policy, order: models.Order, now: dt.datetime
+) -> None:
+    """A just-placed order (by chat, CLI or console): its facts, then ``order_placed``."""
+    facts = await load_facts(session, catalog, order)
+    await order_placed(session, catalog, policy, facts, now)
+
+
 RESIDENT_NEWS = {
     OrderStatus.ACCEPTED: "已被{unit}接单，工作人员会尽快联系您。",
     OrderStatus.IN_SERVICE: "{unit}已经开始为您服务了。",

@@ -429,8 +429,7 @@ async def _place(
             session, order.id, f"{ctx.message_key}#{index}", attachment["kind"], attachment
         )
     # The unit's notification and the reminders are saved with the order itself.
-    facts = await effects.load_facts(session, ctx.catalog, order)
-    await effects.order_placed(session, ctx.catalog, ctx.policy, facts, ctx.clock.now())
+    await effects.announce_new_order(session, ctx.catalog, ctx.policy, order, ctx.clock.now())
     return order
 
 

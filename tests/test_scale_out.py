@@ -27,17 +27,23 @@ TOKEN = "scale-out-token"
 CODE = re.compile(r"订单号：([2-9A-Z]{6})")
 
 
-@pytest.fixture
-def two_servers(db_url: str, tmp_path: Path) -> Iterator[list[str]]:
+def start_servers(
+    db_url: str, tmp_path: Path, name: str, count: int = 2, **settings: str
+) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+    """``count`` ``order-menu serve`` processes on one database, started one after the
+    other (the first one migrates), each in a directory of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
-    catalog = write_catalog(tmp_path)
     env.update(
-        DATABASE_URL=db_url, WECHAT_TOKEN=TOKEN, LOG_LEVEL="ERROR", CATALOG_PATH=str(catalog)
+        DATABASE_URL=db_url,
+        WECHAT_TOKEN=TOKEN,
+        LOG_LEVEL="ERROR",
+        CATALOG_PATH=str(write_catalog(tmp_path)),
+        **settings,
     )
     processes, bases = [], []
-    for n in range(2):
+    for n in range(count):
         port = free_port()
-        workdir = tmp_path / f"p{n}"
+        workdir = tmp_path / f"{name}{n}"
         workdir.mkdir()
         processes.append(
             subprocess.Popen(
@@ -49,14 +55,25 @@ def two_servers(db_url: str, tmp_path: Path) -> Iterator[list[str]]:
             )
         )
         bases.append(f"http://127.0.0.1:{port}")
-        wait_healthy(bases[-1])  # one after the other: the first one migrates
+        wait_healthy(bases[-1])
+    return processes, bases
+
+
+def stop_servers(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        process.wait(15)
+
+
+@pytest.fixture
+def two_servers(db_url: str, tmp_path: Path) -> Iterator[list[str]]:
+    processes, bases = start_servers(db_url, tmp_path, "p")
     try:
         yield bases
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(15)
+        stop_servers(processes)
 
 
 def wait_healthy(base: str) -> None:
@@ -113,38 +130,13 @@ async def test_a_retry_on_the_other_process_places_one_order(
 def two_schedulers(
     db_url: str, tmp_path: Path
 ) -> Iterator[tuple[list[subprocess.Popen[bytes]], list[str]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
-    env.update(
-        DATABASE_URL=db_url,
-        WECHAT_TOKEN=TOKEN,
-        LOG_LEVEL="ERROR",
-        CATALOG_PATH=str(write_catalog(tmp_path)),
-        SCHEDULER_INTERVAL="0.2",
-        LEADER_INTERVAL="0.3",
+    processes, bases = start_servers(
+        db_url, tmp_path, "s", SCHEDULER_INTERVAL="0.2", LEADER_INTERVAL="0.3"
     )
-    processes, bases = [], []
-    for n in range(2):
-        port = free_port()
-        workdir = tmp_path / f"s{n}"
-        workdir.mkdir()
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve", "--port", str(port)],
-                cwd=workdir,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        bases.append(f"http://127.0.0.1:{port}")
-        wait_healthy(bases[-1])
     try:
         yield processes, bases
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(15)
+        stop_servers(processes)
 
 
 async def test_killing_the_leader_hands_over_and_a_due_reminder_fires_once(

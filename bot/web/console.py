@@ -115,9 +115,8 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
                 staff=user.username,
                 community_id=user.community_id,
             )
-            facts = await effects.load_facts(session, catalog, order)
             now = request.app[keys.CLOCK].now()
-            await effects.order_placed(session, catalog, request.app[keys.POLICY], facts, now)
+            await effects.announce_new_order(session, catalog, request.app[keys.POLICY], order, now)
             await audit(session, user.community_id, user.username, "proxy_order", order.code, name)
             code = order.code
     except (ProxyOrderError, ValueError) as exc:
