@@ -38,7 +38,9 @@ from sqlalchemy import select, text  # noqa: E402
 from bot.broadcasts import BroadcastSender  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.order_effects import Policy  # noqa: E402
+from bot.tenants import Account, Accounts  # noqa: E402
 from bot.wechat.api import WeChatAPI  # noqa: E402
+from catalog.live import LiveCatalog  # noqa: E402
 from catalog.loader import demo_catalog_path, load_catalog  # noqa: E402
 from storage import migrate, models  # noqa: E402
 from storage.batch import BatchDatabase  # noqa: E402
@@ -164,12 +166,12 @@ async def run(
             await api.send_text("o_000001", "bare call")
         bare_ms = (time.perf_counter() - began) / calls * 1000
 
+        live = await LiveCatalog.load(catalog)
         sender = BroadcastSender(
             sessionmaker,
-            lambda: catalog,
+            Accounts([Account(catalog.community_id, live, api)]),
             batch_db,
             quiet_off,
-            api,
             SystemClock(),
             rate=1e9,
             budget=seconds,

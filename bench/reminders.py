@@ -38,6 +38,8 @@ from bot.clock import SystemClock
 from bot.order_effects import Policy
 from bot.reminders import ReminderRunner
 from bot.scheduler import Scheduler
+from bot.tenants import Account, Accounts
+from bot.webhook import DevOutbox
 from catalog.live import LiveCatalog
 from catalog.loader import demo_catalog_path, load_catalog
 from storage import migrate, models
@@ -86,7 +88,8 @@ async def main(url: str, pending: int, burst: int) -> None:
     # 2. Start the scheduler over the full table and run the first poll.
     started = time.perf_counter()
     live = await LiveCatalog.load(catalog)
-    runner = ReminderRunner(sessionmaker, live, Policy(), SystemClock())
+    accounts = Accounts([Account(catalog.community_id, live, DevOutbox())])
+    runner = ReminderRunner(sessionmaker, accounts, Policy(), SystemClock())
     scheduler = Scheduler()
     scheduler.every(1.0, "reminders", runner.run_once)
     scheduler.start()

@@ -16,6 +16,7 @@ import handlers
 from bot import keys, metrics
 from bot.broadcasts import BroadcastSender
 from bot.clock import Clock, SystemClock
+from bot.communities import community_specs
 from bot.config import Settings
 from bot.dispatch import Dispatcher
 from bot.leader import Leadership
@@ -28,6 +29,7 @@ from bot.scheduler import Scheduler
 from bot.startup import prepare
 from bot.state import DatabaseStateStorage
 from bot.tasks import BackgroundTasks
+from bot.tenants import Account, Tenant, Tenants, WeChatCredentials
 from bot.web import (
     auth,
     broadcasts_admin,
@@ -86,113 +88,128 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
     )
     try:
         sessionmaker = create_sessionmaker(engine)
-        startup = await prepare(engine, sessionmaker, settings)
+        startups = await prepare(engine, sessionmaker, community_specs(settings))
         app[keys.ENGINE] = engine
         app[keys.SESSIONMAKER] = sessionmaker
-        app[keys.CATALOG] = await LiveCatalog.load(startup.catalog, settings.thresholds)
-        app[keys.CREDENTIALS] = keys.WeChatCredentials(
-            token=startup.wechat_token, token_generated=startup.token_generated
-        )
+        app[keys.STARTUP] = [
+            (startup, await LiveCatalog.load(startup.catalog, settings.thresholds))
+            for startup in startups
+        ]
         yield
     finally:
         await engine.dispose()
 
 
 async def webhook_context(app: web.Application) -> AsyncIterator[None]:
-    """The message pipeline, its background tasks, and the outbound WeChat client."""
+    """Each community's message pipeline and account; the tasks and batches they share."""
     settings = app[keys.SETTINGS]
     sessionmaker = app[keys.SESSIONMAKER]
-    live = app[keys.CATALOG]
-    community_id = live.current.community_id
     tasks = BackgroundTasks()
     batch_db = BatchDatabase.for_engine(app[keys.ENGINE])
     clock = app[keys.CLOCK]
-    ledger = MessageLedger(batch_db, community_id, lease=settings.reply_deadline + 1.0, clock=clock)
     states = DatabaseStateStorage(
         batch_db, dt.timedelta(seconds=settings.conversation_timeout), clock=clock
     )
     dispatcher = Dispatcher(expired_notice=handlers.EXPIRED_NOTICE)
     dispatcher.include(*handlers.routers())
+    ledgers: list[MessageLedger] = []
     async with contextlib.AsyncExitStack() as stack:
-        customer_service: CustomerService
-        if settings.wechat_app_id and settings.wechat_app_secret:
-            http = await stack.enter_async_context(aiohttp.ClientSession())
-            customer_service = WeChatAPI(
-                app_id=settings.wechat_app_id,
-                app_secret=settings.wechat_app_secret,
-                base_url=settings.wechat_api_base,
-                sessionmaker=sessionmaker,
-                community_id=community_id,
-                http=http,
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        tenants = []
+        for startup, live in app[keys.STARTUP]:
+            spec, community_id = startup.spec, live.current.community_id
+            customer_service: CustomerService
+            if spec.wechat_app_id and spec.wechat_app_secret:
+                customer_service = WeChatAPI(
+                    app_id=spec.wechat_app_id,
+                    app_secret=spec.wechat_app_secret,
+                    base_url=settings.wechat_api_base,
+                    sessionmaker=sessionmaker,
+                    community_id=community_id,
+                    http=http,
+                )
+            else:
+                customer_service = DevOutbox()
+            ledger = MessageLedger(
+                batch_db, community_id, lease=settings.reply_deadline + 1.0, clock=clock
             )
-        else:
-            customer_service = DevOutbox()
+            ledgers.append(ledger)
+            token = startup.wechat_token
+            tenants.append(
+                Tenant(
+                    spec=spec,
+                    account=Account(
+                        community_id, live, customer_service, spec.wechat_resident_template_id
+                    ),
+                    credentials=WeChatCredentials(token, startup.token_generated),
+                    codec=Codec(
+                        token, aes_key=spec.wechat_encoding_aes_key, app_id=spec.wechat_app_id
+                    ),
+                    webhook=Webhook(
+                        community_id=community_id,
+                        catalog=live,
+                        sessionmaker=sessionmaker,
+                        ledger=ledger,
+                        states=states,
+                        dispatcher=dispatcher,
+                        customer_service=customer_service,
+                        tasks=tasks,
+                        deadline=settings.reply_deadline,
+                        policy=app[keys.POLICY],
+                        clock=clock,
+                    ),
+                )
+            )
         app[keys.TASKS] = tasks
         app[keys.BATCH_DB] = batch_db
-        app[keys.CUSTOMER_SERVICE] = customer_service
-        app[keys.CODEC] = Codec(
-            app[keys.CREDENTIALS].token,
-            aes_key=settings.wechat_encoding_aes_key,
-            app_id=settings.wechat_app_id,
-        )
-        app[keys.WEBHOOK] = Webhook(
-            community_id=community_id,
-            catalog=live,
-            sessionmaker=sessionmaker,
-            ledger=ledger,
-            states=states,
-            dispatcher=dispatcher,
-            customer_service=customer_service,
-            tasks=tasks,
-            deadline=settings.reply_deadline,
-            policy=app[keys.POLICY],
-            clock=app[keys.CLOCK],
-        )
+        app[keys.TENANTS] = Tenants(tenants)
         try:
             yield
         finally:
             # Stop taking work, let messages in flight finish, then flush batches.
             await tasks.close()
-            await ledger.close()
+            for ledger in ledgers:
+                await ledger.close()
             await states.close()
             await batch_db.close()
 
 
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
-    """Reminders, the outbox and housekeeping, polled by APScheduler interval jobs."""
+    """Reminders, the outbox and housekeeping, polled by APScheduler interval jobs.
+
+    One of each worker serves every community: rows carry their community, and the
+    worker acts with that community's catalog and account."""
     settings = app[keys.SETTINGS]
     sessionmaker = app[keys.SESSIONMAKER]
+    tenants = app[keys.TENANTS]
     async with aiohttp.ClientSession() as http:
         worker = OutboxWorker(
             sessionmaker,
-            customer_service=app[keys.CUSTOMER_SERVICE],
+            accounts=tenants.accounts.__getitem__,
             http=http,
             clock=app[keys.CLOCK],
             max_attempts=settings.outbox_max_attempts,
-            resident_template=settings.wechat_resident_template_id,
         )
-        runner = ReminderRunner(sessionmaker, app[keys.CATALOG], app[keys.POLICY], app[keys.CLOCK])
+        runner = ReminderRunner(sessionmaker, tenants.accounts, app[keys.POLICY], app[keys.CLOCK])
         leadership = Leadership(app[keys.ENGINE], interval=settings.leader_interval)
         await leadership.start()
         app[keys.LEADERSHIP] = leadership
         scheduler = Scheduler(gate=lambda: leadership.is_leader)
         scheduler.every(settings.scheduler_interval, "reminders", runner.run_once)
         scheduler.every(settings.scheduler_interval, "outbox", worker.run_once)
-        live = app[keys.CATALOG]
         sender = BroadcastSender(
             sessionmaker,
-            lambda: live.current,
+            tenants.accounts,
             app[keys.BATCH_DB],
             app[keys.POLICY],
-            app[keys.CUSTOMER_SERVICE],
             app[keys.CLOCK],
             rate=settings.broadcast_rate,
-            template=settings.wechat_resident_template_id,
             budget=settings.scheduler_interval,
             lease=dt.timedelta(seconds=settings.broadcast_lease),
         )
         scheduler.every(settings.scheduler_interval, "broadcasts", sender.run_once)
-        scheduler.every(3600, "ledger-purge", app[keys.WEBHOOK].ledger.purge)
+        # The ledger's purge is not per community: one tenant's ledger does it for all.
+        scheduler.every(3600, "ledger-purge", tenants.default.webhook.ledger.purge)
         app[keys.SCHEDULER] = scheduler
         scheduler.start()
         try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -28,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.order_effects import Policy
 from bot.outbox import TemplateSender
-from bot.webhook import CustomerService
+from bot.tenants import Account, Accounts, UnknownCommunity
 from bot.wechat.errors import (
     NotFollowing,
     RateLimited,
@@ -96,28 +95,25 @@ class BroadcastSender:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        catalog: Callable[[], Catalog],
+        accounts: Accounts,
         db: BatchDatabase,
         policy: Policy,
-        customer_service: CustomerService,
         clock: Clock,
         *,
         rate: float = 20.0,
-        template: str | None = None,
         budget: float = 1.0,
         lease: dt.timedelta = IN_FLIGHT_LEASE,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._catalog = catalog
+        self._accounts = accounts
         self._db = db
         self._policy = policy
-        self._cs = customer_service
         self._clock = clock
         self._rate = rate
-        self._template = template
         self._budget = budget
         """Seconds one poll may spend sending before it yields to the next."""
-        self._slow_until: dt.datetime | None = None
+        self._slow_until: dict[str, dt.datetime] = {}
+        """Per community: WeChat's rate limit (45009) is per official account."""
         self._lease = lease
 
     async def run_once(self) -> int:
@@ -126,27 +122,31 @@ class BroadcastSender:
         await self.start_due_runs(now)
         async with self._sessionmaker.begin() as session:
             await repo.settle_in_flight(session, older_than=now - self._lease)
-        if self._policy.worktime(self._catalog()).in_quiet_hours(now):
-            return 0
-        if self._slow_until is not None and now < self._slow_until:
-            return 0
         sent = 0
         loop = asyncio.get_running_loop()
         stop_at = loop.time() + self._budget
         while loop.time() < stop_at:
             began = loop.time()
-            if not await self.send_one():
+            sendable = self._sendable(self._clock.now())
+            if not sendable or not await self.send_one(sendable):
                 break
             sent += 1
-            if self._slow_until is not None and self._clock.now() < self._slow_until:
-                break  # WeChat asked us to slow down
             await asyncio.sleep(max(0.0, 1.0 / self._rate - (loop.time() - began)))
         async with self._sessionmaker.begin() as session:
             await repo.close_finished_runs(session)
         return sent
 
+    def _sendable(self, now: dt.datetime) -> list[str]:
+        """Communities whose residents may be messaged now: not in their quiet hours,
+        and not told by WeChat to slow down."""
+        return [
+            account.id
+            for account in self._accounts
+            if not self._policy.worktime(account.catalog.current).in_quiet_hours(now)
+            and not now < self._slow_until.get(account.id, now)
+        ]
+
     async def start_due_runs(self, now: dt.datetime) -> None:
-        zone = ZoneInfo(self._catalog().document.community.timezone)
         async with self._sessionmaker.begin() as session:
             scheduled = list(
                 await session.scalars(
@@ -154,6 +154,11 @@ class BroadcastSender:
                 )
             )
             for broadcast in scheduled:
+                try:
+                    catalog = self._accounts[broadcast.community_id].catalog.current
+                except UnknownCommunity:
+                    continue  # another deployment's community
+                zone = ZoneInfo(catalog.document.community.timezone)
                 last = await repo.last_run_due(session, broadcast.id)
                 due = next_due(broadcast, zone, last)
                 latest = None
@@ -170,12 +175,17 @@ class BroadcastSender:
                 if due is None and (latest is not None or last is not None):
                     broadcast.status = "done"  # no occurrence left
 
-    async def send_one(self) -> bool:
-        """Deliver the next pending delivery; False when there is none."""
+    async def send_one(self, communities: list[str] | None = None) -> bool:
+        """Deliver the next pending delivery (of one of ``communities``, default all
+        served here); False when there is none."""
         now = self._clock.now()
-        claimed = await self._db.run(lambda c: repo.claim_next(c, now=now))
+        if communities is None:
+            communities = [account.id for account in self._accounts]
+        claimed = await self._db.run(lambda c: repo.claim_next(c, now=now, communities=communities))
         if claimed is None:
             return False
+        account = self._accounts[claimed.community_id]
+        cs = account.customer_service
         status, reason, retry_at = "sent", None, None
         message = f"【{claimed.title}】\n{claimed.text}"
         try:
@@ -184,21 +194,24 @@ class BroadcastSender:
             )
             if window_open:
                 try:
-                    await self._cs.send_text(claimed.openid, message)
+                    await cs.send_text(claimed.openid, message)
                 except WindowClosed:
-                    await self._send_template(claimed.openid, claimed.title, claimed.text)
+                    await _send_template(account, claimed.openid, claimed.title, claimed.text)
             else:
-                await self._send_template(claimed.openid, claimed.title, claimed.text)
+                await _send_template(account, claimed.openid, claimed.title, claimed.text)
         except _NoTemplate:
             status, reason = "failed", "outside 48-hour window, no template configured"
         except NotFollowing:
             status, reason = "skipped", "unfollowed (43004)"
-            await self._unfollowed(claimed.openid)
+            await self._unfollowed(claimed.community_id, claimed.openid)
         except RateLimited:
             status, reason = "pending", "rate limited (45009)"
             retry_at = now + dt.timedelta(seconds=30)
-            self._slow_until = now + dt.timedelta(seconds=30)
-            log.warning("broadcast: WeChat rate limit (45009); pausing sends for 30 s")
+            self._slow_until[account.id] = now + dt.timedelta(seconds=30)
+            log.warning(
+                "broadcast: WeChat rate limit (45009) for %s; pausing its sends for 30 s",
+                account.id,
+            )
         except WeChatUnavailable as exc:
             if exc.errcode == -1 and "HTTP" not in str(exc) and "no answer" not in str(exc):
                 # Refused before WeChat saw it (busy, unreachable): safe to try again.
@@ -215,14 +228,8 @@ class BroadcastSender:
         )
         return status != "pending" or retry_at is not None
 
-    async def _send_template(self, openid: str, title: str, text: str) -> None:
-        if not (self._template and isinstance(self._cs, TemplateSender)):
-            raise _NoTemplate
-        await self._cs.send_template(openid, self._template, {"first": title, "remark": text})
-
-    async def _unfollowed(self, openid: str) -> None:
+    async def _unfollowed(self, community: str, openid: str) -> None:
         async with self._sessionmaker.begin() as session:
-            community = self._catalog().community_id
             resident = await session.scalar(
                 select(models.Resident).where(
                     models.Resident.community_id == community, models.Resident.openid == openid
@@ -230,6 +237,13 @@ class BroadcastSender:
             )
             if resident is not None:
                 resident.following = False
+
+
+async def _send_template(account: Account, openid: str, title: str, text: str) -> None:
+    cs, template = account.customer_service, account.resident_template
+    if not (template and isinstance(cs, TemplateSender)):
+        raise _NoTemplate
+    await cs.send_template(openid, template, {"first": title, "remark": text})
 
 
 class _NoTemplate(Exception):

@@ -170,9 +170,10 @@ class Webhook:
         *,
         aes_key: str | None,
         app_id: str | None,
+        path: str = "/wechat",
     ) -> None:
         self.http = http
-        self.url = f"{base_url}/wechat"
+        self.url = f"{base_url}{path}"
         self.token = token
         self.app_id = app_id or ""
         self.crypto = WeChatCrypto(token, aes_key, self.app_id) if aes_key else None

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import ConfigError, Settings, load_settings
 from catalog.loader import CatalogError, load_catalog
+from catalog.model import Catalog
 from storage import migrate
 from storage.engine import create_engine, create_sessionmaker
 
@@ -91,11 +92,50 @@ async def database(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="order-menu")
-def main() -> None:
+@click.option(
+    "--community",
+    envvar="ORDER_MENU_COMMUNITY",
+    default=None,
+    help="Which community (its catalog id); needed when the database serves several.",
+)
+@click.pass_context
+def main(ctx: click.Context, community: str | None) -> None:
     """order-menu: the community service bot (群众点单 → 社区派单 → 单位接单 → 群众评单).
 
     Settings come from environment variables or a .env file; see the README.
     """
+    ctx.obj = community
+
+
+async def chosen_community(session: AsyncSession) -> str | None:
+    """The community the command is for: ``--community``, or the only one in the
+    database; None when no catalog was imported yet. A ClickException when the
+    choice is missing or unknown."""
+    from storage.repositories.catalog import community_ids
+
+    chosen: str | None = click.get_current_context().find_root().obj
+    known = await community_ids(session)
+    if chosen is None and len(known) > 1:
+        raise click.ClickException(
+            f"this database serves several communities ({', '.join(known)}): "
+            "choose one with --community"
+        )
+    if chosen is not None and chosen not in known:
+        raise click.ClickException(
+            f"--community: no community '{chosen}' here (communities: {', '.join(known) or '-'})"
+        )
+    return chosen or (known[0] if known else None)
+
+
+async def community_catalog(session: AsyncSession) -> Catalog:
+    """The live catalog of the community the command is for (see chosen_community)."""
+    from storage.repositories.catalog import live_catalog
+
+    community_id = await chosen_community(session)
+    catalog = await live_catalog(session, community_id) if community_id else None
+    if catalog is None:
+        raise click.ClickException("no catalog imported yet: run `order-menu serve` once")
+    return catalog
 
 
 # --- serve ---------------------------------------------------------------------------
@@ -358,7 +398,10 @@ def needs_list(limit: int, as_json: bool) -> None:
 
     async def go() -> Any:
         async with database(settings) as (_, sessionmaker), sessionmaker() as session:
-            return await list_unmet_needs(session, limit=limit)
+            community_id = await chosen_community(session)
+            if community_id is None:
+                return []
+            return await list_unmet_needs(session, community_id=community_id, limit=limit)
 
     rows = run(go(), settings)
     if not rows:
@@ -398,7 +441,10 @@ def orders_list(status_text: str | None, limit: int, as_json: bool) -> None:
 
     async def go() -> Any:
         async with database(settings) as (_, sessionmaker), sessionmaker() as session:
-            return await list_orders(session, status=status, limit=limit)
+            community_id = await chosen_community(session)
+            if community_id is None:
+                return []
+            return await list_orders(session, community_id=community_id, status=status, limit=limit)
 
     rows = run(go(), settings)
     if as_json:
@@ -455,11 +501,12 @@ def orders_create(
 
     async def go() -> Any:
         from bot import order_effects as effects
-        from storage.repositories.catalog import live_catalog
 
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
+            catalog = await community_catalog(session)
             order, summary = await place_proxy_order(
                 session,
+                community_id=catalog.community_id,
                 item_key=item_key,
                 name=name.strip(),
                 phone=mobile,
@@ -470,8 +517,6 @@ def orders_create(
                 staff=staff,
             )
             # The unit is notified and chased like for any order, in the same transaction.
-            catalog = await live_catalog(session)
-            assert catalog is not None
             policy = effects.Policy.from_settings(settings)
             await effects.announce_new_order(session, catalog, policy, order, order.created_at)
             return summary
@@ -510,16 +555,13 @@ def units_invite(unit_key: str, hours: float, staff: str) -> None:
     """Print a one-time code with which a member of UNIT binds their WeChat."""
     import datetime as dt
 
-    from storage.repositories.catalog import live_catalog
     from storage.repositories.units import create_invite, unit_row
 
     settings = settings_or_exit()
 
     async def go() -> tuple[str, Any, str]:
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
-            catalog = await live_catalog(session)
-            if catalog is None:
-                raise click.ClickException("no catalog imported yet")
+            catalog = await community_catalog(session)
             unit = await unit_row(session, catalog.community_id, unit_key)
             if unit is None:
                 known = ", ".join(u.id for u in catalog.units)
@@ -580,15 +622,12 @@ def broadcast_create(
     import datetime as dt
 
     from bot.broadcasts import BroadcastProblem, prepare
-    from storage.repositories.catalog import live_catalog
 
     settings = settings_or_exit()
 
     async def go() -> tuple[int, list[str], int | None]:
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
-            catalog = await live_catalog(session)
-            if catalog is None:
-                raise click.ClickException("no catalog imported yet")
+            catalog = await community_catalog(session)
             draft = await prepare(
                 session,
                 catalog,
@@ -702,7 +741,6 @@ def residents_set(
 ) -> None:
     """Set a resident's grid and tags (e.g. 独居老人, 有未成年子女)."""
     from storage import models
-    from storage.repositories.catalog import live_catalog
 
     settings = settings_or_exit()
 
@@ -710,9 +748,7 @@ def residents_set(
         from sqlalchemy import select
 
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
-            catalog = await live_catalog(session)
-            if catalog is None:
-                raise click.ClickException("no catalog imported yet")
+            catalog = await community_catalog(session)
             resident = await session.scalar(
                 select(models.Resident).where(
                     models.Resident.community_id == catalog.community_id,
@@ -757,7 +793,6 @@ def users_create(username: str, role: str, unit_key: str | None, password_stdin:
 
     from bot.web.auth import hash_password
     from storage import models
-    from storage.repositories.catalog import live_catalog
     from storage.repositories.units import unit_row
     from storage.repositories.users import find_user
 
@@ -777,9 +812,7 @@ def users_create(username: str, role: str, unit_key: str | None, password_stdin:
 
     async def go() -> str:
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
-            catalog = await live_catalog(session)
-            if catalog is None:
-                raise click.ClickException("no catalog imported yet")
+            catalog = await community_catalog(session)
             if await find_user(session, catalog.community_id, username) is not None:
                 raise click.ClickException(f"USERNAME: '{username}' exists already")
             unit_id = None
@@ -798,7 +831,7 @@ def users_create(username: str, role: str, unit_key: str | None, password_stdin:
                     unit_id=unit_id,
                 )
             )
-            return catalog.community_name
+            return str(catalog.community_name)
 
     try:
         community = run(go(), settings)
@@ -857,12 +890,36 @@ def menu_push(menu_file: Path | None) -> None:
     )
 
 
+def _account_spec(settings: Settings) -> Any:
+    """The configured community the command is for (``--community`` among several)."""
+    from bot.communities import community_specs
+
+    try:
+        specs = community_specs(settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    chosen = click.get_current_context().find_root().obj
+    if chosen is None:
+        if len(specs) > 1:
+            fail("several communities in COMMUNITIES_FILE: choose one with --community", 2)
+        return specs[0]
+    for spec in specs:
+        if spec.id == chosen:
+            return spec
+    fail(f"--community: '{chosen}' is not in COMMUNITIES_FILE", 2)
+
+
 def _app_credentials(settings: Settings) -> tuple[str, str]:
     """AppID and AppSecret, or exit 2 naming whichever is missing."""
-    app_id, app_secret = settings.wechat_app_id or "", settings.wechat_app_secret or ""
+    spec = _account_spec(settings)
+    app_id, app_secret = spec.wechat_app_id or "", spec.wechat_app_secret or ""
+    prefix = f"{spec.id.upper().replace('-', '_')}_" if spec.id else ""
     missing = [
         name
-        for name, value in (("WECHAT_APP_ID", app_id), ("WECHAT_APP_SECRET", app_secret))
+        for name, value in (
+            (f"{prefix}WECHAT_APP_ID", app_id),
+            (f"{prefix}WECHAT_APP_SECRET", app_secret),
+        )
         if not value
     ]
     if missing:
@@ -902,6 +959,9 @@ async def _community_id(sessionmaker: async_sessionmaker[AsyncSession], settings
     from bot.startup import catalog_file
     from storage.repositories.catalog import live_catalog
 
+    spec = _account_spec(settings)
+    if spec.id is not None:
+        return str(spec.id)
     async with sessionmaker() as session:
         live = await live_catalog(session)
     if live is not None:

@@ -23,6 +23,17 @@ OFFICIAL_API_BASE = "https://api.weixin.qq.com"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
+def check_aes_key(value: str) -> str:
+    """WeChat shows a 43-character key: base64 of 32 bytes without the final '='."""
+    try:
+        raw = base64.b64decode(value + "=", validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(value) != 43 or len(raw) != 32:
+        raise ValueError("must be the 43-character EncodingAESKey shown in the WeChat console")
+    return value
+
+
 class ConfigError(Exception):
     """Configuration is invalid; the message names each bad variable."""
 
@@ -37,6 +48,8 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=10.0, gt=0)
     catalog_path: Path | None = None
     """None: the demo catalog shipped in the package."""
+    communities_file: Path | None = None
+    """Several communities in one deployment (see bot/communities.py); None: one."""
 
     wechat_token: str | None = None
     """None: a development token is generated, stored and printed at start-up."""
@@ -114,9 +127,9 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("catalog_path")
+    @field_validator("catalog_path", "communities_file")
     @classmethod
-    def _catalog_exists(cls, value: Path | None) -> Path | None:
+    def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
         return value
@@ -124,16 +137,7 @@ class Settings(BaseSettings):
     @field_validator("wechat_encoding_aes_key")
     @classmethod
     def _aes_key(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        # WeChat shows a 43-character key; it is base64 of 32 bytes without the final '='.
-        try:
-            raw = base64.b64decode(value + "=", validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        if len(value) != 43 or len(raw) != 32:
-            raise ValueError("must be the 43-character EncodingAESKey shown in the WeChat console")
-        return value
+        return check_aes_key(value) if value else None
 
     @field_validator("wechat_api_base")
     @classmethod
@@ -196,6 +200,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="after")
+    def _one_way_to_name_communities(self) -> Settings:
+        if self.communities_file is not None and self.catalog_path is not None:
+            raise ValueError(
+                "set CATALOG_PATH (one community) or COMMUNITIES_FILE (several), not both"
+            )
+        return self
 
     @model_validator(mode="after")
     def _ambiguous_below_matched(self) -> Settings:

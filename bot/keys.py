@@ -12,9 +12,9 @@ from bot.config import Settings
 from bot.leader import Leadership
 from bot.order_effects import Policy
 from bot.scheduler import Scheduler
+from bot.startup import Startup
 from bot.tasks import BackgroundTasks
-from bot.webhook import CustomerService, Webhook
-from bot.wechat.inbound import Codec
+from bot.tenants import Tenants
 from catalog.live import LiveCatalog
 from storage.batch import BatchDatabase
 
@@ -28,24 +28,15 @@ class Link:
     description: str
 
 
-@dataclass(frozen=True)
-class WeChatCredentials:
-    token: str
-    token_generated: bool
-    """True when no WECHAT_TOKEN was configured and a development token is in use."""
-
-
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
-CATALOG = web.AppKey("catalog", LiveCatalog)
-CREDENTIALS = web.AppKey("credentials", WeChatCredentials)
+STARTUP = web.AppKey("startup", list[tuple[Startup, LiveCatalog]])
+"""Each community as prepared at start-up, with its live catalog."""
+TENANTS = web.AppKey("tenants", Tenants)
+"""Every community served: catalog, account, codec and pipeline (bot.tenants)."""
 LINKS = web.AppKey("links", list[Link])
 TASKS = web.AppKey("tasks", BackgroundTasks)
-CODEC = web.AppKey("codec", Codec)
-WEBHOOK = web.AppKey("webhook", Webhook)
-CUSTOMER_SERVICE = web.AppKey("customer_service", CustomerService)
-"""Where late replies go: the WeChat API client, or a DevOutbox without credentials."""
 CLOCK = web.AppKey("clock", Clock)
 POLICY = web.AppKey("policy", Policy)
 SCHEDULER = web.AppKey("scheduler", Scheduler)

@@ -65,18 +65,27 @@ class TemplateSender(Protocol):
 Deliver = Callable[[repo.Claimed], Awaitable[None]]
 
 
+class ResidentAccount(Protocol):
+    """What the outbox needs of a community's account (``bot.tenants.Account``)."""
+
+    @property
+    def customer_service(self) -> CustomerService: ...
+
+    @property
+    def resident_template(self) -> str | None: ...
+
+
 class OutboxWorker:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
-        customer_service: CustomerService,
+        accounts: Callable[[str], ResidentAccount],
         http: aiohttp.ClientSession,
         clock: Clock,
         max_attempts: int = 8,
         lease: dt.timedelta = dt.timedelta(seconds=120),
         backoff_base: float = 5.0,
-        resident_template: str | None = None,
         batch: int = 10,
         timeout: float = 10.0,
     ) -> None:
@@ -85,13 +94,12 @@ class OutboxWorker:
         if lease.total_seconds() < batch * timeout:
             raise ValueError(f"lease {lease} is shorter than {batch} sends of {timeout} s")
         self._sessionmaker = sessionmaker
-        self._cs = customer_service
+        self._accounts = accounts
         self._http = http
         self._clock = clock
         self._max_attempts = max_attempts
         self._lease = lease
         self._backoff_base = backoff_base
-        self._resident_template = resident_template
         self._batch = batch
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._channels: dict[str, Deliver] = {
@@ -185,6 +193,12 @@ class OutboxWorker:
                 raise Permanent(f"HTTP {response.status} from {channel['url']}")
             response.raise_for_status()
 
+    def _account(self, message: repo.Claimed) -> ResidentAccount:
+        try:
+            return self._accounts(message.community_id)
+        except LookupError:
+            raise Permanent(f"community '{message.community_id}' is not served here") from None
+
     async def _wechat_unit(self, message: repo.Claimed) -> None:
         member = message.payload.get("member")
         if member:  # one row per member (see order_effects.notify_unit)
@@ -208,25 +222,28 @@ class OutboxWorker:
             await self._to_member(openid, message)
 
     async def _to_member(self, openid: str, message: repo.Claimed) -> None:
+        cs = self._account(message).customer_service
         template = message.payload["channel"].get("template_id")
-        if template and isinstance(self._cs, TemplateSender):
+        if template and isinstance(cs, TemplateSender):
             title = message.payload.get("title", "")
             data = {"first": title, "remark": message.payload["text"]}
-            await self._cs.send_template(openid, template, data)
+            await cs.send_template(openid, template, data)
         else:
-            await self._cs.send_text(openid, _plain(message.payload))
+            await cs.send_text(openid, _plain(message.payload))
 
     async def _resident(self, message: repo.Claimed) -> None:
+        account = self._account(message)
+        cs, template = account.customer_service, account.resident_template
         try:
             try:
-                await self._cs.send_text(message.target, message.payload["text"])
+                await cs.send_text(message.target, message.payload["text"])
             except WindowClosed:
-                if not (self._resident_template and isinstance(self._cs, TemplateSender)):
+                if not (template and isinstance(cs, TemplateSender)):
                     raise Permanent(
                         "45015: outside the 48-hour window and no WECHAT_RESIDENT_TEMPLATE_ID"
                     ) from None
                 data = {"first": "社区服务提醒", "remark": message.payload["text"]}
-                await self._cs.send_template(message.target, self._resident_template, data)
+                await cs.send_template(message.target, template, data)
         except NotFollowing:
             async with self._sessionmaker.begin() as session:
                 resident = await session.scalar(

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import order_effects as effects
 from bot.clock import Clock
-from catalog.live import LiveCatalog
+from bot.tenants import Accounts, UnknownCommunity
+from catalog.model import Catalog
 from storage import models
 from storage.order_status import OrderStatus
 from storage.repositories import ordering
@@ -32,14 +33,14 @@ class ReminderRunner:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        catalog: LiveCatalog,
+        accounts: Accounts,
         policy: effects.Policy,
         clock: Clock,
         *,
         batch: int = 500,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._catalog = catalog
+        self._accounts = accounts
         self._policy = policy
         self._clock = clock
         self._batch = batch
@@ -67,7 +68,14 @@ class ReminderRunner:
                 if order_ids
                 else []
             )
-            facts = await effects.load_many_facts(session, self._catalog.current, orders)
+            facts: dict[int, effects.OrderFacts] = {}
+            catalogs: dict[str, Catalog] = {}
+            for community_id in {o.community_id for o in orders}:
+                catalog = self._catalog(community_id)
+                if catalog is not None:
+                    catalogs[community_id] = catalog
+                    mine = [o for o in orders if o.community_id == community_id]
+                    facts.update(await effects.load_many_facts(session, catalog, mine))
             fired: list[int] = []
             skipped: list[int] = []
             for reminder in due:
@@ -75,7 +83,9 @@ class ReminderRunner:
                 relevant = (
                     found is not None
                     and now - reminder.due_at <= TOO_LATE
-                    and await self._fire(session, reminder, found, now)
+                    and await self._fire(
+                        session, reminder, found, now, catalogs[found.order.community_id]
+                    )
                 )
                 (fired if relevant else skipped).append(reminder.id)
             await repo.finish(session, fired, "done", now=now)
@@ -84,14 +94,21 @@ class ReminderRunner:
             log.info("reminders: %d fired, %d no longer relevant", len(fired), len(skipped))
         return len(due)
 
+    def _catalog(self, community_id: str) -> Catalog | None:
+        try:
+            return self._accounts[community_id].catalog.current
+        except UnknownCommunity:
+            log.warning("reminders of community %r: not served here, skipped", community_id)
+            return None
+
     async def _fire(
         self,
         session: AsyncSession,
         reminder: models.Reminder,
         facts: effects.OrderFacts,
         now: dt.datetime,
+        catalog: Catalog,
     ) -> bool:
-        catalog = self._catalog.current
         order = facts.order
         status = OrderStatus(order.status)
         code, title = order.code, facts.item.title

@@ -23,12 +23,14 @@ def display_width(text: str) -> int:
 
 def banner(app: web.Application, base_url: str) -> str:
     settings = app[keys.SETTINGS]
-    catalog = app[keys.CATALOG].current
-    credentials = app[keys.CREDENTIALS]
+    tenants = app[keys.TENANTS]
     width = max(display_width(link.title) for link in app[keys.LINKS]) + 2
     lines = [
-        f"order-menu is serving {catalog.community_name} "
-        f"({len(catalog.units)} units, {len(catalog.items)} items, catalog {catalog.version})",
+        *(
+            f"order-menu is serving {t.name} ({len(t.catalog.current.units)} units, "
+            f"{len(t.catalog.current.items)} items, catalog {t.catalog.current.version})"
+            for t in tenants
+        ),
         "",
         "Open in a browser:",
         *(
@@ -37,15 +39,26 @@ def banner(app: web.Application, base_url: str) -> str:
         ),
         "",
         f"Database:  {settings.database_display()}",
-        f"Catalog:   {catalog.source}",
-        f"WeChat server URL (公众号 服务器地址): {base_url}/wechat"
-        + (" (safe mode)" if settings.safe_mode else ""),
     ]
-    if credentials.token_generated:
+    for tenant in tenants:
+        path = "/wechat" if not tenants.several else f"/wechat/{tenant.id}"
+        if tenants.several:
+            lines.append(f"{tenant.name} ({tenant.id}):")
         lines += [
-            f"WeChat token (development, generated and kept in the database): {credentials.token}",
-            "  Set WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET to connect a real account.",
+            f"Catalog:   {tenant.catalog.current.source}",
+            f"WeChat server URL (公众号 服务器地址): {base_url}{path}"
+            + (" (safe mode)" if tenant.spec.safe_mode else ""),
         ]
+        if tenant.credentials.token_generated:
+            lines.append(
+                "WeChat token (development, generated and kept in the database): "
+                + tenant.credentials.token
+            )
+    if any(t.credentials.token_generated for t in tenants):
+        lines.append(
+            "  Set WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET "
+            "(with several communities, <ID>_WECHAT_…) to connect a real account."
+        )
     lines += ["", "Press Ctrl+C to stop."]
     return "\n".join(lines)
 

@@ -1,8 +1,9 @@
 """What happens before the service answers its first request.
 
-Migrate the database, import the catalog file if it changed since it was last
-imported, load the live catalog, and settle the WeChat token. Shared by ``serve`` and
-the tests, so the tests start the service exactly as production does.
+Migrate the database; then for each community, import its catalog file if it changed
+since it was last imported, load its live catalog, and settle its WeChat token.
+Shared by ``serve`` and the tests, so the tests start the service exactly as
+production does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.config import Settings
+from bot.communities import CommunitySpec
+from bot.config import ConfigError, Settings
 from catalog.loader import demo_catalog_path, load_catalog
 from catalog.model import Catalog
 from storage import migrate
@@ -35,6 +37,9 @@ DEV_TOKEN_KEY = "dev_wechat_token"
 
 @dataclass(frozen=True)
 class Startup:
+    """One community, ready to serve."""
+
+    spec: CommunitySpec
     catalog: Catalog
     catalog_import: ImportSummary | None
     """What the start-up import changed; None when the file was already imported."""
@@ -51,30 +56,49 @@ def file_sha256(path: Path) -> str:
 
 
 async def prepare(
-    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> Startup:
-    """Raise ``CatalogError`` for a bad catalog file: the service must not start on one."""
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    specs: list[CommunitySpec],
+) -> list[Startup]:
+    """Every community, in the order given. Raise ``CatalogError`` for a bad catalog
+    file and ``ConfigError`` for a catalog of another community than its entry says:
+    the service must not start on either."""
     before, after = await migrate.upgrade(engine)
     if before != after:
         log.info("database migrated from %s to %s", before or "empty", after)
+    ready = []
+    for n, spec in enumerate(specs):
+        ready.append(await _prepare_one(sessionmaker, spec, first=n == 0))
+    return ready
 
-    path = catalog_file(settings)
+
+async def _prepare_one(
+    sessionmaker: async_sessionmaker[AsyncSession], spec: CommunitySpec, *, first: bool
+) -> Startup:
+    path = spec.catalog_path or demo_catalog_path()
     # Reading and validating a file is blocking work: keep it off the event loop.
     catalog, sha = await asyncio.to_thread(lambda: (load_catalog(path), file_sha256(path)))
-
+    if spec.id is not None and catalog.community_id != spec.id:
+        raise ConfigError(
+            f"community {spec.id!r}: its catalog {path} is for community "
+            f"{catalog.community_id!r} (community.id in the file)"
+        )
+    # The default community keeps the key a single-community instance always used.
+    token_key = DEV_TOKEN_KEY if first else f"{DEV_TOKEN_KEY}:{catalog.community_id}"
     summary = None
     async with sessionmaker.begin() as session:
         if await last_source_sha256(session, catalog.community_id) != sha:
             summary = await import_catalog(session, catalog, source=str(path), source_sha256=sha)
             log.info("%s", summary.describe())
         live = await live_catalog(session, catalog.community_id)
-        token = settings.wechat_token or await get_or_create(
-            session, DEV_TOKEN_KEY, lambda: secrets.token_urlsafe(24)
+        token = spec.wechat_token or await get_or_create(
+            session, token_key, lambda: secrets.token_urlsafe(24)
         )
     assert live is not None  # the import above guarantees a version exists
     return Startup(
+        spec=spec,
         catalog=live,
         catalog_import=summary,
         wechat_token=token,
-        token_generated=settings.wechat_token is None,
+        token_generated=spec.wechat_token is None,
     )

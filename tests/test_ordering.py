@@ -91,7 +91,7 @@ async def test_choosing_among_likely_services_by_number(
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
-    matcher = wechat.client.app[keys.CATALOG].matcher
+    matcher = wechat.client.app[keys.TENANTS].default.catalog.matcher
     need = "法律咨询和普法讲座"
     assert matcher.match(need).decision == "ambiguous"
     offered = await say(wechat, "o_li", need)

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox import OutboxWorker
-from bot.webhook import DevOutbox
+from bot.webhook import CustomerService, DevOutbox
 from bot.wechat.api import WeChatAPI
 from storage import models
 from storage.repositories import outbox
@@ -86,12 +87,21 @@ async def enqueue(
         )
 
 
+@dataclass(frozen=True)
+class Account:
+    """The part of a community's account the outbox uses."""
+
+    customer_service: CustomerService
+    resident_template: str | None
+
+
 def worker(
     sessionmaker: Sessions, http: aiohttp.ClientSession, clock: FakeClock, **options: Any
 ) -> OutboxWorker:
+    account = Account(options.pop("cs", DevOutbox()), options.pop("resident_template", None))
     return OutboxWorker(
         sessionmaker,
-        customer_service=options.pop("cs", DevOutbox()),
+        accounts=lambda community: account,
         http=http,
         clock=clock,
         backoff_base=1.0,

@@ -18,12 +18,14 @@ async def test_the_simulator_goes_through_the_webhook(
     wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
     client = wechat.client
     page = await client.get("/simulator")
-    assert page.status == 200 and "/simulator/send" in await page.text()
+    assert page.status == 200 and "/simulator/testville/send" in await page.text()
     front = await (await client.get("/")).text()
     assert 'href="/simulator"' in front
 
     async def say(line: str, openid: str = "o_sim") -> str | None:
-        reply = await client.post("/simulator/send", json={"openid": openid, "line": line})
+        reply = await client.post(
+            "/simulator/testville/send", json={"openid": openid, "line": line}
+        )
         assert reply.status == 200
         return (await reply.json())["reply"]
 

@@ -50,17 +50,17 @@ async def test_development_token_is_generated_once_and_kept(
 ) -> None:
     first = create_app(make_settings(db_url))
     await aiohttp_client(first)
-    token = first[keys.CREDENTIALS].token
-    assert first[keys.CREDENTIALS].token_generated and len(token) >= 24
+    token = first[keys.TENANTS].default.credentials.token
+    assert first[keys.TENANTS].default.credentials.token_generated and len(token) >= 24
 
     second = create_app(make_settings(db_url))
     await aiohttp_client(second)
-    assert second[keys.CREDENTIALS].token == token
+    assert second[keys.TENANTS].default.credentials.token == token
 
     configured = create_app(make_settings(db_url, wechat_token="configured-token"))
     await aiohttp_client(configured)
-    assert configured[keys.CREDENTIALS].token == "configured-token"
-    assert not configured[keys.CREDENTIALS].token_generated
+    assert configured[keys.TENANTS].default.credentials.token == "configured-token"
+    assert not configured[keys.TENANTS].default.credentials.token_generated
 
 
 async def test_a_changed_catalog_file_is_picked_up_at_restart(
@@ -70,7 +70,7 @@ async def test_a_changed_catalog_file_is_picked_up_at_restart(
     shutil.copy(REFERENCE_CATALOG, path)
     app = create_app(make_settings(db_url, catalog_path=path))
     await aiohttp_client(app)
-    assert app[keys.CATALOG].current.has_item("contract-review")
+    assert app[keys.TENANTS].default.catalog.current.has_item("contract-review")
 
     path.write_text(
         path.read_text(encoding="utf-8").replace("title: 合同审查", "title: 合同免费审查"),
@@ -78,5 +78,8 @@ async def test_a_changed_catalog_file_is_picked_up_at_restart(
     )
     restarted = create_app(make_settings(db_url, catalog_path=path))
     client = await aiohttp_client(restarted)
-    assert restarted[keys.CATALOG].current.item("contract-review").title == "合同免费审查"
+    assert (
+        restarted[keys.TENANTS].default.catalog.current.item("contract-review").title
+        == "合同免费审查"
+    )
     assert "合同免费审查" in await (await client.get("/services")).text()

@@ -37,7 +37,7 @@ class Recorder:
         self.router.on(clicked("TEST_COUNT"))(self.count)
 
     def install(self, wechat: WeChatServer) -> None:
-        wechat.client.app[keys.WEBHOOK].dispatcher.include(self.router)
+        wechat.client.app[keys.TENANTS].default.webhook.dispatcher.include(self.router)
 
     async def work(self, msg: Incoming) -> str:
         began = time.monotonic()
@@ -115,7 +115,7 @@ async def test_a_claim_left_by_a_crashed_attempt_is_taken_over(
     recorder.install(wechat)
     xml = wechat.event_xml("o_res_1", "CLICK", key="TEST_WORK_4")
     event_time = xml.split("<CreateTime>")[1].split("<")[0]
-    community = wechat.client.app[keys.CATALOG].current.community_id
+    community = wechat.client.app[keys.TENANTS].default.catalog.current.community_id
     async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
         session.add(
             ProcessedMessage(

@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from bot import keys
+from bot.tenants import Tenant
 from storage.repositories import users as repo
 from storage.repositories.users import SignedIn
 
@@ -132,10 +133,21 @@ async def checked_form(request: web.Request, user: SignedIn) -> dict[str, str]:
 @routes.get("/login")
 @aiohttp_jinja2.template("login.html")
 async def login_form(request: web.Request) -> dict[str, Any]:
+    tenants = request.app[keys.TENANTS]
+    tenant = tenants.get(request.query.get("community")) or tenants.default
+    return _login_context(request, tenant, _safe_next(request.query.get("next")), None)
+
+
+def _login_context(
+    request: web.Request, tenant: Tenant, target: str, error: str | None
+) -> dict[str, Any]:
+    tenants = request.app[keys.TENANTS]
     return {
-        "community": request.app[keys.CATALOG].current.community_name,
-        "next": _safe_next(request.query.get("next")),
-        "error": None,
+        "community": tenant.name if not tenants.several else "登录",
+        "communities": [(t.id, t.name) for t in tenants],
+        "chosen": tenant.id,
+        "next": target,
+        "error": error,
     }
 
 
@@ -146,18 +158,20 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "")))
     app = request.app
-    catalog = app[keys.CATALOG].current
-    key = (username, request.remote or "?")
+    tenants = app[keys.TENANTS]
+    tenant = tenants.get(str(form.get("community", ""))) or tenants.default
+    community_id = tenant.id
+    key = (f"{community_id}:{username}", request.remote or "?")
     limiter = app[LIMITER]
 
     def again(error: str, status: int) -> web.Response:
-        context = {"community": catalog.community_name, "next": target, "error": error}
+        context = _login_context(request, tenant, target, error)
         return aiohttp_jinja2.render_template("login.html", request, context, status=status)
 
     if limiter.blocked(key):
         return again("尝试次数太多，请15分钟后再试。", 429)
     async with app[keys.SESSIONMAKER]() as session:
-        user = await repo.find_user(session, catalog.community_id, username)
+        user = await repo.find_user(session, community_id, username)
     # An unknown name costs a hash check too: the answer's timing must not tell
     # which usernames exist.
     stored = user.password_hash if user is not None else _DUMMY_HASH
@@ -167,7 +181,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     limiter.succeeded(key)
     async with app[keys.SESSIONMAKER].begin() as session:
         token = await repo.open_session(session, user, lifetime=LIFETIME)
-        await repo.audit(session, catalog.community_id, user.username, "login", user.role)
+        await repo.audit(session, community_id, user.username, "login", user.role)
     home = target or ("/portal" if user.role == "unit" else "/console")
     response = web.HTTPFound(home)
     public = app[keys.SETTINGS].public_url or ""

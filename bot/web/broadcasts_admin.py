@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot import keys
 from bot.broadcasts import BroadcastProblem, prepare
 from bot.web.auth import checked_form, require
+from bot.web.scope import catalog_of
 from catalog import topics as campaign
 from storage import models
 from storage.repositories.broadcasts import progress
@@ -35,7 +36,7 @@ async def _page(
     problem: str | None = None,
     status: int = 200,
 ) -> web.Response:
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     async with request.app[keys.SESSIONMAKER]() as session:
         rows = (
             await session.scalars(
@@ -87,7 +88,7 @@ async def compose(request: web.Request) -> web.Response:
     user = require(request, *STAFF)
     posted = await checked_form(request, user)
     form = {name: posted.get(name, "").strip() for name in FIELDS}
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     now = request.app[keys.CLOCK].now()
     confirmed = posted.get("confirm") == "yes"
     try:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bot import keys
 from bot.web.auth import checked_form, require
+from bot.web.scope import catalog_of, tenant_of
 from catalog.loader import CatalogError, parse_catalog
 from storage import models
 from storage.repositories.catalog import import_catalog
@@ -45,7 +46,7 @@ async def _render(
     text: str = "",
     status: int = 200,
 ) -> web.Response:
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     zone = ZoneInfo(catalog.document.community.timezone)
     async with request.app[keys.SESSIONMAKER]() as session:
         rows = (
@@ -83,8 +84,8 @@ async def _render(
 
 @routes.get("/console/catalog.yaml")
 async def download(request: web.Request) -> web.Response:
-    require(request, *STAFF)
-    catalog = request.app[keys.CATALOG].current
+    user = require(request, *STAFF)
+    catalog = catalog_of(request, user)
     data = catalog.document.model_dump(mode="json", exclude_defaults=True)
     text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
     return web.Response(
@@ -105,7 +106,7 @@ async def upload(request: web.Request) -> web.Response:
         return await _render(request, user, problems=["yaml: empty"], status=400)
     if len(text) > MAX_YAML:
         return await _render(request, user, problems=["yaml: over 1 MB"], status=413)
-    live = request.app[keys.CATALOG]
+    live = tenant_of(request, user).catalog
     try:
         catalog = await asyncio.to_thread(parse_catalog, text, "uploaded YAML")
     except CatalogError as exc:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import keys
 from bot import order_effects as effects
 from bot.web.auth import checked_form, require
+from bot.web.scope import catalog_of
 from catalog.forms import questions_for
 from catalog.normalize import normalize
 from handlers.answers import parse_phone
@@ -52,12 +53,12 @@ def setup(app: web.Application) -> None:
 
 
 def _context(request: web.Request, user: SignedIn, **values: Any) -> dict[str, Any]:
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     return {"community": catalog.community_name, "user": user, **values}
 
 
-def _zone(request: web.Request) -> ZoneInfo:
-    return ZoneInfo(request.app[keys.CATALOG].current.document.community.timezone)
+def _zone(request: web.Request, user: SignedIn) -> ZoneInfo:
+    return ZoneInfo(catalog_of(request, user).document.community.timezone)
 
 
 def _visible(query: Any, user: SignedIn) -> Any:
@@ -78,7 +79,7 @@ async def board(request: web.Request) -> web.Response:
 
 
 async def _board(request: web.Request, user: SignedIn, problem: str | None = None) -> web.Response:
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     context = _context(
         request,
         user,
@@ -100,7 +101,7 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
     if phone is None or not name:
         problem = "phone: not a mainland mobile number" if phone is None else "name: empty"
         return await _board(request, user, problem)
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     try:
         async with request.app[keys.SESSIONMAKER].begin() as session:
             order, _ = await place_proxy_order(
@@ -128,9 +129,11 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("portal.html")
 async def portal(request: web.Request) -> dict[str, Any]:
     user = require(request, "unit")
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     async with request.app[keys.SESSIONMAKER]() as session:
-        months = await unit_months(session, user.community_id, _zone(request), unit=user.unit_key)
+        months = await unit_months(
+            session, user.community_id, _zone(request, user), unit=user.unit_key
+        )
     weights = request.app[keys.SETTINGS].evaluation_weights_tuple
     return _context(
         request,
@@ -165,7 +168,7 @@ async def _orders(request: web.Request, user: SignedIn) -> dict[str, Any]:
         query = query.where(models.Item.key == item_key)
     if grid:
         query = query.where(models.Order.grid_key == grid)
-    zone = _zone(request)
+    zone = _zone(request, user)
     async with request.app[keys.SESSIONMAKER]() as session:
         rows = (await session.execute(query)).all()
     orders = []
@@ -185,7 +188,7 @@ async def _orders(request: web.Request, user: SignedIn) -> dict[str, Any]:
                 "confidential": confidential,
             }
         )
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     return {
         "orders": orders,
         "filters": {"status": status, "unit": unit, "item": item_key, "grid": grid, "date": day},
@@ -199,10 +202,10 @@ async def _orders(request: web.Request, user: SignedIn) -> dict[str, Any]:
 @aiohttp_jinja2.template("order.html")
 async def order_detail(request: web.Request) -> dict[str, Any]:
     user = require(request, *STAFF, "unit")
-    zone = _zone(request)
+    zone = _zone(request, user)
     async with request.app[keys.SESSIONMAKER]() as session:
         order = await _order_for(session, user, request.match_info["code"])
-        facts = await effects.load_facts(session, request.app[keys.CATALOG].current, order)
+        facts = await effects.load_facts(session, catalog_of(request, user), order)
         events = (
             await session.scalars(
                 select(models.OrderEvent)
@@ -210,7 +213,7 @@ async def order_detail(request: web.Request) -> dict[str, Any]:
                 .order_by(models.OrderEvent.at, models.OrderEvent.id)
             )
         ).all()
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     return _context(
         request,
         user,
@@ -296,7 +299,7 @@ async def order_action(request: web.Request) -> web.StreamResponse:
     note = form.get("note", "").strip()[:500] or None
     if wanted is OrderStatus.RETURNED and not note:
         raise web.HTTPBadRequest(text="退回需要填写原因（note）。")
-    catalog = request.app[keys.CATALOG].current
+    catalog = catalog_of(request, user)
     clock = request.app[keys.CLOCK]
     async with request.app[keys.SESSIONMAKER].begin() as session:
         order = await _order_for(session, user, request.match_info["code"], lock=True)
@@ -351,7 +354,7 @@ async def _order_for(
 @aiohttp_jinja2.template("handoffs.html")
 async def handoffs(request: web.Request) -> dict[str, Any]:
     user = require(request, *STAFF)
-    zone = _zone(request)
+    zone = _zone(request, user)
     async with request.app[keys.SESSIONMAKER]() as session:
         rows = (
             await session.scalars(
@@ -389,7 +392,7 @@ async def answer_handoff(request: web.Request) -> web.StreamResponse:
         if handoff.status != "open":
             raise web.HTTPConflict(text="这位居民已经有同事回复过了。")
         # The answer goes out through the outbox like any message to a resident.
-        catalog = request.app[keys.CATALOG].current
+        catalog = catalog_of(request, user)
         await effects.notify_resident(
             session,
             catalog,
@@ -453,7 +456,7 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
     user = require(request, *STAFF)
     weights = request.app[keys.SETTINGS].evaluation_weights_tuple
     async with request.app[keys.SESSIONMAKER]() as session:
-        months = await unit_months(session, user.community_id, _zone(request))
+        months = await unit_months(session, user.community_id, _zone(request, user))
     rows = [m.as_row(weights) for m in months]
     if request.query.get("format") == "xlsx":
         return web.Response(
@@ -543,7 +546,7 @@ def _trends(rows: list[dict[str, object]]) -> list[dict[str, object]]:
 @aiohttp_jinja2.template("audit.html")
 async def audit_log(request: web.Request) -> dict[str, Any]:
     user = require(request, "admin")
-    zone = _zone(request)
+    zone = _zone(request, user)
     async with request.app[keys.SESSIONMAKER]() as session:
         entries = (
             await session.scalars(

@@ -22,7 +22,9 @@ def setup(app: web.Application) -> None:
 
 @routes.get("/dev/outbox")
 async def outbox(request: web.Request) -> web.Response:
-    sent = request.app[keys.CUSTOMER_SERVICE]
+    tenants = request.app[keys.TENANTS]
+    tenant = tenants.get(request.query.get("community")) or tenants.default
+    sent = tenant.customer_service
     if not isinstance(sent, DevOutbox):
         raise web.HTTPNotFound(text="late replies go to WeChat")
     try:

@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bot import keys
+from bot.web.scope import named_tenant
 from storage import migrate
 from storage.repositories.evaluation import unit_months
 
@@ -33,21 +34,25 @@ def setup(app: web.Application) -> None:
 @aiohttp_jinja2.template("index.html")
 async def index(request: web.Request) -> dict[str, Any]:
     app = request.app
-    catalog = app[keys.CATALOG].current
+    tenants = app[keys.TENANTS]
+    catalog = tenants.default.catalog.current
     return {
         "community": catalog.community_name,
         "links": app[keys.LINKS],
         "units": len(catalog.units),
         "items": sum(1 for _ in catalog.public_items()),
         "categories": catalog.categories,
+        # With several communities, each one's public pages and webhook path.
+        "communities": [(t.id, t.name) for t in tenants] if tenants.several else [],
     }
 
 
 @routes.get("/services")
+@routes.get("/services/{community}")
 @aiohttp_jinja2.template("services.html")
 async def services(request: web.Request) -> dict[str, Any]:
     """The public service list. Confidential items and contact phones are not shown."""
-    catalog = request.app[keys.CATALOG].current
+    catalog = named_tenant(request).catalog.current
     by_category: dict[str, list[dict[str, str]]] = {}
     for item in catalog.public_items():
         by_category.setdefault(item.category, []).append(
@@ -62,11 +67,12 @@ async def services(request: web.Request) -> dict[str, Any]:
 
 
 @routes.get("/public")
+@routes.get("/public/{community}")
 @aiohttp_jinja2.template("disclosure.html")
 async def disclosure(request: web.Request) -> dict[str, Any]:
     """公示: the contracted units, their promises and items, and their monthly figures
     (the last six months). Nothing about residents: no names, phones or order texts."""
-    catalog = request.app[keys.CATALOG].current
+    catalog = named_tenant(request).catalog.current
     zone = ZoneInfo(catalog.document.community.timezone)
     async with request.app[keys.SESSIONMAKER]() as session:
         figures = await unit_months(session, catalog.community_id, zone)
@@ -105,5 +111,11 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     """Alive and serving; readiness (database, migrations) is a separate check."""
-    catalog = request.app[keys.CATALOG].current
-    return web.json_response({"status": "ok", "catalog": catalog.version, "pid": os.getpid()})
+    tenants = request.app[keys.TENANTS]
+    body = {
+        "status": "ok",
+        "catalog": tenants.default.catalog.current.version,
+        "communities": len(tenants),
+        "pid": os.getpid(),
+    }
+    return web.json_response(body)

@@ -20,6 +20,8 @@ from aiohttp import web
 
 from bot import keys
 from bot.chat import Usage, Webhook, message_xml, parse_input, reply_text
+from bot.tenants import Tenant
+from bot.web.scope import named_tenant
 from bot.webhook import DevOutbox
 
 routes = web.RouteTableDef()
@@ -34,21 +36,27 @@ def setup(app: web.Application) -> None:
         )
 
 
-def _enabled(request: web.Request) -> None:
-    if not isinstance(request.app[keys.CUSTOMER_SERVICE], DevOutbox):
+def _tenant(request: web.Request) -> Tenant:
+    """The community talked to (``/simulator/<id>``, default without); only one
+    without a WeChat account of its own."""
+    tenant = named_tenant(request)
+    if not isinstance(tenant.customer_service, DevOutbox):
         raise web.HTTPNotFound(text="the simulator is for the demo set-up (no WeChat account)")
+    return tenant
 
 
 @routes.get("/simulator")
+@routes.get("/simulator/{community}")
 @aiohttp_jinja2.template("simulator.html")
 async def page(request: web.Request) -> dict[str, Any]:
-    _enabled(request)
-    return {"community": request.app[keys.CATALOG].current.community_name}
+    tenant = _tenant(request)
+    return {"community": tenant.name, "community_id": tenant.id}
 
 
 @routes.post("/simulator/send")
+@routes.post("/simulator/{community}/send")
 async def send(request: web.Request) -> web.Response:
-    _enabled(request)
+    tenant = _tenant(request)
     try:
         data = await request.json()
     except ValueError:
@@ -65,7 +73,6 @@ async def send(request: web.Request) -> web.Response:
         return web.json_response({"reply": str(usage), "local": True})
     if message is None:
         return web.json_response({"reply": None})
-    settings = request.app[keys.SETTINGS]
     # The address this connection came in on, not the Host header (a client could
     # point that anywhere).
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
@@ -76,9 +83,10 @@ async def send(request: web.Request) -> web.Response:
         webhook = Webhook(
             http,
             origin,
-            request.app[keys.CREDENTIALS].token,
-            aes_key=settings.wechat_encoding_aes_key,
-            app_id=settings.wechat_app_id,
+            tenant.credentials.token,
+            aes_key=tenant.spec.wechat_encoding_aes_key,
+            app_id=tenant.spec.wechat_app_id,
+            path=f"/wechat/{tenant.id}",
         )
         status, body = await webhook.send(message_xml(openid, message))
     if status != 200:

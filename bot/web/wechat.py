@@ -1,4 +1,4 @@
-"""``GET/POST /wechat``: the official account's server URL.
+"""``GET/POST /wechat[/<community>]``: each official account's server URL.
 
 Checks run before the body is parsed, cheapest first: signature and replay window
 on the query (403), size (413), then decryption and XML (400). A request that fails
@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot import keys
+from bot.tenants import Tenant
 from bot.wechat.inbound import SUCCESS, Rejected, check_signature
 
 log = logging.getLogger(__name__)
@@ -30,17 +31,32 @@ def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
 
-def _verify_query(request: web.Request) -> None:
+def _tenant(request: web.Request) -> Tenant:
+    """The community whose account this is: ``/wechat/<id>``, or the default one on
+    ``/wechat``. An unknown id is refused like a bad signature (403), without telling
+    which communities exist."""
+    tenants = request.app[keys.TENANTS]
+    community_id = request.match_info.get("community")
+    tenant = tenants.default if community_id is None else tenants.get(community_id)
+    if tenant is None:
+        raise Rejected(403, f"no community {community_id!r} here")
+    return tenant
+
+
+def _verify_query(request: web.Request, tenant: Tenant) -> None:
+    """Each community's account has its own token: a request signed for one is
+    refused on another's path."""
     settings = request.app[keys.SETTINGS]
-    token = request.app[keys.CREDENTIALS].token
+    token = tenant.credentials.token
     check_signature(token, request.query, now=time.time(), window=settings.wechat_replay_window)
 
 
 @routes.get("/wechat")
+@routes.get("/wechat/{community}")
 async def verify_url(request: web.Request) -> web.Response:
     """WeChat's check of the server URL: echo ``echostr`` when the signature holds."""
     try:
-        _verify_query(request)
+        _verify_query(request, _tenant(request))
     except Rejected as exc:
         log.info("GET /wechat refused: %s", exc.reason)
         return web.Response(status=exc.status, text="forbidden")
@@ -48,19 +64,21 @@ async def verify_url(request: web.Request) -> web.Response:
 
 
 @routes.post("/wechat")
+@routes.post("/wechat/{community}")
 async def receive(request: web.Request) -> web.Response:
     started = asyncio.get_running_loop().time()
     app = request.app
     try:
-        _verify_query(request)
+        tenant = _tenant(request)
+        _verify_query(request, tenant)
         body = await _read_body(request, app[keys.SETTINGS].wechat_max_body)
-        envelope = app[keys.CODEC].decode(body, request.query)
+        envelope = tenant.codec.decode(body, request.query)
     except Rejected as exc:
         log.info("POST /wechat refused (%d): %s", exc.status, exc.reason)
         return web.Response(status=exc.status, text=_STATUS_WORD.get(exc.status, "rejected"))
 
     try:
-        outcome = await app[keys.WEBHOOK].handle(envelope.incoming, started=started)
+        outcome = await tenant.webhook.handle(envelope.incoming, started=started)
     except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
         # Not acknowledged, so WeChat retries: better than saying "success" for a
         # message whose effects were not saved.
@@ -68,7 +86,7 @@ async def receive(request: web.Request) -> web.Response:
         return web.Response(status=503, text="unavailable")
     if outcome.reply_xml is None:
         return web.Response(text=SUCCESS)
-    text = app[keys.CODEC].encode(outcome.reply_xml, envelope, nonce=request.query.get("nonce", ""))
+    text = tenant.codec.encode(outcome.reply_xml, envelope, nonce=request.query.get("nonce", ""))
     return web.Response(text=text, content_type=XML)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,14 +103,18 @@ _RUNS: Table = models.BroadcastRun.__table__  # type: ignore[assignment]
 class Claimed:
     id: int
     run_id: int
+    community_id: str
     openid: str
     last_message_at: dt.datetime | None
     title: str
     text: str
 
 
-def claim_next(connection: Connection, *, now: dt.datetime) -> Claimed | None:
-    """The next pending delivery of any running run, marked ``sending``.
+def claim_next(
+    connection: Connection, *, now: dt.datetime, communities: Collection[str] | None = None
+) -> Claimed | None:
+    """The next pending delivery of any running run (of one of ``communities``, when
+    given), marked ``sending``.
 
     A plain function of a Connection (see ``storage.batch``): a broadcast sends one
     delivery at a time, and each claim is one round trip to the database thread.
@@ -127,6 +132,10 @@ def claim_next(connection: Connection, *, now: dt.datetime) -> Claimed | None:
         .order_by(delivery.id)
         .limit(1)
     )
+    if communities is not None:
+        query = query.join(models.Broadcast, run.broadcast_id == models.Broadcast.id).where(
+            models.Broadcast.community_id.in_(communities)
+        )
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(of=_DELIVERIES, skip_locked=True)
     delivery_id = connection.scalar(query)
@@ -141,6 +150,7 @@ def claim_next(connection: Connection, *, now: dt.datetime) -> Claimed | None:
         select(
             delivery.id,
             delivery.run_id,
+            models.Broadcast.community_id,
             models.Resident.openid,
             models.Resident.last_message_at,
             models.Broadcast.title,
@@ -151,9 +161,9 @@ def claim_next(connection: Connection, *, now: dt.datetime) -> Claimed | None:
         .join(models.Broadcast, models.BroadcastRun.broadcast_id == models.Broadcast.id)
         .where(delivery.id == delivery_id)
     ).one()
-    delivery_key, run_id, openid, last_message_at, title, body = row
+    delivery_key, run_id, community_id, openid, last_message_at, title, body = row
     assert openid is not None  # recipients always have one
-    return Claimed(delivery_key, run_id, openid, last_message_at, title, body)
+    return Claimed(delivery_key, run_id, community_id, openid, last_message_at, title, body)
 
 
 def finish(

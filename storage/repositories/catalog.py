@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, delete, select, text
+from sqlalchemy import ColumnElement, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog import schema
@@ -359,6 +359,16 @@ async def _latest_version_row(
         .order_by(models.CatalogVersion.id.desc())
         .limit(1)
     )
+
+
+async def community_ids(session: AsyncSession) -> list[str]:
+    """Every community with a catalog in this database, in the order they were added."""
+    rows = await session.execute(
+        select(models.CatalogVersion.community_id, func.min(models.CatalogVersion.id))
+        .group_by(models.CatalogVersion.community_id)
+        .order_by(func.min(models.CatalogVersion.id))
+    )
+    return [community_id for community_id, _ in rows]
 
 
 async def live_catalog(session: AsyncSession, community_id: str | None = None) -> Catalog | None:

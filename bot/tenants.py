@@ -1,0 +1,118 @@
+"""The communities a running service serves, each with everything that is its own.
+
+A community's catalog, official account (token, codec, API client) and message
+pipeline are built once at start-up and looked up by id: from the webhook path
+(``/wechat/<id>``), from a signed-in user's community, or from a database row's
+``community_id`` in the background workers. Nothing here is shared between two
+communities except the database and the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from bot.communities import CommunitySpec
+from bot.webhook import CustomerService, Webhook
+from bot.wechat.inbound import Codec
+from catalog.live import LiveCatalog
+
+
+class UnknownCommunity(LookupError):
+    """No community of that id is served here."""
+
+
+@dataclass(frozen=True)
+class WeChatCredentials:
+    token: str
+    token_generated: bool
+    """True when no token was configured and a development token is in use."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a background worker needs to act for one community."""
+
+    id: str
+    catalog: LiveCatalog
+    customer_service: CustomerService
+    """The WeChat API client of the community's account, or a DevOutbox without one."""
+    resident_template: str | None = None
+    """Template for messages to residents outside WeChat's 48-hour window."""
+
+
+class Accounts:
+    """Accounts by community id; the first one is the default community's."""
+
+    def __init__(self, accounts: list[Account]) -> None:
+        if not accounts:
+            raise ValueError("at least one community")
+        self._by_id = {a.id: a for a in accounts}
+        self.default = accounts[0]
+
+    def __getitem__(self, community_id: str) -> Account:
+        try:
+            return self._by_id[community_id]
+        except KeyError:
+            raise UnknownCommunity(community_id) from None
+
+    def __iter__(self) -> Iterator[Account]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One community as the running service sees it."""
+
+    spec: CommunitySpec
+    account: Account
+    credentials: WeChatCredentials
+    codec: Codec
+    webhook: Webhook
+
+    @property
+    def id(self) -> str:
+        return self.account.id
+
+    @property
+    def catalog(self) -> LiveCatalog:
+        return self.account.catalog
+
+    @property
+    def customer_service(self) -> CustomerService:
+        return self.account.customer_service
+
+    @property
+    def name(self) -> str:
+        return self.catalog.current.community_name
+
+
+class Tenants:
+    """Every community served, by id; the first one is the default."""
+
+    def __init__(self, tenants: list[Tenant]) -> None:
+        self._by_id = {t.id: t for t in tenants}
+        self.default = tenants[0]
+        self.accounts = Accounts([t.account for t in tenants])
+
+    def __getitem__(self, community_id: str) -> Tenant:
+        try:
+            return self._by_id[community_id]
+        except KeyError:
+            raise UnknownCommunity(community_id) from None
+
+    def get(self, community_id: str | None) -> Tenant | None:
+        return self._by_id.get(community_id) if community_id is not None else None
+
+    def __iter__(self) -> Iterator[Tenant]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    @property
+    def several(self) -> bool:
+        return len(self._by_id) > 1
