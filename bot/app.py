@@ -29,7 +29,7 @@ from bot.scheduler import Scheduler
 from bot.startup import prepare
 from bot.state import DatabaseStateStorage
 from bot.tasks import BackgroundTasks
-from bot.tenants import Account, Tenant, Tenants, WeChatCredentials
+from bot.tenants import Account, Tenant, Tenants, WeChatCredentials, refresh_catalogs
 from bot.web import (
     auth,
     broadcasts_admin,
@@ -208,6 +208,12 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
             lease=dt.timedelta(seconds=settings.broadcast_lease),
         )
         scheduler.every(settings.scheduler_interval, "broadcasts", sender.run_once)
+        scheduler.every(
+            settings.catalog_refresh_interval,
+            "catalog-refresh",
+            lambda: refresh_catalogs(sessionmaker, tenants.accounts),
+            everywhere=True,
+        )
         # The ledger's purge is not per community: one tenant's ledger does it for all.
         scheduler.every(3600, "ledger-purge", tenants.default.webhook.ledger.purge)
         app[keys.SCHEDULER] = scheduler

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     """Seconds between a standby process's tries to take over the scheduled jobs."""
     scheduler_interval: float = Field(default=1.0, gt=0, le=60)
     """Seconds between two polls of due reminders and notifications."""
+    catalog_refresh_interval: float = Field(default=5.0, gt=0, le=3600)
+    """Seconds between two checks for a catalog imported by another process."""
     broadcast_rate: float = Field(default=20.0, gt=0, le=1000)
     """Broadcast messages sent per second (WeChat answers 45009 when it is too much)."""
     broadcast_lease: float = Field(default=60.0, gt=0)

@@ -48,10 +48,16 @@ class Scheduler:
         self._idle = asyncio.Event()
         self._idle.set()
         self._jobs: dict[str, Job] = {}
+        self._everywhere: set[str] = set()
 
-    def every(self, seconds: float, name: str, job: Job) -> None:
-        """Run ``job`` every ``seconds``, one run at a time; ``name`` identifies it."""
+    def every(self, seconds: float, name: str, job: Job, *, everywhere: bool = False) -> None:
+        """Run ``job`` every ``seconds``, one run at a time; ``name`` identifies it.
+
+        ``everywhere``: in every process, leader or not (keeping this process's own
+        state fresh), instead of in the leader only (work shared by all processes)."""
         self._jobs[name] = job
+        if everywhere:
+            self._everywhere.add(name)
         self._scheduler.add_job(
             self._poll,
             "interval",
@@ -64,7 +70,7 @@ class Scheduler:
         )
 
     async def _poll(self, name: str) -> object:
-        if not self._gate():
+        if name not in self._everywhere and not self._gate():
             return None
         return await self._run(name)
 

@@ -9,13 +9,19 @@ communities except the database and the process.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.communities import CommunitySpec
 from bot.webhook import CustomerService, Webhook
 from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
+from storage.repositories.catalog import live_catalog, newest_versions
+
+log = logging.getLogger(__name__)
 
 
 class UnknownCommunity(LookupError):
@@ -88,6 +94,27 @@ class Tenant:
     @property
     def name(self) -> str:
         return self.catalog.current.community_name
+
+
+async def refresh_catalogs(
+    sessionmaker: async_sessionmaker[AsyncSession], accounts: Accounts
+) -> list[str]:
+    """Install catalogs imported since by another process (the console of another
+    worker); the communities whose catalog changed."""
+    async with sessionmaker() as session:
+        newest = await newest_versions(session)
+        stale = [
+            a
+            for a in accounts
+            if newest.get(a.id, a.catalog.current.version) != a.catalog.current.version
+        ]
+        catalogs = [(a, await live_catalog(session, a.id)) for a in stale]
+    changed = []
+    for account, catalog in catalogs:
+        if catalog is not None and await account.catalog.replace(catalog):
+            log.info("catalog of %s: now version %s", account.id, catalog.version)
+            changed.append(account.id)
+    return changed
 
 
 class Tenants:

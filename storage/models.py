@@ -252,6 +252,20 @@ class WebSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class LoginFailure(Base):
+    """A failed login: counted across every process, so N processes do not allow N
+    times the attempts."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index(None, "account", "remote", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(140))
+    """``<community>:<username>`` as typed (the name may not exist)."""
+    remote: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     """Who did what, when, from the web side (staff and units)."""
 

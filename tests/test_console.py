@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,20 @@ async def test_logging_in_and_the_rate_limit(site: tuple[WeChatServer, str, str]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
     assert (await browser.get("/console")).status == 200
     await browser.close()
+
+
+async def test_failed_logins_count_across_processes(
+    site: tuple[WeChatServer, str, str], db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """Two processes on one database: failures on one block the next try on the other
+    (an attacker gets 5 tries, not 5 per process)."""
+    wechat, _, _ = site
+    other = await start(aiohttp_client, db_url, catalog_path=tmp_path / "catalog.yaml")
+    for client in (wechat.client, other.client, wechat.client, other.client, wechat.client):
+        refused = await client.post("/login", data={"username": "staff1", "password": "nope"})
+        assert refused.status == 401
+    blocked = await other.client.post("/login", data={"username": "staff1", "password": PASSWORD})
+    assert blocked.status == 429
 
 
 ROUTES = [
@@ -299,6 +314,30 @@ async def test_a_new_catalog_from_the_console_takes_effect_without_a_restart(
     unit = await login(wechat, "property1")
     assert (await unit.get("/console/catalog")).status == 403
     await unit.close()
+
+
+async def test_a_catalog_imported_in_one_process_reaches_the_others(
+    site: tuple[WeChatServer, str, str], db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """Several processes serve one database: the admin's import goes to the process
+    that took the request, and every other one picks it up within seconds."""
+    wechat, _, _ = site
+    other = await start(
+        aiohttp_client, db_url, catalog_path=tmp_path / "catalog.yaml", catalog_refresh_interval=0.2
+    )
+    assert "家庭水电维修" not in await (await other.client.get("/services")).text()
+    admin = await login(wechat, "admin1")
+    token = await csrf_of(admin, "/console/catalog")
+    current = await (await admin.get("/console/catalog.yaml")).text()
+    renamed = current.replace("title: 水电维修", "title: 家庭水电维修", 1)
+    done = await admin.post("/console/catalog", data={"csrf": token, "yaml": renamed})
+    assert done.status == 200
+    await admin.close()
+    for _ in range(50):
+        if "家庭水电维修" in await (await other.client.get("/services")).text():
+            break
+        await asyncio.sleep(0.1)
+    assert "家庭水电维修" in await say(other, "o_other_process", "水管爆了")
 
 
 async def test_no_redirect_to_another_site_after_login(site: tuple[WeChatServer, str, str]) -> None:

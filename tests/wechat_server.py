@@ -51,9 +51,12 @@ class WeChatServer:
         *,
         aes_key: str | None = None,
         app_id: str = "wx0fake0app0id00",
+        path: str = "/wechat",
     ) -> None:
         self.client = client
         self.token = token
+        self.path = path
+        """The account's server URL: ``/wechat/<community>`` with several communities."""
         self.crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
 
     @staticmethod
@@ -110,7 +113,7 @@ class WeChatServer:
                 f"<Encrypt><![CDATA[{sealed['Encrypt']}]]></Encrypt></xml>"
             )
         response = await self.client.post(
-            "/wechat", params=query, data=body, headers=headers or {"Content-Type": "text/xml"}
+            self.path, params=query, data=body, headers=headers or {"Content-Type": "text/xml"}
         )
         return await self.read(response)
 

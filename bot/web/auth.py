@@ -6,7 +6,8 @@
   hash. HttpOnly, SameSite=Lax, and Secure when ``PUBLIC_URL`` is https.
 * Every form carries the session's CSRF token; every POST is checked against it.
 * Login is rate-limited per username and address: after 5 failures in 15 minutes
-  the next attempts are refused until the window passes.
+  the next attempts are refused until the window passes. Failures are counted in
+  the database, so every process behind the port counts the same ones.
 * ``require(request, *roles)`` is called at the top of every staff or unit handler.
 """
 
@@ -15,17 +16,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
-import time
-from collections import defaultdict, deque
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import keys
+from bot.clock import Clock
 from bot.tenants import Tenant
+from storage.models import LoginFailure
 from storage.repositories import users as repo
 from storage.repositories.users import SignedIn
 
@@ -54,40 +57,54 @@ async def check_password(stored: str, password: str) -> bool:
 
 
 class LoginLimiter:
-    """At most ``attempts`` failures per (username, address) in ``window`` seconds."""
+    """At most ``attempts`` failures per (account, address) in ``window`` seconds.
 
-    def __init__(self, attempts: int = 5, window: float = 900.0) -> None:
+    Failures are rows in the database, so every process counts the same ones: with
+    N processes behind one port an attacker still gets ``attempts`` tries, not N
+    times as many.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        attempts: int = 5,
+        window: float = 900.0,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._clock = clock
         self.attempts = attempts
-        self.window = window
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self.window = dt.timedelta(seconds=window)
 
-    def blocked(self, key: tuple[str, str]) -> bool:
-        recent = self._failures.get(key)
-        if recent is None:
-            return False
-        cutoff = time.monotonic() - self.window
-        while recent and recent[0] < cutoff:
-            recent.popleft()
-        if not recent:
-            del self._failures[key]
-        return len(recent) >= self.attempts
+    async def blocked(self, account: str, remote: str) -> bool:
+        since = self._clock.now() - self.window
+        async with self._sessionmaker() as session:
+            failures = await session.scalar(
+                select(func.count(LoginFailure.id)).where(
+                    LoginFailure.account == account,
+                    LoginFailure.remote == remote,
+                    LoginFailure.at > since,
+                )
+            )
+        return int(failures or 0) >= self.attempts
 
-    def failed(self, key: tuple[str, str]) -> None:
-        if len(self._failures) > 10_000:  # random names must not grow memory without end
-            cutoff = time.monotonic() - self.window
-            for stale in [k for k, v in self._failures.items() if not v or v[-1] < cutoff]:
-                del self._failures[stale]
-        self._failures[key].append(time.monotonic())
+    async def failed(self, account: str, remote: str) -> None:
+        now = self._clock.now()
+        async with self._sessionmaker.begin() as session:
+            session.add(LoginFailure(account=account[:140], remote=remote[:64], at=now))
+            # Old failures count for nothing: made-up names must not fill the table.
+            await session.execute(delete(LoginFailure).where(LoginFailure.at < now - self.window))
 
-    def succeeded(self, key: tuple[str, str]) -> None:
-        self._failures.pop(key, None)
-
-
-LIMITER = web.AppKey("login_limiter", LoginLimiter)
+    async def succeeded(self, account: str, remote: str) -> None:
+        async with self._sessionmaker.begin() as session:
+            await session.execute(
+                delete(LoginFailure).where(
+                    LoginFailure.account == account, LoginFailure.remote == remote
+                )
+            )
 
 
 def setup(app: web.Application) -> None:
-    app[LIMITER] = LoginLimiter()
     app.add_routes(routes)
     app.middlewares.append(session_middleware)
 
@@ -161,14 +178,14 @@ async def login(request: web.Request) -> web.StreamResponse:
     tenants = app[keys.TENANTS]
     tenant = tenants.get(str(form.get("community", ""))) or tenants.default
     community_id = tenant.id
-    key = (f"{community_id}:{username}", request.remote or "?")
-    limiter = app[LIMITER]
+    key = (f"{community_id}:{username}", request.remote or "?")  # (account, address)
+    limiter = LoginLimiter(app[keys.SESSIONMAKER], app[keys.CLOCK])
 
     def again(error: str, status: int) -> web.Response:
         context = _login_context(request, tenant, target, error)
         return aiohttp_jinja2.render_template("login.html", request, context, status=status)
 
-    if limiter.blocked(key):
+    if await limiter.blocked(*key):
         return again("尝试次数太多，请15分钟后再试。", 429)
     async with app[keys.SESSIONMAKER]() as session:
         user = await repo.find_user(session, community_id, username)
@@ -176,9 +193,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     # which usernames exist.
     stored = user.password_hash if user is not None else _DUMMY_HASH
     if not await check_password(stored, password) or user is None:
-        limiter.failed(key)
+        await limiter.failed(*key)
         return again("用户名或密码不对。", 401)
-    limiter.succeeded(key)
+    await limiter.succeeded(*key)
     async with app[keys.SESSIONMAKER].begin() as session:
         token = await repo.open_session(session, user, lifetime=LIFETIME)
         await repo.audit(session, community_id, user.username, "login", user.role)

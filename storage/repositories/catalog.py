@@ -371,6 +371,22 @@ async def community_ids(session: AsyncSession) -> list[str]:
     return [community_id for community_id, _ in rows]
 
 
+async def newest_versions(session: AsyncSession) -> dict[str, str]:
+    """The live catalog version of every community: one cheap query, polled by each
+    process to notice a catalog another process imported."""
+    newest = (
+        select(func.max(models.CatalogVersion.id))
+        .group_by(models.CatalogVersion.community_id)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(models.CatalogVersion.community_id, models.CatalogVersion.version).where(
+            models.CatalogVersion.id.in_(newest)
+        )
+    )
+    return {community_id: version for community_id, version in rows}
+
+
 async def live_catalog(session: AsyncSession, community_id: str | None = None) -> Catalog | None:
     """The newest catalog of a community (of the only/first community when None)."""
     query = select(models.CatalogVersion).order_by(models.CatalogVersion.id.desc()).limit(1)
