@@ -25,6 +25,7 @@ from bot.logs import request_ids
 from bot.order_effects import Policy
 from bot.outbox import OutboxWorker
 from bot.reminders import ReminderRunner
+from bot.resident_locks import ResidentLocks
 from bot.scheduler import Scheduler
 from bot.startup import prepare
 from bot.state import DatabaseStateStorage
@@ -113,6 +114,7 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(expired_notice=handlers.EXPIRED_NOTICE)
     dispatcher.include(*handlers.routers())
     ledgers: list[MessageLedger] = []
+    resident_locks = ResidentLocks(app[keys.ENGINE])
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
         tenants = []
@@ -157,6 +159,7 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
                         deadline=settings.reply_deadline,
                         policy=app[keys.POLICY],
                         clock=clock,
+                        locks=resident_locks,
                     ),
                 )
             )
@@ -171,6 +174,7 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
             for ledger in ledgers:
                 await ledger.close()
             await states.close()
+            await resident_locks.close()
             await batch_db.close()
 
 

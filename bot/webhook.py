@@ -9,7 +9,8 @@ The steps run in this fixed order, and the order matters:
    the request answers ``success`` and the reply goes out through the
    customer-service API when it is ready.
 3. **Resident lock**, taken *before* the state is read: one resident's messages are
-   handled one at a time, in order.
+   handled one at a time, in order, whichever process received them
+   (``bot.resident_locks``).
 4. **State** loaded, the **dispatcher** picks the handler, the state is saved.
 5. **Finish**: the reply is recorded in the ledger (with the resident's 48-hour
    window) before it is sent, so a retry arriving now gets the same one.
@@ -22,6 +23,7 @@ import itertools
 import logging
 import time
 from collections import deque
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +49,10 @@ PASSIVE_EVENTS = frozenset({"unsubscribe", "templatesendjobfinish", "masssendjob
 
 _Processed = tuple[str | None, str | None]
 """(reply text, reply XML) of a handled message."""
+
+
+class Locks(Protocol):
+    def __call__(self, key: str) -> AbstractAsyncContextManager[None]: ...
 
 
 class CustomerService(Protocol):
@@ -102,6 +108,7 @@ class Webhook:
         deadline: float,
         policy: Policy,
         clock: Clock,
+        locks: Locks | None = None,
     ) -> None:
         self.community_id = community_id
         self.catalog = catalog
@@ -114,7 +121,9 @@ class Webhook:
         self.deadline = deadline
         self.policy = policy
         self.clock = clock
-        self.locks = KeyedLocks()
+        self.locks: Locks = locks or KeyedLocks()
+        """Per resident, taken before the state is read (bot.resident_locks across
+        processes; in-process only when none is given)."""
 
     async def handle(self, msg: Incoming, *, started: float | None = None) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -145,7 +154,7 @@ class Webhook:
         MESSAGES.labels(kind=msg.event if msg.kind == "event" else msg.kind).inc()
         began = time.perf_counter()
         try:
-            async with self.locks(msg.openid):
+            async with self.locks(f"{self.community_id}:{msg.openid}"):
                 conversation = await self.states.load(state_key)
                 live = self.catalog
                 ctx = Context(

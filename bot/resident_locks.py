@@ -1,0 +1,157 @@
+"""One resident's messages handled one at a time, across every process.
+
+WeChat delivers a resident's messages to one URL; behind ``serve --workers N`` the
+kernel may hand two of them to two processes. Both would read the same conversation
+state and the later save would undo the earlier one (an answer forgotten, a question
+asked twice). So the webhook takes the resident's lock *before* it reads the state:
+
+1. an in-process :class:`~bot.locks.KeyedLocks` lock: messages of one resident in
+   one process queue in arrival order, and only the first of them goes on to
+2. a PostgreSQL advisory lock on the resident, held on a connection kept for locks.
+   ``pg_try_advisory_lock`` is polled (briefly) rather than waited on, so that one
+   lock connection serves every resident: a blocked wait would stall it for all.
+
+Locks are spread over a few connections by key (the same key always on the same
+connection, which is where it must be unlocked). If a lock connection breaks (the
+database restarted), its locks are gone with it; the message is then handled with
+the in-process lock only, and a new connection is opened next time. Waiting is
+bounded too: a lock held for longer than ``max_wait`` (a stuck process) is skipped,
+with a warning, rather than leaving the message unanswered.
+
+On SQLite (one process) the in-process lock is all there is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.locks import KeyedLocks
+
+log = logging.getLogger(__name__)
+
+LOCK_CLASS = 0x6F6D72  # "omr": the two-key form of advisory locks, apart from the leader's
+_TRY = text("SELECT pg_try_advisory_lock(:cls, :key)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:cls, :key)")
+
+
+def lock_key(key: str) -> int:
+    """A signed 32-bit number for ``key`` (a collision only makes two residents wait
+    for each other)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+class _LockConnection:
+    """One connection holding advisory locks; its queries run one at a time."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self._io = asyncio.Lock()
+
+    async def try_lock(self, key: int) -> bool:
+        async with self._io:
+            connection = await self._connected()
+            return bool(await connection.scalar(_TRY, {"cls": LOCK_CLASS, "key": key}))
+
+    async def unlock(self, key: int) -> None:
+        async with self._io:
+            if self._connection is None:
+                return  # the connection broke: PostgreSQL released its locks
+            try:
+                await self._connection.execute(_UNLOCK, {"cls": LOCK_CLASS, "key": key})
+            except Exception:
+                await self._drop()
+                raise
+
+    async def _connected(self) -> AsyncConnection:
+        if self._connection is None:
+            connection = await self._engine.connect()
+            try:
+                # Autocommit: the locks belong to the session, and the connection must
+                # not sit idle in a transaction.
+                self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            except BaseException:
+                await connection.close()
+                raise
+        return self._connection
+
+    async def _drop(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+            self._connection = None
+
+    async def close(self) -> None:
+        async with self._io:
+            await self._drop()
+
+
+class ResidentLocks:
+    """``async with locks(key):`` one holder of ``key`` at a time in every process."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        connections: int = 2,
+        poll: float = 0.02,
+        max_wait: float = 30.0,
+    ) -> None:
+        self._local = KeyedLocks()
+        self._shared = (
+            [_LockConnection(engine) for _ in range(connections)]
+            if engine.dialect.name == "postgresql"
+            else []
+        )
+        self._poll = poll
+        self._max_wait = max_wait
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, key: str) -> AsyncIterator[None]:
+        async with self._local(key):
+            if not self._shared:
+                yield
+                return
+            number = lock_key(key)
+            connection = self._shared[number % len(self._shared)]
+            held = await self._acquire(connection, number)
+            try:
+                yield
+            finally:
+                if held:
+                    try:
+                        await connection.unlock(number)
+                    except Exception:
+                        log.warning("resident lock: could not unlock (connection lost)")
+
+    async def _acquire(self, connection: _LockConnection, number: int) -> bool:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._max_wait
+        delay = self._poll
+        while True:
+            try:
+                if await connection.try_lock(number):
+                    return True
+            except Exception as exc:
+                log.warning("resident lock unavailable (%s): handling without it", exc)
+                await connection.close()
+                return False
+            if loop.time() >= give_up:
+                log.warning("resident lock held over %.0f s elsewhere: going on", self._max_wait)
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def __len__(self) -> int:
+        return len(self._local)
+
+    async def close(self) -> None:
+        for connection in self._shared:
+            await connection.close()
