@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.resident_locks import LOCK_CLASS, ResidentLocks, lock_key
 from storage.engine import create_engine
