@@ -328,6 +328,7 @@ async def chat(
     openid: str,
     aes_key: str | None = None,
     app_id: str | None = None,
+    path: str = "/wechat",
     input_lines: AsyncIterator[str] | None = None,
     out: TextIO = sys.stdout,
     poll_interval: float = 0.5,
@@ -348,7 +349,7 @@ async def chat(
         "/help lists the commands, /quit leaves."
     )
     async with aiohttp.ClientSession() as http:
-        webhook = Webhook(http, base_url, token, aes_key=aes_key, app_id=app_id)
+        webhook = Webhook(http, base_url, token, aes_key=aes_key, app_id=app_id, path=path)
         outbox = Outbox(http, base_url, openid)
         # The baseline comes before the first message, so that no late reply to it
         # can be taken for an old one.
@@ -483,11 +484,16 @@ def normalise_base_url(base_url: str) -> str:
 
 
 def run_chat(
-    base_url: str, token: str, openid: str, aes_key: str | None, app_id: str | None
+    base_url: str,
+    token: str,
+    openid: str,
+    aes_key: str | None,
+    app_id: str | None,
+    path: str = "/wechat",
 ) -> None:
     """Run :func:`chat` on stdin and stdout until /quit, end of input or Ctrl+C."""
     try:
-        asyncio.run(chat(base_url, token, openid=openid, aes_key=aes_key, app_id=app_id))
+        asyncio.run(chat(base_url, token, openid=openid, aes_key=aes_key, app_id=app_id, path=path))
     except KeyboardInterrupt:
         print(file=sys.stdout, flush=True)
 

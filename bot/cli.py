@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,7 +33,7 @@ class DatabaseNotReady(Exception):
     pass
 
 
-def fail(message: str, status: int = 1) -> None:
+def fail(message: str, status: int = 1) -> NoReturn:
     click.secho(f"error: {message}", fg="red", err=True)
     raise SystemExit(status)
 
@@ -230,19 +230,22 @@ def chat(openid: str, url: str | None) -> None:
     from storage.repositories.instance import get_value
 
     settings = settings_or_exit()
-    token = settings.wechat_token
+    spec, first = _account_spec(settings)
+    token = spec.wechat_token
     if token is None:  # the development token serve generated and stored
+        key = DEV_TOKEN_KEY if first else f"{DEV_TOKEN_KEY}:{spec.id}"
 
         async def stored() -> str | None:
             async with database(settings) as (_, sessionmaker), sessionmaker() as session:
-                return await get_value(session, DEV_TOKEN_KEY)
+                return await get_value(session, key)
 
         token = run(stored(), settings)
         if token is None:
             fail("no WECHAT_TOKEN set and no development token yet: start `order-menu serve` first")
     assert token is not None
     base = url or f"http://{settings.host}:{settings.port}"
-    run_chat(base, token, openid, settings.wechat_encoding_aes_key, settings.wechat_app_id)
+    path = f"/wechat/{spec.id}" if spec.id else "/wechat"
+    run_chat(base, token, openid, spec.wechat_encoding_aes_key, spec.wechat_app_id, path)
 
 
 # --- db ------------------------------------------------------------------------------
@@ -890,8 +893,9 @@ def menu_push(menu_file: Path | None) -> None:
     )
 
 
-def _account_spec(settings: Settings) -> Any:
-    """The configured community the command is for (``--community`` among several)."""
+def _account_spec(settings: Settings) -> tuple[Any, bool]:
+    """The configured community the command is for (``--community`` among several),
+    and whether it is the first (default) one."""
     from bot.communities import community_specs
 
     try:
@@ -902,16 +906,16 @@ def _account_spec(settings: Settings) -> Any:
     if chosen is None:
         if len(specs) > 1:
             fail("several communities in COMMUNITIES_FILE: choose one with --community", 2)
-        return specs[0]
-    for spec in specs:
+        return specs[0], True
+    for n, spec in enumerate(specs):
         if spec.id == chosen:
-            return spec
+            return spec, n == 0
     fail(f"--community: '{chosen}' is not in COMMUNITIES_FILE", 2)
 
 
 def _app_credentials(settings: Settings) -> tuple[str, str]:
     """AppID and AppSecret, or exit 2 naming whichever is missing."""
-    spec = _account_spec(settings)
+    spec, _ = _account_spec(settings)
     app_id, app_secret = spec.wechat_app_id or "", spec.wechat_app_secret or ""
     prefix = f"{spec.id.upper().replace('-', '_')}_" if spec.id else ""
     missing = [
@@ -959,7 +963,7 @@ async def _community_id(sessionmaker: async_sessionmaker[AsyncSession], settings
     from bot.startup import catalog_file
     from storage.repositories.catalog import live_catalog
 
-    spec = _account_spec(settings)
+    spec, _ = _account_spec(settings)
     if spec.id is not None:
         return str(spec.id)
     async with sessionmaker() as session:

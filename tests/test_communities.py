@@ -408,3 +408,13 @@ async def test_a_catalog_of_another_community_than_its_entry_stops_the_start(
     settings = Settings(_env_file=None, database_url=db_url, communities_file=path)  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="is for community 'riverside'"):
         await aiohttp_client(create_app(settings))
+
+
+async def test_serve_tells_each_communitys_server_url(world: World) -> None:
+    from bot.serve import banner
+
+    text = banner(world.testville.client.app, "https://bot.example.org")
+    assert "https://bot.example.org/wechat/testville" in text
+    assert "https://bot.example.org/wechat/riverside" in text
+    assert "河畔社区" in text and "测试社区" in text
+    assert RIVERSIDE_TOKEN not in text  # a configured token is never printed
