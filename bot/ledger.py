@@ -21,6 +21,7 @@ import datetime as dt
 import enum
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -84,14 +85,25 @@ class MessageLedger:
             self._running[key] = asyncio.Event()
         return claim
 
-    async def finish(self, key: str, reply: str | None, *, resident: str | None = None) -> None:
+    async def finish(
+        self,
+        key: str,
+        reply: str | None,
+        *,
+        resident: str | None = None,
+        also: Callable[[Connection], None] | None = None,
+    ) -> None:
         """Record the reply; from now on a retry gets this reply.
 
         ``resident``: the openid of a resident who just interacted with us; their
         48-hour customer-service window is noted in the same transaction.
+        ``also``: another write that must be kept if and only if the reply is (the
+        conversation's new state).
         """
         try:
-            await self._writes.submit(_Write(key, finished=True, reply=reply, resident=resident))
+            await self._writes.submit(
+                _Write(key, finished=True, reply=reply, resident=resident, also=also)
+            )
         finally:
             self._forget(key)
 
@@ -171,6 +183,9 @@ class MessageLedger:
         finished = [w for w in writes if w.finished]
         claims = [w.key for w in writes if not w.finished]
         if finished:
+            for write in finished:
+                if write.also is not None:
+                    write.also(connection)
             repo.finish_many(connection, self._community_id, [(w.key, w.reply) for w in finished])
             residents = [w.resident for w in finished if w.resident]
             residents_repo.touch_many(connection, self._community_id, residents, now=now)
@@ -211,3 +226,4 @@ class _Write:
     finished: bool = False
     reply: str | None = None
     resident: str | None = None
+    also: Callable[[Connection], None] | None = None

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import Connection
 
 from bot.batching import Batcher
 from bot.clock import Clock, SystemClock
@@ -23,6 +26,8 @@ from storage.repositories import states as repo
 
 StateKey = tuple[str, str]
 """(community id, openid)"""
+Step = Callable[[Connection], None]
+"""A write to run inside another transaction."""
 
 
 @dataclass
@@ -53,6 +58,13 @@ class StateStorage(abc.ABC):
 
     @abc.abstractmethod
     async def save(self, key: StateKey, conversation: Conversation) -> None: ...
+
+    async def save_step(self, key: StateKey, conversation: Conversation) -> Step | None:
+        """The save as a step of another transaction (the ledger's record of the
+        reply), so both are kept or neither; a storage outside the database saves
+        now and returns None."""
+        await self.save(key, conversation)
+        return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Finish pending work at shutdown."""
@@ -107,6 +119,13 @@ class DatabaseStateStorage(StateStorage):
         state, data = conversation.state, dict(conversation.data)
         expires = self._clock.now() + self._timeout if state is not None else None
         await self._db.run(lambda c: repo.save(c, *key, state, data, expires))
+
+    async def save_step(self, key: StateKey, conversation: Conversation) -> Step | None:
+        if not conversation.changed:
+            return None
+        state, data = conversation.state, dict(conversation.data)
+        expires = self._clock.now() + self._timeout if state is not None else None
+        return lambda c: repo.save(c, *key, state, data, expires)
 
     async def close(self) -> None:
         await self._reads.close()

@@ -13,7 +13,8 @@ The steps run in this fixed order, and the order matters:
    (``bot.resident_locks``).
 4. **State** loaded, the **dispatcher** picks the handler, the state is saved.
 5. **Finish**: the reply is recorded in the ledger (with the resident's 48-hour
-   window) before it is sent, so a retry arriving now gets the same one.
+   window and the new state, in one transaction) before it is sent, so a retry
+   arriving now gets the same one.
 """
 
 from __future__ import annotations
@@ -170,15 +171,23 @@ class Webhook:
                     clock=self.clock,
                 )
                 text = await self.dispatcher.feed(msg, ctx)
-                await self.states.save(state_key, conversation)
+                HANDLER_SECONDS.observe(time.perf_counter() - began)
+                reply_xml = text_reply(msg, text) if text else None
+                interactive = msg.kind != "event" or msg.event not in PASSIVE_EVENTS
+                # The new state and the reply are saved in one transaction: a retry
+                # finds either neither (and runs the message again on the old state)
+                # or both (and gets the reply), never the new state without the reply.
+                save_state = await self.states.save_step(state_key, conversation)
+                await self.ledger.finish(
+                    key,
+                    reply_xml,
+                    resident=msg.openid if interactive else None,
+                    also=save_state,
+                )
         except BaseException:
             # Nothing recorded: the claim lapses and a retry of WeChat's runs it again.
             await self.ledger.release(key)
             raise
-        HANDLER_SECONDS.observe(time.perf_counter() - began)
-        reply_xml = text_reply(msg, text) if text else None
-        interactive = msg.kind != "event" or msg.event not in PASSIVE_EVENTS
-        await self.ledger.finish(key, reply_xml, resident=msg.openid if interactive else None)
         return text, reply_xml
 
     async def _deliver_late(self, msg: Incoming, task: asyncio.Task[_Processed]) -> None:

@@ -24,6 +24,7 @@ from bot.state import Conversation
 from bot.wechat.inbound import Incoming
 from catalog.matcher import Matcher, MatchResult
 from catalog.model import Catalog
+from storage.errors import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,10 @@ class Dispatcher(Router):
         try:
             reply = await handler(**arguments)
         except Exception as exc:
+            if database_unavailable(exc):
+                # Not the handler's fault, and not for the resident to hear about: the
+                # message stays unacknowledged and WeChat sends it again.
+                raise
             log.exception("handler %s.%s failed on %s", router, handler.__name__, msg.key)
             return await self._error_handler(msg, ctx, exc)
         if reply and ctx.conversation.expired and self._expired_notice:

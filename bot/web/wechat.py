@@ -13,12 +13,11 @@ import logging
 import time
 
 from aiohttp import web
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot import keys
 from bot.tenants import Tenant
 from bot.wechat.inbound import SUCCESS, Rejected, check_signature
+from storage.errors import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,9 @@ async def receive(request: web.Request) -> web.Response:
 
     try:
         outcome = await tenant.webhook.handle(envelope.incoming, started=started)
-    except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
         # Not acknowledged, so WeChat retries: better than saying "success" for a
         # message whose effects were not saved.
         log.error("database unavailable for %s: %s", envelope.incoming.key, exc)
