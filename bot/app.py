@@ -193,6 +193,7 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
             http=http,
             clock=app[keys.CLOCK],
             max_attempts=settings.outbox_max_attempts,
+            budget=settings.scheduler_interval,
         )
         runner = ReminderRunner(sessionmaker, tenants.accounts, app[keys.POLICY], app[keys.CLOCK])
         leadership = Leadership(app[keys.ENGINE], interval=settings.leader_interval)

@@ -20,6 +20,7 @@ Channels:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -88,9 +89,11 @@ class OutboxWorker:
         backoff_base: float = 5.0,
         batch: int = 10,
         timeout: float = 10.0,
+        budget: float = 1.0,
     ) -> None:
         # A claimed row must be done before its lease ends, or another worker sends it
-        # too: a batch's worst case (every send timing out) stays inside the lease.
+        # too: a batch's worst case (every send to one recipient, one after the other,
+        # timing out) stays inside the lease.
         if lease.total_seconds() < batch * timeout:
             raise ValueError(f"lease {lease} is shorter than {batch} sends of {timeout} s")
         self._sessionmaker = sessionmaker
@@ -101,6 +104,8 @@ class OutboxWorker:
         self._lease = lease
         self._backoff_base = backoff_base
         self._batch = batch
+        self._budget = budget
+        """Seconds one poll may go on claiming batches while there are more."""
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._channels: dict[str, Deliver] = {
             "log": self._log,
@@ -111,13 +116,34 @@ class OutboxWorker:
         }
 
     async def run_once(self) -> int:
-        """Deliver what is due now; the number of rows attempted."""
-        now = self._clock.now()
-        async with self._sessionmaker.begin() as session:
-            claimed = await repo.claim_due(session, now=now, lease=self._lease, limit=self._batch)
-        for message in claimed:
+        """Deliver what is due now, batch after batch for up to ``budget`` seconds;
+        the number of rows attempted.
+
+        In a batch, each recipient's messages go out one after the other (a unit
+        reads "new order" before its reminder) and different recipients' at the
+        same time, so one slow unit system does not hold up everyone else.
+        """
+        loop = asyncio.get_running_loop()
+        stop_at = loop.time() + self._budget
+        attempted = 0
+        while True:
+            now = self._clock.now()
+            async with self._sessionmaker.begin() as session:
+                claimed = await repo.claim_due(
+                    session, now=now, lease=self._lease, limit=self._batch
+                )
+            by_recipient: dict[tuple[str, str, str], list[repo.Claimed]] = {}
+            for message in claimed:
+                recipient = (message.community_id, message.channel, message.target)
+                by_recipient.setdefault(recipient, []).append(message)
+            await asyncio.gather(*(self._deliver_in_order(m) for m in by_recipient.values()))
+            attempted += len(claimed)
+            if len(claimed) < self._batch or loop.time() >= stop_at:
+                return attempted
+
+    async def _deliver_in_order(self, messages: list[repo.Claimed]) -> None:
+        for message in messages:
             await self._deliver(message)
-        return len(claimed)
 
     async def _deliver(self, message: repo.Claimed) -> None:
         deliver = self._channels.get(message.channel)

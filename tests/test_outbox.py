@@ -135,6 +135,26 @@ async def test_a_channel_that_is_down_is_retried_until_it_takes_the_message_once
     assert "订单号：AB23CD" in unit_system.received[0]["text"]
 
 
+async def test_a_backlog_drains_in_one_poll_each_recipient_in_order(
+    sessionmaker: Sessions, receiver: tuple[Receiver, str]
+) -> None:
+    """More than a batch is due (a busy hour): one poll goes on batch after batch, and
+    a unit's messages reach it in the order they were written."""
+    unit_system, url = receiver
+    clock = FakeClock.at("2026-12-07 10:00")
+    channel = {"type": "webhook", "url": url, "secret_env": "UNIT_HOOK_SECRET"}
+    for n in range(25):
+        await enqueue(sessionmaker, f"placed:ORDER{n:02d}:law:0", channel)
+        if n % 2:
+            await enqueue(sessionmaker, f"placed:ORDER{n:02d}:police:0", {"type": "log"}, "police")
+    async with aiohttp.ClientSession() as http:
+        assert await worker(sessionmaker, http, clock).run_once() == 37
+    assert all(row.status == "sent" for row in await rows(sessionmaker))
+    assert [m["key"] for m in unit_system.received] == [
+        f"placed:ORDER{n:02d}:law:0" for n in range(25)
+    ]
+
+
 async def test_a_crash_between_commit_and_send_delivers_exactly_once(
     sessionmaker: Sessions, receiver: tuple[Receiver, str]
 ) -> None:
