@@ -1,27 +1,15 @@
-"""Telling "the database is unreachable now" from "this code is wrong"."""
+"""Which failures mean "the database did not take it"."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import (
-    DataError,
-    DBAPIError,
-    IntegrityError,
-    InterfaceError,
-    NotSupportedError,
-    OperationalError,
-    ProgrammingError,
-)
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-_CODE_FAULTS = (IntegrityError, DataError, ProgrammingError, NotSupportedError)
 
-
-def database_unavailable(exc: BaseException) -> bool:
-    """True for failures that say nothing about the message being handled: a lost or
-    refused connection, a server shutting down, an exhausted pool. Such a message
-    must not be acknowledged; WeChat's retry will find the database back."""
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError):
-        return True
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or not isinstance(exc, _CODE_FAULTS)
-    return False
+def database_failed(exc: BaseException) -> bool:
+    """True when the database refused or never saw the work: a lost or refused
+    connection, a server shutting down, an exhausted pool, a schema not migrated, a
+    constraint another attempt won. Whatever the cause, the message's effects are not
+    saved, so it must not be acknowledged: WeChat's retry runs it again (and finds the
+    database back, or the other attempt's row)."""
+    return isinstance(exc, DBAPIError | PoolTimeout | OSError)

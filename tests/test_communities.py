@@ -32,7 +32,7 @@ from tests.fake_wechat import FakeWeChat, fake_wechat_fixture
 from tests.ordering_catalog import write_catalog
 from tests.test_console import CSRF, PASSWORD
 from tests.test_ordering import CODE
-from tests.webhook_app import Client
+from tests.webhook_app import NO_QUIET_HOURS, Client
 from tests.wechat_server import WeChatServer
 
 fake_wechat = fake_wechat_fixture()
@@ -92,6 +92,7 @@ async def world(
         communities_file=write_communities(tmp_path),
         wechat_api_base=fake_wechat.base_url,
         scheduler_interval=0.2,
+        quiet_hours=NO_QUIET_HOURS,  # the wall clock: the test must pass at night too
     )
     client = await aiohttp_client(create_app(settings))
     return World(

@@ -18,6 +18,8 @@ Client = Callable[[web.Application], Awaitable[TestClient]]
 
 TOKEN = "test-token-0123"
 APP_ID = "wx0fake0app0id00"
+NO_QUIET_HOURS = "00:00-00:00"
+"""An empty span: residents may be messaged at any time."""
 AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")
 
 
@@ -39,7 +41,12 @@ async def start(
     clock: Clock | None = None,
     **extra: object,
 ) -> WeChatServer:
-    """The service on ``db_url`` and a WeChat that talks to it."""
+    """The service on ``db_url`` and a WeChat that talks to it.
+
+    On the wall clock (no ``clock``) there are no quiet hours unless a test asks for
+    them: a test must not pass by day and fail at night."""
+    if clock is None:
+        extra.setdefault("quiet_hours", NO_QUIET_HOURS)
     if safe:
         extra = {"wechat_encoding_aes_key": AES_KEY, "wechat_app_id": APP_ID, **extra}
     client = await aiohttp_client(create_app(settings(db_url, **extra), clock=clock))

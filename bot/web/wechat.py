@@ -17,7 +17,7 @@ from aiohttp import web
 from bot import keys
 from bot.tenants import Tenant
 from bot.wechat.inbound import SUCCESS, Rejected, check_signature
-from storage.errors import database_unavailable
+from storage.errors import database_failed
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ async def receive(request: web.Request) -> web.Response:
     try:
         outcome = await tenant.webhook.handle(envelope.incoming, started=started)
     except Exception as exc:
-        if not database_unavailable(exc):
+        if not database_failed(exc):
             raise
         # Not acknowledged, so WeChat retries: better than saying "success" for a
         # message whose effects were not saved.

@@ -87,7 +87,9 @@ async def claim_due(
             OutboxMessage.attempts,
         )
     )
-    return [Claimed(*row) for row in rows]
+    # RETURNING keeps no order: in the order they were written (a recipient's messages
+    # go out in that order).
+    return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
 async def mark_sent(session: AsyncSession, message_id: int, *, now: dt.datetime) -> None:
