@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATION_LOCK_ID = 0x6F6D6D67  # "ommg": one process migrates at a time on PostgreSQL
@@ -27,8 +30,21 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
 
     Several processes may start at once against one PostgreSQL database: an
     advisory lock held for the transaction makes the others wait, then find
-    nothing to do.
+    nothing to do. On a new SQLite file, a process switching it to WAL while another
+    migrates can be refused at once ("database is locked": SQLite refuses rather
+    than deadlock, without waiting out the busy timeout); it tries again.
     """
+    for attempt in range(5):
+        try:
+            return await _upgrade_once(engine)
+        except OperationalError as exc:
+            if engine.dialect.name != "sqlite" or "locked" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def _upgrade_once(engine: AsyncEngine) -> tuple[str | None, str | None]:
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
