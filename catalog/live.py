@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
 
 from catalog.matcher import Matcher
 from catalog.model import Catalog
@@ -28,7 +30,7 @@ class LiveCatalog:
 
     @classmethod
     async def load(cls, catalog: Catalog, thresholds: Thresholds | None = None) -> LiveCatalog:
-        matcher = await asyncio.to_thread(Matcher, catalog, thresholds=thresholds)
+        matcher = await asyncio.to_thread(matcher_for, catalog, thresholds)
         return cls(catalog, matcher, thresholds)
 
     @property
@@ -43,6 +45,33 @@ class LiveCatalog:
         """Install a new catalog version; return False when it is the version in use."""
         if catalog.version == self.current.version:
             return False
-        matcher = await asyncio.to_thread(Matcher, catalog, thresholds=self._thresholds)
+        matcher = await asyncio.to_thread(matcher_for, catalog, self._thresholds)
         self._state = (catalog, matcher)
         return True
+
+
+_MATCHERS: OrderedDict[tuple[str, Thresholds | None], Matcher] = OrderedDict()
+_MATCHERS_LOCK = threading.Lock()
+MATCHER_CACHE_SIZE = 16
+
+
+def matcher_for(catalog: Catalog, thresholds: Thresholds | None = None) -> Matcher:
+    """The matcher of this catalog version, built once per process (blocking).
+
+    A version is a hash of the catalog's content, and a matcher is immutable, so one
+    built for a version serves every catalog object with that version: a process
+    reloading a catalog it had before, several communities sharing one catalog, the
+    many services a test run starts. The least recently used beyond 16 are dropped.
+    """
+    key = (catalog.version, thresholds)
+    with _MATCHERS_LOCK:
+        found = _MATCHERS.get(key)
+        if found is not None:
+            _MATCHERS.move_to_end(key)
+            return found
+    matcher = Matcher(catalog, thresholds=thresholds)  # outside the lock: ~0.1-1 s
+    with _MATCHERS_LOCK:
+        _MATCHERS[key] = matcher
+        while len(_MATCHERS) > MATCHER_CACHE_SIZE:
+            _MATCHERS.popitem(last=False)
+    return matcher

@@ -6,6 +6,7 @@ import pytest
 
 from catalog.lexicon import Lexicon, shipped_lexicon
 from catalog.live import LiveCatalog
+from catalog.thresholds import Thresholds
 from catalog.loader import load_catalog, parse_catalog
 from catalog.matcher import Matcher
 from catalog.normalize import normalize
@@ -153,6 +154,18 @@ async def test_reloading_a_changed_catalog_rebuilds_the_matcher() -> None:
     assert live.matcher is not first and live.current.has_item("night-school")
     assert live.matcher.match("妈妈夜校怎么报名").item == "night-school"
     assert first.match("妈妈夜校怎么报名").decision == "none"  # the old index is untouched
+
+
+async def test_a_catalog_version_is_indexed_once_per_process() -> None:
+    """Communities sharing a catalog, or a process reloading one it had, reuse the
+    index; other thresholds or other content get their own."""
+    one = await LiveCatalog.load(parse_catalog(SMALL))
+    two = await LiveCatalog.load(parse_catalog(SMALL))
+    assert one.matcher is two.matcher
+    strict = await LiveCatalog.load(parse_catalog(SMALL), Thresholds(matched=0.9))
+    assert strict.matcher is not one.matcher and strict.matcher.thresholds.matched == 0.9
+    other = await LiveCatalog.load(parse_catalog(SMALL.replace("title: 理财讲座", "title: 理财课")))
+    assert other.matcher is not one.matcher
 
 
 def test_the_shipped_lexicon_is_rich_and_clean() -> None:
