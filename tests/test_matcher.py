@@ -6,11 +6,11 @@ import pytest
 
 from catalog.lexicon import Lexicon, shipped_lexicon
 from catalog.live import LiveCatalog
-from catalog.thresholds import Thresholds
 from catalog.loader import load_catalog, parse_catalog
 from catalog.matcher import Matcher
 from catalog.normalize import normalize
 from catalog.segment import base_tokenizer, search_tokens
+from catalog.thresholds import Thresholds
 from tests.conftest import REFERENCE_CATALOG
 
 SMALL = """
