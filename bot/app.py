@@ -190,6 +190,7 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
         worker = OutboxWorker(
             sessionmaker,
             accounts=tenants.accounts.__getitem__,
+            communities=[t.id for t in tenants],
             http=http,
             clock=app[keys.CLOCK],
             max_attempts=settings.outbox_max_attempts,

@@ -29,7 +29,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
@@ -82,6 +82,7 @@ class OutboxWorker:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         accounts: Callable[[str], ResidentAccount],
+        communities: Collection[str] | None = None,
         http: aiohttp.ClientSession,
         clock: Clock,
         max_attempts: int = 8,
@@ -98,6 +99,8 @@ class OutboxWorker:
             raise ValueError(f"lease {lease} is shorter than {batch} sends of {timeout} s")
         self._sessionmaker = sessionmaker
         self._accounts = accounts
+        self._communities = list(communities) if communities is not None else None
+        """Served here: other communities' rows are left to the processes serving them."""
         self._http = http
         self._clock = clock
         self._max_attempts = max_attempts
@@ -130,7 +133,11 @@ class OutboxWorker:
             now = self._clock.now()
             async with self._sessionmaker.begin() as session:
                 claimed = await repo.claim_due(
-                    session, now=now, lease=self._lease, limit=self._batch
+                    session,
+                    now=now,
+                    lease=self._lease,
+                    limit=self._batch,
+                    communities=self._communities,
                 )
             by_recipient: dict[tuple[str, str, str], list[repo.Claimed]] = {}
             for message in claimed:

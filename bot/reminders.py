@@ -57,7 +57,9 @@ class ReminderRunner:
     async def _run_batch(self) -> int:
         now = self._clock.now()
         async with self._sessionmaker.begin() as session:
-            due = await repo.claim_due(session, now=now, limit=self._batch)
+            due = await repo.claim_due(
+                session, now=now, limit=self._batch, communities=[a.id for a in self._accounts]
+            )
             order_ids = {r.order_id for r in due if r.order_id is not None}
             orders = (
                 list(

@@ -28,6 +28,7 @@ from bot.config import ConfigError, Settings
 from bot.web.auth import hash_password
 from storage import models
 from storage.repositories.units import create_invite, unit_row
+from tests.fake_clock import FakeClock
 from tests.fake_wechat import FakeWeChat, fake_wechat_fixture
 from tests.ordering_catalog import write_catalog
 from tests.test_console import CSRF, PASSWORD
@@ -340,6 +341,51 @@ async def test_each_communitys_notifications_go_out_through_its_own_account(
     ]
     # Riverside has an API account: it has no local outbox to read.
     assert (await client.get("/dev/outbox?community=riverside&openid=o_r")).status == 404
+
+
+async def test_a_process_leaves_alone_the_rows_of_communities_it_does_not_serve(
+    world: World, db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """Two deployments on one database (or a rolling restart adding a community): a
+    process serving testville only must neither fire nor fail riverside's reminders
+    and notifications, even as the leader, even when they are due."""
+    await place_repair(world.riverside, "o_r")
+    days_later = FakeClock(dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
+    testville_only = create_app(
+        Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=db_url,
+            catalog_path=tmp_path / "t" / "catalog.yaml",
+            wechat_token=TESTVILLE_TOKEN,
+            quiet_hours=NO_QUIET_HOURS,
+        ),
+        clock=days_later,
+    )
+    await aiohttp_client(testville_only)
+    scheduler = testville_only[keys.SCHEDULER]
+    await scheduler.run_now("reminders")
+    await scheduler.run_now("outbox")
+    async with testville_only[keys.SESSIONMAKER]() as session:
+        reminders = set(
+            (
+                await session.scalars(
+                    select(models.Reminder.status).where(
+                        models.Reminder.community_id == "riverside"
+                    )
+                )
+            ).all()
+        )
+        notifications = set(
+            (
+                await session.scalars(
+                    select(models.OutboxMessage.status).where(
+                        models.OutboxMessage.community_id == "riverside"
+                    )
+                )
+            ).all()
+        )
+    assert reminders == {"pending"}
+    assert "failed" not in notifications
 
 
 # --- the CLI -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ several processes share the work without overlap).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,14 +64,23 @@ async def enqueue(
 
 
 async def claim_due(
-    session: AsyncSession, *, now: dt.datetime, lease: dt.timedelta, limit: int = 100
+    session: AsyncSession,
+    *,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    limit: int = 100,
+    communities: Collection[str] | None = None,
 ) -> list[Claimed]:
+    """Due notifications (of ``communities`` only, when given: a process leaves alone
+    the rows of a community it does not serve), moved a lease ahead."""
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
     )
+    if communities is not None:
+        due = due.where(OutboxMessage.community_id.in_(communities))
     if dialect_name(session) == "postgresql":
         due = due.with_for_update(skip_locked=True)
     rows = await session.execute(

@@ -10,7 +10,7 @@ if the process dies half-way (the transaction rolls back and the rows stay due).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -56,13 +56,23 @@ async def schedule_many(session: AsyncSession, rows: Sequence[dict[str, object]]
     )
 
 
-async def claim_due(session: AsyncSession, *, now: dt.datetime, limit: int) -> list[Reminder]:
+async def claim_due(
+    session: AsyncSession,
+    *,
+    now: dt.datetime,
+    limit: int,
+    communities: Collection[str] | None = None,
+) -> list[Reminder]:
+    """Due reminders (of ``communities`` only, when given: a process leaves alone the
+    rows of a community it does not serve)."""
     query = (
         select(Reminder)
         .where(Reminder.status == "pending", Reminder.due_at <= now)
         .order_by(Reminder.due_at, Reminder.id)
         .limit(limit)
     )
+    if communities is not None:
+        query = query.where(Reminder.community_id.in_(communities))
     if dialect_name(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list((await session.scalars(query)).all())
