@@ -360,9 +360,14 @@ def _understand(
     value = text.strip()
     if kind == "building" and len(value) < 2:
         return None, again
-    if len(value) > 200:
-        return None, "字数有点多，请简短一些（200字以内）。"
+    limit = LONGEST.get(kind, 200)
+    if len(value) > limit:
+        return None, f"字数有点多，请简短一些（{limit}字以内）。"
     return value, None
+
+
+LONGEST = {"name": 50, "building": 200}
+"""Longest free answers, within what the residents table keeps (name 100, building 200)."""
 
 
 def _summary(ctx: Context, item: Item, data: dict[str, Any]) -> str:

@@ -125,6 +125,25 @@ async def test_the_menu_path_and_the_menu_button(
     assert by_word == by_button and "健康医疗" in by_word
 
 
+async def test_an_overlong_name_is_asked_again_not_refused_by_the_database(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    """The residents table keeps 100 characters of a name: a longer answer is asked
+    again politely (on PostgreSQL it used to fail every retry of 确认)."""
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    reply = await start_order(wechat, "o_long", "帮我妈申请高龄津贴")
+    assert "称呼" in reply, reply
+    again = await say(wechat, "o_long", "王" * 150)
+    assert "50字以内" in again
+    reply = await say(wechat, "o_long", "王阿姨")
+    for _ in range(4):  # the remaining questions (phone …), then confirm
+        if "请核对" in reply:
+            break
+        reply = await say(wechat, "o_long", "13812345678")
+    assert "王阿姨" in reply, reply
+    assert CODE.search(await say(wechat, "o_long", "确认"))
+
+
 async def test_a_wrong_answer_is_asked_again_with_an_example(
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:

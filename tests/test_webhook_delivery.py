@@ -243,3 +243,26 @@ async def test_a_message_the_database_could_not_take_is_not_acknowledged(
         async with engine.begin() as connection:
             await connection.execute(text("ALTER TABLE pm_away RENAME TO processed_messages"))
     assert (await wechat.text("o_res_1", "楼上老往我家滴水")).status == 200
+
+
+def test_what_counts_as_the_database_being_away() -> None:
+    """Away (retry: the message is not acknowledged) versus refusing this data (the
+    resident gets the apology; a retry would fail the same way)."""
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from storage.errors import database_failed, database_unavailable
+
+    away = [
+        OperationalError("SELECT 1", {}, ConnectionResetError()),
+        PoolTimeout("QueuePool limit reached"),
+        ConnectionRefusedError(),
+    ]
+    refused = [
+        DataError("INSERT", {}, ValueError("value too long")),
+        IntegrityError("INSERT", {}, ValueError("duplicate key")),
+    ]
+    assert all(database_unavailable(e) and database_failed(e) for e in away)
+    assert not any(database_unavailable(e) for e in refused)
+    assert all(database_failed(e) for e in refused)  # still never acknowledged as saved
+    assert not database_unavailable(KeyError("a handler's own bug"))

@@ -24,7 +24,7 @@ from bot.state import Conversation
 from bot.wechat.inbound import Incoming
 from catalog.matcher import Matcher, MatchResult
 from catalog.model import Catalog
-from storage.errors import database_failed
+from storage.errors import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,9 @@ class Dispatcher(Router):
         try:
             reply = await handler(**arguments)
         except Exception as exc:
-            if database_failed(exc):
-                # The effects were not saved: an apology would tell WeChat the message
-                # arrived. Unacknowledged, it is sent again.
+            if database_unavailable(exc):
+                # Not the message's fault, and its effects were not saved: an apology
+                # would tell WeChat it arrived. Unacknowledged, it is sent again.
                 raise
             log.exception("handler %s.%s failed on %s", router, handler.__name__, msg.key)
             return await self._error_handler(msg, ctx, exc)
