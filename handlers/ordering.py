@@ -360,9 +360,9 @@ def _understand(
     value = text.strip()
     if kind == "building" and len(value) < 2:
         return None, again
-    limit = LONGEST.get(kind, 200)
-    if len(value) > limit:
-        return None, f"字数有点多，请简短一些（{limit}字以内）。"
+    longest = LONGEST.get(kind, 200)
+    if len(value) > longest:
+        return None, f"字数有点多，请简短一些（{longest}字以内）。"
     return value, None
 
 
