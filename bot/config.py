@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     match_lead: float = Field(default=Thresholds.lead, gt=0, le=1)
     """For one item, the runner-up must score below this share of the top."""
 
+    dev_tools: str = "auto"
+    """The chat simulator and /dev/outbox: ``auto`` (for a community on a generated
+    development token, without a WeChat API account), ``on`` or ``off``. They sign
+    messages with the account's token, so never ``on`` for a real account."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = None
@@ -182,6 +187,13 @@ class Settings(BaseSettings):
     def evaluation_weights_tuple(self) -> tuple[float, float, float]:
         a, b, c = (float(w) for w in self.evaluation_weights.split(","))
         return a, b, c
+
+    @field_validator("dev_tools")
+    @classmethod
+    def _dev_tools(cls, value: str) -> str:
+        if value not in ("auto", "on", "off"):
+            raise ValueError("expected auto, on or off")
+        return value
 
     @field_validator("log_format")
     @classmethod

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.communities import CommunitySpec
-from bot.webhook import CustomerService, Webhook
+from bot.webhook import CustomerService, DevOutbox, Webhook
 from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
 from storage.repositories.catalog import live_catalog, newest_versions
@@ -94,6 +94,14 @@ class Tenant:
     @property
     def name(self) -> str:
         return self.catalog.current.community_name
+
+    def dev_tools_open(self, mode: str) -> bool:
+        """May the simulator and /dev/outbox serve this community? They act as any
+        resident with the account's token: only for the demo (a generated token, no
+        API account) unless DEV_TOOLS says otherwise."""
+        if mode == "off" or not isinstance(self.customer_service, DevOutbox):
+            return False
+        return mode == "on" or self.credentials.token_generated
 
 
 async def refresh_catalogs(

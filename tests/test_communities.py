@@ -94,6 +94,7 @@ async def world(
         wechat_api_base=fake_wechat.base_url,
         scheduler_interval=0.2,
         quiet_hours=NO_QUIET_HOURS,  # the wall clock: the test must pass at night too
+        dev_tools="on",  # testville's late replies are read from /dev/outbox
     )
     client = await aiohttp_client(create_app(settings))
     return World(

@@ -51,3 +51,33 @@ async def test_no_simulator_with_a_real_account(
     sent = await wechat.client.post("/simulator/send", json={"line": "帮助"})
     assert sent.status == 404
     assert 'href="/simulator"' not in await (await wechat.client.get("/")).text()
+
+
+async def test_no_simulator_for_an_account_with_its_own_token(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """A real account answering by passive replies only (a token, no AppSecret): the
+    simulator would let anyone act as any of its residents, so it is off unless the
+    token is the generated development one."""
+    configured = await start(
+        aiohttp_client,
+        db_url,
+        catalog_path=write_catalog(tmp_path),
+        wechat_token="a-real-token",
+        dev_tools="auto",
+    )
+    client = configured.client
+    assert (await client.get("/simulator")).status == 404
+    acted = await client.post("/simulator/send", json={"openid": "o_victim", "line": "我的订单"})
+    assert acted.status == 404
+    assert (await client.get("/dev/outbox", params={"openid": "o_victim"})).status == 404
+
+    demo = await start(
+        aiohttp_client,
+        db_url,
+        catalog_path=write_catalog(tmp_path),
+        wechat_token=None,
+        dev_tools="auto",
+    )
+    assert (await demo.client.get("/simulator")).status == 200
+    assert (await demo.client.get("/dev/outbox", params={"openid": "o_x"})).status == 200

@@ -28,6 +28,9 @@ def settings(db_url: str, **extra: object) -> Settings:
         "database_url": db_url,
         "catalog_path": REFERENCE_CATALOG,
         "wechat_token": TOKEN,
+        # The tests sign with a fixed token rather than a generated one, and read
+        # late replies from /dev/outbox: they turn the development tools on.
+        "dev_tools": "on",
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -25,7 +25,9 @@ async def outbox(request: web.Request) -> web.Response:
     tenants = request.app[keys.TENANTS]
     tenant = tenants.get(request.query.get("community")) or tenants.default
     sent = tenant.customer_service
-    if not isinstance(sent, DevOutbox):
+    if not isinstance(sent, DevOutbox) or not tenant.dev_tools_open(
+        request.app[keys.SETTINGS].dev_tools
+    ):
         raise web.HTTPNotFound(text="late replies go to WeChat")
     try:
         after = int(request.query.get("after", "0"))

@@ -22,7 +22,6 @@ from bot import keys
 from bot.chat import Usage, Webhook, message_xml, parse_input, reply_text
 from bot.tenants import Tenant
 from bot.web.scope import named_tenant
-from bot.webhook import DevOutbox
 
 routes = web.RouteTableDef()
 
@@ -30,17 +29,18 @@ routes = web.RouteTableDef()
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
     settings = app[keys.SETTINGS]
-    if not (settings.wechat_app_id and settings.wechat_app_secret):
+    demo = settings.wechat_token is None and not settings.wechat_app_secret
+    if settings.dev_tools == "on" or (settings.dev_tools == "auto" and demo):
         app[keys.LINKS].insert(
             1, keys.Link("/simulator", "聊天模拟器 Simulator", "Talk to the bot as a resident")
         )
 
 
 def _tenant(request: web.Request) -> Tenant:
-    """The community talked to (``/simulator/<id>``, default without); only one
-    without a WeChat account of its own."""
+    """The community talked to (``/simulator/<id>``, default without); only the demo's
+    (see ``Tenant.dev_tools_open``)."""
     tenant = named_tenant(request)
-    if not isinstance(tenant.customer_service, DevOutbox):
+    if not tenant.dev_tools_open(request.app[keys.SETTINGS].dev_tools):
         raise web.HTTPNotFound(text="the simulator is for the demo set-up (no WeChat account)")
     return tenant
 
