@@ -29,8 +29,11 @@ routes = web.RouteTableDef()
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
     settings = app[keys.SETTINGS]
-    demo = settings.wechat_token is None and not settings.wechat_app_secret
-    if settings.dev_tools == "on" or (settings.dev_tools == "auto" and demo):
+    no_api = not (settings.wechat_app_id and settings.wechat_app_secret)
+    wanted = settings.dev_tools == "on" or (
+        settings.dev_tools == "auto" and settings.wechat_token is None
+    )
+    if no_api and wanted:
         app[keys.LINKS].insert(
             1, keys.Link("/simulator", "聊天模拟器 Simulator", "Talk to the bot as a resident")
         )
