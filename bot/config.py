@@ -217,9 +217,29 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _one_way_to_name_communities(self) -> Settings:
-        if self.communities_file is not None and self.catalog_path is not None:
+        if self.communities_file is None:
+            return self
+        if self.catalog_path is not None:
             raise ValueError(
                 "set CATALOG_PATH (one community) or COMMUNITIES_FILE (several), not both"
+            )
+        # Left over from a single-community set-up, they would be ignored and the first
+        # community would run on a development token: every message refused.
+        single = [
+            name.upper()
+            for name in (
+                "wechat_token",
+                "wechat_app_id",
+                "wechat_app_secret",
+                "wechat_encoding_aes_key",
+                "wechat_resident_template_id",
+            )
+            if getattr(self, name)
+        ]
+        if single:
+            raise ValueError(
+                f"{', '.join(single)}: with COMMUNITIES_FILE each community's account is "
+                "set as <ID>_WECHAT_… (e.g. JIEDONG_WECHAT_TOKEN); unset these"
             )
         return self
 

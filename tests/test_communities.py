@@ -24,7 +24,7 @@ from bot import keys
 from bot.app import create_app
 from bot.cli import main
 from bot.communities import read_communities_file
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.web.auth import hash_password
 from storage import models
 from storage.repositories.units import create_invite, unit_row
@@ -444,6 +444,14 @@ def test_a_bad_communities_file_is_refused_naming_each_problem(tmp_path: Path) -
             _env_file=None,  # type: ignore[call-arg]
             catalog_path=tmp_path / "t" / "catalog.yaml",
             communities_file=tmp_path / "communities.toml",
+        )
+    # A single community's account left set would be silently ignored: refused.
+    with pytest.raises(ConfigError, match="WECHAT_TOKEN, WECHAT_APP_SECRET: with COMMUNITIES"):
+        load_settings(
+            _env_file=None,
+            communities_file=tmp_path / "communities.toml",
+            wechat_token="old-token",
+            wechat_app_secret="old-secret",
         )
 
 
