@@ -108,14 +108,20 @@ def main(ctx: click.Context, community: str | None) -> None:
 
 
 async def chosen_community(session: AsyncSession) -> str | None:
-    """The community the command is for: ``--community``, or the only one in the
-    database; None when no catalog was imported yet. A ClickException when the
+    """The community the command is for: ``--community``; else, without
+    COMMUNITIES_FILE, the one whose catalog was imported last (a single-community
+    set-up that moved from the demo to its own catalog); else the only one in the
+    database. None when no catalog was imported yet; a ClickException when the
     choice is missing or unknown."""
-    from storage.repositories.catalog import community_ids
+    from storage.repositories.catalog import community_ids, live_catalog
 
     chosen: str | None = click.get_current_context().find_root().obj
     known = await community_ids(session)
     if chosen is None and len(known) > 1:
+        if settings_or_exit().communities_file is None:
+            newest = await live_catalog(session)
+            assert newest is not None
+            return newest.community_id
         raise click.ClickException(
             f"this database serves several communities ({', '.join(known)}): "
             "choose one with --community"

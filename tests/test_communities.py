@@ -393,15 +393,14 @@ async def test_a_process_leaves_alone_the_rows_of_communities_it_does_not_serve(
 
 
 async def test_the_cli_asks_which_community_and_shows_only_that_one(
-    world: World, db_url: str
+    world: World, db_url: str, tmp_path: Path
 ) -> None:
     mine = await place_repair(world.testville, "o_t")
     theirs = await place_repair(world.riverside, "o_r")
+    several = {"DATABASE_URL": db_url, "COMMUNITIES_FILE": str(tmp_path / "communities.toml")}
 
-    def orders(*options: str) -> tuple[int, str]:
-        result = CliRunner().invoke(
-            main, [*options, "orders", "list"], env={"DATABASE_URL": db_url}
-        )
+    def orders(*options: str, env: dict[str, str] = several) -> tuple[int, str]:
+        result = CliRunner().invoke(main, [*options, "orders", "list"], env=env)
         return result.exit_code, result.output
 
     code, output = await asyncio.to_thread(orders)
@@ -410,6 +409,10 @@ async def test_the_cli_asks_which_community_and_shows_only_that_one(
     assert code == 0 and theirs in output and mine not in output
     code, output = await asyncio.to_thread(orders, "--community", "nowhere")
     assert code != 0 and "nowhere" in output
+    # A single-community set-up (no COMMUNITIES_FILE) that moved from one catalog to
+    # another: the one imported last, without asking.
+    code, output = await asyncio.to_thread(orders, env={"DATABASE_URL": db_url})
+    assert code == 0 and theirs in output and mine not in output
 
 
 # --- configuration ---------------------------------------------------------------------------
