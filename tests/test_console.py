@@ -338,6 +338,10 @@ async def test_a_catalog_imported_in_one_process_reaches_the_others(
             break
         await asyncio.sleep(0.1)
     assert "家庭水电维修" in await say(other, "o_other_process", "水管爆了")
+    # A process (re)started later keeps the console's version: its catalog file did
+    # not change, so it is not imported over it.
+    restarted = await start(aiohttp_client, db_url, catalog_path=tmp_path / "catalog.yaml")
+    assert "家庭水电维修" in await (await restarted.client.get("/services")).text()
 
 
 async def test_no_redirect_to_another_site_after_login(site: tuple[WeChatServer, str, str]) -> None:

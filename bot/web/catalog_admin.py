@@ -5,7 +5,6 @@ swapped in; requests in flight keep the version they started with)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,10 +118,14 @@ async def upload(request: web.Request) -> web.Response:
             f"'{live.current.community_id}'"
         )
         return await _render(request, user, problems=[problem], text=text, status=400)
-    digest = hashlib.sha256(text.encode()).hexdigest()
     async with request.app[keys.SESSIONMAKER].begin() as session:
         summary = await import_catalog(
-            session, catalog, source=f"console:{user.username}", source_sha256=digest
+            # No file hash: serve re-imports its catalog file only when that file
+            # changed, so this version survives restarts (storage last_source_sha256).
+            session,
+            catalog,
+            source=f"console:{user.username}",
+            source_sha256=None,
         )
         await audit(
             session,
