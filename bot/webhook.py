@@ -40,6 +40,7 @@ from bot.state import StateStorage
 from bot.tasks import BackgroundTasks
 from bot.wechat.inbound import Incoming, text_reply
 from catalog.live import LiveCatalog
+from storage.errors import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Webhook:
         policy: Policy,
         clock: Clock,
         locks: Locks | None = None,
+        retry_pauses: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0),
     ) -> None:
         self.community_id = community_id
         self.catalog = catalog
@@ -122,6 +124,8 @@ class Webhook:
         self.deadline = deadline
         self.policy = policy
         self.clock = clock
+        self.retry_pauses = retry_pauses
+        """Before each new run of an answered message the database failed."""
         self.locks: Locks = locks or KeyedLocks()
         """Per resident, taken before the state is read (bot.resident_locks across
         processes; in-process only when none is given)."""
@@ -191,6 +195,25 @@ class Webhook:
         return text, reply_xml
 
     async def _deliver_late(self, msg: Incoming, task: asyncio.Task[_Processed]) -> None:
-        text, _ = await task
+        """Send a reply that missed the deadline. WeChat was told "success" and will
+        not send the message again, so it is ours to finish: if the database was away,
+        run the message again once it is back (a few tries over about two minutes)."""
+        for pause in (*self.retry_pauses, None):
+            try:
+                text, _ = await task
+                break
+            except Exception as exc:
+                if pause is None or not database_unavailable(exc):
+                    raise
+                log.warning(
+                    "answered message %s failed (%s): again in %.0f s",
+                    msg.key,
+                    type(exc).__name__,
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                # Its claim stays (marked deferred: a retry from WeChat would get
+                # "success"), so the message is this process's to run again.
+                task = self.tasks.spawn(self._process(msg), name=f"again {msg.key}")
         if text:
             await self.customer_service.send_text(msg.openid, text)

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from bot import keys
 from bot.dispatch import Context, Predicate, Router
+from bot.dispatch.router import SORRY
 from bot.wechat.inbound import Incoming
 from storage.models import ConversationState, ProcessedMessage
 from storage.types import utcnow
@@ -266,3 +267,45 @@ def test_what_counts_as_the_database_being_away() -> None:
     assert not any(database_unavailable(e) for e in refused)
     assert all(database_failed(e) for e in refused)  # still never acknowledged as saved
     assert not database_unavailable(KeyError("a handler's own bug"))
+
+
+async def test_an_answered_message_the_database_failed_is_run_again_when_it_is_back(
+    db_url: str, aiohttp_client: Client, backend: str
+) -> None:
+    """WeChat was told "success" (the reply was late), then the database failed the
+    handler: nobody will send the message again, so the service runs it again once
+    the database is back and the resident still gets the answer."""
+    wechat = await start(aiohttp_client, db_url, reply_deadline=0.2)
+    webhook = wechat.client.app[keys.TENANTS].default.webhook
+    webhook.retry_pauses = (0.3, 0.3, 0.5, 1.0)
+    runs: list[str] = []
+
+    async def slow_write(msg: Incoming, ctx: Context) -> str:
+        runs.append(msg.key)
+        await asyncio.sleep(0.3)  # past the reply deadline: WeChat hears "success"
+        async with ctx.sessionmaker.begin() as session:  # a table that comes later
+            await session.execute(text("INSERT INTO late_probe (openid) VALUES (:o)"), {"o": "x"})
+        return "记下了"
+
+    router = Router("slow")
+    router.on(clicked("TEST_SLOW"))(slow_write)
+    webhook.dispatcher.include(router)
+    assert (await wechat.event("o_far", "CLICK", key="TEST_SLOW")).is_success
+    await asyncio.sleep(0.6)  # the first run failed: no such table
+    async with wechat.client.app[keys.ENGINE].begin() as connection:
+        await connection.execute(text("CREATE TABLE late_probe (openid VARCHAR(64))"))
+
+    async def late() -> list[str]:
+        outbox = await wechat.client.get("/dev/outbox", params={"openid": "o_far"})
+        return [m["text"] for m in (await outbox.json())["messages"]]
+
+    for _ in range(40):
+        if await late():
+            break
+        await asyncio.sleep(0.1)
+    if backend == "sqlite":  # "no such table" comes as the database being unavailable
+        assert await late() == ["记下了"] and len(runs) >= 2
+        async with wechat.client.app[keys.ENGINE].connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM late_probe")) == 1
+    else:  # PostgreSQL refuses the statement itself: an apology, never silence
+        assert await late() == [SORRY] and len(runs) == 1
