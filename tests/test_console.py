@@ -121,6 +121,23 @@ async def test_failed_logins_count_across_processes(
     assert blocked.status == 429
 
 
+async def test_guesses_sent_all_at_once_get_five_checks_at_most(
+    site: tuple[WeChatServer, str, str],
+) -> None:
+    wechat, _, _ = site
+
+    async def guess(n: int) -> int:
+        reply = await wechat.client.post(
+            "/login", data={"username": "lawyer1", "password": f"guess-{n}"}
+        )
+        return reply.status
+
+    statuses = await asyncio.gather(*(guess(n) for n in range(12)))
+    # At most five passwords checked (all twelve may be refused when they all arrive
+    # before any is counted); the rest told to wait.
+    assert set(statuses) <= {401, 429} and statuses.count(401) <= 5
+
+
 ROUTES = [
     ("GET", "/console", {"staff", "admin"}),
     ("GET", "/console/handoffs", {"staff", "admin"}),

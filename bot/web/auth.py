@@ -76,24 +76,34 @@ class LoginLimiter:
         self.attempts = attempts
         self.window = dt.timedelta(seconds=window)
 
-    async def blocked(self, account: str, remote: str) -> bool:
-        since = self._clock.now() - self.window
-        async with self._sessionmaker() as session:
-            failures = await session.scalar(
+    async def attempt(self, account: str, remote: str) -> bool:
+        """Count this attempt, then say whether it may go on.
+
+        The attempt is written *before* the password is checked and counted after it
+        is committed: of any number of guesses arriving at once, in one process or
+        several, at most ``attempts`` see a count within the limit. A wrong password
+        leaves its row as the failure; a right one clears them all (``succeeded``).
+        """
+        now = self._clock.now()
+        account, remote = account[:140], remote[:64]
+        async with self._sessionmaker.begin() as session:
+            row = LoginFailure(account=account, remote=remote, at=now)
+            session.add(row)
+            # Old failures count for nothing: made-up names must not fill the table.
+            await session.execute(delete(LoginFailure).where(LoginFailure.at < now - self.window))
+        async with self._sessionmaker.begin() as session:
+            counted = await session.scalar(
                 select(func.count(LoginFailure.id)).where(
                     LoginFailure.account == account,
                     LoginFailure.remote == remote,
-                    LoginFailure.at > since,
+                    LoginFailure.at > now - self.window,
                 )
             )
-        return int(failures or 0) >= self.attempts
-
-    async def failed(self, account: str, remote: str) -> None:
-        now = self._clock.now()
-        async with self._sessionmaker.begin() as session:
-            session.add(LoginFailure(account=account[:140], remote=remote[:64], at=now))
-            # Old failures count for nothing: made-up names must not fill the table.
-            await session.execute(delete(LoginFailure).where(LoginFailure.at < now - self.window))
+            if int(counted or 0) <= self.attempts:
+                return True
+            # Refused without a check: not a failure of its own, the window stays put.
+            await session.execute(delete(LoginFailure).where(LoginFailure.id == row.id))
+        return False
 
     async def succeeded(self, account: str, remote: str) -> None:
         async with self._sessionmaker.begin() as session:
@@ -185,7 +195,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         context = _login_context(request, tenant, target, error)
         return aiohttp_jinja2.render_template("login.html", request, context, status=status)
 
-    if await limiter.blocked(*key):
+    if not await limiter.attempt(*key):
         return again("尝试次数太多，请15分钟后再试。", 429)
     async with app[keys.SESSIONMAKER]() as session:
         user = await repo.find_user(session, community_id, username)
@@ -193,7 +203,6 @@ async def login(request: web.Request) -> web.StreamResponse:
     # which usernames exist.
     stored = user.password_hash if user is not None else _DUMMY_HASH
     if not await check_password(stored, password) or user is None:
-        await limiter.failed(*key)
         return again("用户名或密码不对。", 401)
     await limiter.succeeded(*key)
     async with app[keys.SESSIONMAKER].begin() as session:
