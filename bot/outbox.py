@@ -143,16 +143,31 @@ class OutboxWorker:
             for message in claimed:
                 recipient = (message.community_id, message.channel, message.target)
                 by_recipient.setdefault(recipient, []).append(message)
-            await asyncio.gather(*(self._deliver_in_order(m) for m in by_recipient.values()))
+            outcomes = await asyncio.gather(
+                *(self._deliver_in_order(m) for m in by_recipient.values()),
+                return_exceptions=True,  # every recipient's sends end before this returns
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
             attempted += len(claimed)
             if len(claimed) < self._batch or loop.time() >= stop_at:
                 return attempted
 
     async def _deliver_in_order(self, messages: list[repo.Claimed]) -> None:
-        for message in messages:
-            await self._deliver(message)
+        """One recipient's messages, oldest first. When one must be tried again later,
+        the ones after it wait until then too: a unit never reads "催办" before the
+        "新订单" it is about."""
+        for n, message in enumerate(messages):
+            retry_at = await self._deliver(message)
+            if retry_at is not None and n + 1 < len(messages):
+                later = [m.id for m in messages[n + 1 :]]
+                async with self._sessionmaker.begin() as session:
+                    await repo.postpone(session, later, until=retry_at)
+                return
 
-    async def _deliver(self, message: repo.Claimed) -> None:
+    async def _deliver(self, message: repo.Claimed) -> dt.datetime | None:
+        """Send one message and record the outcome; when it is to be tried again."""
         deliver = self._channels.get(message.channel)
         error: str | None = None
         permanent = False
@@ -168,7 +183,7 @@ class OutboxWorker:
         async with self._sessionmaker.begin() as session:
             if error is None:
                 await repo.mark_sent(session, message.id, now=now)
-                return
+                return None
             give_up = permanent or message.attempts >= self._max_attempts
             retry_at = None if give_up else now + self._backoff(message.attempts)
             await repo.mark_failed(session, message.id, error, retry_at=retry_at)
@@ -181,6 +196,7 @@ class OutboxWorker:
             "giving up" if give_up else f"attempt {message.attempts}",
             error,
         )
+        return retry_at
 
     def _backoff(self, attempts: int) -> dt.timedelta:
         delay = self._backoff_base * 2 ** (attempts - 1)

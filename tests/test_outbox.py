@@ -155,6 +155,29 @@ async def test_a_backlog_drains_in_one_poll_each_recipient_in_order(
     ]
 
 
+async def test_when_a_message_must_wait_the_ones_after_it_wait_too(
+    sessionmaker: Sessions, receiver: tuple[Receiver, str]
+) -> None:
+    unit_system, url = receiver
+    unit_system.fail_first = 1  # the unit's system is down for the first call
+    clock = FakeClock.at("2026-12-07 10:00")
+    channel = {"type": "webhook", "url": url, "secret_env": "UNIT_HOOK_SECRET"}
+    for key in ("placed:ORD001:law:0", "remind:ORD001", "escalate:ORD001"):
+        await enqueue(sessionmaker, key, channel)
+    async with aiohttp.ClientSession() as http:
+        work = worker(sessionmaker, http, clock)
+        await work.run_once()
+        assert unit_system.received == []  # the later two did not overtake the first
+        clock.advance(seconds=10)  # past the backoff
+        await work.run_once()
+    assert [m["key"] for m in unit_system.received] == [
+        "placed:ORD001:law:0",
+        "remind:ORD001",
+        "escalate:ORD001",
+    ]
+    assert sorted(row.attempts for row in await rows(sessionmaker)) == [1, 1, 2]
+
+
 async def test_a_crash_between_commit_and_send_delivers_exactly_once(
     sessionmaker: Sessions, receiver: tuple[Receiver, str]
 ) -> None:

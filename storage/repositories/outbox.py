@@ -102,6 +102,15 @@ async def claim_due(
     return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
+async def postpone(session: AsyncSession, message_ids: list[int], *, until: dt.datetime) -> None:
+    """Claimed rows not tried now: due again at ``until`` (their attempt not counted)."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids))
+        .values(next_attempt_at=until, attempts=OutboxMessage.attempts - 1)
+    )
+
+
 async def mark_sent(session: AsyncSession, message_id: int, *, now: dt.datetime) -> None:
     await session.execute(
         update(OutboxMessage)
