@@ -232,14 +232,14 @@ def chat(openid: str, url: str | None) -> None:
     images, places, menu clicks and following.
     """
     from bot.chat import run_chat
-    from bot.startup import DEV_TOKEN_KEY
+    from bot.startup import dev_token_key
     from storage.repositories.instance import get_value
 
     settings = settings_or_exit()
-    spec, first = _account_spec(settings)
+    spec = _account_spec(settings)
     token = spec.wechat_token
     if token is None:  # the development token serve generated and stored
-        key = DEV_TOKEN_KEY if first else f"{DEV_TOKEN_KEY}:{spec.id}"
+        key = dev_token_key(spec, spec.id or "")
 
         async def stored() -> str | None:
             async with database(settings) as (_, sessionmaker), sessionmaker() as session:
@@ -699,8 +699,9 @@ def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
 
     async def go() -> Any:
         async with database(settings) as (_, sessionmaker), sessionmaker() as session:
+            community_id = await chosen_community(session)
             row = await session.get(models.Broadcast, broadcast_id)
-            if row is None:
+            if row is None or row.community_id != community_id:
                 raise click.ClickException(f"BROADCAST_ID: no broadcast {broadcast_id}")
             rows = await delivery_rows(session, broadcast_id) if csv_path else []
             return row, await progress(session, broadcast_id), rows
@@ -899,9 +900,8 @@ def menu_push(menu_file: Path | None) -> None:
     )
 
 
-def _account_spec(settings: Settings) -> tuple[Any, bool]:
-    """The configured community the command is for (``--community`` among several),
-    and whether it is the first (default) one."""
+def _account_spec(settings: Settings) -> Any:
+    """The configured community the command is for (``--community`` among several)."""
     from bot.communities import community_specs
 
     try:
@@ -912,16 +912,16 @@ def _account_spec(settings: Settings) -> tuple[Any, bool]:
     if chosen is None:
         if len(specs) > 1:
             fail("several communities in COMMUNITIES_FILE: choose one with --community", 2)
-        return specs[0], True
-    for n, spec in enumerate(specs):
+        return specs[0]
+    for spec in specs:
         if spec.id == chosen:
-            return spec, n == 0
+            return spec
     fail(f"--community: '{chosen}' is not in COMMUNITIES_FILE", 2)
 
 
 def _app_credentials(settings: Settings) -> tuple[str, str]:
     """AppID and AppSecret, or exit 2 naming whichever is missing."""
-    spec, _ = _account_spec(settings)
+    spec = _account_spec(settings)
     app_id, app_secret = spec.wechat_app_id or "", spec.wechat_app_secret or ""
     prefix = f"{spec.id.upper().replace('-', '_')}_" if spec.id else ""
     missing = [
@@ -969,7 +969,7 @@ async def _community_id(sessionmaker: async_sessionmaker[AsyncSession], settings
     from bot.startup import catalog_file
     from storage.repositories.catalog import live_catalog
 
-    spec, _ = _account_spec(settings)
+    spec = _account_spec(settings)
     if spec.id is not None:
         return str(spec.id)
     async with sessionmaker() as session:

@@ -66,14 +66,18 @@ async def prepare(
     before, after = await migrate.upgrade(engine)
     if before != after:
         log.info("database migrated from %s to %s", before or "empty", after)
-    ready = []
-    for n, spec in enumerate(specs):
-        ready.append(await _prepare_one(sessionmaker, spec, first=n == 0))
-    return ready
+    return [await _prepare_one(sessionmaker, spec) for spec in specs]
+
+
+def dev_token_key(spec: CommunitySpec, community_id: str) -> str:
+    """Where a community's generated development token is kept: the zero-config
+    community keeps the key it always had; listed ones are keyed by id (reordering
+    the file must not swap their tokens)."""
+    return DEV_TOKEN_KEY if spec.id is None else f"{DEV_TOKEN_KEY}:{community_id}"
 
 
 async def _prepare_one(
-    sessionmaker: async_sessionmaker[AsyncSession], spec: CommunitySpec, *, first: bool
+    sessionmaker: async_sessionmaker[AsyncSession], spec: CommunitySpec
 ) -> Startup:
     path = spec.catalog_path or demo_catalog_path()
     # Reading and validating a file is blocking work: keep it off the event loop.
@@ -83,8 +87,7 @@ async def _prepare_one(
             f"community {spec.id!r}: its catalog {path} is for community "
             f"{catalog.community_id!r} (community.id in the file)"
         )
-    # The default community keeps the key a single-community instance always used.
-    token_key = DEV_TOKEN_KEY if first else f"{DEV_TOKEN_KEY}:{catalog.community_id}"
+    token_key = dev_token_key(spec, catalog.community_id)
     summary = None
     async with sessionmaker.begin() as session:
         if await last_source_sha256(session, catalog.community_id) != sha:

@@ -409,6 +409,23 @@ async def test_the_cli_asks_which_community_and_shows_only_that_one(
     assert code == 0 and theirs in output and mine not in output
     code, output = await asyncio.to_thread(orders, "--community", "nowhere")
     assert code != 0 and "nowhere" in output
+    # Another community's broadcast is "not there", not shown.
+    async with world.testville.client.app[keys.SESSIONMAKER].begin() as session:
+        notice = models.Broadcast(community_id="testville", topic="反诈", title="t", text="x")
+        session.add(notice)
+        await session.flush()
+        notice_id = str(notice.id)
+
+    def status(community: str) -> tuple[int, str]:
+        result = CliRunner().invoke(
+            main, ["--community", community, "broadcast", "status", notice_id], env=several
+        )
+        return result.exit_code, result.output
+
+    code, output = await asyncio.to_thread(status, "riverside")
+    assert code != 0 and "no broadcast" in output
+    code, output = await asyncio.to_thread(status, "testville")
+    assert code == 0, output
     # A single-community set-up (no COMMUNITIES_FILE) that moved from one catalog to
     # another: the one imported last, without asking.
     code, output = await asyncio.to_thread(orders, env={"DATABASE_URL": db_url})

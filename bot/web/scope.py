@@ -17,7 +17,10 @@ from storage.repositories.users import SignedIn
 
 
 def tenant_of(request: web.Request, user: SignedIn) -> Tenant:
-    return request.app[keys.TENANTS][user.community_id]
+    tenant = request.app[keys.TENANTS].get(user.community_id)
+    if tenant is None:  # a community this deployment no longer serves
+        raise web.HTTPForbidden(text="您所在的社区不在本系统服务范围内，请联系管理员。")
+    return tenant
 
 
 def catalog_of(request: web.Request, user: SignedIn) -> Catalog:
