@@ -13,10 +13,10 @@ asked twice). So the webhook takes the resident's lock *before* it reads the sta
 
 Locks are spread over a few connections by key (the same key always on the same
 connection, which is where it must be unlocked). If a lock connection breaks (the
-database restarted), its locks are gone with it; the message is then handled with
-the in-process lock only, and a new connection is opened next time. Waiting is
-bounded too: a lock held for longer than ``max_wait`` (a stuck process) is skipped,
-with a warning, rather than leaving the message unanswered.
+database restarted), its locks are gone with it; a new connection is opened at
+once, and only if that fails too is the message handled with the in-process lock
+alone. Waiting is bounded too: a lock held for longer than ``max_wait`` (a stuck
+process) is skipped, with a warning, rather than leaving the message unanswered.
 
 On SQLite (one process) the in-process lock is all there is.
 """
@@ -135,13 +135,17 @@ class ResidentLocks:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._max_wait
         delay = self._poll
+        reconnected = False
         while True:
             try:
                 if await connection.try_lock(number):
                     return True
             except Exception as exc:
-                log.warning("resident lock unavailable (%s): handling without it", exc)
                 await connection.close()
+                if not reconnected:  # a connection the database dropped: a new one
+                    reconnected = True
+                    continue
+                log.warning("resident lock unavailable (%s): handling without it", exc)
                 return False
             if loop.time() >= give_up:
                 log.warning("resident lock held over %.0f s elsewhere: going on", self._max_wait)

@@ -75,7 +75,40 @@ async def test_a_lost_lock_connection_frees_its_residents(
         assert killed == 1
         await asyncio.wait_for(held_elsewhere(second, "testville:o_1", events), 2)
     assert events == ["got testville:o_1"]
-    # The first process opens a new lock connection next time.
+    # The first process opens a new lock connection at once: its lock holds again.
     async with first("testville:o_1"):
+        waiting = asyncio.create_task(held_elsewhere(second, "testville:o_1", events))
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), "the first process handled the resident without its lock"
         events.append("first again")
-    assert events[-1] == "first again"
+    await asyncio.wait_for(waiting, 2)
+    assert events[-2:] == ["first again", "got testville:o_1"]
+
+
+async def test_a_lock_connection_dropped_while_idle_is_replaced_at_once(
+    two_processes: tuple[ResidentLocks, ResidentLocks], backend: str, db_url: str
+) -> None:
+    """The database dropped the idle lock connection (a restart, an idle timeout): the
+    next message opens a new one and is locked as usual, not handled without it."""
+    if backend == "sqlite":
+        pytest.skip("advisory locks are PostgreSQL's")
+    first, second = two_processes
+    async with first("testville:o_9"):
+        pass  # the lock connection is open and idle now
+    admin = create_engine(db_url, pool_size=1)
+    try:
+        async with admin.begin() as connection:
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await admin.dispose()
+    events: list[str] = []
+    async with first("testville:o_9"):
+        waiting = asyncio.create_task(held_elsewhere(second, "testville:o_9", events))
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), "handled without the cross-process lock"
+    await asyncio.wait_for(waiting, 2)
