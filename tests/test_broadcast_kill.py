@@ -34,7 +34,7 @@ def serve(db_url: str, fake: FakeWeChat, workdir: Path) -> subprocess.Popen[byte
         WECHAT_APP_SECRET=fake.app_secret,
         WECHAT_API_BASE=fake.base_url,
         SCHEDULER_INTERVAL="0.2",
-        BROADCAST_RATE="100",
+        BROADCAST_RATE="300",
         BROADCAST_LEASE="2",
         QUIET_HOURS="00:00-00:00",
         LOG_LEVEL="WARNING",

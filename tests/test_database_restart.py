@@ -49,12 +49,12 @@ SENDERS = 6
 """Residents writing at the same time (each message from a resident of its own)."""
 PAUSE = 0.05
 """Between two messages of one sender: load, without thousands of failures to retry."""
-WARM_UP = 1.5
+WARM_UP = 1.0
 """Normal traffic before the restart, so the pool holds connections that will die."""
-OUTAGE = 2.0
+OUTAGE = 1.0
 """How long the server stays down between stop and start: long enough that messages
 arrive while it is down, not only while it shuts down or starts."""
-CUTTING = 3.0
+CUTTING = 2.0
 """How long the service's connections are cut, every 0.1 s."""
 RECOVERY_LIMIT = 10.0
 """After PostgreSQL accepts connections again, the service must be back within this."""
