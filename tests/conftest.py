@@ -112,9 +112,18 @@ async def _clean_pg(url: str) -> None:
         if url not in _migrated:
             await migrate.upgrade(engine)
             _migrated.add(url)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            # DELETE, children first, and sequences restarted, in one round trip: on
+            # tables holding a test's few rows it costs a third of a TRUNCATE (which
+            # makes new files for every table), and there are hundreds of tests.
+            sequences = (
+                await conn.execute(
+                    text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+                )
+            ).scalars()
+            statements = [f'DELETE FROM "{t.name}";' for t in reversed(Base.metadata.sorted_tables)]
+            statements += [f'ALTER SEQUENCE "{name}" RESTART;' for name in sequences]
+            await conn.execute(text("DO $$ BEGIN " + " ".join(statements) + " END $$"))
     finally:
         await engine.dispose()
 
