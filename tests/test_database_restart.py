@@ -217,6 +217,7 @@ def answered_right(attempt: Attempt) -> bool:
 Disruption = Callable[[], Awaitable[None]]
 
 
+@pytest.mark.serial  # stops the PostgreSQL server: nothing else may run meanwhile
 async def test_a_database_restart_under_load_loses_no_acknowledged_message(
     server: tuple[subprocess.Popen[bytes], str], cluster: Cluster, db_url: str
 ) -> None:
