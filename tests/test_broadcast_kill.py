@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,16 +18,17 @@ from storage import models
 from storage.engine import create_engine, create_sessionmaker
 from storage.repositories.catalog import import_catalog
 from tests.fake_wechat import FakeWeChat, fake_wechat_fixture
+from tests.servers import Process, spawn_serve
 
 fake_wechat = fake_wechat_fixture()
 RESIDENTS = 150
 
 
-def serve(db_url: str, fake: FakeWeChat, workdir: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
-    env.update(
-        DATABASE_URL=db_url,
-        WECHAT_TOKEN="kill-test-token",
+def serve(db_url: str, fake: FakeWeChat, workdir: Path) -> Process:
+    process, _ = spawn_serve(
+        db_url,
+        workdir,
+        token="kill-test-token",
         WECHAT_APP_ID=fake.app_id,
         WECHAT_APP_SECRET=fake.app_secret,
         WECHAT_API_BASE=fake.base_url,
@@ -39,13 +38,7 @@ def serve(db_url: str, fake: FakeWeChat, workdir: Path) -> subprocess.Popen[byte
         QUIET_HOURS="00:00-00:00",
         LOG_LEVEL="WARNING",
     )
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", "0"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return process
 
 
 async def test_killing_the_sender_mid_broadcast_loses_and_repeats_nothing(

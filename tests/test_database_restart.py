@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 from handlers.texts import NEED_RECORDED
 from storage import models
 from storage.engine import create_engine
-from tests.test_scale_out import post, start_servers, stop_servers
+from tests.servers import post, start_servers, stop_servers
 
 NEED = "能帮我订一张去北京的机票吗"
 """Matches nothing in tests/ordering_catalog.py: kept as an unmet need."""

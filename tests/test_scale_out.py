@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -20,51 +18,9 @@ from sqlalchemy import func, select
 from storage import models
 from storage.engine import create_engine
 from tests.ordering_catalog import write_catalog
-from tests.test_webhook_fuzz import free_port
-from tests.wechat_server import sign
+from tests.servers import Process, post, spawn_serve, start_servers, stop_servers, wait_healthy
 
-TOKEN = "scale-out-token"
 CODE = re.compile(r"订单号：([2-9A-Z]{6})")
-
-
-def start_servers(
-    db_url: str, tmp_path: Path, name: str, count: int = 2, **settings: str
-) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
-    """``count`` ``order-menu serve`` processes on one database, started one after the
-    other (the first one migrates), each in a directory of its own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
-    env.update(
-        DATABASE_URL=db_url,
-        WECHAT_TOKEN=TOKEN,
-        LOG_LEVEL="ERROR",
-        CATALOG_PATH=str(write_catalog(tmp_path)),
-        **settings,
-    )
-    processes, bases = [], []
-    for n in range(count):
-        port = free_port()
-        workdir = tmp_path / f"{name}{n}"
-        workdir.mkdir()
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve", "--port", str(port)],
-                cwd=workdir,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        bases.append(f"http://127.0.0.1:{port}")
-        wait_healthy(bases[-1])
-    return processes, bases
-
-
-def stop_servers(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        process.wait(15)
 
 
 @pytest.fixture
@@ -74,31 +30,6 @@ def two_servers(db_url: str, tmp_path: Path) -> Iterator[list[str]]:
         yield bases
     finally:
         stop_servers(processes)
-
-
-def wait_healthy(base: str) -> None:
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{base} did not start")
-
-
-def post(base: str, openid: str, content: str, msg_id: int) -> str:
-    timestamp, nonce = str(int(time.time())), f"n{msg_id}"
-    query = urllib.parse.urlencode(
-        {"timestamp": timestamp, "nonce": nonce, "signature": sign(TOKEN, timestamp, nonce)}
-    )
-    xml = (
-        f"<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
-        f"</FromUserName><CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
-    )
-    request = urllib.request.Request(f"{base}/wechat?{query}", data=xml.encode(), method="POST")
-    with urllib.request.urlopen(request, timeout=15) as reply:
-        return reply.read().decode()
 
 
 async def test_a_retry_on_the_other_process_places_one_order(
@@ -127,9 +58,7 @@ async def test_a_retry_on_the_other_process_places_one_order(
 
 
 @pytest.fixture
-def two_schedulers(
-    db_url: str, tmp_path: Path
-) -> Iterator[tuple[list[subprocess.Popen[bytes]], list[str]]]:
+def two_schedulers(db_url: str, tmp_path: Path) -> Iterator[tuple[list[Process], list[str]]]:
     processes, bases = start_servers(
         db_url, tmp_path, "s", SCHEDULER_INTERVAL="0.2", LEADER_INTERVAL="0.3"
     )
@@ -140,7 +69,7 @@ def two_schedulers(
 
 
 async def test_killing_the_leader_hands_over_and_a_due_reminder_fires_once(
-    two_schedulers: tuple[list[subprocess.Popen[bytes]], list[str]], db_url: str, backend: str
+    two_schedulers: tuple[list[Process], list[str]], db_url: str, backend: str
 ) -> None:
     from sqlalchemy import text, update
 
@@ -162,30 +91,24 @@ async def test_killing_the_leader_hands_over_and_a_due_reminder_fires_once(
             )
         leader.kill()  # SIGKILL: no goodbye, the lock goes with its connection
         leader.wait(10)
-        chased = 0
-        for _ in range(100):
-            await asyncio.sleep(0.1)
+
+        async def chases() -> int:
+            """Reminders sent to the unit so far."""
             async with engine.connect() as connection:
-                chased = (
-                    await connection.scalar(
-                        select(func.count())
-                        .select_from(models.OutboxMessage)
-                        .where(models.OutboxMessage.key.like("remind:%"))
-                    )
-                    or 0
-                )
-            if chased:
-                break
-        await asyncio.sleep(1.0)  # time for a second (wrong) firing to show up
-        async with engine.connect() as connection:
-            chased = (
-                await connection.scalar(
+                found = await connection.scalar(
                     select(func.count())
                     .select_from(models.OutboxMessage)
                     .where(models.OutboxMessage.key.like("remind:%"))
                 )
-                or 0
-            )
+            return int(found or 0)
+
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if await chases():
+                break
+        await asyncio.sleep(1.0)  # time for a second (wrong) firing to show up
+        chased = await chases()
+        async with engine.connect() as connection:
             fired = await connection.scalar(
                 select(func.count())
                 .select_from(models.Reminder)
@@ -202,22 +125,9 @@ async def test_killing_the_leader_hands_over_and_a_due_reminder_fires_once(
 def test_serve_with_workers_shares_the_port(db_url: str, tmp_path: Path) -> None:
     import json
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
-    env.update(
-        DATABASE_URL=db_url,
-        WECHAT_TOKEN=TOKEN,
-        LOG_LEVEL="ERROR",
-        CATALOG_PATH=str(write_catalog(tmp_path)),
+    parent, base = spawn_serve(
+        db_url, tmp_path, "--workers", "2", CATALOG_PATH=str(write_catalog(tmp_path))
     )
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base)
         pids: set[int] = set()

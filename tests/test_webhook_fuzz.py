@@ -3,10 +3,6 @@ headers get only 200, 400, 403 or 413 - never a 500 - and the server keeps servi
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -18,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.servers import spawn_serve, stop_servers, wait_healthy
 from tests.wechat_server import sign
 
 TOKEN = "test-token-0123"
@@ -80,28 +77,12 @@ def signed(query: dict[str, str], valid: bool) -> dict[str, str]:
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[str]:
     """``order-menu serve`` in a subprocess: hypothesis drives it synchronously."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
-    env.update(DATABASE_URL=db_url, WECHAT_TOKEN=TOKEN, LOG_LEVEL="ERROR")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    process, base = spawn_serve(db_url, tmp_path, token=TOKEN)
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_healthy(base)
         yield base
     finally:
-        process.terminate()
-        process.wait(15)
+        stop_servers([process])
 
 
 def request(
@@ -147,9 +128,3 @@ def test_whatever_is_posted_the_answer_is_never_a_500(server: str) -> None:
         "<Content>帮助</Content><MsgId>987654321</MsgId></xml>"
     )
     assert request(server, "POST", query, xml.encode(), {}) == 200  # still serving
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
