@@ -109,6 +109,21 @@ def worker(
     )
 
 
+def api_of(
+    fake: FakeWeChat, sessionmaker: Sessions, http: aiohttp.ClientSession, **options: Any
+) -> WeChatAPI:
+    """Testville's API client, talking to the fake WeChat."""
+    return WeChatAPI(
+        app_id=fake.app_id,
+        app_secret=fake.app_secret,
+        base_url=fake.base_url,
+        sessionmaker=sessionmaker,
+        community_id="testville",
+        http=http,
+        **options,
+    )
+
+
 async def rows(sessionmaker: Sessions) -> list[models.OutboxMessage]:
     async with sessionmaker() as session:
         return list((await session.scalars(select(models.OutboxMessage))).all())
@@ -281,14 +296,7 @@ async def test_residents_get_customer_service_messages_or_templates(
                 payload={"text": "您的订单已被接单。"},
             )
     async with aiohttp.ClientSession() as http:
-        api = WeChatAPI(
-            app_id=fake_wechat.app_id,
-            app_secret=fake_wechat.app_secret,
-            base_url=fake_wechat.base_url,
-            sessionmaker=sessionmaker,
-            community_id="testville",
-            http=http,
-        )
+        api = api_of(fake_wechat, sessionmaker, http)
         await worker(sessionmaker, http, clock, cs=api, resident_template="TPL_RESIDENT").run_once()
     found = {r.target: r for r in await rows(sessionmaker)}
     assert found["o_inside"].status == "sent" and found["o_outside"].status == "sent"
@@ -319,14 +327,7 @@ async def test_wechat_channel_reaches_the_units_bound_members(
     await enqueue(sessionmaker, "k:nobody", {"type": "wechat"}, target="clinic")
     clock = FakeClock.at("2026-12-07 10:00")
     async with aiohttp.ClientSession() as http:
-        api = WeChatAPI(
-            app_id=fake_wechat.app_id,
-            app_secret=fake_wechat.app_secret,
-            base_url=fake_wechat.base_url,
-            sessionmaker=sessionmaker,
-            community_id="testville",
-            http=http,
-        )
+        api = api_of(fake_wechat, sessionmaker, http)
         await worker(sessionmaker, http, clock, cs=api).run_once()
     found = {r.key: r for r in await rows(sessionmaker)}
     assert found["k:template"].status == "sent" and found["k:text"].status == "sent"
@@ -366,16 +367,8 @@ async def test_a_flaky_wechat_api_loses_nothing_and_repeats_nothing(
     )
     clock = FakeClock.at("2026-12-07 10:00")
     async with aiohttp.ClientSession() as http:
-        api = WeChatAPI(
-            app_id=fake_wechat.app_id,
-            app_secret=fake_wechat.app_secret,
-            base_url=fake_wechat.base_url,
-            sessionmaker=sessionmaker,
-            community_id="testville",
-            http=http,
-            timeout=0.3,
-            max_attempts=2,
-            backoff_base=0.01,
+        api = api_of(
+            fake_wechat, sessionmaker, http, timeout=0.3, max_attempts=2, backoff_base=0.01
         )
         work = worker(sessionmaker, http, clock, cs=api, max_attempts=20)
         fake_wechat.set_delay("/cgi-bin/message/custom/send", 0.4)  # first: timeouts
@@ -427,16 +420,7 @@ items:
     fake_wechat.fail_next("/cgi-bin/message/custom/send", [-1, -1])  # o_m1, twice over
     clock = FakeClock.at("2026-12-07 10:00")
     async with aiohttp.ClientSession() as http:
-        api = WeChatAPI(
-            app_id=fake_wechat.app_id,
-            app_secret=fake_wechat.app_secret,
-            base_url=fake_wechat.base_url,
-            sessionmaker=sessionmaker,
-            community_id="testville",
-            http=http,
-            max_attempts=2,
-            backoff_base=0.01,
-        )
+        api = api_of(fake_wechat, sessionmaker, http, max_attempts=2, backoff_base=0.01)
         work = worker(sessionmaker, http, clock, cs=api)
         await work.run_once()
         clock.advance(minutes=5)
