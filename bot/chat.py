@@ -330,7 +330,7 @@ async def chat(
     app_id: str | None = None,
     path: str = "/wechat",
     input_lines: AsyncIterator[str] | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     poll_interval: float = 0.5,
 ) -> None:
     """Chat as ``openid`` with the server at ``base_url`` until /quit or end of input.
@@ -341,12 +341,11 @@ async def chat(
     """
     base_url = normalise_base_url(base_url)
     interactive = input_lines is None and _isatty(sys.stdin)
-    console = Console(out, prompt=interactive)
+    console = Console(out or sys.stdout, prompt=interactive)  # stdout now, not at import
     lines = input_lines if input_lines is not None else stdin_lines()
     mode = " (safe mode)" if aes_key else ""
     console.print(
-        f"Chatting with {base_url}/wechat{mode} as {openid}. "
-        "/help lists the commands, /quit leaves."
+        f"Chatting with {base_url}{path}{mode} as {openid}. /help lists the commands, /quit leaves."
     )
     async with aiohttp.ClientSession() as http:
         webhook = Webhook(http, base_url, token, aes_key=aes_key, app_id=app_id, path=path)

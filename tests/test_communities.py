@@ -432,6 +432,28 @@ async def test_the_cli_asks_which_community_and_shows_only_that_one(
     assert code == 0 and theirs in output and mine not in output
 
 
+async def test_order_menu_chat_talks_to_the_chosen_communitys_account(
+    world: World, tmp_path: Path
+) -> None:
+    """``order-menu --community riverside chat`` signs with riverside's token and
+    posts to its path: riverside's own welcome, not the default community's."""
+    base = str(world.riverside.client.make_url("/")).rstrip("/")
+
+    def chat(community: str) -> str:
+        result = CliRunner().invoke(
+            main,
+            ["--community", community, "chat", "--as", "o_cli", "--url", base],
+            input="/follow\n/quit\n",
+            env={"COMMUNITIES_FILE": str(tmp_path / "communities.toml")},
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    riverside = await asyncio.to_thread(chat, "riverside")
+    assert "河畔社区" in riverside and "测试社区" not in riverside
+    assert "测试社区" in await asyncio.to_thread(chat, "testville")
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 
