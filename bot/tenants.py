@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +23,7 @@ from catalog.live import LiveCatalog
 from storage.repositories.catalog import live_catalog, newest_versions
 
 log = logging.getLogger(__name__)
+T = TypeVar("T", bound="_Identified")
 
 
 class UnknownCommunity(LookupError):
@@ -47,26 +49,42 @@ class Account:
     """Template for messages to residents outside WeChat's 48-hour window."""
 
 
-class Accounts:
-    """Accounts by community id; the first one is the default community's."""
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
 
-    def __init__(self, accounts: list[Account]) -> None:
-        if not accounts:
+
+class ByCommunity(Generic[T]):
+    """Things by community id, in the order configured; the first is the default
+    community's. An unknown id is :class:`UnknownCommunity`."""
+
+    def __init__(self, things: list[T]) -> None:
+        if not things:
             raise ValueError("at least one community")
-        self._by_id = {a.id: a for a in accounts}
-        self.default = accounts[0]
+        self._by_id = {thing.id: thing for thing in things}
+        self.default = things[0]
 
-    def __getitem__(self, community_id: str) -> Account:
+    def __getitem__(self, community_id: str) -> T:
         try:
             return self._by_id[community_id]
         except KeyError:
             raise UnknownCommunity(community_id) from None
 
-    def __iter__(self) -> Iterator[Account]:
+    def get(self, community_id: str | None) -> T | None:
+        return self._by_id.get(community_id) if community_id is not None else None
+
+    def __iter__(self) -> Iterator[T]:
         return iter(self._by_id.values())
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    @property
+    def several(self) -> bool:
+        return len(self._by_id) > 1
+
+
+Accounts = ByCommunity[Account]
 
 
 @dataclass(frozen=True)
@@ -125,29 +143,9 @@ async def refresh_catalogs(
     return changed
 
 
-class Tenants:
+class Tenants(ByCommunity[Tenant]):
     """Every community served, by id; the first one is the default."""
 
     def __init__(self, tenants: list[Tenant]) -> None:
-        self._by_id = {t.id: t for t in tenants}
-        self.default = tenants[0]
-        self.accounts = Accounts([t.account for t in tenants])
-
-    def __getitem__(self, community_id: str) -> Tenant:
-        try:
-            return self._by_id[community_id]
-        except KeyError:
-            raise UnknownCommunity(community_id) from None
-
-    def get(self, community_id: str | None) -> Tenant | None:
-        return self._by_id.get(community_id) if community_id is not None else None
-
-    def __iter__(self) -> Iterator[Tenant]:
-        return iter(self._by_id.values())
-
-    def __len__(self) -> int:
-        return len(self._by_id)
-
-    @property
-    def several(self) -> bool:
-        return len(self._by_id) > 1
+        super().__init__(tenants)
+        self.accounts: Accounts = ByCommunity([t.account for t in tenants])
