@@ -22,13 +22,20 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from catalog.loader import demo_catalog_path
 from storage import migrate
 from storage.engine import create_engine, create_sessionmaker
 from storage.models import Base
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-REFERENCE_CATALOG = SHARED / "eval" / "catalog.yaml"
+
+# Catalogs the tests load: all inside the repository, so a fresh clone tests itself.
+DEMO_CATALOG = demo_catalog_path()
+"""The shipped demo catalog of 解东社区: a realistic full catalog."""
+QINGSHIWAN = REPO / "tests" / "catalogs" / "qingshiwan.yaml"
+"""A hand-made catalog of another, fictional community (13 units, 27 items), so the
+loader, the import and the matcher are not only tested on the catalog the shipped
+lexicon was written for."""
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 REQUIRE_PG = os.environ.get("ORDER_MENU_REQUIRE_POSTGRES", "") not in ("", "0", "false")

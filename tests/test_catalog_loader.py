@@ -1,4 +1,7 @@
-"""The catalog loader accepts the reference file and reports every problem of a bad one."""
+"""The catalog loader accepts real catalogs and reports every problem of a bad one.
+
+Problems are provoked in tests/catalogs/qingshiwan.yaml, a hand-made catalog of a
+fictional community (not the demo): the indexes and lines asserted below are its own."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import yaml
 
 from catalog.loader import CatalogError, demo_catalog_path, load_catalog, parse_catalog
 from catalog.schema import Mode
-from tests.conftest import REFERENCE_CATALOG
+from tests.conftest import QINGSHIWAN
 
 
 def problems_of(text: str) -> list[str]:
@@ -19,22 +22,26 @@ def problems_of(text: str) -> list[str]:
 
 
 @pytest.fixture
-def reference() -> dict:
-    return yaml.safe_load(REFERENCE_CATALOG.read_text(encoding="utf-8"))
+def qingshiwan() -> dict:
+    return yaml.safe_load(QINGSHIWAN.read_text(encoding="utf-8"))
 
 
-def test_reference_catalog_loads_unchanged() -> None:
-    catalog = load_catalog(REFERENCE_CATALOG)
-    assert catalog.community_id == "jiedong"
-    assert len(catalog.units) == 15
-    assert len(catalog.items) == 48
-    mediation = catalog.item("dispute-mediation")
+def test_a_catalog_of_another_community_loads() -> None:
+    catalog = load_catalog(QINGSHIWAN)
+    assert catalog.community_id == "qingshiwan" and catalog.community_name == "青石湾社区"
+    assert len(catalog.units) == 13
+    assert len(catalog.items) == 27
+    mediation = catalog.item("neighbour-mediation")
     assert mediation.mode is Mode.GROUP
-    assert mediation.co_units == ["police", "urban-mgmt", "dongxi-lane", "property"]
-    assert catalog.item("integrity-report").confidential
-    assert catalog.item("free-clinic").mode is Mode.POINT  # the default
-    assert "integrity-report" not in {i.id for i in catalog.public_items()}
-    assert catalog.categories[:3] == ["健康医疗", "平安法治", "城市管理"]
+    assert mediation.co_units == ["residents-committee", "estate-office", "police-post"]
+    assert catalog.item("misconduct-report").confidential
+    assert catalog.item("chronic-followup").mode is Mode.POINT  # the default
+    assert "misconduct-report" not in {i.id for i in catalog.public_items()}
+    assert catalog.categories[:3] == ["医疗卫生", "法律服务", "燃气用电"]
+    assert len(catalog.categories) == 10
+    assert [g.id for g in catalog.document.community.grids] == ["shangwan", "xiawan"]
+    assert catalog.item("picture-book-reading").weekly[0].weekday == 6
+    assert catalog.document.lexicon["巡堤"] == ["守堤", "守大堤"]
 
 
 def test_demo_catalog_ships_in_the_package_and_is_valid() -> None:
@@ -49,46 +56,48 @@ def test_demo_catalog_ships_in_the_package_and_is_valid() -> None:
     assert catalog.document.topics and catalog.document.lexicon
 
 
-def test_broken_catalog_lists_every_problem_with_its_path(reference: dict) -> None:
-    items = reference["items"]
-    items[3]["unit"] = "polce"
-    items[8]["co_units"] = ["college-volunteer", 7]
+def test_broken_catalog_lists_every_problem_with_its_path(qingshiwan: dict) -> None:
+    items = qingshiwan["items"]
+    items[3]["unit"] = "helth-station"
+    items[8]["co_units"] = ["youth-league", 7]
     items[10]["title"] = "  "
     items[21]["id"] = items[20]["id"]
-    items[41]["confidential"] = "maybe"
-    items[42]["keyword"] = ["typo"]
-    del items[43]["category"]
-    reference["units"][2]["id"] = reference["units"][1]["id"]
+    items[22]["confidential"] = "maybe"
+    items[24]["keyword"] = ["typo"]
+    del items[25]["category"]
+    qingshiwan["units"][2]["id"] = qingshiwan["units"][1]["id"]
 
-    found = problems_of(yaml.safe_dump(reference, allow_unicode=True))
+    found = problems_of(yaml.safe_dump(qingshiwan, allow_unicode=True))
     text = "\n".join(found)
-    assert "items[3].unit: unknown unit 'polce' (did you mean 'police'?)" in text
-    assert "items[8].co_units[0]: unknown unit 'college-volunteer'" in text
+    assert "items[3].unit: unknown unit 'helth-station' (did you mean 'health-station'?)" in text
+    assert "items[8].co_units[0]: unknown unit 'youth-league'" in text
     assert "items[8].co_units[1]: must be text, but YAML read it as 7: put it in quotes" in text
     assert "items[10].title: must not be empty" in text
-    assert f"items[21].id: duplicate item id '{items[20]['id']}' (first used at items[20])" in text
-    assert "items[41].confidential: Input should be a valid boolean" in text
-    assert "items[42].keyword: unknown field" in text
-    assert "items[43].category: required field is missing" in text
-    assert "units[2].id: duplicate unit id 'police' (first used at units[1])" in text
-    # items whose unit was 'law-firm' now point at a unit id that no longer exists
-    assert any(p.startswith("items[") and "unknown unit 'law-firm'" in p for p in found)
+    assert "items[21].id: duplicate item id 'consumer-complaint' (first used at items[20])" in text
+    assert "items[22].confidential: Input should be a valid boolean" in text
+    assert "items[24].keyword: unknown field" in text
+    assert "items[25].category: required field is missing" in text
+    assert "units[2].id: duplicate unit id 'justice-office' (first used at units[1])" in text
+    # the lead and the co-unit references to 'police-post' now name no unit
+    assert "items[23].unit: unknown unit 'police-post'" in text
+    assert "items[5].co_units[2]: unknown unit 'police-post'" in text
     assert all(": " in p for p in found)
 
 
 def test_problems_carry_the_line_of_the_file() -> None:
-    text = REFERENCE_CATALOG.read_text(encoding="utf-8").replace(
-        "    unit: fire-brigade\n", "    unit: fire-brigde\n", 1
+    text = QINGSHIWAN.read_text(encoding="utf-8").replace(
+        "    unit: disability-fed\n", "    unit: disability-fde\n", 1
     )
     [problem] = problems_of(text)
-    line = next(n for n, row in enumerate(text.splitlines(), start=1) if "fire-brigde" in row)
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if "disability-fde" in row)
+    assert line > 100  # deep in the file, not the first lines
     assert problem.endswith(f"(line {line})")
     assert problem.startswith("items[")
 
 
 def test_duplicate_yaml_keys_are_reported_not_silently_merged() -> None:
-    text = REFERENCE_CATALOG.read_text(encoding="utf-8").replace(
-        "    title: 合同审查\n", "    title: 合同审查\n    title: 合同起草\n", 1
+    text = QINGSHIWAN.read_text(encoding="utf-8").replace(
+        "    title: 普法讲座\n", "    title: 普法讲座\n    title: 普法课堂\n", 1
     )
     assert any("title: duplicate key" in p for p in problems_of(text))
 
@@ -158,15 +167,28 @@ def test_extended_fields_load_and_chinese_weekdays_are_understood() -> None:
 
 
 def test_version_ignores_formatting_but_not_content() -> None:
-    text = REFERENCE_CATALOG.read_text(encoding="utf-8")
+    text = QINGSHIWAN.read_text(encoding="utf-8")
     base = parse_catalog(text).version
     # the same content written by another tool: block style, sorted keys, no comments
     reformatted = "# edited by staff\n" + yaml.safe_dump(
         yaml.safe_load(text), allow_unicode=True, default_flow_style=False, sort_keys=True
     )
     assert parse_catalog(reformatted).version == base
-    changed = text.replace("title: 合同审查", "title: 合同审查服务")
+    changed = text.replace("title: 普法讲座", "title: 普法讲座（民法典专场）")
     assert parse_catalog(changed).version != base
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: Catalog.version hashes the lexicon in file order, so a tool that "
+    "sorts keys makes a new version; fixing it changes stored versions (left to the lead)",
+)
+def test_version_ignores_the_order_of_lexicon_entries() -> None:
+    text = QINGSHIWAN.read_text(encoding="utf-8")
+    first, second = "  巡堤: [守堤, 守大堤]\n", "  江堤: [大堤, 河堤]\n"
+    swapped = text.replace(first + second, second + first)
+    assert swapped != text
+    assert parse_catalog(swapped).version == parse_catalog(text).version
 
 
 def test_yaml_type_guesses_are_caught_with_advice() -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from bot.cli import main
 from storage.engine import create_engine, create_sessionmaker
-from tests.conftest import REFERENCE_CATALOG
+from tests.conftest import DEMO_CATALOG, QINGSHIWAN
 from tests.test_catalog_import import place_order
 
 
@@ -42,27 +42,27 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0 and "serve" in result.stdout
 
 
-def test_validate_reference_catalog_exits_0() -> None:
-    result = run_cli("catalog", "validate", str(REFERENCE_CATALOG))
+def test_validate_a_good_catalog_exits_0() -> None:
+    result = run_cli("catalog", "validate", str(QINGSHIWAN))
     assert result.returncode == 0, result.stderr
-    assert "OK" in result.stdout and "48 items" in result.stdout
+    assert "OK" in result.stdout and "青石湾社区, 13 units, 27 items" in result.stdout
 
 
 def test_validate_broken_catalog_lists_problems_and_exits_1(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text(
-        REFERENCE_CATALOG.read_text(encoding="utf-8")
-        .replace("    unit: police\n", "    unit: polce\n", 1)
-        .replace("    title: 合同审查\n", '    title: ""\n', 1)
-        .replace("- id: parking\n", "- id: home-repair\n", 1),
+        QINGSHIWAN.read_text(encoding="utf-8")
+        .replace("    unit: justice-office\n", "    unit: justce-office\n", 1)
+        .replace("    title: 电梯故障报修\n", '    title: ""\n', 1)
+        .replace("- id: food-safety\n", "- id: pipe-repair\n", 1),
         encoding="utf-8",
     )
     result = run_cli("catalog", "validate", str(broken))
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert any(line.startswith("items[5].unit: unknown unit 'polce'") for line in lines)
-    assert any(line.startswith("items[10].title: must not be empty") for line in lines)
-    assert any(line.startswith("items[21].id: duplicate item id 'home-repair'") for line in lines)
+    assert any(line.startswith("items[4].unit: unknown unit 'justce-office'") for line in lines)
+    assert any(line.startswith("items[11].title: must not be empty") for line in lines)
+    assert any(line.startswith("items[21].id: duplicate item id 'pipe-repair'") for line in lines)
     assert lines[-1] == f"error: {broken}: 3 problem(s)"
     assert "Traceback" not in result.stderr
 
@@ -107,7 +107,7 @@ def test_unreachable_database_is_one_clear_line() -> None:
 
 
 def test_commands_ask_for_a_migrated_database(empty_db_url: str) -> None:
-    result = invoke("catalog", "import", str(REFERENCE_CATALOG), DATABASE_URL=empty_db_url)
+    result = invoke("catalog", "import", str(QINGSHIWAN), DATABASE_URL=empty_db_url)
     assert result.exit_code == 1
     assert "run `order-menu db upgrade` first" in result.output
 
@@ -117,21 +117,21 @@ def test_commands_ask_for_a_migrated_database(empty_db_url: str) -> None:
 
 
 def test_catalog_import_is_idempotent_from_the_cli(db_url: str) -> None:
-    first = invoke("catalog", "import", str(REFERENCE_CATALOG), "--json", DATABASE_URL=db_url)
+    first = invoke("catalog", "import", str(QINGSHIWAN), "--json", DATABASE_URL=db_url)
     assert first.exit_code == 0
     summary = json.loads(first.output)
-    assert len(summary["items"]["added"]) == 48 and summary["new_version"]
-    again = invoke("catalog", "import", str(REFERENCE_CATALOG), DATABASE_URL=db_url)
+    assert len(summary["items"]["added"]) == 27 and summary["new_version"]
+    again = invoke("catalog", "import", str(QINGSHIWAN), DATABASE_URL=db_url)
     assert again.exit_code == 0 and "nothing changed" in again.output
 
 
 def test_orders_list_json_shows_each_order(db_url: str) -> None:
-    assert invoke("catalog", "import", str(REFERENCE_CATALOG), DATABASE_URL=db_url).exit_code == 0
+    assert invoke("catalog", "import", str(QINGSHIWAN), DATABASE_URL=db_url).exit_code == 0
 
     async def place() -> None:
         engine = create_engine(db_url)
         try:
-            await place_order(create_sessionmaker(engine), "home-repair", code="H3KX7P")
+            await place_order(create_sessionmaker(engine), "pipe-repair", code="H3KX7P")
         finally:
             await engine.dispose()
 
@@ -139,13 +139,13 @@ def test_orders_list_json_shows_each_order(db_url: str) -> None:
     result = invoke("orders", "list", "--json", DATABASE_URL=db_url)
     assert result.exit_code == 0
     [order] = [json.loads(line) for line in result.output.splitlines()]
-    assert order["code"] == "H3KX7P" and order["item"] == "home-repair"
-    assert order["unit"] == "property" and order["status"] == "submitted"
+    assert order["code"] == "H3KX7P" and order["item"] == "pipe-repair"
+    assert order["unit"] == "estate-office" and order["status"] == "submitted"
     assert order["resident"] == "王阿姨" and order["session"] is None
     assert order["created_at"].endswith("+00:00")
 
     text = invoke("orders", "list", "--status", "已提交", DATABASE_URL=db_url)
-    assert "H3KX7P" in text.output and "水电维修" in text.output
+    assert "H3KX7P" in text.output and "管道疏通维修" in text.output
     empty = invoke("orders", "list", "--status", "completed", DATABASE_URL=db_url)
     assert empty.output.strip() == "no orders with status completed"
 
@@ -153,7 +153,7 @@ def test_orders_list_json_shows_each_order(db_url: str) -> None:
 def test_match_reads_stdin_and_answers_one_json_line_per_message() -> None:
     messages = "楼上老往我家滴水\n\n你好\n请问下周的健康讲座几点开始\n"
     result = CliRunner().invoke(
-        main, ["match", "--json", "--catalog", str(REFERENCE_CATALOG)], input=messages
+        main, ["match", "--json", "--catalog", str(DEMO_CATALOG)], input=messages
     )
     assert result.exit_code == 0, result.output
     answers = [json.loads(line) for line in result.output.splitlines()]
@@ -170,14 +170,14 @@ def test_match_reads_stdin_and_answers_one_json_line_per_message() -> None:
 
 def test_match_takes_messages_as_arguments_too() -> None:
     result = CliRunner().invoke(
-        main, ["match", "--catalog", str(REFERENCE_CATALOG), "--explain", "社宝卡丢了"]
+        main, ["match", "--catalog", str(DEMO_CATALOG), "--explain", "社宝卡丢了"]
     )
     assert result.exit_code == 0
     assert "社保卡上门代办" in result.output and "terms:" in result.output
 
 
 def test_match_thresholds_come_from_the_environment() -> None:
-    args = ["match", "--json", "--catalog", str(REFERENCE_CATALOG), "楼上老往我家滴水"]
+    args = ["match", "--json", "--catalog", str(DEMO_CATALOG), "楼上老往我家滴水"]
     default = json.loads(CliRunner().invoke(main, args).output)
     assert default["decision"] == "matched"
     strict = CliRunner().invoke(

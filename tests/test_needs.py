@@ -12,13 +12,13 @@ from catalog.matcher import Matcher
 from storage.models import UnmetNeed
 from storage.repositories.catalog import import_catalog
 from storage.repositories.needs import list_unmet_needs, record_unmet_need
-from tests.conftest import REFERENCE_CATALOG
+from tests.conftest import QINGSHIWAN
 
 
 async def test_unmet_needs_are_kept_once_per_message(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    catalog = load_catalog(REFERENCE_CATALOG)
+    catalog = load_catalog(QINGSHIWAN)
     matcher = Matcher(catalog)
     async with sessionmaker.begin() as session:
         await import_catalog(session, catalog, source="test")
@@ -37,7 +37,7 @@ async def test_unmet_needs_are_kept_once_per_message(
             )
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(UnmetNeed)) == 1
-        [need] = await list_unmet_needs(session, community_id="jiedong")
+        [need] = await list_unmet_needs(session, community_id="qingshiwan")
     assert need.text == "你们社区有教钢琴的老师吗，孩子想学琴"
     assert need.openid == "o-resident"
 

@@ -13,14 +13,14 @@ from aiohttp.test_utils import TestClient
 from bot import keys
 from bot.app import create_app
 from bot.config import Settings
-from tests.conftest import REFERENCE_CATALOG
+from tests.conftest import QINGSHIWAN
 
 Client = Callable[[web.Application], Awaitable[TestClient]]
 PHONE = re.compile(r"1[3-9]\d{9}|0\d{2,3}-\d{7,8}")
 
 
 def make_settings(db_url: str, **extra: object) -> Settings:
-    values: dict[str, object] = {"database_url": db_url, "catalog_path": REFERENCE_CATALOG}
+    values: dict[str, object] = {"database_url": db_url, "catalog_path": QINGSHIWAN}
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -35,13 +35,13 @@ async def test_health_front_page_and_services(db_url: str, aiohttp_client: Clien
 
     front = await client.get("/")
     html = await front.text()
-    assert front.status == 200 and "解东社区" in html
+    assert front.status == 200 and "青石湾社区" in html
     for path in ("/services", "/healthz"):
         assert f'href="{path}"' in html
 
     services = await (await client.get("/services")).text()
-    assert "免费法律咨询" in services and "共建律师事务所" in services
-    assert "廉情监督反映" not in services  # confidential: only its unit and admins see it
+    assert "法律援助申请" in services and "滨江街道司法所" in services
+    assert "廉洁监督举报" not in services  # confidential: only its unit and admins see it
     assert not PHONE.search(services), "no phone numbers on public pages"
 
 
@@ -67,19 +67,18 @@ async def test_a_changed_catalog_file_is_picked_up_at_restart(
     db_url: str, aiohttp_client: Client, tmp_path: Path
 ) -> None:
     path = tmp_path / "catalog.yaml"
-    shutil.copy(REFERENCE_CATALOG, path)
+    shutil.copy(QINGSHIWAN, path)
     app = create_app(make_settings(db_url, catalog_path=path))
     await aiohttp_client(app)
-    assert app[keys.TENANTS].default.catalog.current.has_item("contract-review")
+    assert app[keys.TENANTS].default.catalog.current.has_item("law-talk")
 
     path.write_text(
-        path.read_text(encoding="utf-8").replace("title: 合同审查", "title: 合同免费审查"),
+        path.read_text(encoding="utf-8").replace("title: 普法讲座", "title: 民法典普法讲座"),
         encoding="utf-8",
     )
     restarted = create_app(make_settings(db_url, catalog_path=path))
     client = await aiohttp_client(restarted)
     assert (
-        restarted[keys.TENANTS].default.catalog.current.item("contract-review").title
-        == "合同免费审查"
+        restarted[keys.TENANTS].default.catalog.current.item("law-talk").title == "民法典普法讲座"
     )
-    assert "合同免费审查" in await (await client.get("/services")).text()
+    assert "民法典普法讲座" in await (await client.get("/services")).text()

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.clock import Clock
 from bot.config import Settings
-from tests.conftest import REFERENCE_CATALOG
+from tests.conftest import DEMO_CATALOG
 from tests.wechat_server import WeChatServer
 
 Client = Callable[[web.Application], Awaitable[TestClient]]
@@ -26,7 +26,7 @@ AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")
 def settings(db_url: str, **extra: object) -> Settings:
     values: dict[str, object] = {
         "database_url": db_url,
-        "catalog_path": REFERENCE_CATALOG,
+        "catalog_path": DEMO_CATALOG,
         "wechat_token": TOKEN,
         # The tests sign with a fixed token rather than a generated one, and read
         # late replies from /dev/outbox: they turn the development tools on.
