@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Matcher quality and speed: prints a table.
 
-    python bench/match_eval.py --catalog ../shared/eval/catalog.yaml \
-        --set ../shared/eval/match-dev.jsonl [--set bench/data/synthetic-heldout.jsonl]
+    python bench/match_eval.py [--shared ../shared] [--catalog FILE] [--set FILE ...]
+
+By default it measures the reference catalog on the labelled dev set and on
+bench/data/synthetic-heldout.jsonl, reading the first two from ../shared/eval beside
+the repository (``--shared`` points elsewhere). Where they are absent, as in a fresh
+clone, it says so in one line and measures the demo catalog on the synthetic set.
 
 For each labelled set: top-1 accuracy on messages that expect an item (the
 prediction is the matched item, or the first choice offered when ambiguous), the
@@ -22,6 +26,9 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from evaldata import HELDOUT, add_shared_option, choose_catalog, eval_files, note_fallback
 
 from catalog.lexicon import Lexicon
 from catalog.loader import load_catalog
@@ -44,7 +51,7 @@ def predicted(result: MatchResult) -> str | None:
     return None
 
 
-def evaluate(matcher: Matcher, rows: list[dict], show_errors: bool) -> dict[str, float]:
+def evaluate(matcher: Matcher, rows: list[dict[str, Any]], show_errors: bool) -> dict[str, float]:
     times: list[float] = []
     top1 = matched_right = top3 = wanted = rejected = unwanted = overall = 0
     for row in rows:
@@ -114,8 +121,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--catalog", required=True, type=Path)
-    parser.add_argument("--set", dest="sets", action="append", required=True, type=Path)
+    add_shared_option(parser)
+    parser.add_argument("--catalog", type=Path, help="default: the reference catalog")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        type=Path,
+        help="a labelled set (repeatable); default: the dev set and the synthetic set",
+    )
     parser.add_argument("--synthetic-items", type=int, default=5000)
     parser.add_argument("--errors", action="store_true", help="list wrong answers on stderr")
     parser.add_argument(
@@ -123,7 +137,17 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    catalog = load_catalog(args.catalog)
+    files = eval_files(args.shared)
+    catalog_path = choose_catalog(args.catalog, files)
+    sets: list[Path] = args.sets or [p for p in (files.dev_set, HELDOUT) if p is not None]
+    note_fallback(
+        files,
+        catalog_given=args.catalog is not None,
+        sets_given=bool(args.sets),
+        catalog=catalog_path,
+        sets=sets,
+    )
+    catalog = load_catalog(catalog_path)
     rss_before = rss_mb()
     start = time.perf_counter()
     lexicon = Lexicon() if args.no_lexicon else None
@@ -138,8 +162,8 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    all_rows: list[dict] = []
-    for path in args.sets:
+    all_rows: list[dict[str, Any]] = []
+    for path in sets:
         lines = path.read_text(encoding="utf-8").splitlines()
         rows = [json.loads(line) for line in lines if line.strip()]
         all_rows += rows

@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
 """Grid-search the matcher's decision thresholds on a labelled set; prints a table.
 
-    python bench/tune_thresholds.py --catalog ../shared/eval/catalog.yaml \
-        --set ../shared/eval/match-dev.jsonl [--check bench/data/synthetic-heldout.jsonl]
+    python bench/tune_thresholds.py [--shared ../shared] [--catalog FILE] [--set FILE]
+        [--check bench/data/synthetic-heldout.jsonl]
+
+By default it tunes on the labelled dev set against the reference catalog, both read
+from ../shared/eval beside the repository (``--shared`` points elsewhere). Without a
+dev set, as in a fresh clone, it stops with one line saying so: the synthetic set is
+the held-out check, and tuning on it would spoil it. Without the reference catalog it
+says so and uses the demo catalog.
 
 Scores are computed once per message; each threshold combination then re-runs only
 the decision, exactly as the matcher does. Combinations are ranked by how close they
@@ -18,6 +24,10 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+from evaldata import add_shared_option, choose_catalog, eval_files, note_fallback, shown
+
 from catalog.loader import load_catalog
 from catalog.matcher import Matcher
 from catalog.normalize import normalize
@@ -26,16 +36,20 @@ from catalog.thresholds import Thresholds
 TARGETS = {"top1": 0.95, "top3": 0.98, "rejection": 0.90}
 
 
-def prepared(matcher: Matcher, path: Path) -> list[tuple[str, object, tuple[str, ...], set[str]]]:
+Prepared = list[tuple[str, npt.NDArray[np.float64], tuple[str, ...], set[str]]]
+"""Per message: its text, every item's raw score, the terms found, the expected ids."""
+
+
+def prepared(matcher: Matcher, path: Path) -> Prepared:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    out = []
+    out: Prepared = []
     for row in rows:
         scores, terms = matcher.raw_scores(normalize(row["text"]))
         out.append((row["text"], scores, terms, set(row["expect"])))
     return out
 
 
-def figures(matcher: Matcher, data: list) -> dict[str, float]:
+def figures(matcher: Matcher, data: Prepared) -> dict[str, float]:
     top1 = top3 = wanted = rejected = unwanted = 0
     for text, scores, terms, expect in data:
         result = matcher._decide(text, scores, terms)
@@ -53,15 +67,35 @@ def figures(matcher: Matcher, data: list) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--catalog", required=True, type=Path)
-    parser.add_argument("--set", dest="tune_set", required=True, type=Path)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_shared_option(parser)
+    parser.add_argument("--catalog", type=Path, help="default: the reference catalog")
+    parser.add_argument("--set", dest="tune_set", type=Path, help="default: the dev set")
     parser.add_argument("--check", type=Path)
     parser.add_argument("--top", type=int, default=10)
     args = parser.parse_args()
 
-    matcher = Matcher(load_catalog(args.catalog))
-    tune = prepared(matcher, args.tune_set)
+    files = eval_files(args.shared)
+    tune_set = args.tune_set or files.dev_set
+    if tune_set is None:
+        parser.exit(
+            2,
+            f"error: no match-dev.jsonl in {files.folder} to tune on (--shared DIR points at "
+            "it, or --set FILE); not tuning on the synthetic held-out set, which checks tuning\n",
+        )
+    catalog_path = choose_catalog(args.catalog, files)
+    note_fallback(
+        files,
+        catalog_given=args.catalog is not None,
+        sets_given=True,
+        catalog=catalog_path,
+        sets=[tune_set],
+    )
+    print(f"tuning {shown(catalog_path)} on {shown(tune_set)}")
+    matcher = Matcher(load_catalog(catalog_path))
+    tune = prepared(matcher, tune_set)
     check = prepared(matcher, args.check) if args.check else None
     grid = itertools.product(
         [2.0, 2.5, 3.0, 4.0], [0.55, 0.6, 0.65], [0.4, 0.45, 0.5, 0.55], [0.65, 0.75, 0.85]
