@@ -16,9 +16,11 @@ It answers the endpoints the bot uses the way WeChat does (HTTP 200 with a JSON
 
 Knobs: :meth:`FakeWeChat.add_user`, :meth:`~FakeWeChat.fail_next` (errcodes for the next
 calls of an endpoint), :attr:`~FakeWeChat.rate_limit` (calls per second, then 45009),
-:meth:`~FakeWeChat.set_delay`, :meth:`~FakeWeChat.expire_tokens`,
+:meth:`~FakeWeChat.set_delay` (slow to act), :meth:`~FakeWeChat.set_slow` (acts at once,
+slow to answer), :meth:`~FakeWeChat.expire_tokens`,
 :meth:`~FakeWeChat.invalidate_tokens`, :meth:`~FakeWeChat.age_tokens`; every request is
-kept in :attr:`~FakeWeChat.requests`.
+kept in :attr:`~FakeWeChat.requests`, every message it accepted in
+:attr:`~FakeWeChat.sent` (:meth:`~FakeWeChat.deliveries` counts them per user).
 
 Use it as ``async with FakeWeChat() as fake: ... fake.base_url ...``, or make a pytest
 fixture with ``fake_wechat = fake_wechat_fixture()`` in a test module.
@@ -31,7 +33,7 @@ import itertools
 import json
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -162,6 +164,7 @@ class FakeWeChat:
         self._current: str | None = None
         self._failures: dict[str, deque[int]] = {}
         self._delays: dict[str, float] = {}
+        self._slow: dict[str, float] = {}
         self._recent_calls: deque[float] = deque()
         self._msgids = itertools.count(1_000_000)
         self._runner: web.AppRunner | None = None
@@ -217,8 +220,15 @@ class FakeWeChat:
         self._failures.setdefault(path, deque()).extend(errcodes)
 
     def set_delay(self, path: str, seconds: float) -> None:
-        """Wait this long before answering ``path`` (to make clients time out)."""
+        """Wait this long before acting on ``path`` and answering (to make clients time
+        out). A client that gives up first leaves nothing done: its request is
+        dropped with the connection."""
         self._delays[path] = seconds
+
+    def set_slow(self, path: str, seconds: float) -> None:
+        """Act on ``path`` at once (a message is delivered), answer ``seconds`` later:
+        WeChat under load. A client that gives up first never learns that it worked."""
+        self._slow[path] = seconds
 
     def expire_tokens(self) -> None:
         """Every issued token is now expired (42001), as after two hours."""
@@ -256,6 +266,10 @@ class FakeWeChat:
     def issued_tokens(self) -> list[str]:
         return list(self._tokens)
 
+    def deliveries(self) -> Counter[str]:
+        """How many messages (customer-service and template) each openid received."""
+        return Counter(str(message.get("touser")) for message in self.sent)
+
     # --- plumbing --------------------------------------------------------------------
 
     def _endpoint(
@@ -280,6 +294,9 @@ class FakeWeChat:
                 reply = await handler(request, body)
             except WeChatReply as exc:
                 reply = {"errcode": exc.errcode, "errmsg": ERRMSG.get(exc.errcode, "error")}
+            slow = self._slow.get(request.path, 0.0)
+            if slow:  # done already; only the answer is late
+                await asyncio.sleep(slow)
             return web.Response(
                 text=json.dumps(reply, ensure_ascii=False), content_type="text/plain"
             )
