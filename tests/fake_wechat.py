@@ -6,7 +6,9 @@ It answers the endpoints the bot uses the way WeChat does (HTTP 200 with a JSON
 - ``POST /cgi-bin/stable_token``: checks grant type, AppID (40013) and AppSecret
   (40125). Normal mode hands out the current token while more than 5 minutes of it
   remain, else a new one (the old one stays valid until it expires); ``force_refresh``
-  always issues a new token and invalidates all others.
+  issues a new token and invalidates all others, except within ``force_interval``
+  (30 s) of the last forced refresh, when it returns the current token unchanged
+  (WeChat: "连续使用该模式时，请保证调用时间隔至少为30s，否则不会刷新").
 - ``POST /cgi-bin/message/custom/send`` (text, news): 41001 without a token, 40001 for an
   unknown token, 42001 for an expired one; 40003 unknown openid, 43004 not following,
   45015 when the user's 48-hour window is closed, 45008 for more than one article.
@@ -147,6 +149,7 @@ class FakeWeChat:
         expires_in: int = 7200,
         rate_limit: int | None = None,
         rate_window: float = 1.0,
+        force_interval: float = 30.0,
     ) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
@@ -155,6 +158,8 @@ class FakeWeChat:
         self.rate_limit = rate_limit
         """Calls per ``rate_window`` seconds (all but stable_token) before answering 45009."""
         self.rate_window = rate_window
+        self.force_interval = force_interval
+        """Seconds after a forced refresh during which another one returns the same token."""
         self.users: dict[str, FakeUser] = {}
         self.requests: list[Recorded] = []
         self.sent: list[dict[str, Any]] = []
@@ -165,6 +170,7 @@ class FakeWeChat:
         self._failures: dict[str, deque[int]] = {}
         self._delays: dict[str, float] = {}
         self._slow: dict[str, float] = {}
+        self._last_forced: float | None = None
         self._recent_calls: deque[float] = deque()
         self._msgids = itertools.count(1_000_000)
         self._runner: web.AppRunner | None = None
@@ -362,7 +368,13 @@ class FakeWeChat:
             raise WeChatReply(40125)
         now = time.monotonic()
         current = self._current
+        live = current is not None and self._tokens.get(current, now) > now
         if body.get("force_refresh") is True:
+            last = self._last_forced
+            if live and last is not None and now - last < self.force_interval:
+                assert current is not None
+                return {"access_token": current, "expires_in": int(self._tokens[current] - now)}
+            self._last_forced = now
             self._tokens.clear()
         elif current is not None and self._tokens.get(current, now) - now > RENEW_WITHIN:
             return {"access_token": current, "expires_in": int(self._tokens[current] - now)}

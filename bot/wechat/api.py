@@ -4,9 +4,10 @@ Why our own client rather than wechatpy's: that one is synchronous, fetches toke
 the official host whatever base URL is configured, has no lock around token refresh and
 retries a persistent 40001 without bound. This one:
 
-- caches the access token in the database and refreshes it by a single flight: one
-  refresh at a time per client (an asyncio lock) and across processes (the row lock in
-  :mod:`bot.wechat.token_store`), ahead of expiry;
+- caches the access token in the database and refreshes it by a single flight per
+  process (an asyncio lock), ahead of expiry, without holding a database lock while
+  it waits for WeChat (see :mod:`bot.wechat.token_store` for processes that refresh
+  at once);
 - on an invalid-token errcode refreshes once, forcing a new token, and retries once;
   a second rejection raises :class:`InvalidCredential` instead of looping;
 - retries what WeChat certainly did not do (-1 system busy, 45009/45011 rate limits,
@@ -130,7 +131,8 @@ class WeChatAPI:
 
         ``stale`` is a token WeChat just rejected: it forces a fetch with
         ``force_refresh`` unless another task or process already replaced it.
-        Whoever waited for the lock first looks at what the previous holder left.
+        Whoever waited for the lock first looks at what the previous holder left; the
+        store looks at the database before each attempt.
         """
 
         def keep(candidate: StoredToken) -> bool:
@@ -139,14 +141,15 @@ class WeChatAPI:
         async with self._refresh_lock:
             if self._cached is not None and keep(self._cached):
                 return self._cached
-            stored = await self._store.load()
-            if stored is None or not keep(stored):
-                force = stale is not None
-                stored = await self._with_retries(
-                    "stable_token",
-                    lambda: self._store.refresh(lambda: self._fetch_token(force), keep),
-                    policy=SendPolicy.REPEATABLE,  # fetching a token again changes nothing
-                )
+            force = stale is not None
+            stored = await self._with_retries(
+                "stable_token",
+                lambda: self._store.refresh(lambda: self._fetch_token(force), keep, forced=force),
+                # Another fetch after a lost answer only returns the token WeChat
+                # issued meanwhile: a forced one within 30 s of the last does not
+                # refresh again (WeChat's getStableAccessToken documentation).
+                policy=SendPolicy.REPEATABLE,
+            )
             self._cached = stored
             return stored
 
