@@ -1,15 +1,22 @@
 """Sending broadcasts: starting runs when they are due, and delivering them at a rate.
 
-Each delivery goes ``pending → sending → sent | failed | skipped``, one at a time,
-each step committed. A process killed while a delivery is ``sending`` leaves it so;
-the next poll (this process or another) marks it ``unknown`` rather than sending it
-again: WeChat has no idempotency key, and a resident must never get a notice twice.
-Everything else resumes exactly where it stopped.
+Each delivery goes ``pending → sending → sent | failed | skipped | unknown``, one at
+a time, each step committed. ``unknown`` means the notice was sent and no clear
+answer came back: WeChat took longer than the client's timeout, answered 5xx, or the
+connection dropped mid-request; or the process was killed while the delivery was
+``sending`` (the next poll, in this process or another, settles it). It probably
+arrived. It is never sent again: WeChat has no idempotency key, and a resident must
+never get a notice twice. So every send here is at most once: the API client's
+sends default to :attr:`~bot.wechat.api.SendPolicy.AT_MOST_ONCE`, which raises
+:class:`~bot.wechat.errors.OutcomeUnknown` after one ambiguous attempt instead of
+retrying it, and nothing here asks for more. Everything else resumes exactly where
+it stopped.
 
 Rules: customer-service message while the resident's 48-hour window is open, a
 template otherwise (when ``WECHAT_RESIDENT_TEMPLATE_ID`` is set); 45009 slows the
-whole sender down and retries; 43004 marks the resident unfollowed; in quiet hours
-nothing is sent (deliveries wait, they are not dropped).
+whole sender down and retries; -1 or an unreachable WeChat (nothing was sent) is
+retried 10 s later; 43004 marks the resident unfollowed; in quiet hours nothing is
+sent (deliveries wait, they are not dropped).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from bot.outbox import TemplateSender
 from bot.tenants import Account, Accounts, UnknownCommunity
 from bot.wechat.errors import (
     NotFollowing,
+    OutcomeUnknown,
     RateLimited,
     WeChatError,
     WeChatUnavailable,
@@ -51,6 +59,16 @@ TEXT_LIMIT = 600
 """Characters: a customer-service text is limited to 2,048 bytes (≈ 680 Chinese
 characters); a margin for the title line."""
 TITLE_LIMIT = 40
+
+NO_TEMPLATE = "outside 48-hour window, no template configured"
+UNFOLLOWED = "unfollowed (43004)"
+NO_CLEAR_ANSWER = "sent, no clear answer from WeChat"
+"""The reason of an ``unknown`` delivery whose send timed out or failed mid-way; the
+detail follows in parentheses."""
+UNKNOWN_MEANS = "probably delivered; never resent, so nobody gets the notice twice"
+"""What ``unknown`` means, for operators (``order-menu broadcast status``)."""
+UNKNOWN_MEANS_ZH = "发送后微信没有明确答复，很可能已送达；为免居民重复收到，不会重发"
+"""The same, for staff on the console's broadcast page."""
 
 
 def check_lengths(title: str, text: str) -> list[str]:
@@ -200,9 +218,9 @@ class BroadcastSender:
             else:
                 await _send_template(account, claimed.openid, claimed.title, claimed.text)
         except _NoTemplate:
-            status, reason = "failed", "outside 48-hour window, no template configured"
+            status, reason = "failed", NO_TEMPLATE
         except NotFollowing:
-            status, reason = "skipped", "unfollowed (43004)"
+            status, reason = "skipped", UNFOLLOWED
             await self._unfollowed(claimed.community_id, claimed.openid)
         except RateLimited:
             status, reason = "pending", "rate limited (45009)"
@@ -212,13 +230,21 @@ class BroadcastSender:
                 "broadcast: WeChat rate limit (45009) for %s; pausing its sends for 30 s",
                 account.id,
             )
-        except WeChatUnavailable as exc:
-            if exc.errcode == -1 and "HTTP" not in str(exc) and "no answer" not in str(exc):
-                # Refused before WeChat saw it (busy, unreachable): safe to try again.
-                status, reason = "pending", "WeChat unavailable"
-                retry_at = now + dt.timedelta(seconds=10)
-            else:  # it may have been taken: never risk a second copy
-                status, reason = "unknown", f"no answer ({exc})"[:200]
+        except WeChatUnavailable:
+            # Busy (-1) or unreachable, still so after the client's retries: WeChat
+            # did not take it, so sending it later cannot make a second copy.
+            status, reason = "pending", "WeChat unavailable"
+            retry_at = now + dt.timedelta(seconds=10)
+        except OutcomeUnknown as exc:
+            # Sent once (the client did not repeat it) and it may have arrived:
+            # recorded once, never sent again.
+            status, reason = "unknown", f"{NO_CLEAR_ANSWER} ({exc.errmsg})"[:200]
+            log.warning(
+                "broadcast delivery %d: %s (%s); not resent",
+                claimed.id,
+                NO_CLEAR_ANSWER,
+                exc.errmsg,
+            )
         except WeChatError as exc:
             status, reason = "failed", f"errcode {exc.errcode}"
         except Exception as exc:  # anything else: the outcome is unknown, do not resend

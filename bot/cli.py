@@ -689,9 +689,14 @@ def broadcast_create(
     help="Also write every delivery to this CSV file.",
 )
 def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
-    """Progress of a broadcast: a bar, counts by status, failures by reason."""
+    """Progress of a broadcast: a bar, counts by status, failures by reason.
+
+    ``unknown`` deliveries were sent without a clear answer from WeChat: probably
+    delivered, and never sent again.
+    """
     import csv
 
+    from bot.broadcasts import UNKNOWN_MEANS
     from storage import models
     from storage.repositories.broadcasts import delivery_rows, progress
 
@@ -721,7 +726,8 @@ def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
     )
     for status in ("sent", "pending", "sending", "skipped", "failed", "unknown"):
         if done.by_status.get(status):
-            click.echo(f"  {status:<8} {done.by_status[status]}")
+            meaning = f" ({UNKNOWN_MEANS})" if status == "unknown" else ""
+            click.echo(f"  {status:<8} {done.by_status[status]}{meaning}")
     for reason, n in sorted(done.failures.items(), key=lambda kv: -kv[1]):
         click.echo(f"  - {reason}: {n}")
     if csv_path is not None:

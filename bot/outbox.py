@@ -3,7 +3,23 @@
 A worker claims due rows (a lease moves their next attempt ahead, so no other worker
 takes them meanwhile), sends them outside any transaction, and records the result:
 sent; or failed for now (retried with exponential backoff and jitter); or failed for
-good after ``max_attempts`` or an error retrying cannot fix (shown to staff).
+good after ``max_attempts`` or an error retrying cannot fix (shown to staff); or
+unknown (below).
+
+A failed send either certainly did not arrive (a refusal, no connection) and is
+retried, or may have arrived (a timeout after sending, HTTP 5xx, a dropped
+connection; :func:`bot.wechat.errors.may_have_arrived`). What happens then depends on
+whether the channel's receiver can recognise a second copy:
+
+* ``webhook`` (repeatable) - the receiver dedupes by the row's key, sent as
+  ``Idempotency-Key`` and ``X-Order-Menu-Idempotency-Key``: retried like any failure;
+* ``log`` (repeatable) - nothing leaves the process;
+* ``wechat``, ``resident`` and ``wecom_robot`` (at most once) - WeChat and WeCom have
+  no idempotency key, and a unit or resident must not get a message twice: marked
+  ``unknown`` ("it may have arrived"), kept with the error for staff (status
+  ``unknown`` in ``om_outbox``, an ERROR log line), never sent again. Their rows are
+  claimed as ``sending``, so a worker that dies mid-send leaves them to be settled as
+  ``unknown`` too rather than sent again after the lease.
 
 Channels:
 
@@ -30,6 +46,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
@@ -38,7 +55,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.webhook import CustomerService
-from bot.wechat.errors import NotFollowing, WindowClosed
+from bot.wechat.errors import (
+    NotFollowing,
+    OutcomeUnknown,
+    WindowClosed,
+    describe,
+    may_have_arrived,
+)
 from storage import models
 from storage.repositories import outbox as repo
 
@@ -64,6 +87,14 @@ class TemplateSender(Protocol):
 
 
 Deliver = Callable[[repo.Claimed], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Channel:
+    deliver: Deliver
+    repeatable: bool
+    """A second copy after an ambiguous outcome does no harm (the receiver dedupes by
+    the key, or nothing leaves the process): retried. Otherwise at most once."""
 
 
 class ResidentAccount(Protocol):
@@ -110,13 +141,14 @@ class OutboxWorker:
         self._budget = budget
         """Seconds one poll may go on claiming batches while there are more."""
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._channels: dict[str, Deliver] = {
-            "log": self._log,
-            "wecom_robot": self._wecom,
-            "webhook": self._webhook,
-            "wechat": self._wechat_unit,
-            "resident": self._resident,
+        self._channels: dict[str, Channel] = {
+            "log": Channel(self._log, repeatable=True),
+            "webhook": Channel(self._webhook, repeatable=True),
+            "wecom_robot": Channel(self._wecom, repeatable=False),
+            "wechat": Channel(self._wechat_unit, repeatable=False),
+            "resident": Channel(self._resident, repeatable=False),
         }
+        self._at_most_once = [n for n, c in self._channels.items() if not c.repeatable]
 
     async def run_once(self) -> int:
         """Deliver what is due now, batch after batch for up to ``budget`` seconds;
@@ -129,6 +161,10 @@ class OutboxWorker:
         loop = asyncio.get_running_loop()
         stop_at = loop.time() + self._budget
         attempted = 0
+        async with self._sessionmaker.begin() as session:
+            abandoned = await repo.settle_abandoned(session, now=self._clock.now())
+        if abandoned:
+            log.error("%d notification(s) left sending by a stopped worker: unknown", abandoned)
         while True:
             now = self._clock.now()
             async with self._sessionmaker.begin() as session:
@@ -138,6 +174,7 @@ class OutboxWorker:
                     lease=self._lease,
                     limit=self._batch,
                     communities=self._communities,
+                    at_most_once=self._at_most_once,
                 )
             by_recipient: dict[tuple[str, str, str], list[repo.Claimed]] = {}
             for message in claimed:
@@ -168,28 +205,43 @@ class OutboxWorker:
 
     async def _deliver(self, message: repo.Claimed) -> dt.datetime | None:
         """Send one message and record the outcome; when it is to be tried again."""
-        deliver = self._channels.get(message.channel)
+        channel = self._channels.get(message.channel)
         error: str | None = None
-        permanent = False
+        permanent = ambiguous = False
         try:
-            if deliver is None:
+            if channel is None:
                 raise Permanent(f"unknown channel '{message.channel}'")
-            await deliver(message)
+            await channel.deliver(message)
         except Permanent as exc:
             error, permanent = str(exc), True
-        except Exception as exc:  # network, HTTP status, WeChat errcodes: try again later
-            error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # network, HTTP status, WeChat errcodes
+            error = describe(exc)
+            ambiguous = channel is not None and not channel.repeatable and may_have_arrived(exc)
         now = self._clock.now()
+        retry_at: dt.datetime | None = None
+        give_up = permanent or message.attempts >= self._max_attempts
         async with self._sessionmaker.begin() as session:
             if error is None:
                 await repo.mark_sent(session, message.id, now=now)
-                return None
-            give_up = permanent or message.attempts >= self._max_attempts
-            retry_at = None if give_up else now + self._backoff(message.attempts)
-            await repo.mark_failed(session, message.id, error, retry_at=retry_at)
-        level = logging.ERROR if give_up else logging.WARNING
+            elif ambiguous:
+                await repo.mark_unknown(session, message.id, error)
+            else:
+                retry_at = None if give_up else now + self._backoff(message.attempts)
+                await repo.mark_failed(session, message.id, error, retry_at=retry_at)
+        if error is None:
+            return None
+        if ambiguous:
+            # Final: the recipient's next messages go on (it probably has this one).
+            log.error(
+                "notification %s via %s: sent, no clear answer (%s); it may have "
+                "arrived, so it is not sent again (status unknown)",
+                message.key,
+                message.channel,
+                error,
+            )
+            return None
         log.log(
-            level,
+            logging.ERROR if give_up else logging.WARNING,
             "notification %s via %s failed (%s): %s",
             message.key,
             message.channel,
@@ -212,7 +264,12 @@ class OutboxWorker:
         body = {"msgtype": "markdown", "markdown": {"content": _markdown(message.payload)}}
         async with self._http.post(url, json=body, timeout=self._timeout) as response:
             response.raise_for_status()
-            reply = await response.json(content_type=None)
+            try:
+                reply = await response.json(content_type=None)
+            except ValueError:  # a 2xx the robot may well have acted on
+                raise OutcomeUnknown(-1, "WeCom robot reply is not JSON") from None
+        if not isinstance(reply, dict):
+            raise OutcomeUnknown(-1, "WeCom robot reply is not a JSON object")
         if reply.get("errcode", 0) != 0:
             raise RuntimeError(f"WeCom robot errcode {reply.get('errcode')}: {reply.get('errmsg')}")
 
@@ -233,7 +290,10 @@ class OutboxWorker:
             "Content-Type": "application/json; charset=utf-8",
             "X-Order-Menu-Timestamp": timestamp,
             "X-Order-Menu-Signature": sign(secret, timestamp, body),
+            # The same key on every attempt: the receiver keeps the first and answers
+            # 2xx to a repeat, which is what lets an unanswered attempt be retried.
             "X-Order-Menu-Idempotency-Key": message.key,
+            "Idempotency-Key": _sf_string(message.key),
         }
         async with self._http.post(
             channel["url"], data=body, headers=headers, timeout=self._timeout
@@ -304,6 +364,12 @@ class OutboxWorker:
                 if resident is not None:
                     resident.following = False
             raise Permanent("43004: the resident no longer follows the account") from None
+
+
+def _sf_string(value: str) -> str:
+    """A Structured Field string (RFC 8941), the form the IETF Idempotency-Key header
+    draft gives its value: quoted, with ``\\`` and ``"`` escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _env(name: str) -> str:

@@ -6,7 +6,9 @@ It answers the endpoints the bot uses the way WeChat does (HTTP 200 with a JSON
 - ``POST /cgi-bin/stable_token``: checks grant type, AppID (40013) and AppSecret
   (40125). Normal mode hands out the current token while more than 5 minutes of it
   remain, else a new one (the old one stays valid until it expires); ``force_refresh``
-  always issues a new token and invalidates all others.
+  issues a new token and invalidates all others, except within ``force_interval``
+  (30 s) of the last forced refresh, when it returns the current token unchanged
+  (WeChat: "连续使用该模式时，请保证调用时间隔至少为30s，否则不会刷新").
 - ``POST /cgi-bin/message/custom/send`` (text, news): 41001 without a token, 40001 for an
   unknown token, 42001 for an expired one; 40003 unknown openid, 43004 not following,
   45015 when the user's 48-hour window is closed, 45008 for more than one article.
@@ -16,9 +18,11 @@ It answers the endpoints the bot uses the way WeChat does (HTTP 200 with a JSON
 
 Knobs: :meth:`FakeWeChat.add_user`, :meth:`~FakeWeChat.fail_next` (errcodes for the next
 calls of an endpoint), :attr:`~FakeWeChat.rate_limit` (calls per second, then 45009),
-:meth:`~FakeWeChat.set_delay`, :meth:`~FakeWeChat.expire_tokens`,
+:meth:`~FakeWeChat.set_delay` (slow to act), :meth:`~FakeWeChat.set_slow` (acts at once,
+slow to answer), :meth:`~FakeWeChat.expire_tokens`,
 :meth:`~FakeWeChat.invalidate_tokens`, :meth:`~FakeWeChat.age_tokens`; every request is
-kept in :attr:`~FakeWeChat.requests`.
+kept in :attr:`~FakeWeChat.requests`, every message it accepted in
+:attr:`~FakeWeChat.sent` (:meth:`~FakeWeChat.deliveries` counts them per user).
 
 Use it as ``async with FakeWeChat() as fake: ... fake.base_url ...``, or make a pytest
 fixture with ``fake_wechat = fake_wechat_fixture()`` in a test module.
@@ -31,7 +35,7 @@ import itertools
 import json
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -145,6 +149,7 @@ class FakeWeChat:
         expires_in: int = 7200,
         rate_limit: int | None = None,
         rate_window: float = 1.0,
+        force_interval: float = 30.0,
     ) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
@@ -153,6 +158,8 @@ class FakeWeChat:
         self.rate_limit = rate_limit
         """Calls per ``rate_window`` seconds (all but stable_token) before answering 45009."""
         self.rate_window = rate_window
+        self.force_interval = force_interval
+        """Seconds after a forced refresh during which another one returns the same token."""
         self.users: dict[str, FakeUser] = {}
         self.requests: list[Recorded] = []
         self.sent: list[dict[str, Any]] = []
@@ -162,6 +169,8 @@ class FakeWeChat:
         self._current: str | None = None
         self._failures: dict[str, deque[int]] = {}
         self._delays: dict[str, float] = {}
+        self._slow: dict[str, float] = {}
+        self._last_forced: float | None = None
         self._recent_calls: deque[float] = deque()
         self._msgids = itertools.count(1_000_000)
         self._runner: web.AppRunner | None = None
@@ -217,8 +226,15 @@ class FakeWeChat:
         self._failures.setdefault(path, deque()).extend(errcodes)
 
     def set_delay(self, path: str, seconds: float) -> None:
-        """Wait this long before answering ``path`` (to make clients time out)."""
+        """Wait this long before acting on ``path`` and answering (to make clients time
+        out). A client that gives up first leaves nothing done: its request is
+        dropped with the connection."""
         self._delays[path] = seconds
+
+    def set_slow(self, path: str, seconds: float) -> None:
+        """Act on ``path`` at once (a message is delivered), answer ``seconds`` later:
+        WeChat under load. A client that gives up first never learns that it worked."""
+        self._slow[path] = seconds
 
     def expire_tokens(self) -> None:
         """Every issued token is now expired (42001), as after two hours."""
@@ -256,6 +272,10 @@ class FakeWeChat:
     def issued_tokens(self) -> list[str]:
         return list(self._tokens)
 
+    def deliveries(self) -> Counter[str]:
+        """How many messages (customer-service and template) each openid received."""
+        return Counter(str(message.get("touser")) for message in self.sent)
+
     # --- plumbing --------------------------------------------------------------------
 
     def _endpoint(
@@ -280,6 +300,9 @@ class FakeWeChat:
                 reply = await handler(request, body)
             except WeChatReply as exc:
                 reply = {"errcode": exc.errcode, "errmsg": ERRMSG.get(exc.errcode, "error")}
+            slow = self._slow.get(request.path, 0.0)
+            if slow:  # done already; only the answer is late
+                await asyncio.sleep(slow)
             return web.Response(
                 text=json.dumps(reply, ensure_ascii=False), content_type="text/plain"
             )
@@ -345,7 +368,13 @@ class FakeWeChat:
             raise WeChatReply(40125)
         now = time.monotonic()
         current = self._current
+        live = current is not None and self._tokens.get(current, now) > now
         if body.get("force_refresh") is True:
+            last = self._last_forced
+            if live and last is not None and now - last < self.force_interval:
+                assert current is not None
+                return {"access_token": current, "expires_in": int(self._tokens[current] - now)}
+            self._last_forced = now
             self._tokens.clear()
         elif current is not None and self._tokens.get(current, now) - now > RENEW_WITHIN:
             return {"access_token": current, "expires_in": int(self._tokens[current] - now)}

@@ -340,11 +340,13 @@ async def test_wechat_channel_reaches_the_units_bound_members(
     assert [m["touser"] for m in texts] == ["o_member"] and "AB23CD" in texts[0]["text"]["content"]
 
 
-async def test_a_flaky_wechat_api_loses_nothing_and_repeats_nothing(
+async def test_a_flaky_wechat_api_drains_the_backlog_and_sends_nothing_twice(
     sessionmaker: Sessions, fake_wechat: FakeWeChat
 ) -> None:
-    """Errors (-1 busy, 45009 rate limit) and timeouts at random: retries are bounded,
-    nothing is sent twice, and the backlog drains once WeChat recovers."""
+    """Errors (-1 busy, 45009 rate limit) at random and a spell of timeouts: refusals
+    are retried, bounded, until the backlog drains; a send that timed out may have
+    arrived, so it is kept as unknown for staff and never sent again. Nobody gets a
+    message twice."""
     import random
 
     rng = random.Random(20261127)
@@ -371,23 +373,23 @@ async def test_a_flaky_wechat_api_loses_nothing_and_repeats_nothing(
             fake_wechat, sessionmaker, http, timeout=0.3, max_attempts=2, backoff_base=0.01
         )
         work = worker(sessionmaker, http, clock, cs=api, max_attempts=20)
-        fake_wechat.set_delay("/cgi-bin/message/custom/send", 0.4)  # first: timeouts
+        fake_wechat.set_slow("/cgi-bin/message/custom/send", 0.4)  # first: timeouts
         await worker(sessionmaker, http, clock, cs=api, batch=4).run_once()
-        fake_wechat.set_delay("/cgi-bin/message/custom/send", 0)
+        fake_wechat.set_slow("/cgi-bin/message/custom/send", 0)
         for _ in range(30):
             clock.advance(minutes=10)
             if not await work.run_once():
                 break
     found = await rows(sessionmaker)
-    assert {r.status for r in found} == {"sent"}  # drained
+    assert {r.status for r in found} == {"sent", "unknown"}  # drained
     assert max(r.attempts for r in found) <= 20  # bounded
-    delivered = [m["touser"] for m in fake_wechat.sent]
-    # A request that timed out on our side may still have reached WeChat: the only
-    # possible repeats are of those, and the fake saw each other resident once.
-    timed_out = [r.target for r in found if r.attempts > 1]
-    repeats = {o for o in delivered if delivered.count(o) > 1}
-    assert repeats <= set(timed_out)
-    assert set(delivered) == set(residents)
+    delivered = fake_wechat.deliveries()
+    assert max(delivered.values()) == 1  # nobody got it twice
+    sent = {r.target for r in found if r.status == "sent"}
+    assert sent <= set(delivered)  # what is marked sent arrived
+    for row in found:
+        if row.status == "unknown":  # timed out, each after one attempt
+            assert row.attempts == 1 and "no answer" in (row.last_error or "")
 
 
 async def test_a_member_who_cannot_be_reached_does_not_make_the_others_get_it_twice(

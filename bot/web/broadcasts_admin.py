@@ -1,26 +1,65 @@
 """Broadcasts in the console: compose, preview (recipients now, next send times),
-confirm, and watch progress. The same checks as ``order-menu broadcast create``."""
+confirm, and watch progress. The same checks as ``order-menu broadcast create``.
+
+Progress is shown in staff's words: statuses and reasons in Chinese, and deliveries
+whose outcome is unknown counted and explained (probably delivered, never resent),
+so nobody resends a notice by hand to make sure.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
 from bot import keys
-from bot.broadcasts import BroadcastProblem, prepare
+from bot.broadcasts import (
+    NO_CLEAR_ANSWER,
+    NO_TEMPLATE,
+    UNFOLLOWED,
+    UNKNOWN_MEANS_ZH,
+    BroadcastProblem,
+    prepare,
+)
 from bot.web.auth import checked_form, require
 from bot.web.scope import catalog_of
 from catalog import topics as campaign
 from storage import models
-from storage.repositories.broadcasts import progress
+from storage.repositories.broadcasts import ABANDONED, progress
 from storage.repositories.users import audit
 
 routes = web.RouteTableDef()
 STAFF = ("staff", "admin")
 FIELDS = ("topic", "title", "text", "grid", "tag", "at", "cron", "from", "until")
+
+STATUS_ZH = {
+    "sent": "已送达",
+    "pending": "待发送",
+    "sending": "发送中",
+    "skipped": "已跳过",
+    "failed": "未发出",
+    "unknown": "未确认",
+}
+"""Delivery statuses, in the order shown."""
+BROADCAST_STATUS_ZH = {"scheduled": "已安排", "done": "已完成", "cancelled": "已取消"}
+
+
+def reason_zh(reason: str) -> str:
+    """Why deliveries were not sent (or not confirmed), as staff would say it."""
+    if reason == NO_TEMPLATE:
+        return "居民超过48小时未互动，且未配置模板消息"
+    if reason == UNFOLLOWED:
+        return "居民已取消关注"
+    if reason.startswith(NO_CLEAR_ANSWER):
+        return "发送后微信没有明确答复"
+    if reason == ABANDONED:
+        return "发送途中服务中断"
+    if reason.startswith("errcode"):
+        return "微信拒绝发送"
+    return "其他原因"
 
 
 def setup(app: web.Application) -> None:
@@ -46,22 +85,32 @@ async def _page(
                 .limit(50)
             )
         ).all()
+        zone = ZoneInfo(catalog.document.community.timezone)
+        topic_names = {t.id: t.name for t in campaign.topics(catalog)}
         listed = []
         for row in rows:
             done = await progress(session, row.id)
-            once = f"{row.send_at:%Y-%m-%d %H:%M} UTC" if row.send_at else ""
+            once = f"{row.send_at.astimezone(zone):%Y-%m-%d %H:%M}" if row.send_at else ""
+            reasons: dict[str, int] = {}
+            for reason, n in done.failures.items():
+                reasons[reason_zh(reason)] = reasons.get(reason_zh(reason), 0) + n
             listed.append(
                 {
                     "id": row.id,
                     "title": row.title,
-                    "topic": row.topic,
-                    "status": row.status,
+                    "topic": topic_names.get(row.topic, row.topic),
+                    "status": BROADCAST_STATUS_ZH.get(row.status, row.status),
                     "schedule": row.cron or once,
                     "total": done.total,
                     "finished": done.finished,
                     "percent": int(100 * done.finished / done.total) if done.total else 0,
-                    "by_status": done.by_status,
-                    "failures": done.failures,
+                    "counts": [
+                        (label, done.by_status[status])
+                        for status, label in STATUS_ZH.items()
+                        if done.by_status.get(status)
+                    ],
+                    "unknown": done.by_status.get("unknown", 0),
+                    "reasons": reasons,
                 }
             )
     context = {
@@ -70,6 +119,7 @@ async def _page(
         "topics": [(t.id, t.name) for t in campaign.topics(catalog)],
         "grids": [(g.id, g.name) for g in catalog.document.community.grids],
         "broadcasts": listed,
+        "unknown_means": UNKNOWN_MEANS_ZH,
         "draft": draft,
         "form": form or {},
         "problem": problem,

@@ -4,19 +4,28 @@ Why our own client rather than wechatpy's: that one is synchronous, fetches toke
 the official host whatever base URL is configured, has no lock around token refresh and
 retries a persistent 40001 without bound. This one:
 
-- caches the access token in the database and refreshes it by a single flight: one
-  refresh at a time per client (an asyncio lock) and across processes (the row lock in
-  :mod:`bot.wechat.token_store`), ahead of expiry;
+- caches the access token in the database and refreshes it by a single flight per
+  process (an asyncio lock), ahead of expiry, without holding a database lock while
+  it waits for WeChat (see :mod:`bot.wechat.token_store` for processes that refresh
+  at once);
 - on an invalid-token errcode refreshes once, forcing a new token, and retries once;
   a second rejection raises :class:`InvalidCredential` instead of looping;
-- retries -1 (system busy), 45009 (rate limit), network errors and timeouts a bounded
-  number of times with exponential backoff and jitter, and nothing else;
+- retries what WeChat certainly did not do (-1 system busy, 45009/45011 rate limits,
+  a connection refused or never made) a bounded number of times with exponential
+  backoff and jitter;
+- after an ambiguous outcome (:class:`~bot.wechat.errors.OutcomeUnknown`: the
+  request went out and no clear answer came back) retries only calls whose
+  :class:`SendPolicy` says a repeat is harmless. Reads, the token and the menu are;
+  a message to a person is not, unless its caller says so: WeChat has no idempotency
+  key, and a message repeated after a timeout may be delivered twice. Such a send
+  raises ``OutcomeUnknown`` after its one attempt and the caller records it;
 - gives every HTTP request a timeout, and never logs the secret or a token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
 import random
@@ -31,10 +40,13 @@ from bot.metrics import WECHAT_ERRORS
 from bot.wechat.errors import (
     TOKEN_ERRCODES,
     InvalidCredential,
+    OutcomeUnknown,
     WeChatError,
     WeChatUnavailable,
+    describe,
     error_for,
     is_retryable,
+    may_have_arrived,
 )
 from bot.wechat.token_store import StoredToken, TokenStore
 
@@ -44,6 +56,23 @@ T = TypeVar("T")
 
 BACKOFF_CAP = 10.0
 """Longest pause between two attempts, in seconds, however many attempts came before."""
+
+
+class SendPolicy(enum.Enum):
+    """Whether a call may be made again after an ambiguous outcome (:class:`OutcomeUnknown`).
+
+    Failures WeChat certainly did not act on are retried whatever the policy; this
+    decides only about "sent, and no clear answer". That is the caller's decision,
+    stated at the call: the client cannot know whether a second copy of a message
+    would hurt.
+    """
+
+    AT_MOST_ONCE = "at most once"
+    """Never repeat after an ambiguous outcome: raise ``OutcomeUnknown`` at once. The
+    default of every send: a resident must not get a notice twice."""
+    REPEATABLE = "repeatable"
+    """Repeating it changes nothing more (a read, the token, replacing the menu), or
+    the caller accepts a possible second copy: retry like any transient failure."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +131,8 @@ class WeChatAPI:
 
         ``stale`` is a token WeChat just rejected: it forces a fetch with
         ``force_refresh`` unless another task or process already replaced it.
-        Whoever waited for the lock first looks at what the previous holder left.
+        Whoever waited for the lock first looks at what the previous holder left; the
+        store looks at the database before each attempt.
         """
 
         def keep(candidate: StoredToken) -> bool:
@@ -111,13 +141,15 @@ class WeChatAPI:
         async with self._refresh_lock:
             if self._cached is not None and keep(self._cached):
                 return self._cached
-            stored = await self._store.load()
-            if stored is None or not keep(stored):
-                force = stale is not None
-                stored = await self._with_retries(
-                    "stable_token",
-                    lambda: self._store.refresh(lambda: self._fetch_token(force), keep),
-                )
+            force = stale is not None
+            stored = await self._with_retries(
+                "stable_token",
+                lambda: self._store.refresh(lambda: self._fetch_token(force), keep, forced=force),
+                # Another fetch after a lost answer only returns the token WeChat
+                # issued meanwhile: a forced one within 30 s of the last does not
+                # refresh again (WeChat's getStableAccessToken documentation).
+                policy=SendPolicy.REPEATABLE,
+            )
             self._cached = stored
             return stored
 
@@ -141,14 +173,27 @@ class WeChatAPI:
 
     # --- API calls -------------------------------------------------------------------
 
-    async def send_text(self, openid: str, text: str) -> None:
-        """Customer-service text message (only within the resident's 48-hour window)."""
+    async def send_text(
+        self, openid: str, text: str, *, policy: SendPolicy = SendPolicy.AT_MOST_ONCE
+    ) -> None:
+        """Customer-service text message (only within the resident's 48-hour window).
+
+        Raises :class:`OutcomeUnknown` when it may or may not have arrived (see
+        :class:`SendPolicy`).
+        """
         await self._call(
             "/cgi-bin/message/custom/send",
             {"touser": openid, "msgtype": "text", "text": {"content": text}},
+            policy=policy,
         )
 
-    async def send_news(self, openid: str, articles: list[NewsArticle]) -> None:
+    async def send_news(
+        self,
+        openid: str,
+        articles: list[NewsArticle],
+        *,
+        policy: SendPolicy = SendPolicy.AT_MOST_ONCE,
+    ) -> None:
         """Customer-service news message: linked cards with title, description and image."""
         await self._call(
             "/cgi-bin/message/custom/send",
@@ -157,10 +202,17 @@ class WeChatAPI:
                 "msgtype": "news",
                 "news": {"articles": [asdict(article) for article in articles]},
             },
+            policy=policy,
         )
 
     async def send_template(
-        self, openid: str, template_id: str, data: dict[str, str], url: str | None = None
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, str],
+        url: str | None = None,
+        *,
+        policy: SendPolicy = SendPolicy.AT_MOST_ONCE,
     ) -> int:
         """Template message (allowed outside the 48-hour window); returns WeChat's msgid."""
         body: dict[str, Any] = {
@@ -170,20 +222,26 @@ class WeChatAPI:
         }
         if url is not None:
             body["url"] = url
-        reply = await self._call("/cgi-bin/message/template/send", body)
+        reply = await self._call("/cgi-bin/message/template/send", body, policy=policy)
         msgid = reply.get("msgid")
-        if not isinstance(msgid, int):
-            raise WeChatError(-1, "template/send reply has no msgid")
+        if not isinstance(msgid, int):  # errcode 0 says it was taken: not a refusal
+            raise OutcomeUnknown(-1, "reply has no msgid")
         return msgid
 
     async def create_menu(self, menu: dict[str, Any]) -> None:
-        """Replace the account's custom menu (``{"button": [...]}``, WeChat's format)."""
-        await self._call("/cgi-bin/menu/create", menu)
+        """Replace the account's custom menu (``{"button": [...]}``, WeChat's format).
+
+        Repeatable: the same menu set twice is the same menu.
+        """
+        await self._call("/cgi-bin/menu/create", menu, policy=SendPolicy.REPEATABLE)
 
     async def user_info(self, openid: str) -> dict[str, Any]:
         """WeChat's profile of a user; ``subscribe`` is 0 for someone who does not follow."""
         return await self._call(
-            "/cgi-bin/user/info", None, params={"openid": openid, "lang": "zh_CN"}
+            "/cgi-bin/user/info",
+            None,
+            params={"openid": openid, "lang": "zh_CN"},
+            policy=SendPolicy.REPEATABLE,  # a read
         )
 
     async def _call(
@@ -191,11 +249,14 @@ class WeChatAPI:
         path: str,
         body: Mapping[str, Any] | None,
         *,
+        policy: SendPolicy,
         params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Call ``path`` with the access token: POST ``body`` as JSON, or GET when None.
 
-        A rejected token is refreshed once and the call retried once; that retry does
+        ``policy`` has no default here: every call states whether it may be repeated
+        after an ambiguous outcome. A rejected token is a clear refusal, so it is
+        refreshed once and the call retried once whatever the policy; that retry does
         not use up one of the ``max_attempts`` kept for busy/unreachable WeChat.
         """
         refreshed = False
@@ -210,7 +271,7 @@ class WeChatAPI:
                     raise error_for(errcode, str(reply.get("errmsg", "")))
                 return reply
 
-            reply = await self._with_retries(path, attempt)
+            reply = await self._with_retries(path, attempt, policy=policy)
             errcode = int(reply.get("errcode", 0))
             if not errcode:
                 return reply
@@ -223,14 +284,20 @@ class WeChatAPI:
 
     # --- HTTP, retries ---------------------------------------------------------------
 
-    async def _with_retries(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Run ``attempt`` up to ``max_attempts`` times while it fails in a retryable way."""
+    async def _with_retries(
+        self, what: str, attempt: Callable[[], Awaitable[T]], *, policy: SendPolicy
+    ) -> T:
+        """Run ``attempt`` up to ``max_attempts`` times while it fails in a way that may
+        be retried: WeChat did nothing, or (``REPEATABLE`` only) it may have."""
         for number in range(1, self._max_attempts + 1):
             try:
                 return await attempt()
             except WeChatError as exc:
                 WECHAT_ERRORS.labels(errcode=str(exc.errcode)).inc()
-                if not is_retryable(exc) or number == self._max_attempts:
+                retry = is_retryable(exc) or (
+                    isinstance(exc, OutcomeUnknown) and policy is SendPolicy.REPEATABLE
+                )
+                if not retry or number == self._max_attempts:
                     raise
                 delay = self._backoff(number)
                 log.warning(
@@ -252,7 +319,10 @@ class WeChatAPI:
     async def _request_once(
         self, path: str, body: Mapping[str, Any] | None, query: Mapping[str, str]
     ) -> dict[str, Any]:
-        """One HTTP request with the timeout; transport trouble becomes WeChatUnavailable.
+        """One HTTP request with the timeout. Transport trouble becomes
+        :class:`WeChatUnavailable` when the request cannot have reached WeChat (no
+        connection), else :class:`OutcomeUnknown`; their messages leave out the path,
+        which callers name in their own context.
 
         The original exception is not chained: aiohttp may put the URL, and with it the
         access token, into its message, and a chained traceback would log it.
@@ -274,21 +344,27 @@ class WeChatAPI:
             async with request as response:
                 raw = await response.read()
                 status = response.status
-        except TimeoutError:
-            raise WeChatUnavailable(-1, f"{path}: no answer within the timeout") from None
-        except aiohttp.ClientError as exc:
-            raise WeChatUnavailable(-1, f"{path}: {type(exc).__name__}") from None
-        return _decode(path, status, raw)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if not may_have_arrived(exc):
+                raise WeChatUnavailable(-1, f"not sent: {describe(exc)}") from None
+            raise OutcomeUnknown(-1, describe(exc)) from None
+        return _decode(status, raw)
 
 
-def _decode(path: str, status: int, raw: bytes) -> dict[str, Any]:
-    """WeChat's JSON reply; it may come as text/plain, so the content type is not trusted."""
+def _decode(status: int, raw: bytes) -> dict[str, Any]:
+    """WeChat's JSON reply; it may come as text/plain, so the content type is not trusted.
+
+    A 5xx or a reply that is not WeChat's JSON may follow a call WeChat carried out:
+    :class:`OutcomeUnknown`. Another status is a refusal by whatever answered.
+    """
+    if status >= 500:
+        raise OutcomeUnknown(-1, f"HTTP {status}")
     if status != 200:
-        raise WeChatUnavailable(-1, f"{path}: HTTP {status}")
+        raise WeChatUnavailable(-1, f"refused: HTTP {status}")
     try:
         reply = json.loads(raw)
     except ValueError:
-        raise WeChatUnavailable(-1, f"{path}: reply is not JSON") from None
+        raise OutcomeUnknown(-1, "reply is not JSON") from None
     if not isinstance(reply, dict):
-        raise WeChatUnavailable(-1, f"{path}: reply is not a JSON object")
+        raise OutcomeUnknown(-1, "reply is not a JSON object")
     return reply

@@ -4,9 +4,25 @@ WeChat answers almost every failure with HTTP 200 and a JSON ``errcode``. The fe
 errcodes a caller can act on get their own class: a closed 48-hour window can fall back
 to a template message, a non-follower can be marked unsubscribed, a quota or rate limit
 can be reported to staff. Everything else is a plain :class:`WeChatError`.
+
+Before any of that, a failed call is one of two kinds, and a sender must know which:
+
+- **not done**: WeChat answered and refused (any errcode, among them -1 "系统繁忙，此时请
+  开发者稍候再试" and 45009/45011 rate limits, which WeChat's global return-code table
+  documents as "try again later"), or the request never left this machine (connection
+  refused, no connection within the timeout). Trying again cannot make a second copy.
+- **outcome unknown** (:class:`OutcomeUnknown`): the request went out and no usable
+  answer came back (a timeout after sending, HTTP 5xx, the connection dropped
+  mid-request, a reply that is not WeChat's JSON). WeChat may have acted on it. WeChat
+  has no idempotency key, so sending a message again may deliver it twice.
+
+:func:`may_have_arrived` is the one place that tells the two apart for an exception,
+for the API client and for the outbox's other HTTP channels alike.
 """
 
 from __future__ import annotations
+
+import aiohttp
 
 
 class WeChatError(Exception):
@@ -35,7 +51,7 @@ class NotFollowing(WeChatError):
 
 
 class RateLimited(WeChatError):
-    """45009: the API rate or daily quota is exhausted, still so after every retry."""
+    """45009 (daily quota) or 45011 (per-minute quota): exhausted, still so after every retry."""
 
 
 class InvalidCredential(WeChatError):
@@ -48,7 +64,22 @@ class InvalidCredential(WeChatError):
 
 
 class WeChatUnavailable(WeChatError):
-    """WeChat could not be reached or kept failing (network, timeout, -1 "system busy")."""
+    """WeChat did not take the call: it answered -1 (system busy), or could not be
+    reached at all (the connection was refused or not made within the timeout).
+
+    Nothing was done, so another attempt later is safe, for a message too.
+    """
+
+
+class OutcomeUnknown(WeChatError):
+    """The request went out but no clear answer came back: WeChat may have acted on it.
+
+    A timeout after the request was sent, an HTTP 5xx, a connection dropped
+    mid-request, a reply that is not WeChat's JSON. Not a subclass of
+    :class:`WeChatUnavailable` on purpose: code that retries "WeChat was unavailable"
+    must not resend a message that may have arrived. ``errcode`` is -1 (WeChat gave
+    none).
+    """
 
 
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
@@ -62,6 +93,7 @@ _BY_ERRCODE: dict[int, type[WeChatError]] = {
     45047: QuotaExceeded,
     43004: NotFollowing,
     45009: RateLimited,
+    45011: RateLimited,
     -1: WeChatUnavailable,
     **dict.fromkeys(TOKEN_ERRCODES | CREDENTIAL_ERRCODES, InvalidCredential),
 }
@@ -73,5 +105,47 @@ def error_for(errcode: int, errmsg: str) -> WeChatError:
 
 
 def is_retryable(error: WeChatError) -> bool:
-    """Worth another attempt after a pause: WeChat was busy, rate-limited or unreachable."""
+    """Worth another attempt after a pause, for any call: WeChat was busy,
+    rate-limited or unreachable, and did nothing. (:class:`OutcomeUnknown` is not:
+    whether a call may be repeated after it is the caller's decision.)"""
     return isinstance(error, RateLimited | WeChatUnavailable)
+
+
+def may_have_arrived(error: BaseException) -> bool:
+    """Whether a failed HTTP request may still have been acted on by the other end.
+
+    False when the peer answered with a refusal, or when no connection was ever made
+    (aiohttp's connector errors, including a connect timeout): nothing was sent. True
+    for everything that can happen after the request was written: a timeout waiting
+    for the answer, a reset or closed connection, a broken reply, HTTP 5xx (a gateway
+    may have passed the request on). Other HTTP statuses are refusals.
+    """
+    if isinstance(error, OutcomeUnknown):
+        return True
+    if isinstance(error, WeChatError):
+        return False  # WeChat answered with an errcode, or we never reached it
+    if isinstance(error, aiohttp.ClientResponseError):
+        return error.status >= 500
+    never_sent = aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | aiohttp.InvalidURL
+    if isinstance(error, never_sent):
+        return False  # the connection was never made: nothing was sent
+    return isinstance(error, TimeoutError | aiohttp.ClientError | OSError)
+
+
+def describe(error: BaseException) -> str:
+    """A failed request in a few words, for logs and for staff.
+
+    An aiohttp error's own message is left out: it may hold the URL, and with it an
+    access token or a WeCom robot's key.
+    """
+    if isinstance(error, WeChatError):
+        return str(error)
+    if isinstance(error, aiohttp.ClientResponseError):
+        return f"HTTP {error.status}"
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        return "no connection within the timeout"
+    if isinstance(error, TimeoutError):
+        return "no answer within the timeout"
+    if isinstance(error, aiohttp.ClientError):
+        return type(error).__name__
+    return f"{type(error).__name__}: {error}"

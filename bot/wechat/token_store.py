@@ -1,19 +1,41 @@
 """The access-token cache in the database: one token per community, shared by processes.
 
 WeChat rate-limits token fetches, and a forced fetch invalidates the previous token;
-processes that each fetched their own would knock each other's tokens out. So the
-``access_tokens`` row is the one cache, and a refresh happens inside a transaction
-that holds the row's lock:
+processes that each kept their own would knock each other's tokens out. So the
+``access_tokens`` row is the one cache.
 
-- PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING`` makes sure the row exists, then
-  ``SELECT ... FOR UPDATE`` locks it; a second process blocks there until the first
-  commits, and then reads the token the first one fetched.
-- SQLite: the engine begins every transaction with ``BEGIN IMMEDIATE``, so refreshing
-  transactions are serialised by the database's write lock; ``FOR UPDATE`` renders as
-  nothing there.
+A refresh never holds a database lock while it waits for WeChat: on SQLite the row
+lock is the whole database's write lock, and an HTTP call of up to the client's
+timeout (times its attempts) under it stalled every other write of the service.
+Instead :meth:`TokenStore.refresh`:
 
-Either way the refresher re-reads the row after taking the lock and fetches only when
-what it finds is still not good enough (the ``keep`` callback decides).
+1. reads the row (no lock) and returns its token if the ``keep`` callback accepts it;
+2. fetches from WeChat, outside any transaction;
+3. then, in a short transaction, locks the row (PostgreSQL: ``INSERT ... ON CONFLICT
+   DO NOTHING`` then ``SELECT ... FOR UPDATE``; SQLite: the engine's ``BEGIN
+   IMMEDIATE``), looks again and stores.
+
+Within a process the API client's asyncio lock makes refreshes a single flight.
+Across processes two may now fetch at once; what WeChat's ``stable_token`` does then
+(its getStableAccessToken documentation) keeps the result correct:
+
+- **Normal mode** (a token missing or near expiry): while a token is valid, every
+  normal-mode call returns that same token; near expiry WeChat issues the next one
+  and the old one stays valid until it expires. Two processes fetching at once get
+  the same token, or two valid ones. Under the lock, a usable token that another
+  process stored meanwhile is kept and ours dropped: it may come from a forced
+  refresh WeChat handled after our fetch, which made ours invalid, and if not, both
+  are valid anyway.
+- **Forced** (WeChat rejected the token in hand, ``stale``): step 1 first looks for a
+  token other than the stale one, so a process that finds another's replacement
+  uses it and forces nothing. Two that force at once cannot knock each other out:
+  WeChat does not refresh again within 30 s of a forced refresh and returns the
+  same new token to both. So a forced fetch always stores what it got: a token
+  another process stored meanwhile is either the same one or an older normal-mode
+  token that our forced refresh just invalidated.
+
+The worst case left (a process stalls for over 30 s between its forced fetch and its
+store) ends with a rejected token, which the client refreshes once more.
 """
 
 from __future__ import annotations
@@ -78,18 +100,25 @@ class TokenStore:
             row = await session.get(AccessToken, self._community_id)
             return _stored(row) if row is not None else None
 
-    async def refresh(self, fetch: Fetch, keep: Callable[[StoredToken], bool]) -> StoredToken:
-        """Under the refresh lock: the stored token if ``keep`` accepts it, else a fetched one.
+    async def refresh(
+        self, fetch: Fetch, keep: Callable[[StoredToken], bool], *, forced: bool
+    ) -> StoredToken:
+        """The stored token if ``keep`` accepts it, else a fetched one, stored.
 
-        The lock is held while ``fetch`` runs (one HTTP attempt, bounded by its
-        timeout); if it raises, the transaction rolls back and the row is unchanged.
+        ``fetch`` (one HTTP attempt) runs outside any transaction; if it raises, the
+        row is unchanged. ``forced``: ``fetch`` asks WeChat for a forced refresh, so
+        what it returns is stored even if another process stored a token meanwhile
+        (see the module doc for why each case is correct).
         """
+        current = await self.load()
+        if current is not None and keep(current):
+            return current
+        token, expires_in = await fetch()
         async with self._sessionmaker.begin() as session:
             row = await self._lock_row(session)
-            current = _stored(row)
-            if keep(current):
-                return current
-            token, expires_in = await fetch()
+            latest = _stored(row)
+            if not forced and keep(latest):
+                return latest  # another process refreshed while we fetched
             now = utcnow()
             row.token = token
             row.expires_at = now + dt.timedelta(seconds=expires_in)

@@ -181,6 +181,10 @@ def finish(
     )
 
 
+ABANDONED = "process stopped while sending"
+"""The reason of a delivery settled as ``unknown`` after its process died."""
+
+
 async def settle_in_flight(session: AsyncSession, *, older_than: dt.datetime) -> int:
     """Deliveries left ``sending`` by a process that died: WeChat may or may not have
     taken them, and it has no idempotency key to ask. They become ``unknown`` and
@@ -191,7 +195,7 @@ async def settle_in_flight(session: AsyncSession, *, older_than: dt.datetime) ->
             models.BroadcastDelivery.status == "sending",
             models.BroadcastDelivery.updated_at < older_than,
         )
-        .values(status="unknown", reason="process stopped while sending", updated_at=utcnow())
+        .values(status="unknown", reason=ABANDONED, updated_at=utcnow())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

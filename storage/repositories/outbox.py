@@ -5,6 +5,14 @@ causes are saved together or not at all; its key makes a second enqueue of the s
 notification a no-op. ``claim_due`` hands rows to one worker at a time: it moves
 their next attempt a lease ahead (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
 several processes share the work without overlap).
+
+Statuses: ``pending`` (due at ``next_attempt_at``), ``sending`` (claimed on a channel
+that must not send twice, see below), ``sent``, ``failed`` (given up, for staff), and
+``unknown``: sent, but no clear answer came back, so it may have arrived; it is not
+sent again. A row of an at-most-once channel is claimed as ``sending``, never
+re-claimed, and settled as ``unknown`` if its lease runs out (the worker died while
+sending); a row of a channel whose receiver dedupes by the key stays ``pending`` while
+claimed, and a dead worker's row is simply claimed again when its lease ends.
 """
 
 from __future__ import annotations
@@ -14,13 +22,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import dialect_name
 from storage.models import OutboxMessage
 from storage.types import utcnow
+
+ABANDONED = "the worker stopped while sending: it may have arrived, not sent again"
+"""``last_error`` of a row settled as ``unknown`` after its worker died mid-send."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +81,11 @@ async def claim_due(
     lease: dt.timedelta,
     limit: int = 100,
     communities: Collection[str] | None = None,
+    at_most_once: Collection[str] = (),
 ) -> list[Claimed]:
     """Due notifications (of ``communities`` only, when given: a process leaves alone
-    the rows of a community it does not serve), moved a lease ahead."""
+    the rows of a community it does not serve), moved a lease ahead; those of the
+    ``at_most_once`` channels are marked ``sending``."""
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
@@ -86,7 +99,14 @@ async def claim_due(
     rows = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
-        .values(next_attempt_at=now + lease, attempts=OutboxMessage.attempts + 1)
+        .values(
+            next_attempt_at=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+            status=case(
+                (OutboxMessage.channel.in_(list(at_most_once)), "sending"),
+                else_=OutboxMessage.status,
+            ),
+        )
         .returning(
             OutboxMessage.id,
             OutboxMessage.key,
@@ -107,8 +127,19 @@ async def postpone(session: AsyncSession, message_ids: list[int], *, until: dt.d
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(message_ids))
-        .values(next_attempt_at=until, attempts=OutboxMessage.attempts - 1)
+        .values(status="pending", next_attempt_at=until, attempts=OutboxMessage.attempts - 1)
     )
+
+
+async def settle_abandoned(session: AsyncSession, *, now: dt.datetime) -> int:
+    """Rows left ``sending`` past their lease: the worker died while sending, and
+    the message may have arrived. They become ``unknown`` and are not sent again."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "sending", OutboxMessage.next_attempt_at <= now)
+        .values(status="unknown", last_error=ABANDONED)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def mark_sent(session: AsyncSession, message_id: int, *, now: dt.datetime) -> None:
@@ -122,14 +153,25 @@ async def mark_sent(session: AsyncSession, message_id: int, *, now: dt.datetime)
 async def mark_failed(
     session: AsyncSession, message_id: int, error: str, *, retry_at: dt.datetime | None
 ) -> None:
-    """Record a failed attempt: retry at ``retry_at``, or give up (None)."""
+    """Record a failed attempt that certainly did not arrive: retry at ``retry_at``,
+    or give up (None)."""
     values: dict[str, Any] = {"last_error": error[:1000]}
     if retry_at is None:
         values["status"] = "failed"
     else:
+        values["status"] = "pending"
         values["next_attempt_at"] = retry_at
     await session.execute(
         update(OutboxMessage).where(OutboxMessage.id == message_id).values(values)
+    )
+
+
+async def mark_unknown(session: AsyncSession, message_id: int, error: str) -> None:
+    """Sent, and no clear answer: it may have arrived. Kept for staff, not sent again."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(status="unknown", last_error=error[:1000])
     )
 
 
