@@ -694,9 +694,8 @@ def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
     ``unknown`` deliveries were sent without a clear answer from WeChat: probably
     delivered, and never sent again.
     """
-    import csv
-
     from bot.broadcasts import UNKNOWN_MEANS
+    from bot.spreadsheets import write_csv
     from storage import models
     from storage.repositories.broadcasts import delivery_rows, progress
 
@@ -731,11 +730,13 @@ def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
     for reason, n in sorted(done.failures.items(), key=lambda kv: -kv[1]):
         click.echo(f"  - {reason}: {n}")
     if csv_path is not None:
+        header = ["run_due_at", "openid", "status", "reason", "attempts", "updated_at"]
         with csv_path.open("w", newline="", encoding="utf-8-sig") as file:
-            writer = csv.writer(file)
-            writer.writerow(["run_due_at", "openid", "status", "reason", "attempts", "updated_at"])
-            for record in rows:
-                writer.writerow([v.isoformat() if hasattr(v, "isoformat") else v for v in record])
+            write_csv(  # openids and WeChat's reasons are others' text: never formulas
+                file,
+                header,
+                ([v.isoformat() if hasattr(v, "isoformat") else v for v in r] for r in rows),
+            )
         click.echo(f"wrote {len(rows)} deliveries to {csv_path}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from pathlib import Path
 
@@ -32,6 +33,25 @@ def check_aes_key(value: str) -> str:
     if len(value) != 43 or len(raw) != 32:
         raise ValueError("must be the 43-character EncodingAESKey shown in the WeChat console")
     return value
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    """``10.0.0.1, 10.1.0.0/16, ::1``: single addresses are one-address networks."""
+    networks = []
+    for part in value.split(","):
+        entry = part.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"'{entry}' is not an IP address or CIDR block; expected e.g. 127.0.0.1,10.0.0.0/8"
+            ) from None
+    return tuple(networks)
 
 
 class ConfigError(Exception):
@@ -114,6 +134,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = None
     """Where people reach this service from outside (for links in messages)."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses or CIDR blocks of the reverse proxies in front of the
+    service. Only a request whose direct peer is one of them has its
+    ``X-Forwarded-For`` believed (see bot/web/clients.py); empty: the header is
+    ignored and the peer is the client."""
     log_level: str = "INFO"
     log_format: str = "text"
     """``text`` for people, ``json`` (one object per line) for log collectors."""
@@ -187,6 +212,16 @@ class Settings(BaseSettings):
     def evaluation_weights_tuple(self) -> tuple[float, float, float]:
         a, b, c = (float(w) for w in self.evaluation_weights.split(","))
         return a, b, c
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @field_validator("dev_tools")
     @classmethod

@@ -5,17 +5,53 @@
 * The session cookie (``om_session``) is a random token; the database keeps its
   hash. HttpOnly, SameSite=Lax, and Secure when ``PUBLIC_URL`` is https.
 * Every form carries the session's CSRF token; every POST is checked against it.
-* Login is rate-limited per username and address: after 5 failures in 15 minutes
-  the next attempts are refused until the window passes. Failures are counted in
-  the database, so every process behind the port counts the same ones.
 * ``require(request, *roles)`` is called at the top of every staff or unit handler.
+
+Password guessing, without letting a guesser lock the real user out
+---------------------------------------------------------------------
+
+A hard lock after five failures lets anyone lock any account out, and behind the
+reverse proxy every client has the proxy's address, so one guesser anywhere kept
+everyone out. Logins are slowed instead, in a way a guesser cannot turn on others
+(``LoginLimiter``, ``KnownDevices``):
+
+* **Back-off per (account, client)**, never a lock. The client is the browser's
+  known-device id (below), else its address (``X-Forwarded-For`` is believed only
+  from ``TRUSTED_PROXIES``; bot/web/clients.py). Its first 5 failures cost nothing;
+  then each try must wait 15 s after the previous failure, doubling with each
+  further failure up to 15 minutes. Failures are forgotten after 24 hours, and a
+  successful login forgets its own client's. A user who mistyped waits seconds; a
+  guesser gets about a hundred tries a day per account and address.
+* **Known devices.** A successful login gives the browser a long-lived cookie for
+  that account (``om_device_…``: a random device id and its issue time, signed with
+  HMAC-SHA256 under a key kept in the database, so every process accepts it; 180
+  days, renewed at each login, sent to ``/login`` only). A browser holding one is a
+  client of its own: failures from elsewhere, the same proxy address included, do
+  not slow it, so the real user gets in while someone guesses.
+* **A cap per account** over clients that are not known devices: 100 failures in
+  24 hours. Many addresses (a botnet, rotating proxies) cannot guess without bound;
+  when the cap is reached only the account's known devices may log in until old
+  failures age out. A guesser can keep a *new* browser out for a while, never one
+  the user logged in on before.
+* Failures are rows in the database, so every process counts the same ones. Each
+  attempt is written before the password is checked and judged after that write is
+  committed: of guesses arriving at once, in one process or several, no more get a
+  password check than the rules allow. A refused attempt is not a failure: its row
+  is removed and the wait does not grow.
+* Not covered here: one address trying one password on many account names (each
+  account is judged on its own; the argon2 check bounds the rate).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import hmac
+import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp_jinja2
@@ -28,7 +64,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import keys
 from bot.clock import Clock
 from bot.tenants import Tenant
+from bot.web.clients import client_address
 from storage.models import LoginFailure
+from storage.repositories import instance
 from storage.repositories import users as repo
 from storage.repositories.users import SignedIn
 
@@ -56,66 +94,196 @@ async def check_password(stored: str, password: str) -> bool:
     return await asyncio.to_thread(verify)
 
 
-class LoginLimiter:
-    """At most ``attempts`` failures per (account, address) in ``window`` seconds.
+DEVICE = "device:"
+"""Prefix of a known device's client key (an address never starts with it)."""
 
-    Failures are rows in the database, so every process counts the same ones: with
-    N processes behind one port an attacker still gets ``attempts`` tries, not N
-    times as many.
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    wait: float = 0.0
+    """Seconds before this client may try again (when refused by its back-off)."""
+    account_capped: bool = False
+    """Refused because the account's cap for unknown clients is reached."""
+
+
+class LoginLimiter:
+    """Back-off per (account, client) and a cap per account; see the module docstring.
+
+    ``client`` is an address, or ``device:<id>`` for a known device (exempt from the
+    account's cap). Failures are rows in the database, shared by every process.
     """
 
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         clock: Clock,
-        attempts: int = 5,
-        window: float = 900.0,
+        *,
+        free: int = 5,
+        first_delay: float = 15.0,
+        max_delay: float = 900.0,
+        window: float = 86400.0,
+        account_cap: int = 100,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._clock = clock
-        self.attempts = attempts
+        self.free = free
+        self.first_delay = first_delay
+        self.max_delay = max_delay
         self.window = dt.timedelta(seconds=window)
+        self.account_cap = account_cap
 
-    async def attempt(self, account: str, remote: str) -> bool:
+    def delay(self, failures: int) -> float:
+        """Seconds a client with ``failures`` failures waits after its last one."""
+        if failures < self.free:
+            return 0.0
+        doublings = min(failures - self.free, 30)
+        return min(self.first_delay * math.pow(2, doublings), self.max_delay)
+
+    async def attempt(self, account: str, client: str) -> Verdict:
         """Count this attempt, then say whether it may go on.
 
-        The attempt is written *before* the password is checked and counted after it
-        is committed: of any number of guesses arriving at once, in one process or
-        several, at most ``attempts`` see a count within the limit. A wrong password
-        leaves its row as the failure; a right one clears them all (``succeeded``).
+        The attempt is written *before* the password is checked and judged after it
+        is committed, against every other attempt then written: of any number of
+        guesses arriving at once, in one process or several, each one that passes
+        sees all those that passed before it. A wrong password leaves its row as the
+        failure; a right one clears the client's rows (``succeeded``).
         """
         now = self._clock.now()
-        account, remote = account[:140], remote[:64]
+        account, client = account[:140], client[:64]
+        since = now - self.window
         async with self._sessionmaker.begin() as session:
-            row = LoginFailure(account=account, remote=remote, at=now)
+            row = LoginFailure(account=account, remote=client, at=now)
             session.add(row)
             # Old failures count for nothing: made-up names must not fill the table.
-            await session.execute(delete(LoginFailure).where(LoginFailure.at < now - self.window))
+            await session.execute(delete(LoginFailure).where(LoginFailure.at < since))
         async with self._sessionmaker.begin() as session:
-            counted = await session.scalar(
-                select(func.count(LoginFailure.id)).where(
-                    LoginFailure.account == account,
-                    LoginFailure.remote == remote,
-                    LoginFailure.at > now - self.window,
+            failures, last = (
+                await session.execute(
+                    select(func.count(LoginFailure.id), func.max(LoginFailure.at)).where(
+                        LoginFailure.account == account,
+                        LoginFailure.remote == client,
+                        LoginFailure.at >= since,
+                        LoginFailure.id != row.id,
+                    )
                 )
-            )
-            if int(counted or 0) <= self.attempts:
-                return True
-            # Refused without a check: not a failure of its own, the window stays put.
+            ).one()
+            wait = 0.0
+            if failures >= self.free and last is not None:
+                due = last + dt.timedelta(seconds=self.delay(failures))
+                wait = (due - now).total_seconds()
+            capped = False
+            if not client.startswith(DEVICE):
+                shared = await session.scalar(
+                    select(func.count(LoginFailure.id)).where(
+                        LoginFailure.account == account,
+                        ~LoginFailure.remote.startswith(DEVICE, autoescape=True),
+                        LoginFailure.at >= since,
+                    )
+                )
+                capped = int(shared or 0) > self.account_cap
+            if wait <= 0 and not capped:
+                return Verdict(True)
+            # Refused without a check: not a failure of its own, the wait stays put.
             await session.execute(delete(LoginFailure).where(LoginFailure.id == row.id))
-        return False
+        return Verdict(False, wait=max(wait, 0.0), account_capped=capped)
 
-    async def succeeded(self, account: str, remote: str) -> None:
+    async def succeeded(self, account: str, client: str) -> None:
+        """The right password: this client's failures are forgotten (others' stay)."""
         async with self._sessionmaker.begin() as session:
             await session.execute(
                 delete(LoginFailure).where(
-                    LoginFailure.account == account, LoginFailure.remote == remote
+                    LoginFailure.account == account[:140], LoginFailure.remote == client[:64]
                 )
             )
+
+
+class KnownDevices:
+    """Browsers that logged in to an account before, by a signed cookie per account.
+
+    The cookie holds a random device id and its issue time, signed with a key every
+    process reads from the database (made once, on first use). Its holder is a
+    login client of its own (``device:<id>``), so others' failures never slow it.
+    """
+
+    PREFIX = "om_device_"
+    LIFETIME = dt.timedelta(days=180)
+    SETTING = "web_device_key"
+
+    def __init__(self) -> None:
+        self._key: bytes | None = None
+
+    async def _signing_key(self, app: web.Application) -> bytes:
+        if self._key is None:
+            async with app[keys.SESSIONMAKER].begin() as session:
+                value = await instance.get_or_create(
+                    session, self.SETTING, lambda: secrets.token_urlsafe(32)
+                )
+            self._key = value.encode()
+        return self._key
+
+    @classmethod
+    def cookie_name(cls, account: str) -> str:
+        """One cookie per account (a shared office computer may know several); the
+        name does not show the account."""
+        return cls.PREFIX + hashlib.sha256(account.encode()).hexdigest()[:16]
+
+    @staticmethod
+    def _mac(key: bytes, account: str, device: str, issued: int) -> str:
+        message = f"{account}\n{device}\n{issued}".encode()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+    async def recognise(self, request: web.Request, account: str) -> str | None:
+        """The device id when the request carries a valid, unexpired cookie for
+        ``account``; None otherwise."""
+        value = request.cookies.get(self.cookie_name(account), "")
+        device, _, rest = value.partition(".")
+        issued_text, _, mac = rest.partition(".")
+        if not (device and mac and issued_text.isascii() and issued_text.isdigit()):
+            return None
+        if len(device) > 40 or len(issued_text) > 12:
+            return None
+        issued = int(issued_text)
+        now = request.app[keys.CLOCK].now().timestamp()
+        # (A few minutes ahead: another process's clock may run a little fast.)
+        if not -300 <= now - issued <= self.LIFETIME.total_seconds():
+            return None
+        key = await self._signing_key(request.app)
+        expected = self._mac(key, account, device, issued)
+        return device if hmac.compare_digest(expected, mac) else None
+
+    async def remember(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        account: str,
+        device: str | None,
+    ) -> None:
+        """Set (or renew) the cookie after a successful login."""
+        device = device or secrets.token_urlsafe(16)
+        issued = int(request.app[keys.CLOCK].now().timestamp())
+        key = await self._signing_key(request.app)
+        response.set_cookie(
+            self.cookie_name(account),
+            f"{device}.{issued}.{self._mac(key, account, device, issued)}",
+            httponly=True,
+            samesite="Strict",
+            secure=_secure(request),
+            max_age=int(self.LIFETIME.total_seconds()),
+            path="/login",
+        )
+
+
+DEVICES = web.AppKey("known_devices", KnownDevices)
+
+
+def _secure(request: web.Request) -> bool:
+    return (request.app[keys.SETTINGS].public_url or "").startswith("https://")
 
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
+    app[DEVICES] = KnownDevices()
     app.middlewares.append(session_middleware)
 
 
@@ -188,15 +356,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     tenants = app[keys.TENANTS]
     tenant = tenants.get(str(form.get("community", ""))) or tenants.default
     community_id = tenant.id
-    key = (f"{community_id}:{username}", request.remote or "?")  # (account, address)
+    account = f"{community_id}:{username}"
+    device = await app[DEVICES].recognise(request, account)
+    client = DEVICE + device if device else client_address(request)
     limiter = LoginLimiter(app[keys.SESSIONMAKER], app[keys.CLOCK])
 
     def again(error: str, status: int) -> web.Response:
         context = _login_context(request, tenant, target, error)
         return aiohttp_jinja2.render_template("login.html", request, context, status=status)
 
-    if not await limiter.attempt(*key):
-        return again("尝试次数太多，请15分钟后再试。", 429)
+    verdict = await limiter.attempt(account, client)
+    if not verdict.allowed:
+        return _refused(verdict, again)
     async with app[keys.SESSIONMAKER]() as session:
         user = await repo.find_user(session, community_id, username)
     # An unknown name costs a hash check too: the answer's timing must not tell
@@ -204,23 +375,37 @@ async def login(request: web.Request) -> web.StreamResponse:
     stored = user.password_hash if user is not None else _DUMMY_HASH
     if not await check_password(stored, password) or user is None:
         return again("用户名或密码不对。", 401)
-    await limiter.succeeded(*key)
+    await limiter.succeeded(account, client)
     async with app[keys.SESSIONMAKER].begin() as session:
         token = await repo.open_session(session, user, lifetime=LIFETIME)
         await repo.audit(session, community_id, user.username, "login", user.role)
     home = target or ("/portal" if user.role == "unit" else "/console")
     response = web.HTTPFound(home)
-    public = app[keys.SETTINGS].public_url or ""
     response.set_cookie(
         COOKIE,
         token,
         httponly=True,
         samesite="Lax",
-        secure=public.startswith("https://"),
+        secure=_secure(request),
         max_age=int(LIFETIME.total_seconds()),
         path="/",
     )
+    await app[DEVICES].remember(request, response, account, device)
     raise response
+
+
+def _refused(verdict: Verdict, again: Callable[[str, int], web.Response]) -> web.Response:
+    if verdict.account_capped:
+        return again(
+            "这个账号最近登录失败的次数太多。为了安全，暂时只能在您以前登录过的设备上登录，"
+            "请稍后再试，或联系管理员。",
+            429,
+        )
+    seconds = max(1, math.ceil(verdict.wait))
+    later = f"{seconds}秒" if seconds < 60 else f"{math.ceil(seconds / 60)}分钟"
+    response = again(f"尝试次数太多，请{later}后再试。", 429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @routes.post("/logout")

@@ -11,8 +11,8 @@ state machine, notifies as a chat command would, and is written to the audit log
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
+import datetime as dt
+import math
 import re
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,10 +21,13 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from yarl import URL
 
 from bot import keys
 from bot import order_effects as effects
+from bot.spreadsheets import csv_bytes, xlsx_bytes
 from bot.web.auth import checked_form, require
+from bot.web.params import path_id, query_int, whole_number
 from bot.web.scope import catalog_of
 from catalog.forms import questions_for
 from catalog.normalize import normalize
@@ -78,14 +81,21 @@ async def board(request: web.Request) -> web.Response:
     return await _board(request, require(request, *STAFF))
 
 
-async def _board(request: web.Request, user: SignedIn, problem: str | None = None) -> web.Response:
+async def _board(
+    request: web.Request,
+    user: SignedIn,
+    problem: str | None = None,
+    form: dict[str, str] | None = None,
+) -> web.Response:
+    """The board; after a refused proxy order, with the problem and what was typed."""
     catalog = catalog_of(request, user)
     context = _context(
         request,
         user,
         problem=problem,
+        form=form or {},
         proxy_items=[(i.id, i.title) for i in catalog.items if not i.confidential],
-        **await _orders(request, user),
+        **await _orders(request, user, "/console"),
     )
     status = 400 if problem else 200
     return aiohttp_jinja2.render_template("console.html", request, context, status=status)
@@ -96,11 +106,19 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
     """代办: staff order for a resident who has no smartphone."""
     user = require(request, *STAFF)
     form = await checked_form(request, user)
+    form.pop("csrf", None)
     phone = parse_phone(form.get("phone", ""))
     name = form.get("name", "").strip()[:50]
-    if phone is None or not name:
-        problem = "phone: not a mainland mobile number" if phone is None else "name: empty"
-        return await _board(request, user, problem)
+    people = whole_number(form.get("people", "").strip() or "1", 1, 100)
+    problem = None
+    if not name:
+        problem = "请填写居民的称呼。"
+    elif phone is None:
+        problem = "手机号码不对，请填写11位手机号。"
+    elif people is None:
+        problem = "人数请填写 1 到 100 之间的整数。"
+    if problem is not None or phone is None or people is None:
+        return await _board(request, user, problem, form)
     catalog = catalog_of(request, user)
     try:
         async with request.app[keys.SESSIONMAKER].begin() as session:
@@ -111,7 +129,7 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
                 phone=phone,
                 building=form.get("building", "").strip() or None,
                 session_key=form.get("session", "").strip() or None,
-                people=max(1, min(int(form.get("people") or 1), 100)),
+                people=people,
                 note=form.get("note", "").strip()[:500],
                 staff=user.username,
                 community_id=user.community_id,
@@ -120,8 +138,8 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
             await effects.announce_new_order(session, catalog, request.app[keys.POLICY], order, now)
             await audit(session, user.community_id, user.username, "proxy_order", order.code, name)
             code = order.code
-    except (ProxyOrderError, ValueError) as exc:
-        return await _board(request, user, str(exc).removeprefix("--"))
+    except ProxyOrderError as exc:
+        return await _board(request, user, exc.for_staff, form)
     raise web.HTTPFound(f"/console/orders/{code}")
 
 
@@ -132,7 +150,11 @@ async def portal(request: web.Request) -> dict[str, Any]:
     catalog = catalog_of(request, user)
     async with request.app[keys.SESSIONMAKER]() as session:
         months = await unit_months(
-            session, user.community_id, _zone(request, user), unit=user.unit_key
+            session,
+            user.community_id,
+            _zone(request, user),
+            unit=user.unit_key,
+            include_confidential=True,  # the unit's own orders, confidential ones too
         )
     weights = request.app[keys.SETTINGS].evaluation_weights_tuple
     return _context(
@@ -140,42 +162,68 @@ async def portal(request: web.Request) -> dict[str, Any]:
         user,
         services=[i.title for i in catalog.items if i.unit == user.unit_key],
         figures=[m.as_row(weights) for m in months][:6],
-        **await _orders(request, user),
+        **await _orders(request, user, "/portal"),
     )
 
 
-async def _orders(request: web.Request, user: SignedIn) -> dict[str, Any]:
+PAGE_SIZE = 50
+MAX_PAGE = 100_000
+
+
+async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[str, Any]:
+    """One page of the orders the user may see, filtered by the query string;
+    ``listing`` is the page's path, for the links to the other pages.
+
+    Every filter is a condition of the query itself, so the count and the pages cover
+    every matching order, however old (never a filter over the newest few).
+    """
     query_args = request.query
     status = query_args.get("status") or None
     unit = query_args.get("unit") or None
     item_key = query_args.get("item") or None
     grid = query_args.get("grid") or None
     day = query_args.get("date") or None
-    query = (
-        select(models.Order, models.Item.title, models.Unit.name, models.Item.confidential)
-        .join(models.Item, models.Order.item_id == models.Item.id)
-        .join(models.Unit, models.Order.unit_id == models.Unit.id)
-        .where(models.Order.community_id == user.community_id)
-        .order_by(models.Order.created_at.desc(), models.Order.id.desc())
-        .limit(200)
-    )
-    query = _visible(query, user)
-    if status:
-        query = query.where(models.Order.status == status)
-    if unit:
-        query = query.where(models.Unit.key == unit)
-    if item_key:
-        query = query.where(models.Item.key == item_key)
-    if grid:
-        query = query.where(models.Order.grid_key == grid)
     zone = _zone(request, user)
+    conditions = [models.Order.community_id == user.community_id]
+    if status:
+        conditions.append(models.Order.status == status)
+    if unit:
+        conditions.append(models.Unit.key == unit)
+    if item_key:
+        conditions.append(models.Item.key == item_key)
+    if grid:
+        conditions.append(models.Order.grid_key == grid)
+    if day:
+        start, end = _local_day(day, zone)
+        conditions += [models.Order.created_at >= start, models.Order.created_at < end]
+
+    def board_query(*columns: Any) -> Any:
+        query = (
+            select(*columns)
+            .join(models.Item, models.Order.item_id == models.Item.id)
+            .join(models.Unit, models.Order.unit_id == models.Unit.id)
+            .where(*conditions)
+        )
+        return _visible(query, user)
+
+    wanted = query_int(request, "page", default=1, low=1, high=MAX_PAGE)
     async with request.app[keys.SESSIONMAKER]() as session:
-        rows = (await session.execute(query)).all()
+        total = int(await session.scalar(board_query(func.count(models.Order.id))) or 0)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        page = min(wanted, pages)
+        rows = (
+            await session.execute(
+                board_query(
+                    models.Order, models.Item.title, models.Unit.name, models.Item.confidential
+                )
+                .order_by(models.Order.created_at.desc(), models.Order.id.desc())
+                .limit(PAGE_SIZE)
+                .offset((page - 1) * PAGE_SIZE)
+            )
+        ).all()
     orders = []
     for order, title, unit_name, confidential in rows:
         local = order.created_at.astimezone(zone)
-        if day and f"{local:%Y-%m-%d}" != day:
-            continue
         orders.append(
             {
                 "code": order.code,
@@ -183,19 +231,47 @@ async def _orders(request: web.Request, user: SignedIn) -> dict[str, Any]:
                 "unit": unit_name,
                 "status": OrderStatus(order.status).label,
                 "status_value": order.status,
-                "created": f"{local:%m-%d %H:%M}",
+                "created": f"{local:%Y-%m-%d %H:%M}",
                 "grid": order.grid_key or "",
                 "confidential": confidential,
             }
         )
     catalog = catalog_of(request, user)
+
+    def page_link(number: int) -> str:
+        return str(URL(listing).with_query({**request.query, "page": str(number)}))
+
     return {
         "orders": orders,
+        "paging": {
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "previous": page_link(page - 1) if page > 1 else None,
+            "next": page_link(page + 1) if page < pages else None,
+        },
         "filters": {"status": status, "unit": unit, "item": item_key, "grid": grid, "date": day},
         "statuses": [(s.value, s.label) for s in OrderStatus],
         "units": [(u.id, u.name) for u in catalog.units],
         "grids": [(g.id, g.name) for g in catalog.document.community.grids],
     }
+
+
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _local_day(text: str, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC bounds of a calendar day in the community's time zone; 400 naming the
+    field for anything but a real YYYY-MM-DD date."""
+    try:
+        if not DAY.fullmatch(text):
+            raise ValueError(text)
+        day = dt.date.fromisoformat(text)
+        start = dt.datetime.combine(day, dt.time(), tzinfo=zone)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise web.HTTPBadRequest(text="date：日期格式不对，请按 2026-01-31 这样填写。") from None
 
 
 @routes.get("/console/orders/{code}")
@@ -376,17 +452,16 @@ async def handoffs(request: web.Request) -> dict[str, Any]:
     )
 
 
-@routes.post(r"/console/handoffs/{id:\d+}/answer")
+@routes.post("/console/handoffs/{id}/answer")
 async def answer_handoff(request: web.Request) -> web.StreamResponse:
     user = require(request, *STAFF)
+    handoff_id = path_id(request)
     form = await checked_form(request, user)
     text = form.get("text", "").strip()
     if not text or len(text) > 600:
         raise web.HTTPBadRequest(text="text: 1 to 600 characters")
     async with request.app[keys.SESSIONMAKER].begin() as session:
-        handoff = await session.get(
-            models.Handoff, int(request.match_info["id"]), with_for_update=True
-        )
+        handoff = await session.get(models.Handoff, handoff_id, with_for_update=True)
         if handoff is None or handoff.community_id != user.community_id:
             raise web.HTTPNotFound()
         if handoff.status != "open":
@@ -458,19 +533,17 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONMAKER]() as session:
         months = await unit_months(session, user.community_id, _zone(request, user))
     rows = [m.as_row(weights) for m in months]
+    table = [[row[key] for key in EXCEL_HEADERS] for row in rows]
     if request.query.get("format") == "xlsx":
+        book = await asyncio.to_thread(xlsx_bytes, "动态考评", list(EXCEL_HEADERS.values()), table)
         return web.Response(
-            body=await asyncio.to_thread(_workbook, rows),
+            body=book,
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": 'attachment; filename="evaluation.xlsx"'},
         )
     if request.query.get("format") == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["month"])
-        writer.writeheader()
-        writer.writerows(rows)
         return web.Response(
-            body=buffer.getvalue().encode("utf-8-sig"),
+            body=csv_bytes(list(EXCEL_HEADERS), table),
             content_type="text/csv",
             charset="utf-8",
             headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'},
@@ -480,6 +553,7 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
 
 
 EXCEL_HEADERS = {
+    # The CSV's header is the keys (what scripts read), the workbook's the Chinese.
     "month": "月份",
     "unit": "单位ID",
     "unit_name": "单位",
@@ -491,22 +565,6 @@ EXCEL_HEADERS = {
     "avg_complete_hours": "平均办结(小时)",
     "composite": "综合得分",
 }
-
-
-def _workbook(rows: list[dict[str, object]]) -> bytes:
-    """The evaluation as an Excel file (openpyxl; built in a thread, it is CPU work)."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "动态考评"
-    sheet.append(list(EXCEL_HEADERS.values()))
-    for row in rows:
-        sheet.append([row[key] for key in EXCEL_HEADERS])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 def _trends(rows: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot import keys
+from bot.web.params import query_int
 from bot.webhook import DevOutbox
 
 routes = web.RouteTableDef()
@@ -29,10 +30,7 @@ async def outbox(request: web.Request) -> web.Response:
         request.app[keys.SETTINGS].dev_tools
     ):
         raise web.HTTPNotFound(text="late replies go to WeChat")
-    try:
-        after = int(request.query.get("after", "0"))
-    except ValueError:
-        raise web.HTTPBadRequest(text="after: expected a number") from None
+    after = query_int(request, "after", default=0, low=0, high=2**62)
     openid = request.query.get("openid")
     if not openid:
         raise web.HTTPBadRequest(text="openid: required (one resident's late replies)")

@@ -11,8 +11,10 @@ Definitions (also shown on the evaluation and 公示 pages):
 * **composite**: weighted sum of the three rates (weights configurable; a rate with
   nothing to measure is left out and the others re-weighted).
 
-Orders of confidential items count in the unit's figures like any other (the
-figures say nothing about their content).
+Orders of confidential items (廉情监督反映) are left out unless asked for: their
+unit alone may know they exist, and a count is a trace too (a month's volume going
+up by one tells staff that someone reported). Only the unit's own figures, in its
+portal, include them; the 公示 page and the staff evaluation and its exports never.
 """
 
 from __future__ import annotations
@@ -93,9 +95,16 @@ class UnitMonth:
 
 
 async def unit_months(
-    session: AsyncSession, community_id: str, zone: ZoneInfo, *, unit: str | None = None
+    session: AsyncSession,
+    community_id: str,
+    zone: ZoneInfo,
+    *,
+    unit: str | None = None,
+    include_confidential: bool = False,
 ) -> list[UnitMonth]:
-    """Figures of every unit and month with dispatched orders, newest month first."""
+    """Figures of every unit and month with dispatched orders, newest month first.
+
+    ``include_confidential`` only for a unit's own figures (with ``unit``)."""
     query = (
         select(
             models.Order.id,
@@ -105,10 +114,13 @@ async def unit_months(
             models.Unit.accept_within_hours,
         )
         .join(models.Unit, models.Order.unit_id == models.Unit.id)
+        .join(models.Item, models.Order.item_id == models.Item.id)
         .where(models.Order.community_id == community_id)
     )
     if unit is not None:
         query = query.where(models.Unit.key == unit)
+    if not include_confidential:
+        query = query.where(models.Item.confidential.is_(False))
     orders = {row[0]: row for row in await session.execute(query)}
     if not orders:
         return []

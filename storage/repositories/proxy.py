@@ -13,7 +13,12 @@ from storage.repositories.catalog import live_catalog
 
 
 class ProxyOrderError(Exception):
-    """The order cannot be placed; the message names the field and value at fault."""
+    """The order cannot be placed. The message names the option and value at fault
+    (English, for the CLI); ``for_staff`` says it in Chinese for the console's form."""
+
+    def __init__(self, message: str, for_staff: str) -> None:
+        super().__init__(message)
+        self.for_staff = for_staff
 
 
 async def place_proxy_order(
@@ -32,12 +37,27 @@ async def place_proxy_order(
     """The order placed, and a summary for people (the CLI prints it)."""
     catalog = await live_catalog(session, community_id)
     if catalog is None:
-        raise ProxyOrderError("no catalog imported yet: run `order-menu catalog import FILE`")
+        raise ProxyOrderError(
+            "no catalog imported yet: run `order-menu catalog import FILE`",
+            "服务清单还没有导入，请联系管理员。",
+        )
     community = catalog.community_id
     if not catalog.has_item(item_key):
         known = ", ".join(i.id for i in catalog.items[:8])
-        raise ProxyOrderError(f"--item: no item '{item_key}' (items include: {known}, …)")
+        raise ProxyOrderError(
+            f"--item: no item '{item_key}' (items include: {known}, …)",
+            "没有这个服务项目，请从列表里选择。",
+        )
     item = catalog.item(item_key)
+    if item.confidential:
+        # Only the resident files a confidential report, and only its unit sees it:
+        # placed by staff, the report (and who made it) would pass through staff.
+        raise ProxyOrderError(
+            f"--item: '{item_key}' is confidential; only the resident can file it, "
+            "through the official account",
+            f"「{item.title}」是保密事项，不能由工作人员代办。"
+            "请居民本人通过公众号提交，内容只有承办单位能看到。",
+        )
     row = await ordering.item_row(session, community, item_key)
 
     session_id = None
@@ -53,12 +73,16 @@ async def place_proxy_order(
             keys = [s.id for s in item.sessions]
             raise ProxyOrderError(
                 f"--session: item '{item_key}' has no session '{session_key}'"
-                + (f" (sessions: {', '.join(keys)})" if keys else " (it has no dated sessions)")
+                + (f" (sessions: {', '.join(keys)})" if keys else " (it has no dated sessions)"),
+                f"「{item.title}」没有这个场次"
+                + (f"，可选场次：{'、'.join(keys)}。" if keys else "，它不需要填场次。"),
             )
         session_id = found.id
     elif item.sessions:
+        keys = [s.id for s in item.sessions]
         raise ProxyOrderError(
-            f"--session: item '{item_key}' needs one of: {', '.join(s.id for s in item.sessions)}"
+            f"--session: item '{item_key}' needs one of: {', '.join(keys)}",
+            f"「{item.title}」需要填写场次，可选场次：{'、'.join(keys)}。",
         )
 
     resident = await session.scalar(
@@ -88,7 +112,8 @@ async def place_proxy_order(
         )
     except ordering.SessionFull as full:
         raise ProxyOrderError(
-            f"--session: '{session_key}' has only {full.remaining} place(s) left"
+            f"--session: '{session_key}' has only {full.remaining} place(s) left",
+            f"这个场次只剩 {full.remaining} 个名额了。",
         ) from None
     summary = {
         "code": order.code,
