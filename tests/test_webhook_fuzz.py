@@ -51,12 +51,33 @@ element = st.builds(lambda name, value: f"<{name}>{value}</{name}>", xml_field, 
     lambda name, value: f"<{name}><![CDATA[{value}]]></{name}>", xml_field, text
 )
 xmlish = st.builds(lambda parts: "<xml>" + "".join(parts) + "</xml>", st.lists(element, max_size=8))
+XML_CHARS = st.characters(
+    exclude_categories=("Cs",),
+    # Not XML at all (WeChat cannot send them); "\r" is read back as "\n".
+    exclude_characters="".join(map(chr, [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]))
+    + "\r\ufffe\uffff",
+)
+ids = (st.text(XML_CHARS, max_size=40) | st.text(XML_CHARS, min_size=150, max_size=400)).map(escape)
+"""Ids as long as WeChat's (a few dozen characters) or far longer."""
+valid_messages = st.builds(
+    lambda kind, msg_id, event, key: (
+        "<xml><ToUserName>gh</ToUserName><FromUserName>o_fuzz</FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType>{kind}</MsgType>"
+        f"<Content>帮助</Content><MsgId>{msg_id}</MsgId>"
+        f"<Event>{event}</Event><EventKey>{key}</EventKey></xml>"
+    ),
+    st.sampled_from(["text", "event", "image", "voice"]),
+    ids,
+    st.sampled_from(["CLICK", "subscribe", "VIEW", "SCAN"]) | ids,
+    ids,
+)
 codecs = st.sampled_from(sorted({codec for codec, _ in ENCODINGS.values()}))
 message_ids = st.integers(min_value=1, max_value=2**62)
 bodies = st.one_of(
     st.binary(max_size=300),
     text.map(str.encode),
     xmlish.map(str.encode),
+    valid_messages.map(str.encode),
     st.builds(lambda xml, codec: xml.encode(codec), xmlish, codecs),
     # Nested deeper than any WeChat message (the deepest has 5 levels), up to 3,000.
     st.builds(
@@ -185,12 +206,6 @@ def test_whatever_is_posted_the_answer_is_never_a_500(server: str, db_url: str) 
 
 # --- what a resident types comes back intact -----------------------------------------------
 
-XML_CHARS = st.characters(
-    exclude_categories=("Cs",),
-    # Not XML at all (WeChat cannot send them); "\r" is read back as "\n".
-    exclude_characters="".join(map(chr, [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]))
-    + "\r\ufffe\uffff",
-)
 typed = st.lists(
     st.text(XML_CHARS, max_size=10) | st.sampled_from(["]]>", "]]", "<![CDATA[", "&amp;", "<"]),
     max_size=10,

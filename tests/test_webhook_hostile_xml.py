@@ -230,3 +230,20 @@ def test_a_safe_mode_reply_is_well_formed_and_opens_for_wechat(content: str, non
         sealed, outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"]
     )
     assert fields_of(plain)["Content"] == carried(content)
+
+
+@pytest.mark.parametrize("long_id", ["MsgId", "EventKey"])
+async def test_ids_longer_than_wechat_sends_are_handled_once_not_refused_forever(
+    db_url: str, aiohttp_client: Client, long_id: str
+) -> None:
+    """A 300-character MsgId or EventKey made a key too long for its column: the
+    database refused it and the message got 503 on every retry (on PostgreSQL)."""
+    wechat = await start(aiohttp_client, db_url)
+    if long_id == "MsgId":
+        xml = wechat.xml("o_ids", "text", Content="帮助", MsgId="9" * 300)
+    else:
+        xml = wechat.event_xml("o_ids", "CLICK", "K" * 300)
+    first = await wechat.post(xml)
+    assert first.status == 200
+    again = await wechat.post(xml)  # WeChat's retry: the same answer, nothing run twice
+    assert (again.status, again.body) == (first.status, first.body)

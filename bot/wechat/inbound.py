@@ -64,6 +64,10 @@ def check_signature(token: str, query: Mapping[str, str], *, now: float, window:
         raise Rejected(403, f"timestamp {sent} is {now - sent:+.0f} s from now (replay?)")
 
 
+MAX_KEY = 150
+"""Longest message key kept as it is (see ``Incoming.key``)."""
+
+
 @dataclass(frozen=True)
 class Incoming:
     """One message or event from a resident, as the handlers see it."""
@@ -84,12 +88,21 @@ class Incoming:
     @property
     def key(self) -> str:
         """What makes a retry recognisable: MsgId for messages, sender + time + event
-        (+ key) for events, which have no MsgId."""
+        (+ key) for events, which have no MsgId.
+
+        Keys are stored in columns of 200 characters (handlers add a suffix of their
+        own): a longer one, never from WeChat, whose ids are short, is replaced by its
+        digest, which still tells one message from another.
+        """
         msg_id = self.raw.get("MsgId")
         if self.kind != "event" and msg_id:
-            return f"msg:{msg_id}"
-        tail = f":{self.event_key}" if self.event_key else ""
-        return f"evt:{self.openid}:{self.create_time}:{self.event}{tail}"
+            key = f"msg:{msg_id}"
+        else:
+            tail = f":{self.event_key}" if self.event_key else ""
+            key = f"evt:{self.openid}:{self.create_time}:{self.event}{tail}"
+        if len(key) <= MAX_KEY:
+            return key
+        return f"{key[:4]}sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
     @property
     def attachment(self) -> dict[str, str]:
