@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import aiohttp_jinja2
@@ -115,6 +117,10 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
     dispatcher.include(*handlers.routers())
     ledgers: list[MessageLedger] = []
     resident_locks = ResidentLocks(app[keys.ENGINE])
+    # One thread matches messages for every community: matching is pure-Python CPU
+    # work that holds the GIL, so more threads would not match faster, only take
+    # the GIL from the event loop more often.
+    matching = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matching")
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
         tenants = []
@@ -160,6 +166,7 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
                         policy=app[keys.POLICY],
                         clock=clock,
                         locks=resident_locks,
+                        matching=matching,
                     ),
                 )
             )
@@ -176,6 +183,7 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
             await states.close()
             await resident_locks.close()
             await batch_db.close()
+            await asyncio.to_thread(matching.shutdown, cancel_futures=True)
 
 
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:

@@ -24,6 +24,7 @@ import itertools
 import logging
 import time
 from collections import deque
+from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -111,6 +112,7 @@ class Webhook:
         policy: Policy,
         clock: Clock,
         locks: Locks | None = None,
+        matching: Executor | None = None,
         retry_pauses: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0),
     ) -> None:
         self.community_id = community_id
@@ -129,6 +131,9 @@ class Webhook:
         self.locks: Locks = locks or KeyedLocks()
         """Per resident, taken before the state is read (bot.resident_locks across
         processes; in-process only when none is given)."""
+        self.matching = matching
+        """The worker thread that runs the matcher, off the event loop (see
+        ``Context.match``); None: asyncio's default executor."""
 
     async def handle(self, msg: Incoming, *, started: float | None = None) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -173,6 +178,7 @@ class Webhook:
                     text=msg.text,
                     policy=self.policy,
                     clock=self.clock,
+                    matching=self.matching,
                 )
                 text = await self.dispatcher.feed(msg, ctx)
                 HANDLER_SECONDS.observe(time.perf_counter() - began)

@@ -2,6 +2,8 @@
 
 The order is the order of precedence:
 
+0. ``long_texts``: a message longer than the bot reads is kept for staff and
+   answered politely, before any other filter works through it.
 1. ``start``: following, unfollowing, 帮助 - always available.
 2. ``units``: partner units' members: 绑定, 接单/开始/完成/退回 + code, 待办.
    ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
@@ -19,9 +21,10 @@ EXPIRED_NOTICE = "（刚才没办完的预约已经超过30分钟，我先帮您
 
 
 def routers() -> list[Router]:
-    from handlers import media, ordering, orders, start, subscriptions, units
+    from handlers import long_texts, media, ordering, orders, start, subscriptions, units
 
     return [
+        long_texts.router,
         start.router,
         units.router,
         subscriptions.router,

@@ -74,7 +74,7 @@ async def no_service(msg: Incoming, ctx: Context) -> str:
     word, say) is offered as a question instead: one tap for the resident, and no
     false entry in the list of unmet needs.
     """
-    match = ctx.match()
+    match = await ctx.read_match()
     top = match.candidates[0] if match.candidates else None
     if top is not None and match.terms and top.score >= ctx.matcher.thresholds.ambiguous:
         item = ctx.catalog.item(top.item)

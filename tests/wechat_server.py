@@ -74,7 +74,9 @@ class WeChatServer:
             f"<MsgType><![CDATA[{kind}]]></MsgType>",
         ]
         for name, value in fields.items():
-            parts.append(f"<{name}><![CDATA[{value}]]></{name}>")
+            # A "]]>" in the value is split across two CDATA sections, as WeChat must.
+            cdata = str(value).replace("]]>", "]]]]><![CDATA[>")
+            parts.append(f"<{name}><![CDATA[{cdata}]]></{name}>")
         return "<xml>" + "".join(parts) + "</xml>"
 
     def text_xml(self, openid: str, content: str, msg_id: int | None = None) -> str:

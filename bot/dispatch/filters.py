@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.wechat.inbound import Incoming
@@ -135,7 +136,8 @@ class Matched(Filter):
     """The matcher's decision on the message's text is one of ``decisions``.
 
     Passes ``match`` (the :class:`~catalog.matcher.MatchResult`). The matcher runs at
-    most once per message, however many handlers ask.
+    most once per message, however many handlers ask, and in a worker thread (see
+    ``Context.match``).
     """
 
     def __init__(self, *decisions: str) -> None:
@@ -159,6 +161,9 @@ class Predicate(Filter):
         return result if isinstance(result, dict) else bool(result)
 
 
+@lru_cache(maxsize=64)
 def clean_command(text: str) -> str:
+    """The text as commands are compared. Cached: each ``Command`` filter a message
+    passes asks for it, and NFKC costs time that grows faster than the text."""
     text = unicodedata.normalize("NFKC", text).strip()
     return text.rstrip("。.!！?？~～ ").lower()

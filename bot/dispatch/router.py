@@ -9,9 +9,11 @@ the arguments it names, and returns the text of the reply (None: no reply).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,13 +50,32 @@ class Context:
     policy: Policy = field(default_factory=Policy)
     """Delays and calendars of reminders (see ``bot.order_effects``)."""
     clock: Clock = field(default_factory=SystemClock)
+    matching: Executor | None = None
+    """Where the matcher runs (None: asyncio's default executor)."""
     _match: MatchResult | None = field(default=None, repr=False)
 
     def match(self) -> MatchResult:
-        """The matcher's reading of the message's text (computed once)."""
+        """The matcher's reading of the message's text, for filters.
+
+        Matching is CPU work (segmentation, pinyin, scoring; milliseconds for a long
+        message) and is never done on the event loop, where it would hold up every
+        other request. Until :meth:`read_match` has run, this raises
+        :class:`MatchNeeded`; the dispatcher then reads the match and asks again.
+        """
         if self._match is None:
-            self._match = self.matcher.match(self.text)
+            raise MatchNeeded
         return self._match
+
+    async def read_match(self) -> MatchResult:
+        """The matcher's reading of the message's text: computed once, in a worker thread."""
+        if self._match is None:
+            loop = asyncio.get_running_loop()
+            self._match = await loop.run_in_executor(self.matching, self.matcher.match, self.text)
+        return self._match
+
+
+class MatchNeeded(Exception):
+    """A filter wants the matcher's reading before it was read (see ``Context.match``)."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +146,15 @@ class Dispatcher(Router):
         """Put before the reply when the resident's conversation had timed out."""
 
     async def feed(self, msg: Incoming, ctx: Context) -> str | None:
-        resolved = self.resolve(msg, ctx)
+        try:
+            resolved = self.resolve(msg, ctx)
+        except MatchNeeded:
+            # Only messages that reach a Matched filter pay for matching (a command
+            # such as 帮助 does not); those are matched in a thread and resolved again,
+            # which is safe because filters are plain functions of the message and
+            # the context.
+            await ctx.read_match()
+            resolved = self.resolve(msg, ctx)
         if resolved is None:
             return None
         handler, arguments, router = resolved

@@ -3,12 +3,13 @@
 Everything a request must pass *before* its body is parsed lives here: the query
 signature (compared in constant time), the replay window on the timestamp, and in
 safe mode the message signature over the ciphertext and the app id inside it.
-wechatpy does AES and reply rendering; the checks are ours because wechatpy compares
-signatures with ``!=`` and does not look at the timestamp at all. Parsing is ours
-too (see ``_xml_dict``): the message becomes a flat :class:`Incoming` rather than
-wechatpy's per-type classes, since handlers need the same few fields of every type,
-and the C parser behind a refusal of DTDs is safe and several times faster than
-wechatpy's xmltodict.
+wechatpy does AES; the checks are ours because wechatpy compares signatures with
+``!=`` and does not look at the timestamp at all. Parsing is ours too (see
+``_xml_dict``): the message becomes a flat :class:`Incoming` rather than wechatpy's
+per-type classes, since handlers need the same few fields of every type, and
+defusedxml over the C parser is safe and several times faster than wechatpy's
+xmltodict. Rendering is ours (see ``render_xml``) because wechatpy pastes text into
+CDATA as it is: a resident's ``]]>`` echoed back would end the section early.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
 from wechatpy.crypto import PrpCrypto
 from wechatpy.exceptions import InvalidAppIdException
-from wechatpy.replies import TextReply
 
 SUCCESS = "success"
 """The body that tells WeChat "received, nothing to say"."""
@@ -62,6 +64,10 @@ def check_signature(token: str, query: Mapping[str, str], *, now: float, window:
         raise Rejected(403, f"timestamp {sent} is {now - sent:+.0f} s from now (replay?)")
 
 
+MAX_KEY = 150
+"""Longest message key kept as it is (see ``Incoming.key``)."""
+
+
 @dataclass(frozen=True)
 class Incoming:
     """One message or event from a resident, as the handlers see it."""
@@ -82,12 +88,21 @@ class Incoming:
     @property
     def key(self) -> str:
         """What makes a retry recognisable: MsgId for messages, sender + time + event
-        (+ key) for events, which have no MsgId."""
+        (+ key) for events, which have no MsgId.
+
+        Keys are stored in columns of 200 characters (handlers add a suffix of their
+        own): a longer one, never from WeChat, whose ids are short, is replaced by its
+        digest, which still tells one message from another.
+        """
         msg_id = self.raw.get("MsgId")
         if self.kind != "event" and msg_id:
-            return f"msg:{msg_id}"
-        tail = f":{self.event_key}" if self.event_key else ""
-        return f"evt:{self.openid}:{self.create_time}:{self.event}{tail}"
+            key = f"msg:{msg_id}"
+        else:
+            tail = f":{self.event_key}" if self.event_key else ""
+            key = f"evt:{self.openid}:{self.create_time}:{self.event}{tail}"
+        if len(key) <= MAX_KEY:
+            return key
+        return f"{key[:4]}sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
     @property
     def attachment(self) -> dict[str, str]:
@@ -149,12 +164,14 @@ class Codec:
         encrypt = self._cipher.encrypt(reply_xml, self._app_id)
         if isinstance(encrypt, bytes):
             encrypt = encrypt.decode()
-        timestamp = str(int(time.time()))
-        sign = signature(self._token, timestamp, nonce, encrypt)
-        return (
-            f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
-            f"<MsgSignature><![CDATA[{sign}]]></MsgSignature>"
-            f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
+        timestamp = int(time.time())
+        # The nonce comes from the query and is echoed as it is signed: it must be
+        # signed and rendered as the same text, or WeChat's check of the signature
+        # fails. What XML cannot carry is dropped before both.
+        nonce = xml_text(nonce)
+        sign = signature(self._token, str(timestamp), nonce, encrypt)
+        return render_xml(
+            {"Encrypt": encrypt, "MsgSignature": sign, "TimeStamp": timestamp, "Nonce": nonce}
         )
 
     def _decrypt(self, body: bytes, query: Mapping[str, str]) -> str:
@@ -178,8 +195,51 @@ class Codec:
 
 
 def text_reply(incoming: Incoming, content: str) -> str:
-    """A passive text reply to ``incoming`` (plaintext XML)."""
-    return str(TextReply(source=incoming.account, target=incoming.openid, content=content).render())
+    """A passive text reply to ``incoming`` (plaintext XML), well-formed whatever the
+    content: it may echo what the resident typed."""
+    return render_xml(
+        {
+            "ToUserName": incoming.openid,
+            "FromUserName": incoming.account,
+            "CreateTime": int(time.time()),
+            "MsgType": "text",
+            "Content": content,
+        }
+    )
+
+
+def render_xml(fields: Mapping[str, str | int]) -> str:
+    """WeChat's flat ``<xml>``: numbers bare, text in CDATA, as WeChat writes it.
+
+    The one place replies are turned into XML, so that no text can break it: a
+    ``]]>`` inside the text is split across two CDATA sections (``]]`` ends one,
+    ``>`` starts the next), and characters XML cannot carry are dropped (see
+    :func:`xml_text`).
+    """
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, int):
+            parts.append(f"<{name}>{value}</{name}>")
+        else:
+            cdata = xml_text(value).replace("]]>", "]]]]><![CDATA[>")
+            parts.append(f"<{name}><![CDATA[{cdata}]]></{name}>")
+    return "<xml>" + "".join(parts) + "</xml>"
+
+
+def xml_text(text: str) -> str:
+    """``text`` as an XML document can carry it, and as a parser will read it back.
+
+    XML 1.0 has no way at all to carry most C0 controls, U+FFFE/U+FFFF or lone
+    surrogates (not even as ``&#1;``): they are dropped rather than replaced by
+    U+FFFD, which WeChat would show the resident as a "�" that says nothing. They are
+    invisible controls, never typed on a phone, or halves of characters a broken
+    encoder split. Line ends become ``\n``, as every XML parser reads them anyway.
+    """
+    return _NOT_XML.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters outside XML 1.0's ``Char`` production."""
 
 
 def _aes_key_bytes(aes_key: str) -> bytes:
@@ -188,21 +248,30 @@ def _aes_key_bytes(aes_key: str) -> bytes:
     return base64.b64decode(aes_key + "=")
 
 
+MAX_DEPTH = 8
+"""Deepest element nesting accepted. WeChat's messages are flat: the deepest,
+``pic_sysphoto`` events, reach 5 (xml/SendPicsInfo/PicList/item/PicMd5Sum)."""
+
+
 def _xml_dict(body: bytes | str) -> dict[str, Any]:
     """The children of the root ``<xml>`` as a dict (nested elements as dicts).
 
-    WeChat's XML is flat and never has a DTD, so any ``<!`` other than CDATA - a
-    DOCTYPE, an ENTITY - is refused before parsing: no entity expansion (billion
-    laughs) and no external entities (XXE) can happen. The rest is parsed by the C
-    ElementTree parser, several times faster than a SAX-to-dict parser.
+    WeChat's XML never has a DTD, so defusedxml refuses any (a DOCTYPE, an ENTITY,
+    an external reference) while parsing, in whatever encoding the body is written:
+    no entity expansion (billion laughs) and no external entities (XXE) can happen.
+    A byte pattern checked before parsing would miss a DTD in UTF-16, which the
+    parser reads as well as UTF-8. Nesting deeper than :data:`MAX_DEPTH` is refused
+    as it is met, before a deep tree is built or walked.
     """
     raw = body.encode() if isinstance(body, str) else body
     if not raw.strip():
         raise Rejected(400, "empty body")
-    if _DECLARATION.search(raw):
-        raise Rejected(400, "XML with a DTD or entity declarations")
+    parser = DefusedXMLParser(target=_ShallowTree(), forbid_dtd=True)
     try:
-        root = ElementTree.fromstring(raw)
+        parser.feed(raw)
+        root = parser.close()
+    except DefusedXmlException as exc:
+        raise Rejected(400, f"XML with a DTD or entities refused: {type(exc).__name__}") from None
     except ElementTree.ParseError as exc:
         raise Rejected(400, f"not XML: {exc}"[:200]) from None
     if root.tag != "xml":
@@ -210,11 +279,26 @@ def _xml_dict(body: bytes | str) -> dict[str, Any]:
     return _children(root)
 
 
+class _ShallowTree(ElementTree.TreeBuilder):
+    """ElementTree's tree builder, refusing elements nested deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = 0
+
+    def start(self, tag: str, attrs: dict[str, str], /) -> ElementTree.Element:
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise Rejected(400, f"XML nested deeper than {MAX_DEPTH} elements")
+        return super().start(tag, attrs)
+
+    def end(self, tag: str, /) -> ElementTree.Element:
+        self._depth -= 1
+        return super().end(tag)
+
+
 def _children(element: ElementTree.Element) -> dict[str, Any]:
     return {child.tag: _children(child) if len(child) else (child.text or "") for child in element}
-
-
-_DECLARATION = re.compile(rb"<!(?!\[CDATA\[)")
 
 
 def _parse(xml: bytes | str) -> Incoming:

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.matcher import MatchResult
+from catalog.matcher import WINDOW, MatchResult
 from catalog.normalize import normalize
 from storage.engine import dialect_name
 from storage.models import UnmetNeed
@@ -48,7 +48,9 @@ async def record_unmet_need(
         openid=openid,
         message_key=message_key,
         text=result.text,
-        normalized=normalize(result.text),
+        # As far as the matcher reads it: the console groups needs by their first
+        # words, and NFKC of a whole pasted text can take seconds.
+        normalized=normalize(result.text[:WINDOW]),
         candidates=[{"item": c.item, "score": round(c.score, 4)} for c in result.candidates],
         catalog_version=catalog_version,
     )
