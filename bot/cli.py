@@ -11,8 +11,8 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -155,62 +155,107 @@ async def community_catalog(session: AsyncSession) -> Catalog:
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Processes sharing the port (SO_REUSEPORT); use PostgreSQL for more than one.",
+    help="Worker processes sharing the port (SO_REUSEPORT), kept running by a "
+    "supervisor; use PostgreSQL for more than one.",
 )
-@click.option("--reuse-port", is_flag=True, hidden=True)
-def serve(host: str | None, port: int | None, workers: int, reuse_port: bool) -> None:
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """Start the service: migrate the database, load the catalog, answer WeChat and the web.
 
     With no configuration at all it runs on SQLite (./order-menu.db) with the demo
     catalog of 解东社区 and a generated development token, and prints every page a
     newcomer can open.
 
-    With --workers N, N processes share the port; the kernel spreads connections over
-    them. They share everything through the database (conversation state, dedupe,
+    With --workers N, a supervisor process prepares once (migrations, catalog,
+    dictionary) and forks N workers sharing the port; the kernel spreads connections
+    over them. A worker that dies is replaced (with growing pauses if it keeps
+    dying). They share everything through the database (conversation state, dedupe,
     token, outbox, reminders, broadcasts) and elect one leader for the scheduled jobs.
     """
-    import subprocess
-    import sys
-
-    from bot.serve import serve as run_server
-
     settings = settings_or_exit()
-    bound_port = port or settings.port
-    children: list[subprocess.Popen[bytes]] = []
-    if workers > 1:
-        if settings.is_sqlite:
-            click.echo(
-                "warning: several workers on SQLite share one writer; PostgreSQL scales out",
-                err=True,
-            )
-        if bound_port == 0:
-            fail("--workers: needs a fixed --port (the workers share it)", 2)
-        command = [sys.executable, "-m", "bot", "serve", "--host", host or settings.host]
-        command += ["--port", str(bound_port), "--reuse-port"]
-        children = [subprocess.Popen(command) for _ in range(workers - 1)]
-        reuse_port = True
+    host = host or settings.host
+    port = settings.port if port is None else port
+    if workers == 1:
+        _configure_logging(settings)
+        with _startup_errors():
+            _serve(settings, host, port)
+        return
+    if settings.is_sqlite:
+        click.echo(
+            "warning: several workers on SQLite share one writer; PostgreSQL scales out",
+            err=True,
+        )
+    if port == 0:
+        fail("--workers: needs a fixed --port (the workers share it)", 2)
+    from bot.supervisor import shared_metrics
+
+    with shared_metrics():  # before anything imports prometheus_client
+        _configure_logging(settings)
+        _supervise(settings, host, port, workers)
+
+
+def _configure_logging(settings: Settings) -> None:
     from bot.logs import configure
 
     configure(settings.log_level, settings.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # aiosqlite logs SQL parameters at DEBUG, stored access tokens included.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
+
+@contextmanager
+def _startup_errors() -> Iterator[None]:
+    """What stops the service from starting, as one ``error:`` line (a catalog's
+    problems listed above it)."""
+    from bot.serve import CannotListen
+
     try:
-        run(
-            run_server(settings, host or settings.host, bound_port, reuse_port=reuse_port),
-            settings,
-        )
+        yield
+    except CannotListen as exc:
+        fail(str(exc))
     except CatalogError as exc:
         click.echo(exc.report(), err=True)
         fail(f"{exc.source}: {len(exc.problems)} problem(s) in the catalog; not started")
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    except ConfigError as exc:
+        fail(f"invalid configuration: {exc}", 2)
+
+
+def _serve(settings: Settings, host: str, port: int, **options: Any) -> None:
+    from bot.serve import serve as run_server
+
+    run(run_server(settings, host, port, **options), settings)
+
+
+def _supervise(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Prepare once, then fork ``workers`` workers and keep them serving (bot/supervisor.py)."""
+    import gc
+
+    import bot.serve  # noqa: F401  (imported once here, inherited by every worker)
+    from bot import metrics
+    from bot.startup import preload
+    from bot.supervisor import Assignment, CannotStart, Supervisor
+
+    with _startup_errors():
+        run(preload(settings), settings)
+    # Fork shares memory copy-on-write; the collector's passes over everything
+    # preloaded would write to every page of it in each worker (see gc.freeze).
+    gc.collect()
+    gc.freeze()
+
+    def work(worker: Assignment) -> None:
+        announce = worker.slot == 0 and not worker.replacement  # one banner, not N
+        with _startup_errors():
+            _serve(settings, host, port, reuse_port=True, announce=announce, on_ready=worker.ready)
+
+    supervisor = Supervisor(
+        workers,
+        work,
+        on_exit=metrics.process_ended,
+        on_restart=metrics.WORKER_RESTARTS.inc,
+    )
+    try:
+        supervisor.run()
+    except CannotStart as exc:
+        fail(str(exc))
 
 
 @main.command()
