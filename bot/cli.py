@@ -275,8 +275,11 @@ def chat(openid: str, url: str | None) -> None:
     Each line is sent as a signed WeChat message; replies are printed, including
     those delivered later through the customer-service API. Type /help for voice,
     images, places, menu clicks and following.
+
+    Exits 1 if nothing answers at the server's address (with input piped in, also
+    when the server goes away during the chat).
     """
-    from bot.chat import run_chat
+    from bot.chat import ServerUnreachable, run_chat
     from bot.startup import dev_token_key
     from storage.repositories.instance import get_value
 
@@ -296,7 +299,10 @@ def chat(openid: str, url: str | None) -> None:
     assert token is not None
     base = url or f"http://{settings.host}:{settings.port}"
     path = f"/wechat/{spec.id}" if spec.id else "/wechat"
-    run_chat(base, token, openid, spec.wechat_encoding_aes_key, spec.wechat_app_id, path)
+    try:
+        run_chat(base, token, openid, spec.wechat_encoding_aes_key, spec.wechat_app_id, path)
+    except ServerUnreachable as exc:
+        fail(str(exc))
 
 
 # --- db ------------------------------------------------------------------------------
