@@ -8,6 +8,7 @@ traceback. Exit status 1: the input is wrong; 2: usage or configuration is wrong
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import re
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -131,6 +133,21 @@ async def chosen_community(session: AsyncSession) -> str | None:
             f"--community: no community '{chosen}' here (communities: {', '.join(known) or '-'})"
         )
     return chosen or (known[0] if known else None)
+
+
+def local_time(moment: dt.datetime, zone: str) -> str:
+    """A stored (UTC) time as people of the community read it: in its time zone
+    (the catalog's ``community.timezone``), as the README promises. JSON output
+    keeps ISO 8601 with the offset instead."""
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
+
+
+async def community_zone(session: AsyncSession, community_id: str) -> str:
+    """The community's time zone, as its last imported catalog set it."""
+    from storage import models
+
+    community = await session.get(models.Community, community_id)
+    return community.timezone if community is not None else "Asia/Shanghai"
 
 
 async def community_catalog(session: AsyncSession) -> Catalog:
@@ -456,14 +473,15 @@ def needs_list(limit: int, as_json: bool) -> None:
 
     settings = settings_or_exit()
 
-    async def go() -> Any:
+    async def go() -> tuple[list[Any], str]:
         async with database(settings) as (_, sessionmaker), sessionmaker() as session:
             community_id = await chosen_community(session)
             if community_id is None:
-                return []
-            return await list_unmet_needs(session, community_id=community_id, limit=limit)
+                return [], ""
+            found = await list_unmet_needs(session, community_id=community_id, limit=limit)
+            return found, await community_zone(session, community_id)
 
-    rows = run(go(), settings)
+    rows, zone = run(go(), settings)
     if not rows:
         click.echo("no unmet needs recorded")
     for row in rows:
@@ -471,7 +489,7 @@ def needs_list(limit: int, as_json: bool) -> None:
             click.echo(json.dumps(row.as_json(), ensure_ascii=False))
         else:
             closest = f"  (closest: {', '.join(row.closest)})" if row.closest else ""
-            click.echo(f"{row.created_at:%Y-%m-%d %H:%M}Z  {row.text}{closest}")
+            click.echo(f"{local_time(row.created_at, zone)}  {row.text}{closest}")
 
 
 # --- orders --------------------------------------------------------------------------
@@ -515,7 +533,7 @@ def orders_list(status_text: str | None, limit: int, as_json: bool) -> None:
         click.echo("no orders" + (f" with status {status.value}" if status else ""))
         return
     for row in rows:
-        created = row.local_created_at().strftime("%Y-%m-%d %H:%M")
+        created = local_time(row.created_at, row.timezone)
         click.echo(
             f"{row.code:<10} {created}  {row.status.label:<4} {row.item_title}"
             f" ({row.unit})  {row.resident}" + (f"  [{row.session}]" if row.session else "")
@@ -613,13 +631,11 @@ def units() -> None:
 @click.option("--by", "staff", default="cli", show_default=True, help="Who made it (audit).")
 def units_invite(unit_key: str, hours: float, staff: str) -> None:
     """Print a one-time code with which a member of UNIT binds their WeChat."""
-    import datetime as dt
-
     from storage.repositories.units import create_invite, unit_row
 
     settings = settings_or_exit()
 
-    async def go() -> tuple[str, Any, str]:
+    async def go() -> tuple[str, dt.datetime, str, str]:
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
             catalog = await community_catalog(session)
             unit = await unit_row(session, catalog.community_id, unit_key)
@@ -629,16 +645,17 @@ def units_invite(unit_key: str, hours: float, staff: str) -> None:
             code, expires = await create_invite(
                 session, unit, ttl=dt.timedelta(hours=hours), created_by=staff
             )
-            zone = catalog.document.community.timezone
-            return code, expires, f"{unit.name} ({zone})"
+            return code, expires, unit.name, catalog.document.community.timezone
 
     try:
-        code, expires, who = run(go(), settings)
+        code, expires, unit_name, zone = run(go(), settings)
     except click.ClickException as exc:
         fail(exc.message)
         return
-    click.echo(f"Invite code for {who}: {code}")
-    click.echo(f"Valid until {expires:%Y-%m-%d %H:%M} UTC, once. The member sends in WeChat:")
+    click.echo(f"Invite code for {unit_name}: {code}")
+    click.echo(
+        f"Valid until {local_time(expires, zone)} ({zone}), once. The member sends in WeChat:"
+    )
     click.echo(f"  绑定 {code}")
 
 
