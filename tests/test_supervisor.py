@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.ordering_catalog import write_catalog
-from tests.servers import Process, free_port, spawn_serve
+from tests.servers import Process, free_port, post, spawn_serve
 
 
 @dataclass
@@ -148,6 +148,19 @@ def test_a_worker_killed_by_the_os_is_reaped_and_replaced(deployment: Deployment
     # Whichever worker answers, it counts the deployment's one restart.
     for _ in range(8):
         assert re.search(r"^om_worker_restarts_total 1\.0$", scrape(deployment.base), re.M)
+
+
+def test_any_worker_reports_the_whole_deployments_counters(deployment: Deployment) -> None:
+    """Each scrape reaches one worker at random; each shows every worker's count,
+    including the count of a worker that has since died."""
+    workers = serving_pids(deployment.base, 2, timeout=120, exclude=set())
+    for n in range(10):  # each on a new connection: the kernel spreads them
+        post(deployment.base, f"o_metrics_{n}", "帮助", 9_100_000 + n)
+    os.kill(min(workers), signal.SIGKILL)
+    serving_pids(deployment.base, 2, timeout=30, exclude={min(workers)})
+    for _ in range(8):
+        body = scrape(deployment.base)
+        assert re.search(r'^om_messages_total\{kind="text"\} 10\.0$', body, re.M), body
 
 
 def new_worker(deployment: Deployment, known: set[int], timeout: float) -> int:
