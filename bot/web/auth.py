@@ -45,7 +45,7 @@ routes = web.RouteTableDef()
 @functools.cache
 def _dummy_hash() -> str:
     """What an unknown username's password is checked against. Made on first use, not
-    at import: hashing is deliberately slow (~0.4 s), and every process (each CLI
+    at import: hashing is deliberately slow (0.15-0.4 s), and every process (each CLI
     command, each worker) would pay for it before doing anything."""
     return _hasher.hash("not a password anyone has")
 
