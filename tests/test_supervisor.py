@@ -52,6 +52,9 @@ def deployment(db_url: str, backend: str, tmp_path: Path) -> Iterator[Deployment
     try:
         yield Deployment(process, base, log)
     finally:
+        # Never leave a worker behind, should the supervisor fail to stop them; and
+        # never signal a process that merely reuses a worker's pid.
+        workers = {pid: started(pid) for pid in children(process.pid)}
         if process.poll() is None:
             process.terminate()
             try:
@@ -59,8 +62,9 @@ def deployment(db_url: str, backend: str, tmp_path: Path) -> Iterator[Deployment
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
-        for pid in children(process.pid):  # never leave a worker behind
-            os.kill(pid, signal.SIGKILL)
+        for pid, since in workers.items():
+            if since is not None and started(pid) == since:
+                os.kill(pid, signal.SIGKILL)
 
 
 def healthz_pid(base: str) -> int | None:
@@ -94,6 +98,15 @@ def state(pid: int) -> str | None:
     except FileNotFoundError:
         return None
     return stat.rsplit(")", 1)[1].split()[0]
+
+
+def started(pid: int) -> int | None:
+    """When the process started (clock ticks since boot): with the pid, its identity."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def children(pid: int) -> set[int]:
