@@ -239,7 +239,7 @@ class Supervisor:
         os.close(ready_w)
         self._workers[pid] = _Worker(slot, pid, ready_r)
         if replacement:
-            self._on_restart()
+            self._hook(self._on_restart)
             log.info("worker %d restarted: pid %d", slot, pid)
         else:
             log.info("worker %d started: pid %d", slot, pid)
@@ -317,7 +317,7 @@ class Supervisor:
             if readable:
                 self._read_ready(worker)
             self._close_ready(worker)
-        self._on_exit(worker.pid)
+        self._hook(self._on_exit, worker.pid)
         how = describe_exit(status)
         if self._stop_requested:
             log.info("worker %d (pid %d) %s", worker.slot, worker.pid, how)
@@ -352,6 +352,14 @@ class Supervisor:
             )
         else:
             log.error("worker %d (pid %d) %s %s; restarting it now", slot, worker.pid, how, after)
+
+    @staticmethod
+    def _hook(hook: Callable[..., None], *args: int) -> None:
+        """Bookkeeping (metrics) must never stop the supervision."""
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("supervisor: %s failed", getattr(hook, "__name__", hook))
 
     def _restart_due(self) -> None:
         now = time.monotonic()
