@@ -159,6 +159,11 @@ class ReplyError(Exception):
     """The webhook's answer could not be read; the message says why."""
 
 
+class ServerUnreachable(Exception):
+    """Nothing answers at the server's address (refused, unknown host): the chat
+    cannot go on. The message says which address and why."""
+
+
 class Webhook:
     """The running server's ``/wechat``, talked to as WeChat does."""
 
@@ -261,6 +266,7 @@ class Outbox:
 
     def __init__(self, http: aiohttp.ClientSession, base_url: str, openid: str) -> None:
         self.http = http
+        self.base_url = base_url
         self.url = f"{base_url}/dev/outbox"
         self.openid = openid
         self.last_seq: int | None = None
@@ -336,8 +342,13 @@ async def chat(
     """Chat as ``openid`` with the server at ``base_url`` until /quit or end of input.
 
     ``input_lines`` are the lines typed (default: stdin, read without blocking the
-    event loop). Everything is printed to ``out``; errors (server unreachable, a
-    refused request) are printed as one ``error:`` line and the chat goes on.
+    event loop). Everything is printed to ``out``; a refused request or an answer
+    that cannot be read is printed as one ``error:`` line and the chat goes on.
+
+    Raises :class:`ServerUnreachable` when nothing answers at ``base_url`` before the
+    first message, and when a message cannot reach it later unless a person is
+    typing at a terminal (who may wait for the server to come back): a script
+    piping lines in must not end as if all went well.
     """
     base_url = normalise_base_url(base_url)
     interactive = input_lines is None and _isatty(sys.stdin)
@@ -347,11 +358,15 @@ async def chat(
     console.print(
         f"Chatting with {base_url}{path}{mode} as {openid}. /help lists the commands, /quit leaves."
     )
-    async with aiohttp.ClientSession() as http:
+    # A connection per request: a person types a line every few seconds, and a
+    # connection kept from the previous one may belong to a server since stopped or
+    # restarted (its failure would not say whether the server is there now).
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
         webhook = Webhook(http, base_url, token, aes_key=aes_key, app_id=app_id, path=path)
         outbox = Outbox(http, base_url, openid)
         # The baseline comes before the first message, so that no late reply to it
-        # can be taken for an old one.
+        # can be taken for an old one; it is also the check that the server is there.
         polling = await _poll_once(outbox, console, initial=True)
         poller = (
             asyncio.create_task(_poll(outbox, console, poll_interval), name="outbox poll")
@@ -359,7 +374,7 @@ async def chat(
             else None
         )
         try:
-            await _converse(webhook, openid, lines, console)
+            await _converse(webhook, openid, lines, console, give_up=not interactive)
         finally:
             if poller is not None:
                 poller.cancel()
@@ -372,7 +387,7 @@ async def chat(
 
 
 async def _converse(
-    webhook: Webhook, openid: str, lines: AsyncIterator[str], console: Console
+    webhook: Webhook, openid: str, lines: AsyncIterator[str], console: Console, *, give_up: bool
 ) -> None:
     while True:
         console.show_prompt()
@@ -392,14 +407,21 @@ async def _converse(
             continue
         if message is None:
             break
-        await _send(webhook, message_xml(openid, message), console)
+        await _send(webhook, message_xml(openid, message), console, give_up=give_up)
 
 
-async def _send(webhook: Webhook, xml: str, console: Console) -> None:
+async def _send(webhook: Webhook, xml: str, console: Console, *, give_up: bool) -> None:
+    """Send one message and print the answer; ``give_up``: raise
+    :class:`ServerUnreachable` rather than print it when the server is not there."""
     try:
         status, body = await webhook.send(xml)
     except TimeoutError:
         console.print(f"error: no answer from {webhook.url} in {SEND_TIMEOUT:.0f} s")
+        return
+    except aiohttp.ClientConnectorError as exc:
+        if give_up:
+            raise ServerUnreachable(f"cannot reach {webhook.url}: {exc}") from None
+        console.print(f"error: cannot reach {webhook.url}: {exc}")
         return
     except aiohttp.ClientError as exc:
         console.print(f"error: cannot reach {webhook.url}: {exc}")
@@ -423,9 +445,16 @@ async def _poll(outbox: Outbox, console: Console, interval: float) -> None:
 
 
 async def _poll_once(outbox: Outbox, console: Console, *, initial: bool = False) -> bool:
-    """Look at the outbox and print what is new; False when there is none to poll."""
+    """Look at the outbox and print what is new; False when there is none to poll.
+
+    ``initial``: the first look, before any message; raise :class:`ServerUnreachable`
+    if nothing answers at the server's address."""
     try:
         messages = await outbox.fetch()
+    except aiohttp.ClientConnectorError as exc:
+        if initial:
+            raise ServerUnreachable(f"cannot reach {outbox.base_url}: {exc}") from None
+        return True  # the send path reports it
     except (aiohttp.ClientError, TimeoutError, ValueError, ReplyError):
         # The send path reports an unreachable server; the poll stays quiet and
         # tries again.
@@ -490,7 +519,9 @@ def run_chat(
     app_id: str | None,
     path: str = "/wechat",
 ) -> None:
-    """Run :func:`chat` on stdin and stdout until /quit, end of input or Ctrl+C."""
+    """Run :func:`chat` on stdin and stdout until /quit, end of input or Ctrl+C.
+
+    Raises :class:`ServerUnreachable` as :func:`chat` does."""
     try:
         asyncio.run(chat(base_url, token, openid=openid, aes_key=aes_key, app_id=app_id, path=path))
     except KeyboardInterrupt:

@@ -8,13 +8,15 @@ traceback. Exit status 1: the input is wrong; 2: usage or configuration is wrong
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -133,6 +135,21 @@ async def chosen_community(session: AsyncSession) -> str | None:
     return chosen or (known[0] if known else None)
 
 
+def local_time(moment: dt.datetime, zone: str) -> str:
+    """A stored (UTC) time as people of the community read it: in its time zone
+    (the catalog's ``community.timezone``), as the README promises. JSON output
+    keeps ISO 8601 with the offset instead."""
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
+
+
+async def community_zone(session: AsyncSession, community_id: str) -> str:
+    """The community's time zone, as its last imported catalog set it."""
+    from storage import models
+
+    community = await session.get(models.Community, community_id)
+    return community.timezone if community is not None else "Asia/Shanghai"
+
+
 async def community_catalog(session: AsyncSession) -> Catalog:
     """The live catalog of the community the command is for (see chosen_community)."""
     from storage.repositories.catalog import live_catalog
@@ -155,62 +172,107 @@ async def community_catalog(session: AsyncSession) -> Catalog:
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Processes sharing the port (SO_REUSEPORT); use PostgreSQL for more than one.",
+    help="Worker processes sharing the port (SO_REUSEPORT), kept running by a "
+    "supervisor; use PostgreSQL for more than one.",
 )
-@click.option("--reuse-port", is_flag=True, hidden=True)
-def serve(host: str | None, port: int | None, workers: int, reuse_port: bool) -> None:
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """Start the service: migrate the database, load the catalog, answer WeChat and the web.
 
     With no configuration at all it runs on SQLite (./order-menu.db) with the demo
     catalog of 解东社区 and a generated development token, and prints every page a
     newcomer can open.
 
-    With --workers N, N processes share the port; the kernel spreads connections over
-    them. They share everything through the database (conversation state, dedupe,
+    With --workers N, a supervisor process prepares once (migrations, catalog,
+    dictionary) and forks N workers sharing the port; the kernel spreads connections
+    over them. A worker that dies is replaced (with growing pauses if it keeps
+    dying). They share everything through the database (conversation state, dedupe,
     token, outbox, reminders, broadcasts) and elect one leader for the scheduled jobs.
     """
-    import subprocess
-    import sys
-
-    from bot.serve import serve as run_server
-
     settings = settings_or_exit()
-    bound_port = port or settings.port
-    children: list[subprocess.Popen[bytes]] = []
-    if workers > 1:
-        if settings.is_sqlite:
-            click.echo(
-                "warning: several workers on SQLite share one writer; PostgreSQL scales out",
-                err=True,
-            )
-        if bound_port == 0:
-            fail("--workers: needs a fixed --port (the workers share it)", 2)
-        command = [sys.executable, "-m", "bot", "serve", "--host", host or settings.host]
-        command += ["--port", str(bound_port), "--reuse-port"]
-        children = [subprocess.Popen(command) for _ in range(workers - 1)]
-        reuse_port = True
+    host = host or settings.host
+    port = settings.port if port is None else port
+    if workers == 1:
+        _configure_logging(settings)
+        with _startup_errors():
+            _serve(settings, host, port)
+        return
+    if settings.is_sqlite:
+        click.echo(
+            "warning: several workers on SQLite share one writer; PostgreSQL scales out",
+            err=True,
+        )
+    if port == 0:
+        fail("--workers: needs a fixed --port (the workers share it)", 2)
+    from bot.supervisor import shared_metrics
+
+    with shared_metrics():  # before anything imports prometheus_client
+        _configure_logging(settings)
+        _supervise(settings, host, port, workers)
+
+
+def _configure_logging(settings: Settings) -> None:
     from bot.logs import configure
 
     configure(settings.log_level, settings.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # aiosqlite logs SQL parameters at DEBUG, stored access tokens included.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
+
+@contextmanager
+def _startup_errors() -> Iterator[None]:
+    """What stops the service from starting, as one ``error:`` line (a catalog's
+    problems listed above it)."""
+    from bot.serve import CannotListen
+
     try:
-        run(
-            run_server(settings, host or settings.host, bound_port, reuse_port=reuse_port),
-            settings,
-        )
+        yield
+    except CannotListen as exc:
+        fail(str(exc))
     except CatalogError as exc:
         click.echo(exc.report(), err=True)
         fail(f"{exc.source}: {len(exc.problems)} problem(s) in the catalog; not started")
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    except ConfigError as exc:
+        fail(f"invalid configuration: {exc}", 2)
+
+
+def _serve(settings: Settings, host: str, port: int, **options: Any) -> None:
+    from bot.serve import serve as run_server
+
+    run(run_server(settings, host, port, **options), settings)
+
+
+def _supervise(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Prepare once, then fork ``workers`` workers and keep them serving (bot/supervisor.py)."""
+    import gc
+
+    import bot.serve  # noqa: F401  (imported once here, inherited by every worker)
+    from bot import metrics
+    from bot.startup import preload
+    from bot.supervisor import Assignment, CannotStart, Supervisor
+
+    with _startup_errors():
+        run(preload(settings), settings)
+    # Fork shares memory copy-on-write; the collector's passes over everything
+    # preloaded would write to every page of it in each worker (see gc.freeze).
+    gc.collect()
+    gc.freeze()
+
+    def work(worker: Assignment) -> None:
+        announce = worker.slot == 0 and not worker.replacement  # one banner, not N
+        with _startup_errors():
+            _serve(settings, host, port, reuse_port=True, announce=announce, on_ready=worker.ready)
+
+    supervisor = Supervisor(
+        workers,
+        work,
+        on_exit=metrics.process_ended,
+        on_restart=metrics.WORKER_RESTARTS.inc,
+    )
+    try:
+        supervisor.run()
+    except CannotStart as exc:
+        fail(str(exc))
 
 
 @main.command()
@@ -230,8 +292,11 @@ def chat(openid: str, url: str | None) -> None:
     Each line is sent as a signed WeChat message; replies are printed, including
     those delivered later through the customer-service API. Type /help for voice,
     images, places, menu clicks and following.
+
+    Exits 1 if nothing answers at the server's address (with input piped in, also
+    when the server goes away during the chat).
     """
-    from bot.chat import run_chat
+    from bot.chat import ServerUnreachable, run_chat
     from bot.startup import dev_token_key
     from storage.repositories.instance import get_value
 
@@ -251,7 +316,10 @@ def chat(openid: str, url: str | None) -> None:
     assert token is not None
     base = url or f"http://{settings.host}:{settings.port}"
     path = f"/wechat/{spec.id}" if spec.id else "/wechat"
-    run_chat(base, token, openid, spec.wechat_encoding_aes_key, spec.wechat_app_id, path)
+    try:
+        run_chat(base, token, openid, spec.wechat_encoding_aes_key, spec.wechat_app_id, path)
+    except ServerUnreachable as exc:
+        fail(str(exc))
 
 
 # --- db ------------------------------------------------------------------------------
@@ -405,14 +473,15 @@ def needs_list(limit: int, as_json: bool) -> None:
 
     settings = settings_or_exit()
 
-    async def go() -> Any:
+    async def go() -> tuple[list[Any], str]:
         async with database(settings) as (_, sessionmaker), sessionmaker() as session:
             community_id = await chosen_community(session)
             if community_id is None:
-                return []
-            return await list_unmet_needs(session, community_id=community_id, limit=limit)
+                return [], ""
+            found = await list_unmet_needs(session, community_id=community_id, limit=limit)
+            return found, await community_zone(session, community_id)
 
-    rows = run(go(), settings)
+    rows, zone = run(go(), settings)
     if not rows:
         click.echo("no unmet needs recorded")
     for row in rows:
@@ -420,7 +489,7 @@ def needs_list(limit: int, as_json: bool) -> None:
             click.echo(json.dumps(row.as_json(), ensure_ascii=False))
         else:
             closest = f"  (closest: {', '.join(row.closest)})" if row.closest else ""
-            click.echo(f"{row.created_at:%Y-%m-%d %H:%M}Z  {row.text}{closest}")
+            click.echo(f"{local_time(row.created_at, zone)}  {row.text}{closest}")
 
 
 # --- orders --------------------------------------------------------------------------
@@ -464,7 +533,7 @@ def orders_list(status_text: str | None, limit: int, as_json: bool) -> None:
         click.echo("no orders" + (f" with status {status.value}" if status else ""))
         return
     for row in rows:
-        created = row.local_created_at().strftime("%Y-%m-%d %H:%M")
+        created = local_time(row.created_at, row.timezone)
         click.echo(
             f"{row.code:<10} {created}  {row.status.label:<4} {row.item_title}"
             f" ({row.unit})  {row.resident}" + (f"  [{row.session}]" if row.session else "")
@@ -562,13 +631,11 @@ def units() -> None:
 @click.option("--by", "staff", default="cli", show_default=True, help="Who made it (audit).")
 def units_invite(unit_key: str, hours: float, staff: str) -> None:
     """Print a one-time code with which a member of UNIT binds their WeChat."""
-    import datetime as dt
-
     from storage.repositories.units import create_invite, unit_row
 
     settings = settings_or_exit()
 
-    async def go() -> tuple[str, Any, str]:
+    async def go() -> tuple[str, dt.datetime, str, str]:
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
             catalog = await community_catalog(session)
             unit = await unit_row(session, catalog.community_id, unit_key)
@@ -578,16 +645,17 @@ def units_invite(unit_key: str, hours: float, staff: str) -> None:
             code, expires = await create_invite(
                 session, unit, ttl=dt.timedelta(hours=hours), created_by=staff
             )
-            zone = catalog.document.community.timezone
-            return code, expires, f"{unit.name} ({zone})"
+            return code, expires, unit.name, catalog.document.community.timezone
 
     try:
-        code, expires, who = run(go(), settings)
+        code, expires, unit_name, zone = run(go(), settings)
     except click.ClickException as exc:
         fail(exc.message)
         return
-    click.echo(f"Invite code for {who}: {code}")
-    click.echo(f"Valid until {expires:%Y-%m-%d %H:%M} UTC, once. The member sends in WeChat:")
+    click.echo(f"Invite code for {unit_name}: {code}")
+    click.echo(
+        f"Valid until {local_time(expires, zone)} ({zone}), once. The member sends in WeChat:"
+    )
     click.echo(f"  绑定 {code}")
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 import sys
 import unicodedata
+from collections.abc import Callable
 from typing import TextIO
 
 from aiohttp import web
@@ -14,6 +16,10 @@ from aiohttp import web
 from bot import keys
 from bot.app import create_app
 from bot.config import Settings
+
+
+class CannotListen(Exception):
+    """The address to serve on is taken or not ours; the message names it."""
 
 
 def display_width(text: str) -> int:
@@ -70,7 +76,11 @@ async def serve(
     out: TextIO = sys.stdout,
     *,
     reuse_port: bool = False,
+    announce: bool = True,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
+    """Serve until SIGINT or SIGTERM. ``announce``: print the banner (one worker of
+    several does); ``on_ready`` is called once the port accepts connections."""
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()  # runs the start-up contexts: migrations, catalog, token
@@ -81,10 +91,17 @@ async def serve(
     gc.freeze()
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # not the database's fault, which is what run() would say
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from None
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         bound_port = _bound_port(site) or port
-        print(banner(app, f"http://{shown_host}:{bound_port}"), file=out, flush=True)
+        if announce:
+            print(banner(app, f"http://{shown_host}:{bound_port}"), file=out, flush=True)
+        if on_ready is not None:
+            on_ready()
         await _wait_for_stop_signal()
     finally:
         await runner.cleanup()

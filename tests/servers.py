@@ -32,21 +32,28 @@ def free_port() -> int:
 
 
 def spawn_serve(
-    db_url: str, workdir: Path, *options: str, token: str = TOKEN, **settings: str
+    db_url: str,
+    workdir: Path,
+    *options: str,
+    token: str = TOKEN,
+    log: Path | None = None,
+    **settings: str,
 ) -> tuple[Process, str]:
     """A ``serve`` process (not yet waited for) and its base URL; ``settings`` are
-    environment variables (``CATALOG_PATH="…"``), ``options`` go on its command line."""
+    environment variables (``CATALOG_PATH="…"``), ``options`` go on its command line.
+    ``log``: a file for its stderr (the log), else it is thrown away."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
     env.update(DATABASE_URL=db_url, WECHAT_TOKEN=token, LOG_LEVEL="ERROR")
     env.update(settings)
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", str(port), *options],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log.open("ab") if log is not None else open(os.devnull, "wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--port", str(port), *options],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     return process, f"http://127.0.0.1:{port}"
 
 

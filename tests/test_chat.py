@@ -8,10 +8,11 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot.chat import NO_LATE_REPLIES, chat, format_reply, normalise_base_url
+from bot.chat import NO_LATE_REPLIES, ServerUnreachable, chat, format_reply, normalise_base_url
 from bot.wechat import HELP
 from tests.webhook_app import AES_KEY, APP_ID, TOKEN, Client, start
 
@@ -112,19 +113,17 @@ async def test_no_server_is_a_clear_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     out = io.StringIO()
-    await chat(
-        f"http://127.0.0.1:{port}",
-        TOKEN,
-        openid="o1",
-        input_lines=_lines("帮助", "/follow"),
-        out=out,
-        poll_interval=0.01,
-    )
-    output = out.getvalue()
-    errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 2, output
-    assert f"cannot reach http://127.0.0.1:{port}/wechat" in errors[0]
-    assert "Traceback" not in output
+    with pytest.raises(ServerUnreachable) as raised:  # the CLI: one error line, exit 1
+        await chat(
+            f"http://127.0.0.1:{port}",
+            TOKEN,
+            openid="o1",
+            input_lines=_lines("帮助", "/follow"),
+            out=out,
+            poll_interval=0.01,
+        )
+    assert str(raised.value).startswith(f"cannot reach http://127.0.0.1:{port}: ")
+    assert "bot>" not in out.getvalue() and "error:" not in out.getvalue()
 
 
 # --- late replies, against a stub server ----------------------------------------------

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import math
@@ -76,8 +77,15 @@ SIGNED_IN = web.RequestKey("user", SignedIn)
 LIFETIME = dt.timedelta(hours=12)
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password anyone has")
 routes = web.RouteTableDef()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown username's password is checked against. Made on first use, not
+    at import: hashing is deliberately slow (0.15-0.4 s), and every process (each CLI
+    command, each worker) would pay for it before doing anything."""
+    return _hasher.hash("not a password anyone has")
 
 
 async def hash_password(password: str) -> str:
@@ -372,7 +380,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         user = await repo.find_user(session, community_id, username)
     # An unknown name costs a hash check too: the answer's timing must not tell
     # which usernames exist.
-    stored = user.password_hash if user is not None else _DUMMY_HASH
+    stored = user.password_hash if user is not None else await asyncio.to_thread(_dummy_hash)
     if not await check_password(stored, password) or user is None:
         return again("用户名或密码不对。", 401)
     await limiter.succeeded(account, client)
