@@ -63,7 +63,7 @@ async def metrics(request: web.Request) -> web.Response:
     from bot import keys  # here: bot.keys imports the webhook, which imports this module
 
     now = request.app[keys.CLOCK].now()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         for gauge, column in (
             (ORDERS, models.Order.status),
             (OUTBOX, models.OutboxMessage.status),

@@ -126,7 +126,7 @@ async def session_middleware(request: web.Request, handler: Any) -> web.StreamRe
     the cookie is SameSite=Lax.)"""
     token = request.cookies.get(COOKIE)
     if token and not request.path.startswith(("/wechat", "/healthz")):
-        async with request.app[keys.SESSIONMAKER]() as session:
+        async with request.app[keys.READER]() as session:
             user = await repo.signed_in(session, token)
         if user is not None:
             request[SIGNED_IN] = user

@@ -130,7 +130,7 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
 async def portal(request: web.Request) -> dict[str, Any]:
     user = require(request, "unit")
     catalog = catalog_of(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         months = await unit_months(
             session, user.community_id, _zone(request, user), unit=user.unit_key
         )
@@ -169,7 +169,7 @@ async def _orders(request: web.Request, user: SignedIn) -> dict[str, Any]:
     if grid:
         query = query.where(models.Order.grid_key == grid)
     zone = _zone(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         rows = (await session.execute(query)).all()
     orders = []
     for order, title, unit_name, confidential in rows:
@@ -203,7 +203,7 @@ async def _orders(request: web.Request, user: SignedIn) -> dict[str, Any]:
 async def order_detail(request: web.Request) -> dict[str, Any]:
     user = require(request, *STAFF, "unit")
     zone = _zone(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         order = await _order_for(session, user, request.match_info["code"])
         facts = await effects.load_facts(session, catalog_of(request, user), order)
         events = (
@@ -355,7 +355,7 @@ async def _order_for(
 async def handoffs(request: web.Request) -> dict[str, Any]:
     user = require(request, *STAFF)
     zone = _zone(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         rows = (
             await session.scalars(
                 select(models.Handoff)
@@ -417,7 +417,7 @@ async def answer_handoff(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("needs.html")
 async def needs(request: web.Request) -> dict[str, Any]:
     user = require(request, *STAFF)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         rows = (
             await session.execute(
                 select(models.UnmetNeed.text, models.UnmetNeed.normalized)
@@ -455,7 +455,7 @@ def _gist(text: str) -> str:
 async def evaluation(request: web.Request) -> web.StreamResponse:
     user = require(request, *STAFF)
     weights = request.app[keys.SETTINGS].evaluation_weights_tuple
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         months = await unit_months(session, user.community_id, _zone(request, user))
     rows = [m.as_row(weights) for m in months]
     if request.query.get("format") == "xlsx":
@@ -547,7 +547,7 @@ def _trends(rows: list[dict[str, object]]) -> list[dict[str, object]]:
 async def audit_log(request: web.Request) -> dict[str, Any]:
     user = require(request, "admin")
     zone = _zone(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         entries = (
             await session.scalars(
                 select(models.AuditEntry)

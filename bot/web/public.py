@@ -12,6 +12,7 @@ from aiohttp import web
 from bot import keys
 from bot.web.scope import named_tenant
 from storage import migrate
+from storage.engine import read_only_engine
 from storage.repositories.evaluation import unit_months
 
 routes = web.RouteTableDef()
@@ -74,7 +75,7 @@ async def disclosure(request: web.Request) -> dict[str, Any]:
     (the last six months). Nothing about residents: no names, phones or order texts."""
     catalog = named_tenant(request).catalog.current
     zone = ZoneInfo(catalog.document.community.timezone)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         figures = await unit_months(session, catalog.community_id, zone)
     by_unit: dict[str, list[dict[str, object]]] = {}
     for month in figures:
@@ -95,9 +96,10 @@ async def disclosure(request: web.Request) -> dict[str, Any]:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for traffic: the database answers and its schema is current (503 if not)."""
+    """Ready for traffic: the database answers and its schema is current (503 if not).
+    The check only reads: it does not wait for a writer holding SQLite's lock."""
     try:
-        current = await migrate.current_revision(request.app[keys.ENGINE])
+        current = await migrate.current_revision(read_only_engine(request.app[keys.ENGINE]))
     except Exception as exc:  # unreachable database, refused connection, timeout
         return web.json_response(
             {"status": "unavailable", "database": type(exc).__name__}, status=503
