@@ -63,8 +63,8 @@ class AsyncRunner(BatchDatabase):
 
 class SQLiteThread(BatchDatabase):
     def __init__(self, url: str, busy_timeout_ms: int = 10_000) -> None:
-        # One thread, one connection, kept open between batches; it waits for the
-        # write lock as long as the async engine's connections do.
+        # One thread, one connection, kept open between batches; configure_sqlite
+        # replaces it if it goes read-only or broken, as it does the async pool's.
         self._engine = create_engine(
             url,
             pool_size=1,

@@ -12,7 +12,7 @@ from aiohttp import web
 from bot import keys
 from bot.web.scope import named_tenant
 from storage import migrate
-from storage.engine import read_only_engine
+from storage.engine import read_only_engine, write_refused
 from storage.repositories.evaluation import unit_months
 
 routes = web.RouteTableDef()
@@ -26,7 +26,7 @@ def setup(app: web.Application) -> None:
             keys.Link("/services", "服务清单 Services", "The units and what each one offers"),
             keys.Link("/public", "公示 Disclosure", "Units, their promises and monthly figures"),
             keys.Link("/healthz", "Health", "Liveness check for monitoring"),
-            keys.Link("/readyz", "Ready", "Database reachable and schema current"),
+            keys.Link("/readyz", "Ready", "Database reachable, writable, schema current"),
         ]
     )
 
@@ -96,14 +96,19 @@ async def disclosure(request: web.Request) -> dict[str, Any]:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for traffic: the database answers and its schema is current (503 if not).
-    The check only reads: it does not wait for a writer holding SQLite's lock."""
+    """Ready for traffic: the database answers, takes writes, and its schema is current
+    (503 naming what is wrong if not). Neither check waits for a writer: a busy
+    database is ready, one that refuses writes (an unwritable file, a standby) is not."""
+    engine = request.app[keys.ENGINE]
     try:
-        current = await migrate.current_revision(read_only_engine(request.app[keys.ENGINE]))
+        current = await migrate.current_revision(read_only_engine(engine))
+        refused = await write_refused(engine)
     except Exception as exc:  # unreachable database, refused connection, timeout
         return web.json_response(
             {"status": "unavailable", "database": type(exc).__name__}, status=503
         )
+    if refused is not None:
+        return web.json_response({"status": "read-only", "database": refused}, status=503)
     head = migrate.head_revision()
     ready = current == head
     body = {"status": "ready" if ready else "migrations pending", "schema": current, "head": head}
