@@ -39,6 +39,7 @@ from bot.web import (
     catalog_admin,
     console,
     dev,
+    errors,
     public,
     simulator,
     wechat,
@@ -48,14 +49,19 @@ from bot.wechat.api import WeChatAPI
 from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
 from storage.batch import BatchDatabase
-from storage.engine import create_engine, create_sessionmaker
+from storage.engine import create_engine, create_sessionmaker, read_only_engine
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """The whole service. ``clock``: tests pass one they can move."""
-    app = web.Application(middlewares=[request_ids])
+    # Middlewares, outermost first: the request id (so every log line of the request
+    # carries it, the 503 below included); then the database's absence or busyness
+    # turned into a 503 page (errors.database_busy), around everything that may touch
+    # the database, the signed-in lookup included; then that lookup (auth.setup
+    # appends session_middleware).
+    app = web.Application(middlewares=[request_ids, errors.database_busy])
     app[keys.SETTINGS] = settings
     app[keys.LINKS] = []
     app[keys.CLOCK] = clock or SystemClock()
@@ -94,6 +100,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         startups = await prepare(engine, sessionmaker, community_specs(settings))
         app[keys.ENGINE] = engine
         app[keys.SESSIONMAKER] = sessionmaker
+        app[keys.READER] = create_sessionmaker(read_only_engine(engine))
         app[keys.STARTUP] = [
             (startup, await LiveCatalog.load(startup.catalog, settings.thresholds))
             for startup in startups

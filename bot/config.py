@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./order-menu.db"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_pool_timeout: float = Field(default=10.0, gt=0)
+    """Seconds work waits for the database before its request is answered 503: for a
+    free pooled connection, and on SQLite for the write lock (its busy timeout)."""
     catalog_path: Path | None = None
     """None: the demo catalog shipped in the package."""
     communities_file: Path | None = None

@@ -31,6 +31,11 @@ class Link:
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
+"""Sessions for work that writes: on SQLite each one takes the write lock up front."""
+READER = web.AppKey("reader", async_sessionmaker[AsyncSession])
+"""Sessions for work that only reads (every GET page, the signed-in lookup, metrics):
+the same pool, but on SQLite no write lock, so they are answered while a writer
+holds it (storage.engine.read_only_engine)."""
 STARTUP = web.AppKey("startup", list[tuple[Startup, LiveCatalog]])
 """Each community as prepared at start-up, with its live catalog."""
 TENANTS = web.AppKey("tenants", Tenants)

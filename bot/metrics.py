@@ -101,7 +101,7 @@ async def metrics(request: web.Request) -> web.Response:
 
     now = request.app[keys.CLOCK].now()
     families: list[Metric] = []
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         for name, documentation, column in STATUS_FIGURES:
             family = GaugeMetricFamily(name, documentation, labels=["status"])
             for status, count in await session.execute(

@@ -24,7 +24,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import READ_ONLY, configure_sqlite
+from storage.engine import READ_ONLY, configure_sqlite, sqlite_busy_timeout_ms
 
 T = TypeVar("T")
 
@@ -41,7 +41,9 @@ class BatchDatabase(abc.ABC):
     def for_engine(engine: AsyncEngine) -> BatchDatabase:
         url = engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            return SQLiteThread(url.set(drivername="sqlite").render_as_string(False))
+            return SQLiteThread(
+                url.set(drivername="sqlite").render_as_string(False), sqlite_busy_timeout_ms(engine)
+            )
         return AsyncRunner(engine)
 
 
@@ -60,10 +62,16 @@ class AsyncRunner(BatchDatabase):
 
 
 class SQLiteThread(BatchDatabase):
-    def __init__(self, url: str) -> None:
-        # One thread, one connection, kept open between batches.
-        self._engine = create_engine(url, pool_size=1, max_overflow=0)
-        configure_sqlite(self._engine)
+    def __init__(self, url: str, busy_timeout_ms: int = 10_000) -> None:
+        # One thread, one connection, kept open between batches; configure_sqlite
+        # replaces it if it goes read-only or broken, as it does the async pool's.
+        self._engine = create_engine(
+            url,
+            pool_size=1,
+            max_overflow=0,
+            connect_args={"timeout": busy_timeout_ms / 1000},
+        )
+        configure_sqlite(self._engine, busy_timeout_ms)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-batch")
 
     async def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:

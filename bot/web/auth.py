@@ -302,7 +302,7 @@ async def session_middleware(request: web.Request, handler: Any) -> web.StreamRe
     the cookie is SameSite=Lax.)"""
     token = request.cookies.get(COOKIE)
     if token and not request.path.startswith(("/wechat", "/healthz")):
-        async with request.app[keys.SESSIONMAKER]() as session:
+        async with request.app[keys.READER]() as session:
             user = await repo.signed_in(session, token)
         if user is not None:
             request[SIGNED_IN] = user
@@ -376,7 +376,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     verdict = await limiter.attempt(account, client)
     if not verdict.allowed:
         return _refused(verdict, again)
-    async with app[keys.SESSIONMAKER]() as session:
+    async with app[keys.READER]() as session:
         user = await repo.find_user(session, community_id, username)
     # An unknown name costs a hash check too: the answer's timing must not tell
     # which usernames exist.

@@ -76,7 +76,7 @@ async def _page(
     status: int = 200,
 ) -> web.Response:
     catalog = catalog_of(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         rows = (
             await session.scalars(
                 select(models.Broadcast)

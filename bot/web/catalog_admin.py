@@ -47,7 +47,7 @@ async def _render(
 ) -> web.Response:
     catalog = catalog_of(request, user)
     zone = ZoneInfo(catalog.document.community.timezone)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         rows = (
             await session.execute(
                 select(models.Item.key, models.ItemSession)

@@ -148,7 +148,7 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
 async def portal(request: web.Request) -> dict[str, Any]:
     user = require(request, "unit")
     catalog = catalog_of(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         months = await unit_months(
             session,
             user.community_id,
@@ -207,7 +207,7 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
         return _visible(query, user)
 
     wanted = query_int(request, "page", default=1, low=1, high=MAX_PAGE)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         total = int(await session.scalar(board_query(func.count(models.Order.id))) or 0)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(wanted, pages)
@@ -279,7 +279,7 @@ def _local_day(text: str, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
 async def order_detail(request: web.Request) -> dict[str, Any]:
     user = require(request, *STAFF, "unit")
     zone = _zone(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         order = await _order_for(session, user, request.match_info["code"])
         facts = await effects.load_facts(session, catalog_of(request, user), order)
         events = (
@@ -431,7 +431,7 @@ async def _order_for(
 async def handoffs(request: web.Request) -> dict[str, Any]:
     user = require(request, *STAFF)
     zone = _zone(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         rows = (
             await session.scalars(
                 select(models.Handoff)
@@ -492,7 +492,7 @@ async def answer_handoff(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("needs.html")
 async def needs(request: web.Request) -> dict[str, Any]:
     user = require(request, *STAFF)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         rows = (
             await session.execute(
                 select(models.UnmetNeed.text, models.UnmetNeed.normalized)
@@ -530,7 +530,7 @@ def _gist(text: str) -> str:
 async def evaluation(request: web.Request) -> web.StreamResponse:
     user = require(request, *STAFF)
     weights = request.app[keys.SETTINGS].evaluation_weights_tuple
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         months = await unit_months(session, user.community_id, _zone(request, user))
     rows = [m.as_row(weights) for m in months]
     table = [[row[key] for key in EXCEL_HEADERS] for row in rows]
@@ -605,7 +605,7 @@ def _trends(rows: list[dict[str, object]]) -> list[dict[str, object]]:
 async def audit_log(request: web.Request) -> dict[str, Any]:
     user = require(request, "admin")
     zone = _zone(request, user)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         entries = (
             await session.scalars(
                 select(models.AuditEntry)

@@ -12,6 +12,7 @@ from aiohttp import web
 from bot import keys
 from bot.web.scope import named_tenant
 from storage import migrate
+from storage.engine import read_only_engine, write_refused
 from storage.repositories.evaluation import unit_months
 
 routes = web.RouteTableDef()
@@ -25,7 +26,7 @@ def setup(app: web.Application) -> None:
             keys.Link("/services", "服务清单 Services", "The units and what each one offers"),
             keys.Link("/public", "公示 Disclosure", "Units, their promises and monthly figures"),
             keys.Link("/healthz", "Health", "Liveness check for monitoring"),
-            keys.Link("/readyz", "Ready", "Database reachable and schema current"),
+            keys.Link("/readyz", "Ready", "Database reachable, writable, schema current"),
         ]
     )
 
@@ -74,7 +75,7 @@ async def disclosure(request: web.Request) -> dict[str, Any]:
     (the last six months). Nothing about residents: no names, phones or order texts."""
     catalog = named_tenant(request).catalog.current
     zone = ZoneInfo(catalog.document.community.timezone)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with request.app[keys.READER]() as session:
         figures = await unit_months(session, catalog.community_id, zone)
     by_unit: dict[str, list[dict[str, object]]] = {}
     for month in figures:
@@ -95,13 +96,19 @@ async def disclosure(request: web.Request) -> dict[str, Any]:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for traffic: the database answers and its schema is current (503 if not)."""
+    """Ready for traffic: the database answers, takes writes, and its schema is current
+    (503 naming what is wrong if not). Neither check waits for a writer: a busy
+    database is ready, one that refuses writes (an unwritable file, a standby) is not."""
+    engine = request.app[keys.ENGINE]
     try:
-        current = await migrate.current_revision(request.app[keys.ENGINE])
+        current = await migrate.current_revision(read_only_engine(engine))
+        refused = await write_refused(engine)
     except Exception as exc:  # unreachable database, refused connection, timeout
         return web.json_response(
             {"status": "unavailable", "database": type(exc).__name__}, status=503
         )
+    if refused is not None:
+        return web.json_response({"status": "read-only", "database": refused}, status=503)
     head = migrate.head_revision()
     ready = current == head
     body = {"status": "ready" if ready else "migrations pending", "schema": current, "head": head}
