@@ -175,7 +175,15 @@ async def community_catalog(session: AsyncSession) -> Catalog:
     help="Worker processes sharing the port (SO_REUSEPORT), kept running by a "
     "supervisor; use PostgreSQL for more than one.",
 )
-def serve(host: str | None, port: int | None, workers: int) -> None:
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(0, 3600),
+    default=15.0,
+    show_default=True,
+    help="With --workers: seconds a stopping worker may take to finish what it is "
+    "doing before it is killed.",
+)
+def serve(host: str | None, port: int | None, workers: int, stop_timeout: float) -> None:
     """Start the service: migrate the database, load the catalog, answer WeChat and the web.
 
     With no configuration at all it runs on SQLite (./order-menu.db) with the demo
@@ -207,7 +215,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
     with shared_metrics():  # before anything imports prometheus_client
         _configure_logging(settings)
-        _supervise(settings, host, port, workers)
+        _supervise(settings, host, port, workers, stop_timeout)
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -242,7 +250,9 @@ def _serve(settings: Settings, host: str, port: int, **options: Any) -> None:
     run(run_server(settings, host, port, **options), settings)
 
 
-def _supervise(settings: Settings, host: str, port: int, workers: int) -> None:
+def _supervise(
+    settings: Settings, host: str, port: int, workers: int, stop_timeout: float
+) -> None:
     """Prepare once, then fork ``workers`` workers and keep them serving (bot/supervisor.py)."""
     import gc
 
@@ -266,6 +276,7 @@ def _supervise(settings: Settings, host: str, port: int, workers: int) -> None:
     supervisor = Supervisor(
         workers,
         work,
+        stop_timeout=stop_timeout,
         on_exit=metrics.process_ended,
         on_restart=metrics.WORKER_RESTARTS.inc,
     )

@@ -29,7 +29,7 @@ from tests.test_ordering import CODE, say
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
-WAIT = 3.0
+WAIT = 1.5
 """DB_POOL_TIMEOUT of these tests: how long work waits for the lock or a connection."""
 READERS_WAIT = 5.0
 """DB_POOL_TIMEOUT of the test of pages that only read: a page that waited for the

@@ -25,12 +25,12 @@ from bot.app import create_app
 from bot.cli import main
 from bot.communities import read_communities_file
 from bot.config import ConfigError, Settings, load_settings
-from bot.web.auth import hash_password
 from storage import models
 from storage.repositories.units import create_invite, unit_row
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import FakeWeChat, fake_wechat_fixture
 from tests.ordering_catalog import write_catalog
+from tests.passwords import password_hash
 from tests.test_console import CSRF, PASSWORD
 from tests.test_ordering import CODE
 from tests.webhook_app import NO_QUIET_HOURS, Client
@@ -135,7 +135,7 @@ async def add_user(
                 username=username,
                 role=role,
                 unit_id=unit_id,
-                password_hash=await hash_password(PASSWORD + community),
+                password_hash=await password_hash(PASSWORD + community),
             )
         )
 

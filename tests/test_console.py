@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from bot import keys
-from bot.web.auth import hash_password
 from storage import models
 from storage.repositories.units import unit_row
 from tests.ordering_catalog import write_catalog
+from tests.passwords import password_hash
 from tests.test_ordering import CODE, say
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
@@ -37,7 +37,7 @@ async def add_user(wechat: WeChatServer, username: str, role: str, unit: str | N
                 username=username,
                 role=role,
                 unit_id=unit_id,
-                password_hash=await hash_password(PASSWORD),
+                password_hash=await password_hash(PASSWORD),
             )
         )
 

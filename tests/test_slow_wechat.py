@@ -28,12 +28,12 @@ from bot import keys
 from bot.broadcasts import BroadcastSender
 from bot.outbox import OutboxWorker
 from bot.tenants import Account, Accounts
-from bot.web.auth import hash_password
 from bot.wechat.api import WeChatAPI
 from storage import models
 from storage.repositories import outbox
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import CUSTOM_SEND_PATH, TEMPLATE_SEND_PATH, FakeWeChat, fake_wechat_fixture
+from tests.passwords import password_hash
 from tests.test_broadcasts import SCHEDULED, cli, follow, service
 from tests.test_console import PASSWORD, login
 from tests.webhook_app import Client
@@ -135,7 +135,7 @@ async def test_a_broadcast_through_a_slow_wechat_reaches_each_follower_once(
                 community_id=served.default.id,
                 username="staff1",
                 role="staff",
-                password_hash=await hash_password(PASSWORD),
+                password_hash=await password_hash(PASSWORD),
             )
         )
     staff = await login(wechat, "staff1")

@@ -35,8 +35,11 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(db_url: str, backend: str, tmp_path: Path) -> Iterator[Deployment]:
-    """``serve --workers 2`` on a real port, its log (INFO) in a file."""
+def deployment(
+    db_url: str, backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    """``serve --workers 2`` on a real port, its log (INFO) in a file; a test may add
+    options to the command (indirect parametrisation)."""
     if backend != "postgresql":
         pytest.skip("serve --workers N is for PostgreSQL")
     log = tmp_path / "serve.log"
@@ -45,6 +48,7 @@ def deployment(db_url: str, backend: str, tmp_path: Path) -> Iterator[Deployment
         tmp_path,
         "--workers",
         "2",
+        *getattr(request, "param", ()),
         log=log,
         CATALOG_PATH=str(write_catalog(tmp_path)),
         LOG_LEVEL="INFO",
@@ -193,19 +197,19 @@ def test_a_worker_that_keeps_dying_is_restarted_after_growing_pauses(
     known = serving_pids(deployment.base, 2, timeout=120, exclude=set())
     victim, survivor = sorted(known)
     pauses: list[float] = []
-    for _ in range(4):  # kill each replacement as soon as it is there
+    for _ in range(3):  # kill each replacement as soon as it is there
         killed = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         victim = new_worker(deployment, known, timeout=30)
         pauses.append(time.monotonic() - killed)
         known.add(victim)
 
-    # At once, then after 1 s, 2 s and 4 s: each pause at least the back-off, and
+    # At once, then after 1 s and 2 s: each pause at least the back-off, and
     # growing, so a worker that cannot live is never restarted in a hot loop.
-    assert pauses[1] >= 1.0 and pauses[2] >= 2.0 and pauses[3] >= 4.0, pauses
-    assert pauses[0] < pauses[3] - 2, pauses
+    assert pauses[1] >= 1.0 and pauses[2] >= 2.0, pauses
+    assert pauses[0] < pauses[2] - 1, pauses
     log = deployment.text()
-    for pause in ("1.0", "2.0", "4.0"):
+    for pause in ("1.0", "2.0"):
         assert f"restarting it in {pause} s" in log, log
     # The last replacement lives: the service is back to two workers.
     serving = serving_pids(deployment.base, 2, timeout=30, exclude=known - {victim, survivor})
@@ -222,6 +226,7 @@ def test_stopping_the_supervisor_stops_every_worker(deployment: Deployment) -> N
     assert "all workers stopped" in deployment.text()
 
 
+@pytest.mark.parametrize("deployment", [("--stop-timeout", "2")], indirect=True)
 def test_a_worker_that_ignores_the_stop_is_killed_after_the_timeout(
     deployment: Deployment,
 ) -> None:
@@ -232,7 +237,8 @@ def test_a_worker_that_ignores_the_stop_is_killed_after_the_timeout(
     began = time.monotonic()
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(60) == 0
-    assert time.monotonic() - began >= 10  # it was given its time to stop
+    waited = time.monotonic() - began
+    assert 2 <= waited < 10, waited  # given its --stop-timeout to stop, not the default 15 s
     assert all(state(pid) is None for pid in workers)
     assert f"(pid {stuck}) still running after the stop timeout: killing it" in deployment.text()
 
