@@ -32,6 +32,34 @@ async def cli(db_url: str, *args: str) -> str:
     return f"{result.exit_code}\n{result.output}"
 
 
+async def schedule(
+    db_url: str,
+    *,
+    topic: str = "反诈",
+    title: str = "反诈提醒",
+    text: str = "陌生来电说退款、中奖，一律挂断。",
+    at: str = "2026-12-07 10:00",
+) -> str:
+    """A broadcast scheduled through the CLI, as staff would (confirmed); its id."""
+    out = await cli(
+        db_url,
+        "broadcast",
+        "create",
+        "--topic",
+        topic,
+        "--title",
+        title,
+        "--text",
+        text,
+        "--at",
+        at,
+        "--yes",
+    )
+    found = SCHEDULED.search(out)
+    assert found is not None, out
+    return found[1]
+
+
 async def service(
     aiohttp_client: Client, db_url: str, fake: FakeWeChat, clock: FakeClock
 ) -> WeChatServer:
@@ -147,21 +175,7 @@ async def test_window_fallback_unfollowed_and_rate_limit(
     fake_wechat.users["o_1"].following = False  # left; we have not heard yet
     fake_wechat.rate_limit = 3  # three calls a second, then 45009
 
-    out = await cli(
-        db_url,
-        "broadcast",
-        "create",
-        "--topic",
-        "反诈",
-        "--title",
-        "反诈提醒",
-        "--text",
-        "陌生来电说退款、中奖，一律挂断。",
-        "--at",
-        "2026-12-07 10:00",
-        "--yes",
-    )
-    broadcast_id = SCHEDULED.search(out)[1]  # type: ignore[index]
+    broadcast_id = await schedule(db_url)
     for _ in range(6):  # 45009 slows the sending down (backoff, then a pause); nothing lost
         await send_all(wechat)
         clock.advance(seconds=31)
@@ -185,21 +199,9 @@ async def test_quiet_hours_defer_broadcasts(
     wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
     await follow(wechat, fake_wechat, "o_night")
     clock.set("2026-12-07 22:30")
-    out = await cli(
-        db_url,
-        "broadcast",
-        "create",
-        "--topic",
-        "消防",
-        "--title",
-        "冬季防火",
-        "--text",
-        "出门前关好电源和燃气。",
-        "--at",
-        "2026-12-07 22:30",
-        "--yes",
+    broadcast_id = await schedule(
+        db_url, topic="消防", title="冬季防火", text="出门前关好电源和燃气。", at="2026-12-07 22:30"
     )
-    broadcast_id = SCHEDULED.search(out)[1]  # type: ignore[index]
     await send_all(wechat)
     assert not fake_wechat.sent
     clock.set("2026-12-08 08:00")

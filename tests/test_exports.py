@@ -13,7 +13,7 @@ from bot.spreadsheets import FORMULA_STARTS, csv_bytes, csv_cell, xlsx_bytes
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import FakeWeChat, fake_wechat_fixture
 from tests.ordering_catalog import write_catalog
-from tests.test_broadcasts import SCHEDULED, cli, follow, send_all, service
+from tests.test_broadcasts import cli, follow, schedule, send_all, service
 from tests.test_console import add_user, csrf_of, login
 from tests.webhook_app import Client, start
 
@@ -103,21 +103,7 @@ async def test_the_broadcast_csv_never_holds_live_formulas(
     wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
     for openid in (HYPERLINK, "@o_at", "o_plain"):
         await follow(wechat, fake_wechat, openid)
-    out = await cli(
-        db_url,
-        "broadcast",
-        "create",
-        "--topic",
-        "反诈",
-        "--title",
-        "反诈提醒",
-        "--text",
-        "陌生来电一律挂断。",
-        "--at",
-        "2026-12-07 10:00",
-        "--yes",
-    )
-    broadcast_id = SCHEDULED.search(out)[1]  # type: ignore[index]
+    broadcast_id = await schedule(db_url, text="陌生来电一律挂断。")
     await send_all(wechat)
     report = tmp_path / "report.csv"
     status = await cli(db_url, "broadcast", "status", broadcast_id, "--csv", str(report))

@@ -110,15 +110,19 @@ def worker(
 
 
 def api_of(
-    fake: FakeWeChat, sessionmaker: Sessions, http: aiohttp.ClientSession, **options: Any
+    fake: FakeWeChat,
+    sessionmaker: Sessions,
+    http: aiohttp.ClientSession,
+    community_id: str = "testville",
+    **options: Any,
 ) -> WeChatAPI:
-    """Testville's API client, talking to the fake WeChat."""
+    """A community's API client (testville's by default), talking to the fake WeChat."""
     return WeChatAPI(
         app_id=fake.app_id,
         app_secret=fake.app_secret,
         base_url=fake.base_url,
         sessionmaker=sessionmaker,
-        community_id="testville",
+        community_id=community_id,
         http=http,
         **options,
     )

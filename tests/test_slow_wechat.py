@@ -34,8 +34,9 @@ from storage.repositories import outbox
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import CUSTOM_SEND_PATH, TEMPLATE_SEND_PATH, FakeWeChat, fake_wechat_fixture
 from tests.passwords import password_hash
-from tests.test_broadcasts import SCHEDULED, cli, follow, service
+from tests.test_broadcasts import cli, follow, schedule, service
 from tests.test_console import PASSWORD, login
+from tests.test_outbox import api_of as outbox_api_of
 from tests.webhook_app import Client
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -56,15 +57,7 @@ def api_of(
     fake: FakeWeChat, sessionmaker: Sessions, http: aiohttp.ClientSession, community_id: str
 ) -> WeChatAPI:
     """The community's API client, on the production defaults but for the timeout."""
-    return WeChatAPI(
-        app_id=fake.app_id,
-        app_secret=fake.app_secret,
-        base_url=fake.base_url,
-        sessionmaker=sessionmaker,
-        community_id=community_id,
-        http=http,
-        timeout=CLIENT_TIMEOUT,
-    )
+    return outbox_api_of(fake, sessionmaker, http, community_id, timeout=CLIENT_TIMEOUT)
 
 
 # --- broadcasts ----------------------------------------------------------------------
@@ -88,21 +81,7 @@ async def test_a_broadcast_through_a_slow_wechat_reaches_each_follower_once(
             .where(models.Resident.openid == "o_slow_c")
             .values(last_message_at=clock.now() - dt.timedelta(days=3))
         )
-    out = await cli(
-        db_url,
-        "broadcast",
-        "create",
-        "--topic",
-        "反诈",
-        "--title",
-        "反诈提醒",
-        "--text",
-        "陌生来电说退款、中奖，一律挂断。",
-        "--at",
-        "2026-12-07 10:00",
-        "--yes",
-    )
-    broadcast_id = SCHEDULED.search(out)[1]  # type: ignore[index]
+    broadcast_id = await schedule(db_url)
     slow(fake_wechat)
 
     async with aiohttp.ClientSession() as http:

@@ -19,6 +19,7 @@ from bot.wechat.api import WeChatAPI
 from storage import models
 from storage.engine import create_engine, create_sessionmaker
 from tests.fake_wechat import TOKEN_PATH, FakeWeChat, fake_wechat_fixture
+from tests.test_outbox import api_of
 from tests.webhook_app import Client, start
 
 fake_wechat = fake_wechat_fixture()
@@ -38,14 +39,7 @@ async def test_a_slow_token_refresh_does_not_hold_up_residents_or_other_writes(
     sessionmaker = app[keys.SESSIONMAKER]
     fake_wechat.set_delay(TOKEN_PATH, TOKEN_ANSWER_AFTER)
     async with aiohttp.ClientSession() as http:
-        api = WeChatAPI(
-            app_id=fake_wechat.app_id,
-            app_secret=fake_wechat.app_secret,
-            base_url=fake_wechat.base_url,
-            sessionmaker=sessionmaker,
-            community_id=app[keys.TENANTS].accounts.default.id,
-            http=http,
-        )
+        api = api_of(fake_wechat, sessionmaker, http, app[keys.TENANTS].accounts.default.id)
         refresh = asyncio.create_task(api.access_token())
         for _ in range(100):  # until WeChat has the request
             await asyncio.sleep(0.02)
@@ -89,15 +83,7 @@ async def test_two_processes_that_find_the_token_rejected_at_once_agree_on_a_wor
         async with aiohttp.ClientSession() as http:
 
             def process(sessions: async_sessionmaker[AsyncSession]) -> WeChatAPI:
-                return WeChatAPI(
-                    app_id=fake_wechat.app_id,
-                    app_secret=fake_wechat.app_secret,
-                    base_url=fake_wechat.base_url,
-                    sessionmaker=sessions,
-                    community_id="jiedong",
-                    http=http,
-                    backoff_base=0.001,
-                )
+                return api_of(fake_wechat, sessions, http, "jiedong", backoff_base=0.001)
 
             first, second = process(sessionmaker), process(create_sessionmaker(other_engine))
             await first.send_text(alice, "一")
