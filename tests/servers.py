@@ -15,6 +15,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.ordering_catalog import write_catalog
@@ -42,19 +44,42 @@ def spawn_serve(
     """A ``serve`` process (not yet waited for) and its base URL; ``settings`` are
     environment variables (``CATALOG_PATH="…"``), ``options`` go on its command line.
     ``log``: a file for its stderr (the log), else it is thrown away."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
-    env.update(DATABASE_URL=db_url, WECHAT_TOKEN=token, LOG_LEVEL="ERROR")
-    env.update(settings)
     port = free_port()
     with log.open("ab") if log is not None else open(os.devnull, "wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--port", str(port), *options],
+            [*SERVE, "--port", str(port), *options],
             cwd=workdir,
-            env=env,
+            env=serve_env(db_url, WECHAT_TOKEN=token, **settings),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
     return process, f"http://127.0.0.1:{port}"
+
+
+SERVE = [sys.executable, "-m", "bot", "serve"]
+
+
+def serve_env(db_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a ``serve`` process: none of the caller's ``WECHAT_*`` or
+    ``DATABASE_*``; ``settings`` on top (LOG_LEVEL is ERROR unless given)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
+    env.update(DATABASE_URL=db_url, LOG_LEVEL="ERROR")
+    env.update(settings)
+    return env
+
+
+def run_serve(
+    db_url: str, workdir: Path, *options: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """``serve`` run to its end (for starts that must fail), its output captured."""
+    return subprocess.run(
+        [*SERVE, *options],
+        cwd=workdir,
+        env=serve_env(db_url, **settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def wait_healthy(base: str) -> None:
@@ -83,6 +108,20 @@ def start_servers(
         bases.append(base)
         wait_healthy(base)
     return processes, bases
+
+
+@contextmanager
+def serving(db_url: str, workdir: Path, *, token: str = TOKEN) -> Iterator[str]:
+    """One ``serve`` process on the ordering test catalog, healthy; its base URL.
+    Stopped on the way out."""
+    process, base = spawn_serve(
+        db_url, workdir, token=token, CATALOG_PATH=str(write_catalog(workdir))
+    )
+    try:
+        wait_healthy(base)
+        yield base
+    finally:
+        stop_servers([process])
 
 
 def stop_servers(processes: list[Process]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.ordering_catalog import write_catalog
-from tests.servers import Process, free_port, post, spawn_serve
+from tests.servers import Process, free_port, post, run_serve, spawn_serve
 
 
 @dataclass
@@ -256,19 +256,14 @@ def test_workers_that_cannot_start_stop_the_supervisor_with_one_error(
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
-        env.update(
-            DATABASE_URL=db_url,
+        result = run_serve(
+            db_url,
+            tmp_path,
+            "--port",
+            str(port),
+            "--workers",
+            "2",
             CATALOG_PATH=str(write_catalog(tmp_path)),
-            LOG_LEVEL="ERROR",
-        )
-        result = subprocess.run(
-            [*serve_command(), "--port", str(port), "--workers", "2"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
         )
     assert result.returncode == 1
     assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
@@ -286,15 +281,15 @@ def test_a_broken_catalog_stops_serve_with_workers_before_any_worker_starts(
         write_catalog(tmp_path).read_text(encoding="utf-8").replace("unit: property", "unit: x"),
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "DATABASE_"))}
-    env.update(DATABASE_URL=db_url, CATALOG_PATH=str(broken), LOG_LEVEL="INFO")
-    result = subprocess.run(
-        [*serve_command(), "--port", str(free_port()), "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_serve(
+        db_url,
+        tmp_path,
+        "--port",
+        str(free_port()),
+        "--workers",
+        "2",
+        CATALOG_PATH=str(broken),
+        LOG_LEVEL="INFO",
     )
     assert result.returncode == 1
     assert "unknown unit 'x'" in result.stderr
@@ -304,9 +299,3 @@ def test_a_broken_catalog_stops_serve_with_workers_before_any_worker_starts(
     )
     assert "worker 0 started" not in result.stderr  # nothing was forked
     assert "Traceback" not in result.stderr
-
-
-def serve_command() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "bot", "serve"]

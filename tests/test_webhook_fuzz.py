@@ -22,8 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from storage.engine import create_engine, create_sessionmaker
-from tests.ordering_catalog import write_catalog
-from tests.servers import spawn_serve, stop_servers, wait_healthy
+from tests.servers import serving
 from tests.test_webhook_hostile_xml import ENCODINGS, MARK, hostile, stored_text
 from tests.wechat_server import sign
 
@@ -131,14 +130,8 @@ def signed(query: dict[str, str], valid: bool) -> dict[str, str]:
 def server(db_url: str, tmp_path: Path) -> Iterator[str]:
     """``order-menu serve`` in a subprocess (hypothesis drives it synchronously), on
     the ordering test catalog."""
-    process, base = spawn_serve(
-        db_url, tmp_path, token=TOKEN, CATALOG_PATH=str(write_catalog(tmp_path))
-    )
-    try:
-        wait_healthy(base)
+    with serving(db_url, tmp_path, token=TOKEN) as base:
         yield base
-    finally:
-        stop_servers([process])
 
 
 def request(

@@ -25,7 +25,7 @@ from handlers import texts
 from handlers.long_texts import LONGEST
 from storage import models
 from tests.ordering_catalog import write_catalog
-from tests.servers import spawn_serve, stop_servers, wait_healthy
+from tests.servers import serving
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer, sign
 
@@ -46,14 +46,8 @@ answered the probes of this test after 3 to 7 s; now the worst is ~10-20 ms."""
 
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[str]:
-    process, base = spawn_serve(
-        db_url, tmp_path, token=TOKEN, CATALOG_PATH=str(write_catalog(tmp_path))
-    )
-    try:
-        wait_healthy(base)
+    with serving(db_url, tmp_path, token=TOKEN) as base:
         yield base
-    finally:
-        stop_servers([process])
 
 
 _ids = itertools.count(time.time_ns() // 1000)
