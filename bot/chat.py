@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import re
 import secrets
 import sys
 import threading
@@ -34,6 +32,8 @@ from xml.etree import ElementTree
 
 import aiohttp
 from wechatpy.crypto import WeChatCrypto
+
+from bot.wechat.inbound import Rejected, cdata, parse_element, signature
 
 ACCOUNT = "gh_order_menu_chat"
 """ToUserName of the messages sent: the official account being talked to."""
@@ -138,15 +138,10 @@ def message_xml(openid: str, message: Message, create_time: int | None = None) -
     }
     numeric = {"CreateTime", "MsgId", "Scale", "Location_X", "Location_Y"}
     parts = [
-        f"<{name}>{value}</{name}>" if name in numeric else f"<{name}>{_cdata(value)}</{name}>"
+        f"<{name}>{value}</{name}>" if name in numeric else f"<{name}>{cdata(value)}</{name}>"
         for name, value in fields.items()
     ]
     return "<xml>" + "".join(parts) + "</xml>"
-
-
-def signature(token: str, *parts: str) -> str:
-    """WeChat's signature: SHA-1 of the token and the parts, sorted and concatenated."""
-    return hashlib.sha1("".join(sorted((token, *parts))).encode()).hexdigest()
 
 
 def format_reply(prefix: str, text: str) -> str:
@@ -197,8 +192,8 @@ class Webhook:
             sealed = _xml_fields(self.crypto.encrypt_message(xml, nonce, timestamp))
             query.update(encrypt_type="aes", msg_signature=str(sealed["MsgSignature"]))
             body = (
-                f"<xml><ToUserName>{_cdata(ACCOUNT)}</ToUserName>"
-                f"<Encrypt>{_cdata(str(sealed['Encrypt']))}</Encrypt></xml>"
+                f"<xml><ToUserName>{cdata(ACCOUNT)}</ToUserName>"
+                f"<Encrypt>{cdata(str(sealed['Encrypt']))}</Encrypt></xml>"
             )
         async with self.http.post(
             self.url,
@@ -541,25 +536,17 @@ def _media_id() -> str:
     return "chat_" + secrets.token_hex(12)
 
 
-def _cdata(value: str) -> str:
-    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
 def _is_xml(text: str) -> bool:
     return text.lstrip().startswith("<xml")
 
 
-_DECLARATION = re.compile(r"<!(?!\[CDATA\[)")
-
-
 def _xml_fields(xml: str) -> dict[str, Any]:
-    """The children of the root element (nested ones as dicts); a DTD is refused."""
-    if _DECLARATION.search(xml):
-        raise ReplyError("reply XML with a DTD")
+    """The children of the root element (nested ones as dicts), read by the
+    service's own parser (no DTD in any encoding, bounded nesting)."""
     try:
-        root = ElementTree.fromstring(xml)
-    except ElementTree.ParseError as exc:
-        raise ReplyError(f"reply is not XML: {exc}") from None
+        root = parse_element(xml)
+    except Rejected as exc:
+        raise ReplyError(f"reply refused: {exc.reason}") from None
     return _children(root)
 
 

@@ -250,9 +250,7 @@ def _serve(settings: Settings, host: str, port: int, **options: Any) -> None:
     run(run_server(settings, host, port, **options), settings)
 
 
-def _supervise(
-    settings: Settings, host: str, port: int, workers: int, stop_timeout: float
-) -> None:
+def _supervise(settings: Settings, host: str, port: int, workers: int, stop_timeout: float) -> None:
     """Prepare once, then fork ``workers`` workers and keep them serving (bot/supervisor.py)."""
     import gc
 

@@ -216,14 +216,18 @@ def render_xml(fields: Mapping[str, str | int]) -> str:
     ``>`` starts the next), and characters XML cannot carry are dropped (see
     :func:`xml_text`).
     """
-    parts = []
-    for name, value in fields.items():
-        if isinstance(value, int):
-            parts.append(f"<{name}>{value}</{name}>")
-        else:
-            cdata = xml_text(value).replace("]]>", "]]]]><![CDATA[>")
-            parts.append(f"<{name}><![CDATA[{cdata}]]></{name}>")
+    parts = [
+        f"<{name}>{value}</{name}>"
+        if isinstance(value, int)
+        else f"<{name}>{cdata(value)}</{name}>"
+        for name, value in fields.items()
+    ]
     return "<xml>" + "".join(parts) + "</xml>"
+
+
+def cdata(text: str) -> str:
+    """``text`` as CDATA that nothing in it can end early (see :func:`render_xml`)."""
+    return "<![CDATA[" + xml_text(text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 def xml_text(text: str) -> str:
@@ -263,20 +267,28 @@ def _xml_dict(body: bytes | str) -> dict[str, Any]:
     parser reads as well as UTF-8. Nesting deeper than :data:`MAX_DEPTH` is refused
     as it is met, before a deep tree is built or walked.
     """
+    root = parse_element(body)
+    if root.tag != "xml":
+        raise Rejected(400, "root element is not <xml>")
+    return _children(root)
+
+
+def parse_element(body: bytes | str) -> ElementTree.Element:
+    """The root element of a WeChat XML document, parsed as :func:`_xml_dict`
+    explains (no DTD in any encoding, bounded nesting); :class:`Rejected` (400) if not.
+    Also what ``order-menu chat`` reads the service's replies with."""
     raw = body.encode() if isinstance(body, str) else body
     if not raw.strip():
         raise Rejected(400, "empty body")
     parser = DefusedXMLParser(target=_ShallowTree(), forbid_dtd=True)
     try:
         parser.feed(raw)
-        root = parser.close()
+        root: ElementTree.Element = parser.close()
     except DefusedXmlException as exc:
         raise Rejected(400, f"XML with a DTD or entities refused: {type(exc).__name__}") from None
     except ElementTree.ParseError as exc:
         raise Rejected(400, f"not XML: {exc}"[:200]) from None
-    if root.tag != "xml":
-        raise Rejected(400, "root element is not <xml>")
-    return _children(root)
+    return root
 
 
 class _ShallowTree(ElementTree.TreeBuilder):
