@@ -50,7 +50,7 @@ HANDLER_SECONDS = Histogram(
 )
 WECHAT_ERRORS = Counter(
     "om_wechat_api_errors_total",
-    "WeChat API errors by errcode (-1: unreachable or busy)",
+    "WeChat API errors by errcode (-1: busy, unreachable, or no clear answer to a call)",
     ["errcode"],
     registry=REGISTRY,
 )
