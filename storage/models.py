@@ -385,6 +385,7 @@ class Order(Base):
         Index(None, "community_id", "status"),
         Index(None, "unit_id", "status"),
         Index(None, "resident_id", "created_at"),
+        Index(None, "community_id", "created_at"),  # the staff board, newest first, paged
         UniqueConstraint("community_id", "message_key"),
     )
 
