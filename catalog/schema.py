@@ -294,3 +294,11 @@ class CatalogDocument(_Model):
     lexicon: dict[Text, list[Text]] = Field(default_factory=dict)
     """Community words for the matcher, extending the shipped lexicon:
     ``{catalog term: [everyday words residents use for it]}``."""
+
+    @field_validator("lexicon")
+    @classmethod
+    def _lexicon_in_term_order(cls, lexicon: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Kept sorted by term: the order of the entries means nothing, and the
+        catalog's version (a hash of the document) must not change when a tool or a
+        person reorders them."""
+        return dict(sorted(lexicon.items()))

@@ -25,8 +25,8 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
-    """Bring the database to the newest revision; return (before, after).
+async def upgrade(engine: AsyncEngine, to: str = "head") -> tuple[str | None, str | None]:
+    """Bring the database to the newest revision (or ``to``); return (before, after).
 
     Several processes may start at once against one PostgreSQL database: an
     advisory lock held for the transaction makes the others wait, then find
@@ -36,7 +36,7 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
     """
     for attempt in range(5):
         try:
-            return await _upgrade_once(engine)
+            return await _upgrade_once(engine, to)
         except OperationalError as exc:
             if engine.dialect.name != "sqlite" or "locked" not in str(exc) or attempt == 4:
                 raise
@@ -44,12 +44,12 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
     raise AssertionError("unreachable")
 
 
-async def _upgrade_once(engine: AsyncEngine) -> tuple[str | None, str | None]:
+async def _upgrade_once(engine: AsyncEngine, to: str) -> tuple[str | None, str | None]:
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         before = await conn.run_sync(_current)
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(_upgrade, to)
         after = await conn.run_sync(_current)
     return before, after
 
@@ -63,7 +63,7 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection, to: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, to)

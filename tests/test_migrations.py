@@ -8,9 +8,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
+from catalog.loader import load_catalog
 from storage import migrate
 from storage.engine import create_engine
 from storage.models import Base
+from tests.conftest import QINGSHIWAN
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -43,3 +45,37 @@ async def test_processes_starting_together_migrate_once(empty_db_url: str) -> No
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_stored_catalog_versions_are_recomputed_when_their_formula_changes(
+    empty_db_url: str,
+) -> None:
+    """0011: a catalog stored under the old version (its lexicon hashed in file order)
+    gets the version the code now computes for it. Otherwise every process would find
+    the stored version differs from its catalog's and reload it every few seconds."""
+    catalog = load_catalog(QINGSHIWAN)
+    engine = create_engine(empty_db_url)
+    try:
+        await migrate.upgrade(engine, to="0010")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO communities (id, name, timezone, created_at) "
+                    "VALUES (:id, :name, 'Asia/Shanghai', CURRENT_TIMESTAMP)"
+                ),
+                {"id": catalog.community_id, "name": catalog.community_name},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO catalog_versions "
+                    "(community_id, version, document, source, imported_at, summary) "
+                    "VALUES (:community, 'hashed-the-old', :document, 'x', CURRENT_TIMESTAMP, '{}')"
+                ),
+                {"community": catalog.community_id, "document": catalog.to_json()},
+            )
+        assert await migrate.upgrade(engine) == ("0010", migrate.head_revision())
+        async with engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT version FROM catalog_versions"))).scalars()
+            assert list(stored) == [catalog.version]
+    finally:
+        await engine.dispose()
