@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import keys
+from bot.web.console import EXAMPLE_LENGTH
 from catalog.loader import load_catalog
 from catalog.matcher import Matcher
 from catalog.normalize import normalize
@@ -26,6 +27,7 @@ from handlers.long_texts import LONGEST
 from storage import models
 from tests.ordering_catalog import write_catalog
 from tests.servers import serving
+from tests.test_console import add_user, login
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer, sign
 
@@ -113,6 +115,16 @@ async def test_a_very_long_message_is_kept_whole_and_answered_politely(
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         kept = list(await session.scalars(select(models.UnmetNeed.text)))
     assert kept == [FLOOD.strip()]
+    # Staff's 需求清单 shows its start, not 20,000 characters.
+    await add_user(wechat, "staff1", "staff")
+    staff = await login(wechat, "staff1")
+    try:
+        page = await (await staff.get("/console/needs")).text()
+    finally:
+        await staff.close()
+    beginning = FLOOD.strip()[:EXAMPLE_LENGTH]
+    assert beginning + "…" in page
+    assert len(page) < 10_000
 
 
 async def test_a_message_as_long_as_the_bot_reads_is_understood(

@@ -495,7 +495,11 @@ async def needs(request: web.Request) -> dict[str, Any]:
     async with request.app[keys.READER]() as session:
         rows = (
             await session.execute(
-                select(models.UnmetNeed.text, models.UnmetNeed.normalized)
+                # Needs are kept whole, a long story too: the page shows their start.
+                select(
+                    func.substr(models.UnmetNeed.text, 1, EXAMPLE_LENGTH + 1),
+                    models.UnmetNeed.normalized,
+                )
                 .where(models.UnmetNeed.community_id == user.community_id)
                 .order_by(models.UnmetNeed.created_at.desc())
                 .limit(2000)
@@ -507,20 +511,20 @@ async def needs(request: web.Request) -> dict[str, Any]:
         group = groups.setdefault(key, {"gist": key, "count": 0, "examples": []})
         group["count"] += 1
         if len(group["examples"]) < 3:
-            group["examples"].append(text)
+            long = len(text) > EXAMPLE_LENGTH
+            group["examples"].append(text[:EXAMPLE_LENGTH] + "…" if long else text)
     ranked = sorted(groups.values(), key=lambda g: -g["count"])
     return _context(request, user, groups=ranked)
 
 
+EXAMPLE_LENGTH = 120
+"""Characters of a resident's words shown as an example on the 需求清单 page."""
 FILLER = re.compile(r"(请问|你好|您好|能不能|可以|一下|帮我|我想|想要|有没有|吗|呢|啊|吧|的|了)")
 
 
 def _gist(text: str) -> str:
     """Similar wordings together: the message without filler, at most 8 characters."""
-    core = re.sub(
-        r"(请问|你好|您好|能不能|可以|一下|帮我|我想|想要|有没有|吗|呢|啊|吧|的|了)", "", text
-    )
-    return core[:8] or text[:8]
+    return FILLER.sub("", text)[:8] or text[:8]
 
 
 # --- evaluation ------------------------------------------------------------------------------
