@@ -2,7 +2,8 @@
 
 The order is the order of precedence:
 
-0. ``long_texts``: a message longer than the bot reads is kept for staff and
+0. ``long_texts``: a message longer than the bot reads is kept for staff (unless it is
+   an answer mid-form or reads as a confidential report) and
    answered politely, before any other filter works through it.
 1. ``start``: following, unfollowing, 帮助 - always available.
 2. ``units``: partner units' members: 绑定, 接单/开始/完成/退回 + code, 待办.
