@@ -14,6 +14,9 @@ watches, in the spirit of gunicorn's arbiter:
   that long resets its slot's count.
 * SIGTERM or SIGINT stop the workers gracefully (SIGTERM to each; SIGKILL to those
   still there after ``stop_timeout``); a second signal kills them at once.
+* A supervisor killed outright (SIGKILL, the OOM killer) takes its workers with it:
+  each is sent SIGTERM by the kernel when its parent dies (``PR_SET_PDEATHSIG``), so
+  no orphan serves the port beside the next deployment.
 * A worker that exits by itself before any worker ever served found a reason none
   can start (the port taken, the database gone): the supervisor stops the others and
   raises :class:`CannotStart` rather than restart forever.
@@ -158,6 +161,7 @@ class Supervisor:
         self._cannot_start: str | None = None
         self._stop_requested = False
         self._wake_r = self._wake_w = -1
+        self._supervisor_pid = os.getpid()
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -165,6 +169,7 @@ class Supervisor:
         """Supervise until SIGTERM or SIGINT, then stop every worker and return.
 
         Raises :class:`CannotStart` when the workers cannot start at all."""
+        self._supervisor_pid = os.getpid()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -249,6 +254,7 @@ class Supervisor:
         returning into the supervisor's stack (its ``finally`` blocks are not ours)."""
         status = 1
         try:
+            _stop_with_parent(self._supervisor_pid)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -415,6 +421,28 @@ class Supervisor:
         for pid in self._workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
+
+
+def _stop_with_parent(supervisor_pid: int) -> None:
+    """In a new worker: be sent SIGTERM when the supervisor dies, however it dies.
+
+    A supervisor killed outright (SIGKILL, the OOM killer) cannot stop its workers,
+    and orphans would go on serving the port beside the next deployment's workers,
+    with no one to restart them. Linux delivers a chosen signal to a child when its
+    parent exits (``PR_SET_PDEATHSIG``); should the supervisor have died between
+    the fork and this call, the worker sees it has another parent and leaves at once.
+    Elsewhere (no ``prctl``) this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    if libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("worker %d: cannot ask to be stopped with the supervisor", os.getpid())
+    if os.getppid() != supervisor_pid:
+        raise SystemExit(0)
 
 
 def _note(signum: int, frame: object) -> None:

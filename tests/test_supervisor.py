@@ -144,7 +144,7 @@ def scrape(base: str) -> str:
 def test_a_worker_killed_by_the_os_is_reaped_and_replaced(deployment: Deployment) -> None:
     supervisor = deployment.supervisor
     first = serving_pids(deployment.base, 2, timeout=120, exclude=set())
-    victim = min(first - {supervisor.pid})  # the old parent served too: not that one
+    victim = min(first)
     survivor = (first - {victim}).pop()
     os.kill(victim, signal.SIGKILL)
 
@@ -224,6 +224,22 @@ def test_stopping_the_supervisor_stops_every_worker(deployment: Deployment) -> N
     for pid in workers:
         assert state(pid) is None, f"worker {pid} is still there ({state(pid)})"
     assert "all workers stopped" in deployment.text()
+
+
+def test_workers_stop_when_the_supervisor_is_killed(deployment: Deployment) -> None:
+    """Killed outright, the supervisor cannot stop its workers: the kernel tells them
+    (they would otherwise serve on as orphans nobody restarts)."""
+    supervisor = deployment.supervisor
+    workers = serving_pids(deployment.base, 2, timeout=120, exclude=set())
+    supervisor.kill()
+    supervisor.wait(10)
+    deadline = time.monotonic() + 20
+    # Gone, or exited and waiting for init to reap it (a container's first process
+    # may never do that): either way no longer running.
+    while any(state(pid) not in (None, "Z") for pid in workers):
+        assert time.monotonic() < deadline, {pid: state(pid) for pid in workers}
+        time.sleep(0.05)
+    assert healthz_pid(deployment.base) is None  # nothing serves the port any more
 
 
 @pytest.mark.parametrize("deployment", [("--stop-timeout", "2")], indirect=True)
