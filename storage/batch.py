@@ -24,7 +24,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import READ_ONLY, configure_sqlite, sqlite_busy_timeout_ms
+from storage.engine import READ_ONLY, configure_sqlite, sqlite_busy_timeout_ms, sqlite_file
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ class BatchDatabase(abc.ABC):
     @staticmethod
     def for_engine(engine: AsyncEngine) -> BatchDatabase:
         url = engine.url
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if url.get_backend_name() == "sqlite" and sqlite_file(url):
             return SQLiteThread(
                 url.set(drivername="sqlite").render_as_string(False), sqlite_busy_timeout_ms(engine)
             )

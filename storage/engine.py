@@ -56,7 +56,7 @@ def create_engine(
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": pool_timeout}
-        if _sqlite_file(parsed):  # an in-memory database has a one-connection pool
+        if sqlite_file(parsed):  # an in-memory database has a one-connection pool
             kwargs["pool_timeout"] = pool_timeout
     else:
         kwargs.update(pool_size=pool_size, pool_timeout=pool_timeout, pool_pre_ping=True)
@@ -203,12 +203,6 @@ READ_ONLY = "order_menu_read_only"
 take the write lock, so it neither waits for writers nor makes them wait."""
 
 
-async def read_only(session: AsyncSession) -> AsyncSession:
-    """Mark a new session as read-only (call before its first statement)."""
-    await session.connection(execution_options={READ_ONLY: True})
-    return session
-
-
 def read_only_engine(engine: AsyncEngine) -> AsyncEngine:
     """``engine`` for work that only reads: the same pool, its transactions marked
     ``READ_ONLY`` (on SQLite they take no write lock, so a page that only reads is
@@ -241,7 +235,7 @@ async def write_refused(engine: AsyncEngine) -> str | None:
     the database are raised."""
     url = engine.url
     if url.get_backend_name() == "sqlite":
-        if _sqlite_file(url) and not str(url.database).startswith("file:"):
+        if sqlite_file(url) and not str(url.database).startswith("file:"):
             return await asyncio.to_thread(_sqlite_file_write_refused, Path(str(url.database)))
         async with engine.connect() as connection:
             raw = await connection.get_raw_connection()
@@ -259,7 +253,7 @@ async def write_refused(engine: AsyncEngine) -> str | None:
     return None
 
 
-def _sqlite_file(url: URL) -> bool:
+def sqlite_file(url: URL) -> bool:
     """A database in a file, not in memory (as SQLAlchemy's SQLite dialects tell)."""
     return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from alembic import command
 from alembic.config import Config
@@ -21,7 +22,11 @@ def alembic_config() -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest migration's revision. Found by reading every migration script
+    (~7 ms), so once per process: /readyz asks at every probe, and the scripts do
+    not change under a running process."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

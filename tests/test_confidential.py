@@ -47,6 +47,14 @@ async def test_the_public_page_shows_no_count_of_confidential_reports(site: Site
     assert "<td>1</td>" in unit_card(page, "阳光物业")
 
 
+async def test_metrics_count_no_confidential_report(site: Site) -> None:
+    """/metrics needs no login: a count there would tell when a report arrives."""
+    wechat, _, _ = site
+    body = await (await wechat.client.get("/metrics")).text()
+    counted = re.findall(r'^om_orders\{status="(\w+)"\} (\d+)', body, re.M)
+    assert sum(float(n) for _, n in counted) == 1, counted  # the repair order, not the report
+
+
 async def test_the_staff_evaluation_and_its_exports_leave_confidential_reports_out(
     site: Site,
 ) -> None:

@@ -258,6 +258,7 @@ async def test_a_forged_or_foreign_device_cookie_is_not_a_known_browser(
         f"{device}.{issued}.{'0' * len(mac)}",
         f"{device}.{int(issued) + 1}.{mac}",
         "garbage",
+        f"{device}.{issued}.{'签' * len(mac)}",  # not even ASCII: was a 500
     ):
         forger = browsers(wechat)
         forger.cookie_jar.update_cookies({staff_cookie: value}, url)

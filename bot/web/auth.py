@@ -258,7 +258,9 @@ class KnownDevices:
             return None
         key = await self._signing_key(request.app)
         expected = self._mac(key, account, device, issued)
-        return device if hmac.compare_digest(expected, mac) else None
+        # Bytes, not str: compare_digest refuses a str with non-ASCII characters
+        # (a forged cookie would have been a 500).
+        return device if hmac.compare_digest(expected.encode(), mac.encode()) else None
 
     async def remember(
         self,
