@@ -34,6 +34,9 @@ fetch, about four seconds, while the refresh held the lock)."""
 async def test_a_slow_token_refresh_does_not_hold_up_residents_or_other_writes(
     db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
 ) -> None:
+    """On SQLite a transaction held open during the fetch was the whole database's
+    write lock. (On PostgreSQL only the token's row was locked, so there this checks
+    that nothing else waits either.)"""
     wechat = await start(aiohttp_client, db_url)
     app = wechat.client.app
     sessionmaker = app[keys.SESSIONMAKER]
