@@ -6,10 +6,10 @@ sent; or failed for now (retried with exponential backoff and jitter); or failed
 good after ``max_attempts`` or an error retrying cannot fix (shown to staff); or
 unknown (below).
 
-A failed send either certainly did not arrive (a refusal, no connection) and is
-retried, or may have arrived (a timeout after sending, HTTP 5xx, a dropped
-connection; :func:`bot.wechat.errors.may_have_arrived`). What happens then depends on
-whether the channel's receiver can recognise a second copy:
+A failed send either certainly did not arrive (a refusal, no connection, no access
+token to send it with) and is retried, or may have arrived (a timeout after sending,
+HTTP 5xx, a dropped connection; :func:`bot.wechat.errors.may_have_arrived`). What
+happens then depends on whether the channel's receiver can recognise a second copy:
 
 * ``webhook`` (repeatable) - the receiver dedupes by the row's key, sent as
   ``Idempotency-Key`` and ``X-Order-Menu-Idempotency-Key``: retried like any failure;
@@ -62,6 +62,7 @@ from bot.wechat.errors import (
     describe,
     may_have_arrived,
 )
+from bot.wechat.transport import request
 from storage import models
 from storage.repositories import outbox as repo
 
@@ -140,7 +141,7 @@ class OutboxWorker:
         self._batch = batch
         self._budget = budget
         """Seconds one poll may go on claiming batches while there are more."""
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._channels: dict[str, Channel] = {
             "log": Channel(self._log, repeatable=True),
             "webhook": Channel(self._webhook, repeatable=True),
@@ -262,7 +263,10 @@ class OutboxWorker:
     async def _wecom(self, message: repo.Claimed) -> None:
         url = _env(message.payload["channel"]["url_env"])
         body = {"msgtype": "markdown", "markdown": {"content": _markdown(message.payload)}}
-        async with self._http.post(url, json=body, timeout=self._timeout) as response:
+        # At most once, so on a connection of its own (bot.wechat.transport).
+        async with request(
+            self._http, "POST", url, json=body, total=self._timeout, fresh=True
+        ) as response:
             response.raise_for_status()
             try:
                 reply = await response.json(content_type=None)
@@ -295,8 +299,14 @@ class OutboxWorker:
             "X-Order-Menu-Idempotency-Key": message.key,
             "Idempotency-Key": _sf_string(message.key),
         }
-        async with self._http.post(
-            channel["url"], data=body, headers=headers, timeout=self._timeout
+        async with request(
+            self._http,
+            "POST",
+            channel["url"],
+            data=body,
+            headers=headers,
+            total=self._timeout,
+            fresh=False,  # a repeat is deduped by the key
         ) as response:
             if 400 <= response.status < 500 and response.status not in (408, 429):
                 raise Permanent(f"HTTP {response.status} from {channel['url']}")
