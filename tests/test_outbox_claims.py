@@ -83,7 +83,7 @@ async def test_two_workers_never_send_a_notice_twice_when_a_claim_runs_out(
     When the first one comes back, it does not send the notices that are no longer
     its own: each arrives once, none is lost as unknown."""
     fake_wechat.add_user("o_resident")
-    fake_wechat.set_delay(CUSTOM_SEND_PATH, 1.0)  # WeChat acts, and answers, after 1 s
+    fake_wechat.set_delay(CUSTOM_SEND_PATH, 3.0)  # WeChat acts, and answers, after 3 s
     await add_community(sessionmaker)
     for n in (1, 2, 3):
         await notify(sessionmaker, f"step:{n}", "o_resident")
@@ -114,7 +114,7 @@ async def test_a_worker_still_sending_keeps_its_claim_and_the_order(
     taken over by another worker while the first is alive: it renews its claim, so a
     resident reads the notices in the order they were written."""
     fake_wechat.add_user("o_resident")
-    fake_wechat.set_delay(CUSTOM_SEND_PATH, 0.5)
+    fake_wechat.set_delay(CUSTOM_SEND_PATH, 2.0)
     await add_community(sessionmaker)
     for n in (1, 2, 3):
         await notify(sessionmaker, f"step:{n}", "o_resident")
@@ -128,13 +128,26 @@ async def test_a_worker_still_sending_keeps_its_claim_and_the_order(
         taken = 0
         while not working.done():
             clock.advance(minutes=3)  # every lease runs out, but for renewals
-            await asyncio.sleep(0.25)
+            for _ in range(20):  # a live worker's renewal comes every 0.1 s; 1 s at most
+                await asyncio.sleep(0.05)
+                if working.done() or await held_beyond(sessionmaker, clock.now()):
+                    break
             taken += await other.run_once()
         assert await working == 3
     assert taken == 0
     assert [t[-7:] for t in texts(fake_wechat)] == ["step:1）", "step:2）", "step:3）"]
     found = await rows(sessionmaker)
     assert [found[f"step:{n}"].status for n in (1, 2, 3)] == ["sent", "sent", "sent"]
+
+
+async def held_beyond(sessionmaker: Sessions, moment: dt.datetime) -> bool:
+    """Whether every row without an outcome yet is claimed beyond ``moment``."""
+    found = await rows(sessionmaker)
+    return all(
+        row.next_attempt_at > moment
+        for row in found.values()
+        if row.status in ("pending", "sending")
+    )
 
 
 def test_a_lease_must_outlast_several_renewals(sessionmaker: Sessions) -> None:
