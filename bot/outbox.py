@@ -1,15 +1,15 @@
 """Delivering the outbox: each row to its channel, with retries and backoff.
 
 A worker claims due rows (a lease moves their next attempt ahead, so no other worker
-takes them meanwhile), sends them outside any transaction, and records the result:
-sent; or failed for now (retried with exponential backoff and jitter); or failed for
-good after ``max_attempts`` or an error retrying cannot fix (shown to staff); or
-unknown (below).
+takes them meanwhile, and the worker renews it while it works), sends them outside any
+transaction, and records the result: sent; or failed for now (retried with
+exponential backoff and jitter); or failed for good after ``max_attempts`` or an error
+retrying cannot fix (shown to staff); or unknown (below).
 
-A failed send either certainly did not arrive (a refusal, no connection) and is
-retried, or may have arrived (a timeout after sending, HTTP 5xx, a dropped
-connection; :func:`bot.wechat.errors.may_have_arrived`). What happens then depends on
-whether the channel's receiver can recognise a second copy:
+A failed send either certainly did not arrive (a refusal, no connection, no access
+token to send it with) and is retried, or may have arrived (a timeout after sending,
+HTTP 5xx, a dropped connection; :func:`bot.wechat.errors.may_have_arrived`). What
+happens then depends on whether the channel's receiver can recognise a second copy:
 
 * ``webhook`` (repeatable) - the receiver dedupes by the row's key, sent as
   ``Idempotency-Key`` and ``X-Order-Menu-Idempotency-Key``: retried like any failure;
@@ -17,9 +17,11 @@ whether the channel's receiver can recognise a second copy:
 * ``wechat``, ``resident`` and ``wecom_robot`` (at most once) - WeChat and WeCom have
   no idempotency key, and a unit or resident must not get a message twice: marked
   ``unknown`` ("it may have arrived"), kept with the error for staff (status
-  ``unknown`` in ``om_outbox``, an ERROR log line), never sent again. Their rows are
-  claimed as ``sending``, so a worker that dies mid-send leaves them to be settled as
-  ``unknown`` too rather than sent again after the lease.
+  ``unknown`` in ``om_outbox``, an ERROR log line), never sent again. Each of their
+  rows becomes ``sending`` just before its own attempt, so a worker that dies
+  mid-send leaves that one row to be settled as ``unknown`` rather than sent again
+  after the lease, and the rows of its batch it had not tried yet ``pending``, to be
+  sent by the next worker (see :mod:`storage.repositories.outbox`).
 
 Channels:
 
@@ -37,6 +39,7 @@ Channels:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -62,6 +65,7 @@ from bot.wechat.errors import (
     describe,
     may_have_arrived,
 )
+from bot.wechat.transport import request
 from storage import models
 from storage.repositories import outbox as repo
 
@@ -107,6 +111,22 @@ class ResidentAccount(Protocol):
     def resident_template(self) -> str | None: ...
 
 
+class _Held:
+    """The rows of a batch this worker still holds: claimed, no outcome recorded yet.
+
+    ``lock`` keeps the renewal of the claim from overwriting an outcome being recorded
+    (a "failed for now" row is ``pending`` with its retry time, and a renewal that
+    landed after it would move that time to the end of the lease)."""
+
+    def __init__(self, rows: list[repo.Claimed]) -> None:
+        self.rows = {row.id: row for row in rows}
+        self.lock = asyncio.Lock()
+
+    def release(self, rows: list[repo.Claimed]) -> None:
+        for row in rows:
+            self.rows.pop(row.id, None)
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -118,16 +138,24 @@ class OutboxWorker:
         clock: Clock,
         max_attempts: int = 8,
         lease: dt.timedelta = dt.timedelta(seconds=120),
+        renew_every: float | None = None,
         backoff_base: float = 5.0,
         batch: int = 10,
         timeout: float = 10.0,
         budget: float = 1.0,
     ) -> None:
-        # A claimed row must be done before its lease ends, or another worker sends it
-        # too: a batch's worst case (every send to one recipient, one after the other,
-        # timing out) stays inside the lease.
-        if lease.total_seconds() < batch * timeout:
-            raise ValueError(f"lease {lease} is shorter than {batch} sends of {timeout} s")
+        # The lease is how long a claim outlives a worker that stopped, not a bound on
+        # the work: a batch can take longer than any fixed lease (every send of one
+        # recipient, one after the other, each with the API client's own attempts,
+        # backoff and token refresh), so the worker renews its claim every
+        # ``renew_every`` seconds while it works. Two renewals may fail (a busy
+        # database) before the claim is lost; and a lost claim costs no duplicate:
+        # each row checks, just before its attempt, that it is still this worker's.
+        self._renew_every = lease.total_seconds() / 4 if renew_every is None else renew_every
+        if not 0 < self._renew_every * 3 <= lease.total_seconds():
+            raise ValueError(
+                f"renew_every {renew_every}: must be positive, at most a third of {lease}"
+            )
         self._sessionmaker = sessionmaker
         self._accounts = accounts
         self._communities = list(communities) if communities is not None else None
@@ -140,7 +168,7 @@ class OutboxWorker:
         self._batch = batch
         self._budget = budget
         """Seconds one poll may go on claiming batches while there are more."""
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._channels: dict[str, Channel] = {
             "log": Channel(self._log, repeatable=True),
             "webhook": Channel(self._webhook, repeatable=True),
@@ -148,7 +176,6 @@ class OutboxWorker:
             "wechat": Channel(self._wechat_unit, repeatable=False),
             "resident": Channel(self._resident, repeatable=False),
         }
-        self._at_most_once = [n for n, c in self._channels.items() if not c.repeatable]
 
     async def run_once(self) -> int:
         """Deliver what is due now, batch after batch for up to ``budget`` seconds;
@@ -166,46 +193,92 @@ class OutboxWorker:
         if abandoned:
             log.error("%d notification(s) left sending by a stopped worker: unknown", abandoned)
         while True:
-            now = self._clock.now()
             async with self._sessionmaker.begin() as session:
                 claimed = await repo.claim_due(
                     session,
-                    now=now,
+                    now=self._clock.now(),
                     lease=self._lease,
                     limit=self._batch,
                     communities=self._communities,
-                    at_most_once=self._at_most_once,
                 )
             by_recipient: dict[tuple[str, str, str], list[repo.Claimed]] = {}
             for message in claimed:
                 recipient = (message.community_id, message.channel, message.target)
                 by_recipient.setdefault(recipient, []).append(message)
-            outcomes = await asyncio.gather(
-                *(self._deliver_in_order(m) for m in by_recipient.values()),
-                return_exceptions=True,  # every recipient's sends end before this returns
-            )
+            held = _Held(claimed)
+            renewing = asyncio.create_task(self._keep_claim(held))
+            try:
+                outcomes = await asyncio.gather(
+                    *(self._deliver_in_order(held, m) for m in by_recipient.values()),
+                    return_exceptions=True,  # every recipient's sends end before this returns
+                )
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
-            attempted += len(claimed)
+                attempted += outcome
             if len(claimed) < self._batch or loop.time() >= stop_at:
                 return attempted
 
-    async def _deliver_in_order(self, messages: list[repo.Claimed]) -> None:
-        """One recipient's messages, oldest first. When one must be tried again later,
-        the ones after it wait until then too: a unit never reads "催办" before the
-        "新订单" it is about."""
-        for n, message in enumerate(messages):
-            retry_at = await self._deliver(message)
-            if retry_at is not None and n + 1 < len(messages):
-                later = [m.id for m in messages[n + 1 :]]
-                async with self._sessionmaker.begin() as session:
-                    await repo.postpone(session, later, until=retry_at)
-                return
+    async def _keep_claim(self, held: _Held) -> None:
+        """Renew the claim on the rows still held every ``renew_every`` seconds, until
+        cancelled (the batch is done)."""
+        while True:
+            await asyncio.sleep(self._renew_every)
+            async with held.lock:
+                if not held.rows:
+                    continue
+                try:
+                    async with self._sessionmaker.begin() as session:
+                        await repo.renew(
+                            session, list(held.rows.values()), until=self._clock.now() + self._lease
+                        )
+                except Exception as exc:  # the next renewal may get through
+                    log.warning(
+                        "could not renew the claim on %d notification(s): %s",
+                        len(held.rows),
+                        describe(exc),
+                    )
 
-    async def _deliver(self, message: repo.Claimed) -> dt.datetime | None:
+    async def _deliver_in_order(self, held: _Held, messages: list[repo.Claimed]) -> int:
+        """One recipient's messages, oldest first; how many were attempted. When one
+        must be tried again later, the ones after it wait until then too: a unit
+        never reads "催办" before the "新订单" it is about."""
+        for n, message in enumerate(messages):
+            channel = self._channels.get(message.channel)
+            async with self._sessionmaker.begin() as session:
+                ours = await repo.start_attempt(
+                    session,
+                    message,
+                    until=self._clock.now() + self._lease,
+                    at_most_once=channel is not None and not channel.repeatable,
+                )
+            if not ours:
+                # Our lease ran out and another worker claimed it: it sends this one,
+                # and the ones after it once their leases end, in order.
+                held.release(messages[n:])
+                log.warning(
+                    "notification %s: claimed by another worker meanwhile; left to it",
+                    message.key,
+                )
+                return n
+            retry_at = await self._deliver(held, message, channel)
+            if retry_at is not None and n + 1 < len(messages):
+                later = messages[n + 1 :]
+                async with held.lock:
+                    held.release(later)
+                    async with self._sessionmaker.begin() as session:
+                        await repo.postpone(session, later, until=retry_at)
+                return n + 1
+        return len(messages)
+
+    async def _deliver(
+        self, held: _Held, message: repo.Claimed, channel: Channel | None
+    ) -> dt.datetime | None:
         """Send one message and record the outcome; when it is to be tried again."""
-        channel = self._channels.get(message.channel)
         error: str | None = None
         permanent = ambiguous = False
         try:
@@ -220,14 +293,16 @@ class OutboxWorker:
         now = self._clock.now()
         retry_at: dt.datetime | None = None
         give_up = permanent or message.attempts >= self._max_attempts
-        async with self._sessionmaker.begin() as session:
-            if error is None:
-                await repo.mark_sent(session, message.id, now=now)
-            elif ambiguous:
-                await repo.mark_unknown(session, message.id, error)
-            else:
-                retry_at = None if give_up else now + self._backoff(message.attempts)
-                await repo.mark_failed(session, message.id, error, retry_at=retry_at)
+        async with held.lock:
+            held.release([message])
+            async with self._sessionmaker.begin() as session:
+                if error is None:
+                    await repo.mark_sent(session, message.id, now=now)
+                elif ambiguous:
+                    await repo.mark_unknown(session, message.id, error)
+                else:
+                    retry_at = None if give_up else now + self._backoff(message.attempts)
+                    await repo.mark_failed(session, message.id, error, retry_at=retry_at)
         if error is None:
             return None
         if ambiguous:
@@ -262,7 +337,10 @@ class OutboxWorker:
     async def _wecom(self, message: repo.Claimed) -> None:
         url = _env(message.payload["channel"]["url_env"])
         body = {"msgtype": "markdown", "markdown": {"content": _markdown(message.payload)}}
-        async with self._http.post(url, json=body, timeout=self._timeout) as response:
+        # At most once, so on a connection of its own (bot.wechat.transport).
+        async with request(
+            self._http, "POST", url, json=body, total=self._timeout, fresh=True
+        ) as response:
             response.raise_for_status()
             try:
                 reply = await response.json(content_type=None)
@@ -295,8 +373,14 @@ class OutboxWorker:
             "X-Order-Menu-Idempotency-Key": message.key,
             "Idempotency-Key": _sf_string(message.key),
         }
-        async with self._http.post(
-            channel["url"], data=body, headers=headers, timeout=self._timeout
+        async with request(
+            self._http,
+            "POST",
+            channel["url"],
+            data=body,
+            headers=headers,
+            total=self._timeout,
+            fresh=False,  # a repeat is deduped by the key
         ) as response:
             if 400 <= response.status < 500 and response.status not in (408, 429):
                 raise Permanent(f"HTTP {response.status} from {channel['url']}")

@@ -6,7 +6,7 @@ added job and drops jobs that missed their time by more than a second. Here
 APScheduler only says "poll now"; what is due is decided by the rows, so nothing is
 lost while the service is down, and each poll job runs one instance at a time.
 Errors of any job go to one listener that logs them; ``stop`` waits for jobs that are
-running, then stops.
+running, for a grace period, then cancels those still running.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class Scheduler:
         self._idle = asyncio.Event()
         self._idle.set()
         self._jobs: dict[str, Job] = {}
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._stopping = False
         self._everywhere: set[str] = set()
 
     def every(self, seconds: float, name: str, job: Job, *, everywhere: bool = False) -> None:
@@ -81,9 +83,19 @@ class Scheduler:
     async def _run(self, name: str) -> object:
         self._running += 1
         self._idle.clear()
+        # A task of its own, so that ``stop`` can cancel the job and nothing else.
+        task = asyncio.ensure_future(self._jobs[name]())
+        self._tasks.add(task)
         try:
-            return await self._jobs[name]()
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._stopping and task.cancelled() and not (current and current.cancelling()):
+                log.info("scheduled job %s cancelled at shutdown", name)
+                return None  # stopped on purpose: not an error of the job
+            raise
         finally:
+            self._tasks.discard(task)
             self._running -= 1
             if self._running == 0:
                 self._idle.set()
@@ -95,9 +107,30 @@ class Scheduler:
         self._scheduler.start()
 
     async def stop(self, grace: float = 10.0) -> None:
+        """Stop polling; wait up to ``grace`` seconds for jobs that are running, then
+        cancel them and wait for them to end.
+
+        Cancelling is safe for every job here, as a SIGKILL would be: each commits
+        its steps one by one, and leaves what it had not done yet to the next poll
+        (an outbox row or broadcast delivery it was sending becomes ``unknown``,
+        the ones it had not tried stay pending). Left running, a job would go on
+        while the HTTP session and the database engine it uses are closed under it.
+        """
+        self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
+            return
         except TimeoutError:
-            log.warning("scheduled jobs still running after %.0f s at shutdown", grace)
+            log.warning(
+                "scheduled jobs still running after %.0f s at shutdown: cancelling %d",
+                grace,
+                len(self._tasks),
+            )
+        for task in list(self._tasks):
+            task.cancel()
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            log.error("scheduled jobs still running %.0f s after being cancelled", grace)

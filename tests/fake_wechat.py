@@ -17,26 +17,32 @@ It answers the endpoints the bot uses the way WeChat does (HTTP 200 with a JSON
 - ``GET /cgi-bin/user/info``: the profile, ``subscribe: 0`` for a non-follower.
 
 Knobs: :meth:`FakeWeChat.add_user`, :meth:`~FakeWeChat.fail_next` (errcodes for the next
-calls of an endpoint), :attr:`~FakeWeChat.rate_limit` (calls per second, then 45009),
+calls of an endpoint), :meth:`~FakeWeChat.fail_http` (HTTP statuses for the next calls,
+as from WeChat's gateway), :attr:`~FakeWeChat.rate_limit` (calls per second, then 45009),
 :meth:`~FakeWeChat.set_delay` (slow to act), :meth:`~FakeWeChat.set_slow` (acts at once,
-slow to answer), :meth:`~FakeWeChat.expire_tokens`,
+slow to answer), :attr:`~FakeWeChat.close_kept_alive` (closes a kept-alive connection
+when its next request comes, unread), :meth:`~FakeWeChat.expire_tokens`,
 :meth:`~FakeWeChat.invalidate_tokens`, :meth:`~FakeWeChat.age_tokens`; every request is
 kept in :attr:`~FakeWeChat.requests`, every message it accepted in
 :attr:`~FakeWeChat.sent` (:meth:`~FakeWeChat.deliveries` counts them per user).
 
 Use it as ``async with FakeWeChat() as fake: ... fake.base_url ...``, or make a pytest
 fixture with ``fake_wechat = fake_wechat_fixture()`` in a test module.
+
+:func:`unreachable` is the other kind of peer: an address whose connections never open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import secrets
+import socket
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -168,6 +174,13 @@ class FakeWeChat:
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry time
         self._current: str | None = None
         self._failures: dict[str, deque[int]] = {}
+        self._http_failures: dict[str, deque[int]] = {}
+        self.close_kept_alive = False
+        """When set, a request that comes on a connection that already carried one is not
+        read: the connection is closed, as by a server whose keep-alive timeout ran out
+        just as the client reused the connection. Counted in :attr:`closed_unread`."""
+        self.closed_unread = 0
+        self._used_connections: set[object] = set()
         self._delays: dict[str, float] = {}
         self._slow: dict[str, float] = {}
         self._last_forced: float | None = None
@@ -224,6 +237,11 @@ class FakeWeChat:
     def fail_next(self, path: str, errcodes: Iterable[int]) -> None:
         """Answer the next calls of ``path`` with these errcodes, one call each, in order."""
         self._failures.setdefault(path, deque()).extend(errcodes)
+
+    def fail_http(self, path: str, statuses: Iterable[int]) -> None:
+        """Answer the next calls of ``path`` with these HTTP statuses (e.g. 502 from a
+        gateway in front of WeChat), one call each, in order, without acting on them."""
+        self._http_failures.setdefault(path, deque()).extend(statuses)
 
     def set_delay(self, path: str, seconds: float) -> None:
         """Wait this long before acting on ``path`` and answering (to make clients time
@@ -282,6 +300,13 @@ class FakeWeChat:
         self, handler: Callable[[web.Request, Any], Awaitable[dict[str, Any]]]
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def serve(request: web.Request) -> web.Response:
+            connection = request.transport
+            if connection is not None and self.close_kept_alive:
+                if connection in self._used_connections:
+                    self.closed_unread += 1
+                    connection.close()  # the client sees the connection closed, no answer
+                    return web.Response(status=503)  # never written: the connection is gone
+                self._used_connections.add(connection)
             raw = await request.read()
             try:
                 body = json.loads(raw) if raw else None
@@ -292,6 +317,9 @@ class FakeWeChat:
                     request.method, request.path, dict(request.query), body, raw, time.monotonic()
                 )
             )
+            statuses = self._http_failures.get(request.path)
+            if statuses:
+                return web.Response(status=statuses.popleft(), text="<html>Bad Gateway</html>")
             delay = self._delays.get(request.path, 0.0)
             if delay:
                 await asyncio.sleep(delay)
@@ -501,3 +529,36 @@ def fake_wechat_fixture(name: str = "fake_wechat", **options: Any) -> Any:
             yield fake
 
     return fixture
+
+
+@contextlib.contextmanager
+def unreachable() -> Iterator[str]:
+    """``http://127.0.0.1:<port>``, where no connection ever opens: WeChat behind a
+    firewall that drops SYNs.
+
+    A socket listens with the smallest backlog and never accepts; connections fill
+    that backlog first, and after them Linux drops every SYN (``tcp_abort_on_overflow``
+    is 0 by default), so a client's connect hangs until its own timeout, as it does
+    when packets to WeChat are dropped on the way.
+    """
+    listener = socket.socket()
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        for _ in range(16):
+            filler = socket.socket()
+            filler.settimeout(0.5)
+            fillers.append(filler)
+            try:
+                filler.connect(address)
+            except TimeoutError:
+                break  # the backlog is full: this SYN went unanswered
+        else:
+            raise RuntimeError("the listen backlog never filled up")
+        yield f"http://{address[0]}:{address[1]}"
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()

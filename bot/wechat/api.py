@@ -11,15 +11,23 @@ retries a persistent 40001 without bound. This one:
 - on an invalid-token errcode refreshes once, forcing a new token, and retries once;
   a second rejection raises :class:`InvalidCredential` instead of looping;
 - retries what WeChat certainly did not do (-1 system busy, 45009/45011 rate limits,
-  a connection refused or never made) a bounded number of times with exponential
-  backoff and jitter;
+  a connection refused or not made within the connect timeout) a bounded number of
+  times with exponential backoff and jitter;
 - after an ambiguous outcome (:class:`~bot.wechat.errors.OutcomeUnknown`: the
   request went out and no clear answer came back) retries only calls whose
   :class:`SendPolicy` says a repeat is harmless. Reads, the token and the menu are;
   a message to a person is not, unless its caller says so: WeChat has no idempotency
   key, and a message repeated after a timeout may be delivered twice. Such a send
   raises ``OutcomeUnknown`` after its one attempt and the caller records it;
-- gives every HTTP request a timeout, and never logs the secret or a token.
+- never lets the token's trouble pass for the message's: when no access token can be
+  had, the message was not sent, and the call raises
+  :class:`~bot.wechat.errors.WeChatUnavailable` ("not sent: no access token …"),
+  which callers retry later, even when the token endpoint timed out or answered 5xx
+  (an ``OutcomeUnknown`` of the token fetch, not of the message);
+- makes every HTTP request through :mod:`bot.wechat.transport`: a timeout with a
+  connect limit of its own, and a new connection for each at-most-once send, so that
+  "not sent" and "may have arrived" can be told apart; it never logs the secret or a
+  token.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from bot.wechat.errors import (
     TOKEN_ERRCODES,
     InvalidCredential,
     OutcomeUnknown,
+    RateLimited,
     WeChatError,
     WeChatUnavailable,
     describe,
@@ -49,10 +58,14 @@ from bot.wechat.errors import (
     may_have_arrived,
 )
 from bot.wechat.token_store import StoredToken, TokenStore
+from bot.wechat.transport import request as http_request
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+NOT_SENT = "not sent: "
+"""How the message of a :class:`WeChatUnavailable` of ours begins: nothing went out."""
 
 BACKOFF_CAP = 10.0
 """Longest pause between two attempts, in seconds, however many attempts came before."""
@@ -107,7 +120,7 @@ class WeChatAPI:
         self._app_secret = app_secret
         self._base_url = base_url.rstrip("/")
         self._http = http
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._store = TokenStore(sessionmaker, community_id)
@@ -259,13 +272,14 @@ class WeChatAPI:
         refreshed once and the call retried once whatever the policy; that retry does
         not use up one of the ``max_attempts`` kept for busy/unreachable WeChat.
         """
-        refreshed = False
+        stale: str | None = None
         while True:
-            token = await self.access_token()
+            token = await self._token_for_call(path, stale)
 
             async def attempt(token: str = token) -> dict[str, Any]:
                 query = {**(params or {}), "access_token": token}
-                reply = await self._request_once(path, body, query)
+                fresh = policy is SendPolicy.AT_MOST_ONCE
+                reply = await self._request_once(path, body, query, fresh=fresh)
                 errcode = int(reply.get("errcode", 0))
                 if errcode and errcode not in TOKEN_ERRCODES:
                     raise error_for(errcode, str(reply.get("errmsg", "")))
@@ -276,11 +290,40 @@ class WeChatAPI:
             if not errcode:
                 return reply
             # The token was rejected: invalid (40001/40014) or expired (42001).
-            if refreshed:
+            if stale is not None:
                 raise InvalidCredential(errcode, str(reply.get("errmsg", "")))
             log.warning("WeChat rejected the access token (errcode %s): refreshing", errcode)
-            refreshed = True
-            await self._refresh(stale=token)
+            stale = token
+
+    async def _token_for_call(self, path: str, stale: str | None) -> str:
+        """The token to call ``path`` with: the current one, or one other than ``stale``.
+
+        Nothing of the call has gone out yet, so whatever keeps us from a token means
+        the call was not made. A token fetch that timed out or got a 5xx is an
+        ``OutcomeUnknown`` of the *fetch* (WeChat may have issued a token we never
+        saw); passed on as it is, it made a message that never left look "sent, no
+        clear answer", and callers recorded it as unknown and never sent it. So it,
+        an unreachable or busy token endpoint, and a failing token store all become
+        :class:`WeChatUnavailable`, which callers retry later. WeChat's refusals of
+        the credentials (:class:`InvalidCredential`) or the quota (:class:`RateLimited`)
+        keep their type: they already say "not sent", and more precisely.
+        """
+        try:
+            if stale is None:
+                return await self.access_token()
+            return (await self._refresh(stale=stale)).token
+        except (InvalidCredential, RateLimited):
+            raise
+        except WeChatError as exc:
+            if not isinstance(exc, OutcomeUnknown | WeChatUnavailable):
+                raise  # another refusal with an errcode: nothing was sent either
+            detail = exc.errmsg.removeprefix(NOT_SENT)
+        except Exception as exc:  # the token store's database, most likely
+            # Only the type: the message of a failed statement on the token row may
+            # quote its parameters, the token among them.
+            detail = type(exc).__name__
+        log.warning("WeChat %s not called: no access token (%s)", path, detail)
+        raise WeChatUnavailable(-1, f"{NOT_SENT}no access token ({detail})") from None
 
     # --- HTTP, retries ---------------------------------------------------------------
 
@@ -317,36 +360,38 @@ class WeChatAPI:
         return delay / 2 + random.uniform(0, delay / 2)
 
     async def _request_once(
-        self, path: str, body: Mapping[str, Any] | None, query: Mapping[str, str]
+        self,
+        path: str,
+        body: Mapping[str, Any] | None,
+        query: Mapping[str, str],
+        *,
+        fresh: bool = False,
     ) -> dict[str, Any]:
         """One HTTP request with the timeout. Transport trouble becomes
         :class:`WeChatUnavailable` when the request cannot have reached WeChat (no
         connection), else :class:`OutcomeUnknown`; their messages leave out the path,
-        which callers name in their own context.
+        which callers name in their own context. ``fresh``: on a connection of its
+        own (an at-most-once send, see :mod:`bot.wechat.transport`).
 
         The original exception is not chained: aiohttp may put the URL, and with it the
         access token, into its message, and a chained traceback would log it.
         """
         url = self._base_url + path
+        options: dict[str, Any] = {"params": query}
+        if body is not None:
+            # WeChat wants UTF-8 text, not \\u escapes (menus showed escapes verbatim).
+            options["data"] = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            options["headers"] = {"Content-Type": "application/json; charset=utf-8"}
+        method = "GET" if body is None else "POST"
         try:
-            if body is None:
-                request = self._http.get(url, params=query, timeout=self._timeout)
-            else:
-                # WeChat wants UTF-8 text, not \\u escapes (menus showed escapes verbatim).
-                data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-                request = self._http.post(
-                    url,
-                    params=query,
-                    data=data,
-                    headers={"Content-Type": "application/json; charset=utf-8"},
-                    timeout=self._timeout,
-                )
-            async with request as response:
+            async with http_request(
+                self._http, method, url, total=self._timeout, fresh=fresh, **options
+            ) as response:
                 raw = await response.read()
                 status = response.status
         except (TimeoutError, aiohttp.ClientError) as exc:
             if not may_have_arrived(exc):
-                raise WeChatUnavailable(-1, f"not sent: {describe(exc)}") from None
+                raise WeChatUnavailable(-1, f"{NOT_SENT}{describe(exc)}") from None
             raise OutcomeUnknown(-1, describe(exc)) from None
         return _decode(status, raw)
 

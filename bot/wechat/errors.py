@@ -9,15 +9,21 @@ Before any of that, a failed call is one of two kinds, and a sender must know wh
 
 - **not done**: WeChat answered and refused (any errcode, among them -1 "系统繁忙，此时请
   开发者稍候再试" and 45009/45011 rate limits, which WeChat's global return-code table
-  documents as "try again later"), or the request never left this machine (connection
-  refused, no connection within the timeout). Trying again cannot make a second copy.
+  documents as "try again later"), or the request never left this machine: the
+  connection was refused or not made within the connect timeout, or there was no
+  access token to send it with (the token endpoint was unreachable, busy, slow or
+  answered 5xx). Trying again cannot make a second copy.
 - **outcome unknown** (:class:`OutcomeUnknown`): the request went out and no usable
   answer came back (a timeout after sending, HTTP 5xx, the connection dropped
   mid-request, a reply that is not WeChat's JSON). WeChat may have acted on it. WeChat
   has no idempotency key, so sending a message again may deliver it twice.
 
 :func:`may_have_arrived` is the one place that tells the two apart for an exception,
-for the API client and for the outbox's other HTTP channels alike.
+for the API client and for the outbox's other HTTP channels alike. It can only be right
+about requests made through :mod:`bot.wechat.transport`: with aiohttp's defaults a
+connection that never opened can end in a plain ``TimeoutError``, and a kept-alive
+connection closed by the server before it read the request in the same errors as one
+dropped after, and both would look "may have arrived".
 """
 
 from __future__ import annotations
@@ -64,8 +70,10 @@ class InvalidCredential(WeChatError):
 
 
 class WeChatUnavailable(WeChatError):
-    """WeChat did not take the call: it answered -1 (system busy), or could not be
-    reached at all (the connection was refused or not made within the timeout).
+    """WeChat did not take the call: it answered -1 (system busy), could not be
+    reached at all (the connection was refused or not made within the connect
+    timeout), or the call was never made for want of an access token (its message
+    then begins "not sent: no access token").
 
     Nothing was done, so another attempt later is safe, for a message too.
     """
@@ -115,10 +123,15 @@ def may_have_arrived(error: BaseException) -> bool:
     """Whether a failed HTTP request may still have been acted on by the other end.
 
     False when the peer answered with a refusal, or when no connection was ever made
-    (aiohttp's connector errors, including a connect timeout): nothing was sent. True
-    for everything that can happen after the request was written: a timeout waiting
-    for the answer, a reset or closed connection, a broken reply, HTTP 5xx (a gateway
-    may have passed the request on). Other HTTP statuses are refusals.
+    (aiohttp's connector errors, including ``ConnectionTimeoutError``, which aiohttp
+    raises only when the connect phase has a limit of its own: see
+    :func:`bot.wechat.transport.timeout`): nothing was sent. True for everything that
+    can happen once a connection is open: a timeout waiting for the answer, a reset or
+    closed connection, a broken reply, HTTP 5xx (a gateway may have passed the request
+    on). Other HTTP statuses are refusals. A reset or close on a kept-alive connection
+    may come before the server read anything, but cannot be told from one after: an
+    at-most-once send therefore uses a new connection
+    (:func:`bot.wechat.transport.request`), on which it does mean "may have arrived".
     """
     if isinstance(error, OutcomeUnknown):
         return True

@@ -3,16 +3,26 @@
 ``enqueue`` runs in the caller's transaction, so an order change and the messages it
 causes are saved together or not at all; its key makes a second enqueue of the same
 notification a no-op. ``claim_due`` hands rows to one worker at a time: it moves
-their next attempt a lease ahead (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-several processes share the work without overlap).
+their next attempt a lease ahead and counts the attempt (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several processes share the work without overlap). The worker keeps
+its claim alive with :func:`renew` while it works, so the lease only has to outlast a
+worker that stopped, not the slowest batch.
 
-Statuses: ``pending`` (due at ``next_attempt_at``), ``sending`` (claimed on a channel
-that must not send twice, see below), ``sent``, ``failed`` (given up, for staff), and
-``unknown``: sent, but no clear answer came back, so it may have arrived; it is not
-sent again. A row of an at-most-once channel is claimed as ``sending``, never
-re-claimed, and settled as ``unknown`` if its lease runs out (the worker died while
-sending); a row of a channel whose receiver dedupes by the key stays ``pending`` while
-claimed, and a dead worker's row is simply claimed again when its lease ends.
+Statuses: ``pending`` (due at ``next_attempt_at``), ``sending`` (being sent now, on a
+channel that must not send twice, see below), ``sent``, ``failed`` (given up, for
+staff), and ``unknown``: sent, but no clear answer came back, so it may have arrived;
+it is not sent again.
+
+A claimed row stays ``pending`` until its own attempt begins: :func:`start_attempt`,
+in a short transaction of its own just before the send, checks that the claim is
+still this worker's (its ``attempts`` is the one the claim set; another worker's
+claim would have counted one more) and, on an at-most-once channel, marks it
+``sending``. So a worker that stops (shutdown, SIGKILL, OOM, a database error out of
+the batch) leaves the rows it had not tried yet ``pending``, and they are sent after
+the lease; only a row it was sending, and may have sent, is ``sending``, and that one
+is settled as ``unknown`` when the lease runs out (:func:`settle_abandoned`), never
+sent again. A row of a channel whose receiver dedupes by the key stays ``pending``
+while it is sent, and a dead worker's row is simply claimed again.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,11 +91,10 @@ async def claim_due(
     lease: dt.timedelta,
     limit: int = 100,
     communities: Collection[str] | None = None,
-    at_most_once: Collection[str] = (),
 ) -> list[Claimed]:
     """Due notifications (of ``communities`` only, when given: a process leaves alone
-    the rows of a community it does not serve), moved a lease ahead; those of the
-    ``at_most_once`` channels are marked ``sending``."""
+    the rows of a community it does not serve), moved a lease ahead, their attempt
+    counted. They stay ``pending``: see :func:`start_attempt`."""
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
@@ -98,15 +107,11 @@ async def claim_due(
         due = due.with_for_update(skip_locked=True)
     rows = await session.execute(
         update(OutboxMessage)
+        # Only the id here: conditions on the outer UPDATE too let PostgreSQL plan the
+        # LIMITed subquery as the inner side of a join and run it again per row,
+        # claiming the whole backlog instead of one batch.
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
-        .values(
-            next_attempt_at=now + lease,
-            attempts=OutboxMessage.attempts + 1,
-            status=case(
-                (OutboxMessage.channel.in_(list(at_most_once)), "sending"),
-                else_=OutboxMessage.status,
-            ),
-        )
+        .values(next_attempt_at=now + lease, attempts=OutboxMessage.attempts + 1)
         .returning(
             OutboxMessage.id,
             OutboxMessage.key,
@@ -122,18 +127,68 @@ async def claim_due(
     return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
-async def postpone(session: AsyncSession, message_ids: list[int], *, until: dt.datetime) -> None:
-    """Claimed rows not tried now: due again at ``until`` (their attempt not counted)."""
+def _still_claimed(message: Claimed) -> ColumnElement[bool]:
+    """The row is still held by the claim that returned ``message``: nobody claimed it
+    since (that would have counted another attempt) and no outcome is recorded yet."""
+    return and_(
+        OutboxMessage.id == message.id,
+        OutboxMessage.attempts == message.attempts,
+        OutboxMessage.status.in_(("pending", "sending")),
+    )
+
+
+async def start_attempt(
+    session: AsyncSession, message: Claimed, *, until: dt.datetime, at_most_once: bool
+) -> bool:
+    """Just before ``message`` is sent: whether it is still this worker's to send.
+
+    If so its lease is renewed to ``until`` and, when it must not be sent twice
+    (``at_most_once``), it becomes ``sending``: from now on a worker that stops leaves
+    it ``unknown``, not ``pending``. False when another worker claimed it meanwhile
+    (this worker's lease had run out): it must not be sent here.
+    """
+    values: dict[str, Any] = {"next_attempt_at": until}
+    if at_most_once:
+        values["status"] = "sending"
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(_still_claimed(message), OutboxMessage.status == "pending")
+        .values(values)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+async def renew(session: AsyncSession, messages: Collection[Claimed], *, until: dt.datetime) -> int:
+    """Keep the claim on ``messages`` (those still held, pending or being sent) until
+    ``until``: the worker is alive and still at it. How many were renewed."""
+    if not messages:
+        return 0
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(or_(*(_still_claimed(message) for message in messages)))
+        .values(next_attempt_at=until)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def postpone(
+    session: AsyncSession, messages: Collection[Claimed], *, until: dt.datetime
+) -> None:
+    """Claimed rows not tried now: due again at ``until`` (their attempt not counted).
+    Rows another worker claimed meanwhile are left to it."""
+    if not messages:
+        return
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(message_ids))
+        .where(or_(*(_still_claimed(message) for message in messages)))
         .values(status="pending", next_attempt_at=until, attempts=OutboxMessage.attempts - 1)
     )
 
 
 async def settle_abandoned(session: AsyncSession, *, now: dt.datetime) -> int:
-    """Rows left ``sending`` past their lease: the worker died while sending, and
-    the message may have arrived. They become ``unknown`` and are not sent again."""
+    """Rows left ``sending`` past their lease: their worker stopped renewing it (it
+    died) while sending, and the message may have arrived. They become ``unknown``
+    and are not sent again."""
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == "sending", OutboxMessage.next_attempt_at <= now)
