@@ -48,16 +48,22 @@ def setup(app: web.Application) -> None:
     app[keys.LINKS].extend(
         [
             keys.Link(
-                "/console", "工作台 Staff console", "Orders, 转人工, unmet needs, evaluation"
+                "/console",
+                "工作台",
+                "社区工作人员登录后处理订单、转人工、需求清单和考评",
+                "Staff console",
             ),
-            keys.Link("/portal", "单位入口 Unit portal", "A unit's own orders"),
+            keys.Link(
+                "/portal", "单位入口", "共建单位成员登录后查看和办理本单位的订单", "Unit portal"
+            ),
         ]
     )
 
 
 def _context(request: web.Request, user: SignedIn, **values: Any) -> dict[str, Any]:
     catalog = catalog_of(request, user)
-    return {"community": catalog.community_name, "user": user, **values}
+    unit_name = next((u.name for u in catalog.units if u.id == user.unit_key), "")
+    return {"community": catalog.community_name, "user": user, "unit_name": unit_name, **values}
 
 
 def _zone(request: web.Request, user: SignedIn) -> ZoneInfo:
