@@ -69,18 +69,62 @@ UNKNOWN_MEANS = "probably delivered; never resent, so nobody gets the notice twi
 """What ``unknown`` means, for operators (``order-menu broadcast status``)."""
 UNKNOWN_MEANS_ZH = "发送后微信没有明确答复，很可能已送达；为免居民重复收到，不会重发"
 """The same, for staff on the console's broadcast page."""
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2099
+"""Dates a broadcast may name. Anything else is a typo (0202 for 2020), and a
+schedule from the year 1 would have the sender walk through two thousand years of
+occurrences; datetime cannot even convert the year 1 to UTC."""
 
 
-def check_lengths(title: str, text: str) -> list[str]:
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a broadcast, said for both audiences: ``field`` and
+    ``english`` name the option and value for the CLI; ``chinese`` says it for staff
+    on the console, without option names."""
+
+    field: str
+    english: str
+    chinese: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.english}"
+
+
+class BroadcastProblem(ValueError):
+    """A broadcast cannot be scheduled. ``str()`` lists every problem, ``;``-separated,
+    each naming its field and value in English (the CLI prints them as its options);
+    :attr:`for_staff` says the same in Chinese for the console's form."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+    @property
+    def for_staff(self) -> str:
+        return "".join(p.chinese for p in self.problems)
+
+
+def check_lengths(title: str, text: str) -> list[Problem]:
     problems = []
     if not title.strip():
-        problems.append("title: must not be empty")
+        problems.append(Problem("title", "must not be empty", "请填写标题。"))
     if len(title) > TITLE_LIMIT:
-        problems.append(f"title: {len(title)} characters, at most {TITLE_LIMIT}")
+        problems.append(
+            Problem(
+                "title",
+                f"{len(title)} characters, at most {TITLE_LIMIT}",
+                f"标题有 {len(title)} 个字，最多 {TITLE_LIMIT} 个字。",
+            )
+        )
     if not text.strip():
-        problems.append("text: must not be empty")
+        problems.append(Problem("text", "must not be empty", "请填写内容。"))
     if len(text) > TEXT_LIMIT:
-        problems.append(f"text: {len(text)} characters, at most {TEXT_LIMIT} (WeChat's limit)")
+        problems.append(
+            Problem(
+                "text",
+                f"{len(text)} characters, at most {TEXT_LIMIT} (WeChat's limit)",
+                f"内容有 {len(text)} 个字，最多 {TEXT_LIMIT} 个字（微信的限制）。",
+            )
+        )
     return problems
 
 
@@ -276,18 +320,19 @@ class _NoTemplate(Exception):
     pass
 
 
-class BroadcastProblem(ValueError):
-    """A broadcast cannot be scheduled; the message names the field and value at fault."""
-
-
 @dataclass
 class Draft:
     """A broadcast checked and previewed, not yet saved."""
 
     row: models.Broadcast
     recipients: int
-    dates: list[str]
-    """The next (up to five) local send times."""
+    times: list[dt.datetime]
+    """The next (up to five) send times, in the community's time zone."""
+
+    @property
+    def dates(self) -> list[str]:
+        """The send times for operators (the CLI), with English weekdays."""
+        return [f"{t:%Y-%m-%d %H:%M %a}" for t in self.times]
 
 
 async def prepare(
@@ -315,38 +360,70 @@ async def prepare(
 
     problems = check_lengths(title, text)
     if at and cron:
-        problems.append("at/cron: give one of them")
+        problems.append(Problem("at/cron", "give one of them", "「一次」和「定期」只能选一种。"))
     if (active_from or active_until) and not cron:
-        problems.append("from/until: only with cron")
+        problems.append(
+            Problem("from/until", "only with cron", "开始日期和结束日期只用于定期推送。")
+        )
     zone = ZoneInfo(catalog.document.community.timezone)
     found = campaign.find(catalog, topic)
     if found is None:
         names = ", ".join(f"{t.id} ({t.name})" for t in campaign.topics(catalog))
-        problems.append(f"topic: no topic '{topic}' (topics: {names})")
+        problems.append(
+            Problem(
+                "topic",
+                f"no topic '{topic}' (topics: {names})",
+                "没有这个主题，请从列表里选择。",
+            )
+        )
     if grid and grid not in {g.id for g in catalog.document.community.grids}:
-        problems.append(f"grid: no grid '{grid}'")
+        problems.append(Problem("grid", f"no grid '{grid}'", "没有这个网格，请从列表里选择。"))
     if cron:
         try:
             cron_trigger(cron, zone)
         except ValueError as exc:
-            problems.append(f"cron: '{cron}': {exc}")
+            problems.append(
+                Problem(
+                    "cron",
+                    f"'{cron}': {exc}",
+                    "定期时间的格式不对，请按“分 时 日 月 星期”填写，例如 0 10 * * * 是每天10点。",
+                )
+            )
 
-    def local(value: str | None, name: str, end_of_day: bool = False) -> dt.datetime | None:
+    def local(
+        value: str | None, name: str, label: str, end_of_day: bool = False
+    ) -> dt.datetime | None:
         if not value:
             return None
         try:
             moment = dt.datetime.fromisoformat(value)
         except ValueError:
-            problems.append(f"{name}: '{value}' is not a date or time (YYYY-MM-DD HH:MM)")
+            problems.append(
+                Problem(
+                    name,
+                    f"'{value}' is not a date or time (YYYY-MM-DD HH:MM)",
+                    f"{label}不对，请按 2026-12-07 10:00 这样填写。",
+                )
+            )
+            return None
+        if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            problems.append(
+                Problem(
+                    name,
+                    f"'{value}' is out of range (years {EARLIEST_YEAR} to {LATEST_YEAR})",
+                    f"{label}的年份不对，请填写 {EARLIEST_YEAR} 到 {LATEST_YEAR} 年之间的日期。",
+                )
+            )
             return None
         if end_of_day and len(value) <= 10:
             moment = moment.replace(hour=23, minute=59, second=59)
         return moment.replace(tzinfo=zone).astimezone(dt.UTC)
 
-    send_at = None if cron else (local(at, "at") or now)
-    starts, ends = local(active_from, "from"), local(active_until, "until", end_of_day=True)
+    send_at = None if cron else (local(at, "at", "发送时间") or now)
+    starts = local(active_from, "from", "开始日期")
+    ends = local(active_until, "until", "结束日期", end_of_day=True)
     if problems:
-        raise BroadcastProblem("; ".join(problems))
+        raise BroadcastProblem(problems)
     assert found is not None
     row = models.Broadcast(
         community_id=catalog.community_id,
@@ -362,13 +439,21 @@ async def prepare(
         status="scheduled",
         created_at=now,
     )
-    dates, after = [], None
+    times, after = [], None
     for _ in range(5):
         due = next_due(row, zone, after)
         if due is None:
             break
-        dates.append(f"{due.astimezone(zone):%Y-%m-%d %H:%M %a}")
+        times.append(due.astimezone(zone))
         after = due
-    if not dates:
-        raise BroadcastProblem("the schedule has no occurrence (check cron, from and until)")
-    return Draft(row, await count_recipients(session, row), dates)
+    if not times:
+        raise BroadcastProblem(
+            [
+                Problem(
+                    "cron/from/until",
+                    "the schedule has no occurrence",
+                    "按这个定期时间和起止日期，一次也不会发送，请检查。",
+                )
+            ]
+        )
+    return Draft(row, await count_recipients(session, row), times)

@@ -389,7 +389,7 @@ async def test_broadcasts_are_composed_previewed_and_confirmed_in_the_console(
     token = CSRF.search(page)[1]  # type: ignore[index]
     form = {"csrf": token, "topic": "anti-fraud", "title": "反诈提醒", "text": "陌生来电一律挂断。"}
     too_long = await staff.post("/console/broadcasts", data={**form, "text": "字" * 601})
-    assert too_long.status == 400 and "601 characters" in await too_long.text()
+    assert too_long.status == 400 and "内容有 601 个字" in await too_long.text()
     preview = await (await staff.post("/console/broadcasts", data=form)).text()
     assert "预览" in preview and "1 位订阅居民" in preview
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
