@@ -14,8 +14,13 @@ it stopped.
 
 Rules: customer-service message while the resident's 48-hour window is open, a
 template otherwise (when ``WECHAT_RESIDENT_TEMPLATE_ID`` is set); 45009 slows the
-whole sender down and retries; -1 or an unreachable WeChat (nothing was sent) is
-retried 10 s later; 43004 marks the resident unfollowed; in quiet hours nothing is
+whole sender down and retries (WeChat's quota for the account, not the delivery,
+was the problem: it does not count as one of the delivery's attempts); a delivery
+WeChat did not take (-1 system busy, unreachable, or an HTTP 4xx from whatever
+answered: nothing was sent) is retried with back-off, 10 s doubling up to 10
+minutes, and after :data:`MAX_ATTEMPTS` attempts (about 20 minutes) marked failed
+with the last reason, so a run whose gateway refuses every send finishes instead of
+retrying forever; 43004 marks the resident unfollowed; in quiet hours nothing is
 sent (deliveries wait, they are not dropped).
 """
 
@@ -55,6 +60,11 @@ IN_FLIGHT_LEASE = dt.timedelta(seconds=60)
 LATE_RUN_LIMIT = dt.timedelta(days=1)
 """An occurrence missed by more than this (the service was down) is not sent late."""
 
+MAX_ATTEMPTS = 8
+"""Attempts of a delivery WeChat does not take before it is marked failed."""
+RETRY_FIRST = dt.timedelta(seconds=10)
+RETRY_CAP = dt.timedelta(minutes=10)
+
 TEXT_LIMIT = 600
 """Characters: a customer-service text is limited to 2,048 bytes (≈ 680 Chinese
 characters); a margin for the title line."""
@@ -69,6 +79,9 @@ UNKNOWN_MEANS = "probably delivered; never resent, so nobody gets the notice twi
 """What ``unknown`` means, for operators (``order-menu broadcast status``)."""
 UNKNOWN_MEANS_ZH = "发送后微信没有明确答复，很可能已送达；为免居民重复收到，不会重发"
 """The same, for staff on the console's broadcast page."""
+GAVE_UP = "not taken by WeChat"
+"""The reason of a delivery failed after :data:`MAX_ATTEMPTS`; the count and the last
+error follow."""
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2099
 """Dates a broadcast may name. Anything else is a typo (0202 for 2020), and a
 schedule from the year 1 would have the sender walk through two thousand years of
@@ -165,6 +178,7 @@ class BroadcastSender:
         rate: float = 20.0,
         budget: float = 1.0,
         lease: dt.timedelta = IN_FLIGHT_LEASE,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._accounts = accounts
@@ -177,6 +191,7 @@ class BroadcastSender:
         self._slow_until: dict[str, dt.datetime] = {}
         """Per community: WeChat's rate limit (45009) is per official account."""
         self._lease = lease
+        self._max_attempts = max_attempts
 
     async def run_once(self) -> int:
         """Start due runs, settle abandoned deliveries, send for up to ``budget`` s."""
@@ -248,7 +263,7 @@ class BroadcastSender:
             return False
         account = self._accounts[claimed.community_id]
         cs = account.customer_service
-        status, reason, retry_at = "sent", None, None
+        status, reason, retry_at, counted = "sent", None, None, True
         message = f"【{claimed.title}】\n{claimed.text}"
         try:
             window_open = (
@@ -267,18 +282,25 @@ class BroadcastSender:
             status, reason = "skipped", UNFOLLOWED
             await self._unfollowed(claimed.community_id, claimed.openid)
         except RateLimited:
-            status, reason = "pending", "rate limited (45009)"
+            status, reason, counted = "pending", "rate limited (45009)", False
             retry_at = now + dt.timedelta(seconds=30)
             self._slow_until[account.id] = now + dt.timedelta(seconds=30)
             log.warning(
                 "broadcast: WeChat rate limit (45009) for %s; pausing its sends for 30 s",
                 account.id,
             )
-        except WeChatUnavailable:
-            # Busy (-1) or unreachable, still so after the client's retries: WeChat
-            # did not take it, so sending it later cannot make a second copy.
-            status, reason = "pending", "WeChat unavailable"
-            retry_at = now + dt.timedelta(seconds=10)
+        except WeChatUnavailable as exc:
+            # Busy (-1), unreachable or refused by whatever answered, still so after
+            # the client's retries: WeChat did not take it, so sending it later
+            # cannot make a second copy. But not forever: a gateway that refuses
+            # every send would keep the run from ever finishing.
+            if claimed.attempts >= self._max_attempts:
+                status = "failed"
+                reason = f"{GAVE_UP} after {claimed.attempts} attempts ({exc.errmsg})"[:200]
+                log.warning("broadcast delivery %d: %s", claimed.id, reason)
+            else:
+                status, reason = "pending", f"WeChat unavailable ({exc.errmsg})"[:200]
+                retry_at = now + min(RETRY_CAP, RETRY_FIRST * 2 ** (claimed.attempts - 1))
         except OutcomeUnknown as exc:
             # Sent once (the client did not repeat it) and it may have arrived:
             # recorded once, never sent again.
@@ -294,7 +316,9 @@ class BroadcastSender:
         except Exception as exc:  # anything else: the outcome is unknown, do not resend
             status, reason = "unknown", type(exc).__name__
         await self._db.run(
-            lambda c: repo.finish(c, claimed.id, status, reason=reason, retry_at=retry_at)
+            lambda c: repo.finish(
+                c, claimed.id, status, reason=reason, retry_at=retry_at, counted=counted
+            )
         )
         return status != "pending" or retry_at is not None
 

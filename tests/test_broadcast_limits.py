@@ -1,18 +1,21 @@
-"""Broadcasts at their limits: dates no calendar conversion can take.
+"""Broadcasts at their limits: a gateway that refuses every send, WeChat busy or over
+its quota for a long time, and dates no calendar conversion can take.
 
 Against the fake WeChat API over real HTTP, with a clock the test moves.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from bot import keys
+from bot.broadcasts import MAX_ATTEMPTS, RETRY_CAP
 from storage import models
 from tests.fake_clock import FakeClock
-from tests.fake_wechat import FakeWeChat, fake_wechat_fixture
+from tests.fake_wechat import CUSTOM_SEND_PATH, TEMPLATE_SEND_PATH, FakeWeChat, fake_wechat_fixture
 from tests.passwords import password_hash
-from tests.test_broadcasts import cli, service
+from tests.test_broadcasts import cli, follow, schedule, send_all, service
 from tests.test_console import PASSWORD, csrf_of, login
 from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client
@@ -36,6 +39,82 @@ async def add_staff(wechat: WeChatServer) -> None:
 
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+LATER = RETRY_CAP + dt.timedelta(seconds=1)
+"""Past any delivery's next attempt (and the 30 s pause after a 45009)."""
+
+
+async def test_a_gateway_refusing_every_send_ends_the_run_with_the_reason(
+    db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
+) -> None:
+    """HTTP 403 from whatever stands in front of WeChat: retried with back-off, then
+    the delivery is failed and the run finishes (it used to retry every 10 s forever)."""
+    clock = FakeClock.at("2026-12-07 10:00")
+    wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
+    await follow(wechat, fake_wechat, "o_refused")
+    fake_wechat.answer_http_status(CUSTOM_SEND_PATH, 403)
+    fake_wechat.answer_http_status(TEMPLATE_SEND_PATH, 403)
+    broadcast_id = await schedule(db_url)
+
+    for _ in range(MAX_ATTEMPTS + 3):
+        await send_all(wechat)
+        clock.advance(seconds=LATER.total_seconds())
+    tries = len(fake_wechat.calls(CUSTOM_SEND_PATH)) + len(fake_wechat.calls(TEMPLATE_SEND_PATH))
+    await send_all(wechat)
+    await send_all(wechat)
+    assert not fake_wechat.sent
+    # Given up: no more tries however long the service runs.
+    assert tries == len(fake_wechat.calls(CUSTOM_SEND_PATH)) + len(
+        fake_wechat.calls(TEMPLATE_SEND_PATH)
+    )
+
+    status = await cli(db_url, "broadcast", "status", broadcast_id)
+    assert "1/1 (100%)" in status and "failed   1" in status, status
+    assert f"not taken by WeChat after {MAX_ATTEMPTS} attempts (refused: HTTP 403): 1" in status
+    assert ", done" in status.splitlines()[1], status  # the broadcast is finished
+
+    await add_staff(wechat)
+    staff = await login(wechat, "staff1")
+    page = await staff.get("/console/broadcasts", headers=BROWSER)
+    shown = visible_text(await page.text())
+    assert "1/1（100%）" in shown and "未发出 1" in shown, shown
+    assert "微信多次没有接收，已停止重试：1" in shown, shown
+    await staff.close()
+
+
+async def test_wechat_busy_is_still_retried_until_it_takes_the_notice(
+    db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
+) -> None:
+    clock = FakeClock.at("2026-12-07 10:00")
+    wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
+    await follow(wechat, fake_wechat, "o_busy")
+    # -1 "system busy" for the client's every attempt, twice over: two rounds.
+    fake_wechat.fail_next(CUSTOM_SEND_PATH, [-1] * 8)
+    broadcast_id = await schedule(db_url)
+    for _ in range(4):
+        await send_all(wechat)
+        clock.advance(seconds=LATER.total_seconds())
+    assert fake_wechat.deliveries() == {"o_busy": 1}
+    assert "1/1 (100%)" in await cli(db_url, "broadcast", "status", broadcast_id)
+
+
+async def test_a_long_rate_limit_does_not_use_up_a_deliverys_attempts(
+    db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
+) -> None:
+    """45009 is WeChat's quota for the whole account: however long it lasts, the
+    delivery is not closer to being given up when WeChat is then busy once."""
+    clock = FakeClock.at("2026-12-07 10:00")
+    wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
+    await follow(wechat, fake_wechat, "o_patient")
+    client_attempts = 4  # the API client's own tries per send
+    fake_wechat.fail_next(
+        CUSTOM_SEND_PATH, [45009] * (client_attempts * (MAX_ATTEMPTS + 1)) + [-1] * client_attempts
+    )
+    broadcast_id = await schedule(db_url)
+    for _ in range(MAX_ATTEMPTS + 4):
+        await send_all(wechat)
+        clock.advance(seconds=LATER.total_seconds())
+    assert fake_wechat.deliveries() == {"o_patient": 1}
+    assert "1/1 (100%)" in await cli(db_url, "broadcast", "status", broadcast_id)
 
 
 YEAR_ONE = "0001-01-01"

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from bot import keys
 from bot.broadcasts import (
+    GAVE_UP,
     NO_CLEAR_ANSWER,
     NO_TEMPLATE,
     UNFOLLOWED,
@@ -59,6 +60,8 @@ def reason_zh(reason: str) -> str:
         return "发送后微信没有明确答复"
     if reason == ABANDONED:
         return "发送途中服务中断"
+    if reason.startswith(GAVE_UP):
+        return "微信多次没有接收，已停止重试"
     if reason.startswith("errcode"):
         return "微信拒绝发送"
     return "其他原因"
