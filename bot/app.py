@@ -57,11 +57,12 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """The whole service. ``clock``: tests pass one they can move."""
     # Middlewares, outermost first: the request id (so every log line of the request
-    # carries it, the 503 below included); then the database's absence or busyness
-    # turned into a 503 page (errors.database_busy), around everything that may touch
-    # the database, the signed-in lookup included; then that lookup (auth.setup
-    # appends session_middleware).
-    app = web.Application(middlewares=[request_ids, errors.database_busy])
+    # carries it, the error pages below included); then every failure turned into a
+    # short Chinese page (errors.error_pages: 4xx refusals, the database's absence or
+    # busyness as 503), around everything that may touch the database, the
+    # signed-in lookup included; then that lookup (auth.setup appends
+    # session_middleware).
+    app = web.Application(middlewares=[request_ids, errors.error_pages])
     app[keys.SETTINGS] = settings
     app[keys.LINKS] = []
     app[keys.CLOCK] = clock or SystemClock()

@@ -14,8 +14,13 @@ it stopped.
 
 Rules: customer-service message while the resident's 48-hour window is open, a
 template otherwise (when ``WECHAT_RESIDENT_TEMPLATE_ID`` is set); 45009 slows the
-whole sender down and retries; -1 or an unreachable WeChat (nothing was sent) is
-retried 10 s later; 43004 marks the resident unfollowed; in quiet hours nothing is
+whole sender down and retries (WeChat's quota for the account, not the delivery,
+was the problem: it does not count as one of the delivery's attempts); a delivery
+WeChat did not take (-1 system busy, unreachable, or an HTTP 4xx from whatever
+answered: nothing was sent) is retried with back-off, 10 s doubling up to 10
+minutes, and after :data:`MAX_ATTEMPTS` attempts (about 20 minutes) marked failed
+with the last reason, so a run whose gateway refuses every send finishes instead of
+retrying forever; 43004 marks the resident unfollowed; in quiet hours nothing is
 sent (deliveries wait, they are not dropped).
 """
 
@@ -55,6 +60,11 @@ IN_FLIGHT_LEASE = dt.timedelta(seconds=60)
 LATE_RUN_LIMIT = dt.timedelta(days=1)
 """An occurrence missed by more than this (the service was down) is not sent late."""
 
+MAX_ATTEMPTS = 8
+"""Attempts of a delivery WeChat does not take before it is marked failed."""
+RETRY_FIRST = dt.timedelta(seconds=10)
+RETRY_CAP = dt.timedelta(minutes=10)
+
 TEXT_LIMIT = 600
 """Characters: a customer-service text is limited to 2,048 bytes (≈ 680 Chinese
 characters); a margin for the title line."""
@@ -69,18 +79,65 @@ UNKNOWN_MEANS = "probably delivered; never resent, so nobody gets the notice twi
 """What ``unknown`` means, for operators (``order-menu broadcast status``)."""
 UNKNOWN_MEANS_ZH = "发送后微信没有明确答复，很可能已送达；为免居民重复收到，不会重发"
 """The same, for staff on the console's broadcast page."""
+GAVE_UP = "not taken by WeChat"
+"""The reason of a delivery failed after :data:`MAX_ATTEMPTS`; the count and the last
+error follow."""
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2099
+"""Dates a broadcast may name. Anything else is a typo (0202 for 2020), and a
+schedule from the year 1 would have the sender walk through two thousand years of
+occurrences; datetime cannot even convert the year 1 to UTC."""
 
 
-def check_lengths(title: str, text: str) -> list[str]:
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a broadcast, said for both audiences: ``field`` and
+    ``english`` name the option and value for the CLI; ``chinese`` says it for staff
+    on the console, without option names."""
+
+    field: str
+    english: str
+    chinese: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.english}"
+
+
+class BroadcastProblem(ValueError):
+    """A broadcast cannot be scheduled. ``str()`` lists every problem, ``;``-separated,
+    each naming its field and value in English (the CLI prints them as its options);
+    :attr:`for_staff` says the same in Chinese for the console's form."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+    @property
+    def for_staff(self) -> str:
+        return "".join(p.chinese for p in self.problems)
+
+
+def check_lengths(title: str, text: str) -> list[Problem]:
     problems = []
     if not title.strip():
-        problems.append("title: must not be empty")
+        problems.append(Problem("title", "must not be empty", "请填写标题。"))
     if len(title) > TITLE_LIMIT:
-        problems.append(f"title: {len(title)} characters, at most {TITLE_LIMIT}")
+        problems.append(
+            Problem(
+                "title",
+                f"{len(title)} characters, at most {TITLE_LIMIT}",
+                f"标题有 {len(title)} 个字，最多 {TITLE_LIMIT} 个字。",
+            )
+        )
     if not text.strip():
-        problems.append("text: must not be empty")
+        problems.append(Problem("text", "must not be empty", "请填写内容。"))
     if len(text) > TEXT_LIMIT:
-        problems.append(f"text: {len(text)} characters, at most {TEXT_LIMIT} (WeChat's limit)")
+        problems.append(
+            Problem(
+                "text",
+                f"{len(text)} characters, at most {TEXT_LIMIT} (WeChat's limit)",
+                f"内容有 {len(text)} 个字，最多 {TEXT_LIMIT} 个字（微信的限制）。",
+            )
+        )
     return problems
 
 
@@ -121,6 +178,7 @@ class BroadcastSender:
         rate: float = 20.0,
         budget: float = 1.0,
         lease: dt.timedelta = IN_FLIGHT_LEASE,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._accounts = accounts
@@ -133,6 +191,7 @@ class BroadcastSender:
         self._slow_until: dict[str, dt.datetime] = {}
         """Per community: WeChat's rate limit (45009) is per official account."""
         self._lease = lease
+        self._max_attempts = max_attempts
 
     async def run_once(self) -> int:
         """Start due runs, settle abandoned deliveries, send for up to ``budget`` s."""
@@ -204,7 +263,7 @@ class BroadcastSender:
             return False
         account = self._accounts[claimed.community_id]
         cs = account.customer_service
-        status, reason, retry_at = "sent", None, None
+        status, reason, retry_at, counted = "sent", None, None, True
         message = f"【{claimed.title}】\n{claimed.text}"
         try:
             window_open = (
@@ -223,18 +282,25 @@ class BroadcastSender:
             status, reason = "skipped", UNFOLLOWED
             await self._unfollowed(claimed.community_id, claimed.openid)
         except RateLimited:
-            status, reason = "pending", "rate limited (45009)"
+            status, reason, counted = "pending", "rate limited (45009)", False
             retry_at = now + dt.timedelta(seconds=30)
             self._slow_until[account.id] = now + dt.timedelta(seconds=30)
             log.warning(
                 "broadcast: WeChat rate limit (45009) for %s; pausing its sends for 30 s",
                 account.id,
             )
-        except WeChatUnavailable:
-            # Busy (-1) or unreachable, still so after the client's retries: WeChat
-            # did not take it, so sending it later cannot make a second copy.
-            status, reason = "pending", "WeChat unavailable"
-            retry_at = now + dt.timedelta(seconds=10)
+        except WeChatUnavailable as exc:
+            # Busy (-1), unreachable or refused by whatever answered, still so after
+            # the client's retries: WeChat did not take it, so sending it later
+            # cannot make a second copy. But not forever: a gateway that refuses
+            # every send would keep the run from ever finishing.
+            if claimed.attempts >= self._max_attempts:
+                status = "failed"
+                reason = f"{GAVE_UP} after {claimed.attempts} attempts ({exc.errmsg})"[:200]
+                log.warning("broadcast delivery %d: %s", claimed.id, reason)
+            else:
+                status, reason = "pending", f"WeChat unavailable ({exc.errmsg})"[:200]
+                retry_at = now + min(RETRY_CAP, RETRY_FIRST * 2 ** (claimed.attempts - 1))
         except OutcomeUnknown as exc:
             # Sent once (the client did not repeat it) and it may have arrived:
             # recorded once, never sent again.
@@ -250,7 +316,9 @@ class BroadcastSender:
         except Exception as exc:  # anything else: the outcome is unknown, do not resend
             status, reason = "unknown", type(exc).__name__
         await self._db.run(
-            lambda c: repo.finish(c, claimed.id, status, reason=reason, retry_at=retry_at)
+            lambda c: repo.finish(
+                c, claimed.id, status, reason=reason, retry_at=retry_at, counted=counted
+            )
         )
         return status != "pending" or retry_at is not None
 
@@ -276,18 +344,19 @@ class _NoTemplate(Exception):
     pass
 
 
-class BroadcastProblem(ValueError):
-    """A broadcast cannot be scheduled; the message names the field and value at fault."""
-
-
 @dataclass
 class Draft:
     """A broadcast checked and previewed, not yet saved."""
 
     row: models.Broadcast
     recipients: int
-    dates: list[str]
-    """The next (up to five) local send times."""
+    times: list[dt.datetime]
+    """The next (up to five) send times, in the community's time zone."""
+
+    @property
+    def dates(self) -> list[str]:
+        """The send times for operators (the CLI), with English weekdays."""
+        return [f"{t:%Y-%m-%d %H:%M %a}" for t in self.times]
 
 
 async def prepare(
@@ -315,38 +384,70 @@ async def prepare(
 
     problems = check_lengths(title, text)
     if at and cron:
-        problems.append("at/cron: give one of them")
+        problems.append(Problem("at/cron", "give one of them", "「一次」和「定期」只能选一种。"))
     if (active_from or active_until) and not cron:
-        problems.append("from/until: only with cron")
+        problems.append(
+            Problem("from/until", "only with cron", "开始日期和结束日期只用于定期推送。")
+        )
     zone = ZoneInfo(catalog.document.community.timezone)
     found = campaign.find(catalog, topic)
     if found is None:
         names = ", ".join(f"{t.id} ({t.name})" for t in campaign.topics(catalog))
-        problems.append(f"topic: no topic '{topic}' (topics: {names})")
+        problems.append(
+            Problem(
+                "topic",
+                f"no topic '{topic}' (topics: {names})",
+                "没有这个主题，请从列表里选择。",
+            )
+        )
     if grid and grid not in {g.id for g in catalog.document.community.grids}:
-        problems.append(f"grid: no grid '{grid}'")
+        problems.append(Problem("grid", f"no grid '{grid}'", "没有这个网格，请从列表里选择。"))
     if cron:
         try:
             cron_trigger(cron, zone)
         except ValueError as exc:
-            problems.append(f"cron: '{cron}': {exc}")
+            problems.append(
+                Problem(
+                    "cron",
+                    f"'{cron}': {exc}",
+                    "定期时间的格式不对，请按“分 时 日 月 星期”填写，例如 0 10 * * * 是每天10点。",
+                )
+            )
 
-    def local(value: str | None, name: str, end_of_day: bool = False) -> dt.datetime | None:
+    def local(
+        value: str | None, name: str, label: str, end_of_day: bool = False
+    ) -> dt.datetime | None:
         if not value:
             return None
         try:
             moment = dt.datetime.fromisoformat(value)
         except ValueError:
-            problems.append(f"{name}: '{value}' is not a date or time (YYYY-MM-DD HH:MM)")
+            problems.append(
+                Problem(
+                    name,
+                    f"'{value}' is not a date or time (YYYY-MM-DD HH:MM)",
+                    f"{label}不对，请按 2026-12-07 10:00 这样填写。",
+                )
+            )
+            return None
+        if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            problems.append(
+                Problem(
+                    name,
+                    f"'{value}' is out of range (years {EARLIEST_YEAR} to {LATEST_YEAR})",
+                    f"{label}的年份不对，请填写 {EARLIEST_YEAR} 到 {LATEST_YEAR} 年之间的日期。",
+                )
+            )
             return None
         if end_of_day and len(value) <= 10:
             moment = moment.replace(hour=23, minute=59, second=59)
         return moment.replace(tzinfo=zone).astimezone(dt.UTC)
 
-    send_at = None if cron else (local(at, "at") or now)
-    starts, ends = local(active_from, "from"), local(active_until, "until", end_of_day=True)
+    send_at = None if cron else (local(at, "at", "发送时间") or now)
+    starts = local(active_from, "from", "开始日期")
+    ends = local(active_until, "until", "结束日期", end_of_day=True)
     if problems:
-        raise BroadcastProblem("; ".join(problems))
+        raise BroadcastProblem(problems)
     assert found is not None
     row = models.Broadcast(
         community_id=catalog.community_id,
@@ -362,13 +463,21 @@ async def prepare(
         status="scheduled",
         created_at=now,
     )
-    dates, after = [], None
+    times, after = [], None
     for _ in range(5):
         due = next_due(row, zone, after)
         if due is None:
             break
-        dates.append(f"{due.astimezone(zone):%Y-%m-%d %H:%M %a}")
+        times.append(due.astimezone(zone))
         after = due
-    if not dates:
-        raise BroadcastProblem("the schedule has no occurrence (check cron, from and until)")
-    return Draft(row, await count_recipients(session, row), dates)
+    if not times:
+        raise BroadcastProblem(
+            [
+                Problem(
+                    "cron/from/until",
+                    "the schedule has no occurrence",
+                    "按这个定期时间和起止日期，一次也不会发送，请检查。",
+                )
+            ]
+        )
+    return Draft(row, await count_recipients(session, row), times)

@@ -21,11 +21,22 @@ from storage.batch import BatchDatabase
 
 @dataclass(frozen=True)
 class Link:
-    """A page a newcomer can open: listed on ``/`` and printed by ``serve``."""
+    """A page a newcomer can open: listed on ``/`` and printed by ``serve``.
+
+    The front page is read by residents, staff and whoever sets the service up, so
+    it says everything in Chinese (``title``, ``description``); the ``serve`` banner
+    is the operator's, who gets the English ``name`` beside the title.
+    """
 
     path: str
     title: str
     description: str
+    name: str
+
+    @property
+    def banner(self) -> str:
+        """The title as the operator's banner shows it, with the English name."""
+        return f"{self.title} {self.name}"
 
 
 SETTINGS = web.AppKey("settings", Settings)

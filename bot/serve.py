@@ -30,7 +30,7 @@ def display_width(text: str) -> int:
 def banner(app: web.Application, base_url: str) -> str:
     settings = app[keys.SETTINGS]
     tenants = app[keys.TENANTS]
-    width = max(display_width(link.title) for link in app[keys.LINKS]) + 2
+    width = max(display_width(link.banner) for link in app[keys.LINKS]) + 2
     lines = [
         *(
             f"order-menu is serving {t.name} ({len(t.catalog.current.units)} units, "
@@ -40,7 +40,7 @@ def banner(app: web.Application, base_url: str) -> str:
         "",
         "Open in a browser:",
         *(
-            f"  {link.title}{' ' * (width - display_width(link.title))}{base_url}{link.path}"
+            f"  {link.banner}{' ' * (width - display_width(link.banner))}{base_url}{link.path}"
             for link in app[keys.LINKS]
         ),
         "",

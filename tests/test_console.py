@@ -232,7 +232,7 @@ async def test_a_unit_works_its_order_from_the_portal(site: tuple[WeChatServer, 
 
     admin = await login(wechat, "admin1")
     audit = await (await admin.get("/console/audit")).text()
-    assert "property1" in audit and "accept" in audit and repair in audit
+    assert "property1" in audit and "接单" in audit and repair in audit
     await admin.close()
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         order = await session.scalar(select(models.Order).where(models.Order.code == repair))
@@ -269,7 +269,7 @@ async def test_staff_answer_a_resident_who_asked_for_a_person(
     assert again.status == 409  # answered once, sent once
     assert "师傅下午两点到" not in await (await browser.get("/console/handoffs")).text()
     csv = await browser.get("/console/evaluation?format=csv")
-    assert csv.content_type == "text/csv" and "response_rate" in await csv.text()
+    assert csv.content_type == "text/csv" and "响应率(%)" in await csv.text()
     await browser.close()
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         told = (
@@ -389,7 +389,7 @@ async def test_broadcasts_are_composed_previewed_and_confirmed_in_the_console(
     token = CSRF.search(page)[1]  # type: ignore[index]
     form = {"csrf": token, "topic": "anti-fraud", "title": "反诈提醒", "text": "陌生来电一律挂断。"}
     too_long = await staff.post("/console/broadcasts", data={**form, "text": "字" * 601})
-    assert too_long.status == 400 and "601 characters" in await too_long.text()
+    assert too_long.status == 400 and "内容有 601 个字" in await too_long.text()
     preview = await (await staff.post("/console/broadcasts", data=form)).text()
     assert "预览" in preview and "1 位订阅居民" in preview
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
@@ -425,7 +425,7 @@ async def test_staff_place_a_proxy_order_for_a_resident_without_a_phone(
     placed = await staff.post("/console/proxy", data={**form, "phone": "13800001234"})
     page = await placed.text()
     assert placed.status == 200 and "高龄津贴申请代办" in page and "13800001234" in page
-    assert "staff:staff1" in page  # the audit trail names who placed it
+    assert "工作人员 staff1" in page  # the order's history names who placed it
     await staff.close()
 
 

@@ -8,6 +8,7 @@ so nobody resends a notice by hand to make sure.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,11 +18,13 @@ from sqlalchemy import select
 
 from bot import keys
 from bot.broadcasts import (
+    GAVE_UP,
     NO_CLEAR_ANSWER,
     NO_TEMPLATE,
     UNFOLLOWED,
     UNKNOWN_MEANS_ZH,
     BroadcastProblem,
+    next_due,
     prepare,
 )
 from bot.web.auth import checked_form, require
@@ -57,6 +60,8 @@ def reason_zh(reason: str) -> str:
         return "发送后微信没有明确答复"
     if reason == ABANDONED:
         return "发送途中服务中断"
+    if reason.startswith(GAVE_UP):
+        return "微信多次没有接收，已停止重试"
     if reason.startswith("errcode"):
         return "微信拒绝发送"
     return "其他原因"
@@ -64,6 +69,25 @@ def reason_zh(reason: str) -> str:
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
+
+
+WEEKDAYS_ZH = "一二三四五六日"
+
+
+def when_zh(moment: dt.datetime) -> str:
+    """A local send time as staff read it: 2026-07-03 10:00 周五."""
+    return f"{moment:%Y-%m-%d %H:%M} 周{WEEKDAYS_ZH[moment.weekday()]}"
+
+
+def schedule_zh(row: models.Broadcast, zone: ZoneInfo, now: dt.datetime) -> str:
+    """When a broadcast goes out: its time, or for a recurring one the next time
+    (a crontab line means nothing to most staff)."""
+    if row.send_at is not None:
+        return when_zh(row.send_at.astimezone(zone))
+    if row.status != "scheduled":
+        return "定期"
+    upcoming = next_due(row, zone, now)
+    return f"定期，下次 {when_zh(upcoming.astimezone(zone))}" if upcoming else "定期"
 
 
 async def _page(
@@ -87,10 +111,10 @@ async def _page(
         ).all()
         zone = ZoneInfo(catalog.document.community.timezone)
         topic_names = {t.id: t.name for t in campaign.topics(catalog)}
+        now = request.app[keys.CLOCK].now()
         listed = []
         for row in rows:
             done = await progress(session, row.id)
-            once = f"{row.send_at.astimezone(zone):%Y-%m-%d %H:%M}" if row.send_at else ""
             reasons: dict[str, int] = {}
             for reason, n in done.failures.items():
                 reasons[reason_zh(reason)] = reasons.get(reason_zh(reason), 0) + n
@@ -98,9 +122,9 @@ async def _page(
                 {
                     "id": row.id,
                     "title": row.title,
-                    "topic": topic_names.get(row.topic, row.topic),
+                    "topic": topic_names.get(row.topic, "其他"),
                     "status": BROADCAST_STATUS_ZH.get(row.status, row.status),
-                    "schedule": row.cron or once,
+                    "schedule": schedule_zh(row, zone, now),
                     "total": done.total,
                     "finished": done.finished,
                     "percent": int(100 * done.finished / done.total) if done.total else 0,
@@ -121,6 +145,7 @@ async def _page(
         "broadcasts": listed,
         "unknown_means": UNKNOWN_MEANS_ZH,
         "draft": draft,
+        "draft_times": [when_zh(t) for t in draft.times] if draft else [],
         "form": form or {},
         "problem": problem,
     }
@@ -170,20 +195,18 @@ async def compose(request: web.Request) -> web.Response:
                     user.username,
                     "broadcast",
                     str(draft.row.id),
-                    f"{draft.row.title} → {draft.recipients}",
+                    f"{draft.row.title}（{draft.recipients} 位居民）",
                 )
     except BroadcastProblem as exc:
-        return await _page(request, user, form=form, problem=str(exc), status=400)
+        return await _page(request, user, form=form, problem=exc.for_staff, status=400)
     if not confirmed:
         return await _page(request, user, draft=draft, form=form)
     raise web.HTTPFound("/console/broadcasts")
 
 
-async def _just_scheduled(session: Any, row: models.Broadcast, now: Any) -> bool:
+async def _just_scheduled(session: Any, row: models.Broadcast, now: dt.datetime) -> bool:
     """The same notice confirmed in the last five minutes (a double click, a resent
     form) is not scheduled a second time."""
-    import datetime as dt
-
     found = await session.scalar(
         select(models.Broadcast.id).where(
             models.Broadcast.community_id == row.community_id,

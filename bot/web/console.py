@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 import re
 from typing import Any
@@ -39,6 +40,7 @@ from storage.repositories.evaluation import unit_months
 from storage.repositories.proxy import ProxyOrderError, place_proxy_order
 from storage.repositories.users import SignedIn, audit
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 STAFF = ("staff", "admin")
 
@@ -48,16 +50,22 @@ def setup(app: web.Application) -> None:
     app[keys.LINKS].extend(
         [
             keys.Link(
-                "/console", "工作台 Staff console", "Orders, 转人工, unmet needs, evaluation"
+                "/console",
+                "工作台",
+                "社区工作人员登录后处理订单、转人工、需求清单和考评",
+                "Staff console",
             ),
-            keys.Link("/portal", "单位入口 Unit portal", "A unit's own orders"),
+            keys.Link(
+                "/portal", "单位入口", "共建单位成员登录后查看和办理本单位的订单", "Unit portal"
+            ),
         ]
     )
 
 
 def _context(request: web.Request, user: SignedIn, **values: Any) -> dict[str, Any]:
     catalog = catalog_of(request, user)
-    return {"community": catalog.community_name, "user": user, **values}
+    unit_name = next((u.name for u in catalog.units if u.id == user.unit_key), "")
+    return {"community": catalog.community_name, "user": user, "unit_name": unit_name, **values}
 
 
 def _zone(request: web.Request, user: SignedIn) -> ZoneInfo:
@@ -95,10 +103,25 @@ async def _board(
         problem=problem,
         form=form or {},
         proxy_items=[(i.id, i.title) for i in catalog.items if not i.confidential],
+        proxy_sessions=_proxy_sessions(request, user),
         **await _orders(request, user, "/console"),
     )
     status = 400 if problem else 200
     return aiohttp_jinja2.render_template("console.html", request, context, status=status)
+
+
+def _proxy_sessions(request: web.Request, user: SignedIn) -> list[tuple[str, str]]:
+    """The dated sessions still to come, by the words staff know them by (the item,
+    the time, the topic), never the catalog's session ids."""
+    catalog = catalog_of(request, user)
+    now = request.app[keys.CLOCK].now().astimezone(_zone(request, user)).replace(tzinfo=None)
+    return [
+        (s.id, f"{item.title} {s.start:%m-%d %H:%M}" + (f" {s.title}" if s.title else ""))
+        for item in catalog.items
+        if not item.confidential
+        for s in item.sessions
+        if s.start > now
+    ]
 
 
 @routes.post("/console/proxy")
@@ -206,7 +229,7 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
         )
         return _visible(query, user)
 
-    wanted = query_int(request, "page", default=1, low=1, high=MAX_PAGE)
+    wanted = query_int(request, "page", label="页码", default=1, low=1, high=MAX_PAGE)
     async with request.app[keys.READER]() as session:
         total = int(await session.scalar(board_query(func.count(models.Order.id))) or 0)
         pages = max(1, math.ceil(total / PAGE_SIZE))
@@ -221,6 +244,8 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
                 .offset((page - 1) * PAGE_SIZE)
             )
         ).all()
+    catalog = catalog_of(request, user)
+    grid_names = {g.id: g.name for g in catalog.document.community.grids}
     orders = []
     for order, title, unit_name, confidential in rows:
         local = order.created_at.astimezone(zone)
@@ -232,11 +257,10 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
                 "status": OrderStatus(order.status).label,
                 "status_value": order.status,
                 "created": f"{local:%Y-%m-%d %H:%M}",
-                "grid": order.grid_key or "",
+                "grid": grid_names.get(order.grid_key or "", ""),
                 "confidential": confidential,
             }
         )
-    catalog = catalog_of(request, user)
 
     def page_link(number: int) -> str:
         return str(URL(listing).with_query({**request.query, "page": str(number)}))
@@ -261,8 +285,8 @@ DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _local_day(text: str, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC bounds of a calendar day in the community's time zone; 400 naming the
-    field for anything but a real YYYY-MM-DD date."""
+    """The UTC bounds of a calendar day in the community's time zone; 400 for anything
+    but a real YYYY-MM-DD date (the log names the parameter and value)."""
     try:
         if not DAY.fullmatch(text):
             raise ValueError(text)
@@ -271,16 +295,24 @@ def _local_day(text: str, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
         return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
     except (ValueError, OverflowError):
-        raise web.HTTPBadRequest(text="date：日期格式不对，请按 2026-01-31 这样填写。") from None
+        log.info("refused date=%r: not a calendar day (YYYY-MM-DD)", text[:40])
+        raise web.HTTPBadRequest(text="日期不对，请按 2026-01-31 这样填写。") from None
 
 
 @routes.get("/console/orders/{code}")
-@aiohttp_jinja2.template("order.html")
-async def order_detail(request: web.Request) -> dict[str, Any]:
+async def order_detail(request: web.Request) -> web.Response:
     user = require(request, *STAFF, "unit")
+    return await _order_page(request, user, request.match_info["code"])
+
+
+async def _order_page(
+    request: web.Request, user: SignedIn, code: str, problem: str | None = None, status: int = 200
+) -> web.Response:
+    """An order, its history and the actions its status allows; after a refused
+    action, with why (the page shows the order as it is now)."""
     zone = _zone(request, user)
     async with request.app[keys.READER]() as session:
-        order = await _order_for(session, user, request.match_info["code"])
+        order = await _order_for(session, user, code)
         facts = await effects.load_facts(session, catalog_of(request, user), order)
         events = (
             await session.scalars(
@@ -290,9 +322,10 @@ async def order_detail(request: web.Request) -> dict[str, Any]:
             )
         ).all()
     catalog = catalog_of(request, user)
-    return _context(
+    context = _context(
         request,
         user,
+        problem=problem,
         order=order,
         status=OrderStatus(order.status),
         item=facts.item,
@@ -302,7 +335,7 @@ async def order_detail(request: web.Request) -> dict[str, Any]:
         events=[
             {
                 "at": f"{e.at.astimezone(zone):%Y-%m-%d %H:%M}",
-                "actor": e.actor,
+                "actor": actor_zh(e.actor),
                 "from": OrderStatus(e.from_status).label if e.from_status else "",
                 "to": OrderStatus(e.to_status).label,
                 "note": e.note or "",
@@ -313,6 +346,24 @@ async def order_detail(request: web.Request) -> dict[str, Any]:
         actions=_actions(user, OrderStatus(order.status)),
         answers=_answers(facts.item, order.answers or {}),
     )
+    return aiohttp_jinja2.render_template("order.html", request, context, status=status)
+
+
+ROLES_ZH = {"admin": "管理员", "staff": "工作人员", "unit": "单位成员"}
+
+
+def actor_zh(actor: str) -> str:
+    """Who moved an order, as staff say it. Recorded as ``resident``, ``system`` or
+    ``role:name``; a unit member acting by chat is recorded by their openid, which
+    means nothing to staff, so unit members are not named."""
+    role, _, name = actor.partition(":")
+    if role == "resident":
+        return "居民"
+    if role == "system":
+        return "系统"
+    if role in ("staff", "admin") and name:
+        return f"{ROLES_ZH[role]} {name}"
+    return ROLES_ZH.get(role, "其他")
 
 
 def _answers(item: Any, answers: dict[str, Any]) -> list[tuple[str, str]]:
@@ -368,44 +419,71 @@ async def order_action(request: web.Request) -> web.StreamResponse:
     user = require(request, *STAFF, "unit")
     form = await checked_form(request, user)
     action = request.match_info["action"]
+    code = request.match_info["code"]
     table = UNIT_ACTIONS if user.role == "unit" else STAFF_ACTIONS
     if action not in table:
         raise web.HTTPForbidden(text="这个操作不属于您的角色。")
     wanted = table[action]
     note = form.get("note", "").strip()[:500] or None
     if wanted is OrderStatus.RETURNED and not note:
-        raise web.HTTPBadRequest(text="退回需要填写原因（note）。")
+        return await _order_page(request, user, code, "退回时请填写原因。", 400)
     catalog = catalog_of(request, user)
     clock = request.app[keys.CLOCK]
-    async with request.app[keys.SESSIONMAKER].begin() as session:
-        order = await _order_for(session, user, request.match_info["code"], lock=True)
-        if action == "dispatch" and form.get("unit"):
-            target = await session.scalar(
-                select(models.Unit).where(
-                    models.Unit.community_id == user.community_id,
-                    models.Unit.key == form["unit"],
+    try:
+        async with request.app[keys.SESSIONMAKER].begin() as session:
+            order = await _order_for(session, user, code, lock=True)
+            if action == "dispatch" and form.get("unit"):
+                target = await session.scalar(
+                    select(models.Unit).where(
+                        models.Unit.community_id == user.community_id,
+                        models.Unit.key == form["unit"],
+                    )
                 )
-            )
-            if target is None:
-                raise web.HTTPBadRequest(text=f"unit: no unit '{form['unit']}'")
-            order.unit_id = target.id
-            note = note or f"派给{target.name}"
-        try:
-            await ordering.transition(
-                session, order, wanted, actor=f"{user.role}:{user.username}", note=note
-            )
-        except IllegalTransition as refused:
-            raise web.HTTPConflict(text=str(refused)) from None
-        facts = await effects.load_facts(session, catalog, order)
-        policy = request.app[keys.POLICY]
-        if wanted is OrderStatus.DISPATCHED:
-            await effects.order_placed(session, catalog, policy, facts, clock.now())
-        else:
-            await effects.order_changed(
-                session, catalog, policy, facts, wanted, clock.now(), note=note
-            )
-        await audit(session, user.community_id, user.username, action, order.code, note)
+                if target is None:
+                    log.info("order %s: refused unit=%r: no such unit", code, form["unit"][:40])
+                    raise _Refused("没有这个单位，请从列表里选择。", 400)
+                order.unit_id = target.id
+                note = note or f"派给{target.name}"
+            try:
+                await ordering.transition(
+                    session, order, wanted, actor=f"{user.role}:{user.username}", note=note
+                )
+            except IllegalTransition as refused:
+                # Most often a second click, or a colleague was quicker.
+                log.info("order %s: %s", code, refused)
+                raise _Refused(cannot(refused, action), 409) from None
+            facts = await effects.load_facts(session, catalog, order)
+            policy = request.app[keys.POLICY]
+            if wanted is OrderStatus.DISPATCHED:
+                await effects.order_placed(session, catalog, policy, facts, clock.now())
+            else:
+                await effects.order_changed(
+                    session, catalog, policy, facts, wanted, clock.now(), note=note
+                )
+            await audit(session, user.community_id, user.username, action, order.code, note)
+    except _Refused as refused:
+        # Shown after the transaction ended: on SQLite the page's own reads would
+        # otherwise wait for the write lock it held.
+        return await _order_page(request, user, code, refused.problem, refused.status)
     raise web.HTTPFound(f"/console/orders/{order.code}")
+
+
+class _Refused(Exception):
+    """An order action that cannot be done, in words for the page."""
+
+    def __init__(self, problem: str, status: int) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.status = status
+
+
+def cannot(refused: IllegalTransition, action: str) -> str:
+    """Why the order did not move, politely: a second click is told it is done."""
+    label = refused.current.label
+    if refused.current is refused.wanted:
+        done = f"已经{label[1:]}" if label.startswith("已") else f"已经在{label}"
+        return f"这个订单{done}了。"
+    return f"这个订单现在是「{label}」，不能{LABELS[action]}了。"
 
 
 async def _order_for(
@@ -445,11 +523,17 @@ async def handoffs(request: web.Request) -> dict[str, Any]:
     return _context(
         request,
         user,
+        limit=HANDOFF_ANSWER_LIMIT,
         handoffs=[
             {"id": h.id, "text": h.text, "at": f"{h.created_at.astimezone(zone):%m-%d %H:%M}"}
             for h in rows
         ],
     )
+
+
+HANDOFF_ANSWER_LIMIT = 600
+"""Characters: a customer-service text holds about 680 Chinese characters (2,048
+bytes), with room for the line that says who answers."""
 
 
 @routes.post("/console/handoffs/{id}/answer")
@@ -458,12 +542,12 @@ async def answer_handoff(request: web.Request) -> web.StreamResponse:
     handoff_id = path_id(request)
     form = await checked_form(request, user)
     text = form.get("text", "").strip()
-    if not text or len(text) > 600:
-        raise web.HTTPBadRequest(text="text: 1 to 600 characters")
+    if not text or len(text) > HANDOFF_ANSWER_LIMIT:
+        raise web.HTTPBadRequest(text=f"回复请写 1 到 {HANDOFF_ANSWER_LIMIT} 个字。")
     async with request.app[keys.SESSIONMAKER].begin() as session:
         handoff = await session.get(models.Handoff, handoff_id, with_for_update=True)
         if handoff is None or handoff.community_id != user.community_id:
-            raise web.HTTPNotFound()
+            raise web.HTTPNotFound(text="没有找到这位居民的留言，可能已经处理了。")
         if handoff.status != "open":
             raise web.HTTPConflict(text="这位居民已经有同事回复过了。")
         # The answer goes out through the outbox like any message to a resident.
@@ -537,9 +621,10 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.READER]() as session:
         months = await unit_months(session, user.community_id, _zone(request, user))
     rows = [m.as_row(weights) for m in months]
-    table = [[row[key] for key in EXCEL_HEADERS] for row in rows]
+    table = [[row[key] for key in EXPORT_HEADERS] for row in rows]
+    header = list(EXPORT_HEADERS.values())
     if request.query.get("format") == "xlsx":
-        book = await asyncio.to_thread(xlsx_bytes, "动态考评", list(EXCEL_HEADERS.values()), table)
+        book = await asyncio.to_thread(xlsx_bytes, "动态考评", header, table)
         return web.Response(
             body=book,
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -547,7 +632,7 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
         )
     if request.query.get("format") == "csv":
         return web.Response(
-            body=csv_bytes(list(EXCEL_HEADERS), table),
+            body=csv_bytes(header, table),
             content_type="text/csv",
             charset="utf-8",
             headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'},
@@ -556,8 +641,9 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("evaluation.html", request, context)
 
 
-EXCEL_HEADERS = {
-    # The CSV's header is the keys (what scripts read), the workbook's the Chinese.
+EXPORT_HEADERS = {
+    # Both files are opened by staff in a spreadsheet, so both say it in Chinese; the
+    # unit's id stays in a column of its own for anyone matching rows across months.
     "month": "月份",
     "unit": "单位ID",
     "unit_name": "单位",
@@ -631,10 +717,35 @@ async def audit_log(request: web.Request) -> dict[str, Any]:
             {
                 "at": f"{e.at.astimezone(zone):%Y-%m-%d %H:%M}",
                 "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
+                "action": ACTIONS_ZH.get(e.action, "其他操作"),
+                "target": _audit_target(e.action, e.target),
                 "detail": e.detail or "",
             }
             for e in entries
         ],
     )
+
+
+ACTIONS_ZH = {
+    "login": "登录",
+    "proxy_order": "代办下单",
+    "answer_handoff": "回复转人工",
+    "broadcast": "安排推送",
+    "catalog_import": "导入服务清单",
+    **LABELS,
+}
+"""The audit log's actions (recorded in English, for operators) as staff say them."""
+
+
+def _audit_target(action: str, target: str | None) -> str:
+    """What an action was about: an order's code as it is; a role, a handoff or a
+    broadcast in words; a catalog's content hash is an internal id, not shown."""
+    if action == "login":
+        return ROLES_ZH.get(target or "", "")
+    if action == "answer_handoff":
+        return f"留言 {target}"
+    if action == "broadcast":
+        return f"推送 {target}"
+    if action == "catalog_import":
+        return "服务清单"
+    return target or ""

@@ -30,7 +30,7 @@ async def outbox(request: web.Request) -> web.Response:
         request.app[keys.SETTINGS].dev_tools
     ):
         raise web.HTTPNotFound(text="late replies go to WeChat")
-    after = query_int(request, "after", default=0, low=0, high=2**62)
+    after = query_int(request, "after", label="序号", default=0, low=0, high=2**62)
     openid = request.query.get("openid")
     if not openid:
         raise web.HTTPBadRequest(text="openid: required (one resident's late replies)")

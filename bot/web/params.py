@@ -7,7 +7,9 @@ Every handler takes its numbers through these functions instead:
 
 * a path id that is not a plausible row id is a page that does not exist: 404;
 * a query or form value out of its range or not a number is the sender's mistake:
-  400, naming the field (staff see a short Chinese sentence with the field's name).
+  400. Two audiences read about it: the person on the page gets a short Chinese
+  sentence with the field's ``label`` (页码, 人数), never the parameter's name; the
+  operator's log names the parameter and the value, in English.
 
 An empty query or form value counts as absent (a form's empty box), so the default
 applies.
@@ -15,9 +17,12 @@ applies.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from aiohttp import web
+
+log = logging.getLogger(__name__)
 
 MAX_ID = 2**31 - 1
 """Primary keys are ``Integer`` columns: int4 on PostgreSQL."""
@@ -41,19 +46,28 @@ def path_id(request: web.Request, name: str = "id") -> int:
     return value
 
 
-def query_int(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
+def query_int(
+    request: web.Request, name: str, *, label: str, default: int, low: int, high: int
+) -> int:
     """The query parameter ``name`` in ``[low, high]``; ``default`` when absent or
-    empty; 400 naming it otherwise."""
-    return form_int(request.query.get(name, ""), name, default=default, low=low, high=high)
+    empty; 400 otherwise (see :func:`form_int`)."""
+    return form_int(
+        request.query.get(name, ""), name, label=label, default=default, low=low, high=high
+    )
 
 
-def form_int(text: str, name: str, *, default: int, low: int, high: int) -> int:
-    """A posted (or query) value in ``[low, high]``; ``default`` when empty; 400
-    naming the field otherwise."""
+def form_int(text: str, name: str, *, label: str, default: int, low: int, high: int) -> int:
+    """A posted (or query) value in ``[low, high]``; ``default`` when empty.
+
+    Anything else is a 400 that calls the field by ``label``, how the person who sees
+    the answer knows it (Chinese on a page); the log line names ``name`` and the
+    value for the operator.
+    """
     text = text.strip()
     if not text:
         return default
     value = whole_number(text, low, high)
     if value is None:
-        raise web.HTTPBadRequest(text=f"{name}：请填写 {low} 到 {high} 之间的整数。")
+        log.info("refused %s=%r: not a whole number in [%d, %d]", name, text[:40], low, high)
+        raise web.HTTPBadRequest(text=f"{label}请填写 {low} 到 {high} 之间的整数。")
     return value

@@ -22,11 +22,11 @@ def setup(app: web.Application) -> None:
     app.add_routes(routes)
     app[keys.LINKS].extend(
         [
-            keys.Link("/", "首页 Front page", "What is running and where to go"),
-            keys.Link("/services", "服务清单 Services", "The units and what each one offers"),
-            keys.Link("/public", "公示 Disclosure", "Units, their promises and monthly figures"),
-            keys.Link("/healthz", "Health", "Liveness check for monitoring"),
-            keys.Link("/readyz", "Ready", "Database reachable, writable, schema current"),
+            keys.Link("/", "首页", "本社区点单服务简介和各个页面的入口", "Front page"),
+            keys.Link("/services", "服务清单", "各共建单位提供哪些服务", "Services"),
+            keys.Link("/public", "公示", "各单位的服务承诺和每月办理情况", "Disclosure"),
+            keys.Link("/healthz", "运行状态", "服务是否正常运行（供运维监控）", "Health"),
+            keys.Link("/readyz", "就绪检查", "数据库能否读写、版本是否最新（供运维监控）", "Ready"),
         ]
     )
 

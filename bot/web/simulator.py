@@ -35,7 +35,8 @@ def setup(app: web.Application) -> None:
     )
     if no_api and wanted:
         app[keys.LINKS].insert(
-            1, keys.Link("/simulator", "聊天模拟器 Simulator", "Talk to the bot as a resident")
+            1,
+            keys.Link("/simulator", "聊天模拟器", "不用微信，以居民身份和机器人对话", "Simulator"),
         )
 
 

@@ -108,6 +108,8 @@ class Claimed:
     last_message_at: dt.datetime | None
     title: str
     text: str
+    attempts: int
+    """Counted attempts so far, this one included."""
 
 
 def claim_next(
@@ -155,15 +157,18 @@ def claim_next(
             models.Resident.last_message_at,
             models.Broadcast.title,
             models.Broadcast.text,
+            delivery.attempts,
         )
         .join(models.Resident, delivery.resident_id == models.Resident.id)
         .join(models.BroadcastRun, delivery.run_id == models.BroadcastRun.id)
         .join(models.Broadcast, models.BroadcastRun.broadcast_id == models.Broadcast.id)
         .where(delivery.id == delivery_id)
     ).one()
-    delivery_key, run_id, community_id, openid, last_message_at, title, body = row
+    delivery_key, run_id, community_id, openid, last_message_at, title, body, attempts = row
     assert openid is not None  # recipients always have one
-    return Claimed(delivery_key, run_id, community_id, openid, last_message_at, title, body)
+    return Claimed(
+        delivery_key, run_id, community_id, openid, last_message_at, title, body, attempts
+    )
 
 
 def finish(
@@ -173,12 +178,20 @@ def finish(
     *,
     reason: str | None = None,
     retry_at: dt.datetime | None = None,
+    counted: bool = True,
 ) -> None:
-    connection.execute(
-        update(_DELIVERIES)
-        .where(_DELIVERIES.c.id == delivery_id)
-        .values(status=status, reason=reason, next_attempt_at=retry_at, updated_at=utcnow())
-    )
+    """Record a delivery's outcome. ``counted=False`` gives the claim's attempt back:
+    it did not fail for this delivery's sake (WeChat's quota for the whole account
+    was spent), so it must not bring the delivery closer to being given up."""
+    values: dict[str, Any] = {
+        "status": status,
+        "reason": reason,
+        "next_attempt_at": retry_at,
+        "updated_at": utcnow(),
+    }
+    if not counted:
+        values["attempts"] = _DELIVERIES.c.attempts - 1
+    connection.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id).values(values))
 
 
 ABANDONED = "process stopped while sending"

@@ -75,14 +75,14 @@ async def place_proxy_order(
                 f"--session: item '{item_key}' has no session '{session_key}'"
                 + (f" (sessions: {', '.join(keys)})" if keys else " (it has no dated sessions)"),
                 f"「{item.title}」没有这个场次"
-                + (f"，可选场次：{'、'.join(keys)}。" if keys else "，它不需要填场次。"),
+                + ("，请在场次列表里重新选择。" if keys else "，它不需要选场次。"),
             )
         session_id = found.id
     elif item.sessions:
         keys = [s.id for s in item.sessions]
         raise ProxyOrderError(
             f"--session: item '{item_key}' needs one of: {', '.join(keys)}",
-            f"「{item.title}」需要填写场次，可选场次：{'、'.join(keys)}。",
+            f"「{item.title}」需要选择场次，请在场次列表里选一场。",
         )
 
     resident = await session.scalar(
