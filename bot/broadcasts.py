@@ -16,12 +16,13 @@ Rules: customer-service message while the resident's 48-hour window is open, a
 template otherwise (when ``WECHAT_RESIDENT_TEMPLATE_ID`` is set); 45009 slows the
 whole sender down and retries (WeChat's quota for the account, not the delivery,
 was the problem: it does not count as one of the delivery's attempts); a delivery
-WeChat did not take (-1 system busy, unreachable, or an HTTP 4xx from whatever
-answered: nothing was sent) is retried with back-off, 10 s doubling up to 10
-minutes, and after :data:`MAX_ATTEMPTS` attempts (about 20 minutes) marked failed
-with the last reason, so a run whose gateway refuses every send finishes instead of
-retrying forever; 43004 marks the resident unfollowed; in quiet hours nothing is
-sent (deliveries wait, they are not dropped).
+WeChat did not take (-1 system busy, unreachable, no access token: nothing was sent)
+is retried with back-off, 10 s doubling up to 10 minutes, for as long as that lasts;
+one refused with an HTTP 4xx by whatever answered (a gateway) is retried the same
+way, but after :data:`MAX_ATTEMPTS` attempts (about 20 minutes) marked failed with
+the reason, so a run whose gateway refuses every send finishes instead of retrying
+forever; 43004 marks the resident unfollowed; in quiet hours nothing is sent
+(deliveries wait, they are not dropped).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from bot.wechat.errors import (
     NotFollowing,
     OutcomeUnknown,
     RateLimited,
+    Refused,
     WeChatError,
     WeChatUnavailable,
     WindowClosed,
@@ -61,7 +63,8 @@ LATE_RUN_LIMIT = dt.timedelta(days=1)
 """An occurrence missed by more than this (the service was down) is not sent late."""
 
 MAX_ATTEMPTS = 8
-"""Attempts of a delivery WeChat does not take before it is marked failed."""
+"""Attempts of a delivery refused by whatever answered (:class:`Refused`) before it is
+marked failed."""
 RETRY_FIRST = dt.timedelta(seconds=10)
 RETRY_CAP = dt.timedelta(minutes=10)
 
@@ -290,11 +293,11 @@ class BroadcastSender:
                 account.id,
             )
         except WeChatUnavailable as exc:
-            # Busy (-1), unreachable or refused by whatever answered, still so after
+            # Busy (-1), unreachable, or refused by whatever answered, still so after
             # the client's retries: WeChat did not take it, so sending it later
-            # cannot make a second copy. But not forever: a gateway that refuses
-            # every send would keep the run from ever finishing.
-            if claimed.attempts >= self._max_attempts:
+            # cannot make a second copy. An outage ends; a gateway that refuses
+            # every send may not, and would keep the run from ever finishing.
+            if isinstance(exc, Refused) and claimed.attempts >= self._max_attempts:
                 status = "failed"
                 reason = f"{GAVE_UP} after {claimed.attempts} attempts ({exc.errmsg})"[:200]
                 log.warning("broadcast delivery %d: %s", claimed.id, reason)

@@ -319,7 +319,8 @@ class FakeWeChat:
             )
             statuses = self._http_failures.get(request.path)
             if statuses:
-                return web.Response(status=statuses.popleft(), text="<html>Bad Gateway</html>")
+                status = statuses.popleft()
+                return web.Response(status=status, text=f"<html>{status} from a gateway</html>")
             delay = self._delays.get(request.path, 0.0)
             if delay:
                 await asyncio.sleep(delay)
@@ -471,28 +472,6 @@ class FakeWeChat:
             "qr_scene": 0,
             "qr_scene_str": "",
         }
-
-    # --- a gateway in front of WeChat -------------------------------------------------
-
-    def answer_http_status(self, path: str, status: int, times: int | None = None) -> None:
-        """Answer ``path`` with a bare HTTP ``status`` (4xx) and no WeChat JSON, as a
-        proxy or firewall in front of WeChat does: the next ``times`` calls, or every
-        call when None. Such a call is recorded in :attr:`requests` and does nothing.
-
-        Self-contained on purpose: it wraps this instance's failure hook (which runs
-        before any endpoint acts) rather than adding to the request path."""
-        refusal = type("GatewayRefusal", (web.HTTPClientError,), {"status_code": status})
-        left = [times]
-        injected = self._injected_failure  # errcodes from fail_next still apply after
-
-        def failure(request_path: str) -> None:
-            if request_path == path and left[0] != 0:
-                if left[0] is not None:
-                    left[0] -= 1
-                raise refusal(text=f"{status} refused by the gateway")
-            injected(request_path)
-
-        self._injected_failure = failure  # type: ignore[method-assign,assignment]
 
 
 def check_menu(menu: dict[str, Any]) -> None:

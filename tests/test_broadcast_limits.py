@@ -9,33 +9,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from bot import keys
+import aiohttp
+
 from bot.broadcasts import MAX_ATTEMPTS, RETRY_CAP
-from storage import models
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import CUSTOM_SEND_PATH, TEMPLATE_SEND_PATH, FakeWeChat, fake_wechat_fixture
-from tests.passwords import password_hash
-from tests.test_broadcasts import cli, follow, schedule, send_all, service
-from tests.test_console import PASSWORD, csrf_of, login
+from tests.test_broadcasts import cli, follow, schedule, send_all, sender_on, service
+from tests.test_console import add_user, csrf_of, login
 from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client
-from tests.wechat_server import WeChatServer
 
 fake_wechat = fake_wechat_fixture()
-
-
-async def add_staff(wechat: WeChatServer) -> None:
-    """``staff1`` in the served community (the demo catalog's)."""
-    app = wechat.client.app
-    async with app[keys.SESSIONMAKER].begin() as session:
-        session.add(
-            models.User(
-                community_id=app[keys.TENANTS].default.id,
-                username="staff1",
-                role="staff",
-                password_hash=await password_hash(PASSWORD),
-            )
-        )
 
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -51,8 +35,8 @@ async def test_a_gateway_refusing_every_send_ends_the_run_with_the_reason(
     clock = FakeClock.at("2026-12-07 10:00")
     wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
     await follow(wechat, fake_wechat, "o_refused")
-    fake_wechat.answer_http_status(CUSTOM_SEND_PATH, 403)
-    fake_wechat.answer_http_status(TEMPLATE_SEND_PATH, 403)
+    for path in (CUSTOM_SEND_PATH, TEMPLATE_SEND_PATH):
+        fake_wechat.fail_http(path, [403] * 100)  # more than the sender will ever try
     broadcast_id = await schedule(db_url)
 
     for _ in range(MAX_ATTEMPTS + 3):
@@ -72,7 +56,7 @@ async def test_a_gateway_refusing_every_send_ends_the_run_with_the_reason(
     assert f"not taken by WeChat after {MAX_ATTEMPTS} attempts (refused: HTTP 403): 1" in status
     assert ", done" in status.splitlines()[1], status  # the broadcast is finished
 
-    await add_staff(wechat)
+    await add_user(wechat, "staff1", "staff")
     staff = await login(wechat, "staff1")
     page = await staff.get("/console/broadcasts", headers=BROWSER)
     shown = visible_text(await page.text())
@@ -81,18 +65,24 @@ async def test_a_gateway_refusing_every_send_ends_the_run_with_the_reason(
     await staff.close()
 
 
-async def test_wechat_busy_is_still_retried_until_it_takes_the_notice(
+async def test_wechat_busy_for_longer_than_the_refusal_cap_is_retried_until_it_takes(
     db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
 ) -> None:
+    """-1 "system busy" (like an unreachable WeChat or a missing token) ends sooner or
+    later: such a delivery is retried for as long as it lasts, past the tries a
+    refusing gateway gets, and the notice goes out once."""
     clock = FakeClock.at("2026-12-07 10:00")
     wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
     await follow(wechat, fake_wechat, "o_busy")
-    # -1 "system busy" for the client's every attempt, twice over: two rounds.
-    fake_wechat.fail_next(CUSTOM_SEND_PATH, [-1] * 8)
+    rounds = MAX_ATTEMPTS + 2
+    fake_wechat.fail_next(CUSTOM_SEND_PATH, [-1] * rounds)
     broadcast_id = await schedule(db_url)
-    for _ in range(4):
-        await send_all(wechat)
-        clock.advance(seconds=LATER.total_seconds())
+    async with aiohttp.ClientSession() as http:
+        # One try per round: the client's own retries would only slow the test down.
+        sender = sender_on(wechat.client.app, fake_wechat, http, clock, max_attempts=1)
+        for _ in range(rounds + 2):
+            await sender.run_once()
+            clock.advance(seconds=LATER.total_seconds())
     assert fake_wechat.deliveries() == {"o_busy": 1}
     assert "1/1 (100%)" in await cli(db_url, "broadcast", "status", broadcast_id)
 
@@ -127,7 +117,7 @@ async def test_a_year_one_date_is_a_problem_in_the_form_and_the_cli(
     converting it raised OverflowError, a 500 on the console's form."""
     clock = FakeClock.at("2026-12-07 10:00")
     wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
-    await add_staff(wechat)
+    await add_user(wechat, "staff1", "staff")
     staff = await login(wechat, "staff1")
     token = await csrf_of(staff, "/console/broadcasts")
     form = {"csrf": token, "topic": "anti-fraud", "title": "反诈提醒", "text": "陌生来电一律挂断。"}

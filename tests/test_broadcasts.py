@@ -6,14 +6,18 @@ import asyncio
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
+from aiohttp import web
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from bot import keys
-from bot.broadcasts import next_due
+from bot.broadcasts import BroadcastSender, next_due
 from bot.cli import main
+from bot.tenants import Account, Accounts
 from storage import models
 from tests.fake_clock import SHANGHAI, FakeClock
 from tests.fake_wechat import FakeWeChat, fake_wechat_fixture
@@ -58,6 +62,24 @@ async def schedule(
     found = SCHEDULED.search(out)
     assert found is not None, out
     return found[1]
+
+
+def sender_on(
+    app: web.Application,
+    fake: FakeWeChat,
+    http: aiohttp.ClientSession,
+    clock: FakeClock,
+    **client: Any,
+) -> BroadcastSender:
+    """The service's broadcast sender, on a WeChat client of the test's own (``client``:
+    its options, e.g. a short timeout)."""
+    from tests.test_outbox import api_of
+
+    sessionmaker = app[keys.SESSIONMAKER]
+    served = app[keys.TENANTS].accounts
+    api = api_of(fake, sessionmaker, http, served.default.id, **client)
+    accounts = Accounts([Account(a.id, a.catalog, api, a.resident_template) for a in served])
+    return BroadcastSender(sessionmaker, accounts, app[keys.BATCH_DB], app[keys.POLICY], clock)
 
 
 async def service(

@@ -25,15 +25,18 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 async def add_user(wechat: WeChatServer, username: str, role: str, unit: str | None = None) -> None:
-    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+    """A user of the served community (the default one), with ``PASSWORD``."""
+    app = wechat.client.app
+    community_id = app[keys.TENANTS].default.id
+    async with app[keys.SESSIONMAKER].begin() as session:
         unit_id = None
         if unit:
-            row = await unit_row(session, "testville", unit)
+            row = await unit_row(session, community_id, unit)
             assert row is not None
             unit_id = row.id
         session.add(
             models.User(
-                community_id="testville",
+                community_id=community_id,
                 username=username,
                 role=role,
                 unit_id=unit_id,

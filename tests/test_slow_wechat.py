@@ -25,17 +25,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import keys
-from bot.broadcasts import BroadcastSender
 from bot.outbox import OutboxWorker
-from bot.tenants import Account, Accounts
 from bot.wechat.api import WeChatAPI
 from storage import models
 from storage.repositories import outbox
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import CUSTOM_SEND_PATH, TEMPLATE_SEND_PATH, FakeWeChat, fake_wechat_fixture
-from tests.passwords import password_hash
-from tests.test_broadcasts import cli, follow, schedule, service
-from tests.test_console import PASSWORD, login
+from tests.test_broadcasts import cli, follow, schedule, sender_on, service
+from tests.test_console import add_user, login
 from tests.test_outbox import api_of as outbox_api_of
 from tests.webhook_app import Client
 
@@ -86,12 +83,7 @@ async def test_a_broadcast_through_a_slow_wechat_reaches_each_follower_once(
 
     async with aiohttp.ClientSession() as http:
         # The service's own sender, on a client with a short timeout.
-        served = app[keys.TENANTS].accounts
-        api = api_of(fake_wechat, app[keys.SESSIONMAKER], http, served.default.id)
-        accounts = Accounts([Account(a.id, a.catalog, api, a.resident_template) for a in served])
-        sender = BroadcastSender(
-            app[keys.SESSIONMAKER], accounts, app[keys.BATCH_DB], app[keys.POLICY], clock
-        )
+        sender = sender_on(app, fake_wechat, http, clock, timeout=CLIENT_TIMEOUT)
         for _ in range(10):
             if not await sender.run_once():
                 break
@@ -108,15 +100,7 @@ async def test_a_broadcast_through_a_slow_wechat_reaches_each_follower_once(
     assert "unknown  3 (probably delivered; never resent" in status, status
     assert "sent, no clear answer from WeChat (no answer within the timeout): 3" in status
 
-    async with app[keys.SESSIONMAKER].begin() as session:
-        session.add(
-            models.User(
-                community_id=served.default.id,
-                username="staff1",
-                role="staff",
-                password_hash=await password_hash(PASSWORD),
-            )
-        )
+    await add_user(wechat, "staff1", "staff")
     staff = await login(wechat, "staff1")
     page = await (await staff.get("/console/broadcasts")).text()
     await staff.close()

@@ -50,6 +50,7 @@ from bot.wechat.errors import (
     InvalidCredential,
     OutcomeUnknown,
     RateLimited,
+    Refused,
     WeChatError,
     WeChatUnavailable,
     describe,
@@ -405,7 +406,7 @@ def _decode(status: int, raw: bytes) -> dict[str, Any]:
     if status >= 500:
         raise OutcomeUnknown(-1, f"HTTP {status}")
     if status != 200:
-        raise WeChatUnavailable(-1, f"refused: HTTP {status}")
+        raise Refused(-1, f"refused: HTTP {status}")
     try:
         reply = json.loads(raw)
     except ValueError:

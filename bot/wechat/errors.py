@@ -79,6 +79,14 @@ class WeChatUnavailable(WeChatError):
     """
 
 
+class Refused(WeChatUnavailable):
+    """Whatever answered (a gateway, a proxy, a firewall in front of WeChat) refused
+    the call with an HTTP 4xx instead of WeChat's JSON. Nothing was done, as for
+    any :class:`WeChatUnavailable`; but unlike a busy or unreachable WeChat it says
+    nothing about being over soon, so a sender gives such a delivery a limited
+    number of tries."""
+
+
 class OutcomeUnknown(WeChatError):
     """The request went out but no clear answer came back: WeChat may have acted on it.
 
