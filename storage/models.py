@@ -154,8 +154,9 @@ class OutboxMessage(Base):
     """The unit's catalog id, or the resident's openid."""
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    """pending; sending (claimed for a channel that must not repeat a send); sent;
-    failed; or unknown (sent, no clear answer: never resent, see docs/notifications.md)."""
+    """pending; sending (its one attempt on a channel that must not repeat a send has
+    begun: marked just before it); sent; failed; or unknown (sent, no clear answer:
+    never resent, see docs/notifications.md)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
