@@ -39,12 +39,16 @@ async def test_a_gateway_refusing_every_send_ends_the_run_with_the_reason(
         fake_wechat.fail_http(path, [403] * 100)  # more than the sender will ever try
     broadcast_id = await schedule(db_url)
 
-    for _ in range(MAX_ATTEMPTS + 3):
-        await send_all(wechat)
-        clock.advance(seconds=LATER.total_seconds())
-    tries = len(fake_wechat.calls(CUSTOM_SEND_PATH)) + len(fake_wechat.calls(TEMPLATE_SEND_PATH))
-    await send_all(wechat)
-    await send_all(wechat)
+    async with aiohttp.ClientSession() as http:
+        # One try per round: the client's own retries would only slow the test down.
+        sender = sender_on(wechat.client.app, fake_wechat, http, clock, max_attempts=1)
+        for _ in range(MAX_ATTEMPTS + 3):
+            await sender.run_once()
+            clock.advance(seconds=LATER.total_seconds())
+        tries = len(fake_wechat.calls(CUSTOM_SEND_PATH))
+        tries += len(fake_wechat.calls(TEMPLATE_SEND_PATH))
+        await sender.run_once()
+        await send_all(wechat)  # nor the service's own sender
     assert not fake_wechat.sent
     # Given up: no more tries however long the service runs.
     assert tries == len(fake_wechat.calls(CUSTOM_SEND_PATH)) + len(
@@ -91,18 +95,23 @@ async def test_a_long_rate_limit_does_not_use_up_a_deliverys_attempts(
     db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
 ) -> None:
     """45009 is WeChat's quota for the whole account: however long it lasts, the
-    delivery is not closer to being given up when WeChat is then busy once."""
+    delivery is not closer to being given up when a gateway then refuses it once."""
     clock = FakeClock.at("2026-12-07 10:00")
     wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
     await follow(wechat, fake_wechat, "o_patient")
-    client_attempts = 4  # the API client's own tries per send
-    fake_wechat.fail_next(
-        CUSTOM_SEND_PATH, [45009] * (client_attempts * (MAX_ATTEMPTS + 1)) + [-1] * client_attempts
-    )
+    fake_wechat.fail_next(CUSTOM_SEND_PATH, [45009] * (MAX_ATTEMPTS + 1))
     broadcast_id = await schedule(db_url)
-    for _ in range(MAX_ATTEMPTS + 4):
-        await send_all(wechat)
-        clock.advance(seconds=LATER.total_seconds())
+    async with aiohttp.ClientSession() as http:
+        # One try per round (as above): each 45009 is a round of the sender's.
+        sender = sender_on(wechat.client.app, fake_wechat, http, clock, max_attempts=1)
+        for _ in range(MAX_ATTEMPTS + 1):
+            await sender.run_once()
+            clock.advance(seconds=LATER.total_seconds())
+        assert len(fake_wechat.calls(CUSTOM_SEND_PATH)) == MAX_ATTEMPTS + 1
+        fake_wechat.fail_http(CUSTOM_SEND_PATH, [403])  # its first counted try
+        for _ in range(3):
+            await sender.run_once()
+            clock.advance(seconds=LATER.total_seconds())
     assert fake_wechat.deliveries() == {"o_patient": 1}
     assert "1/1 (100%)" in await cli(db_url, "broadcast", "status", broadcast_id)
 
