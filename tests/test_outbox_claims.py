@@ -114,7 +114,7 @@ async def test_a_worker_still_sending_keeps_its_claim_and_the_order(
     taken over by another worker while the first is alive: it renews its claim, so a
     resident reads the notices in the order they were written."""
     fake_wechat.add_user("o_resident")
-    fake_wechat.set_delay(CUSTOM_SEND_PATH, 2.0)
+    fake_wechat.set_delay(CUSTOM_SEND_PATH, 0.6)
     await add_community(sessionmaker)
     for n in (1, 2, 3):
         await notify(sessionmaker, f"step:{n}", "o_resident")
