@@ -114,13 +114,16 @@ def api_of(
     sessionmaker: Sessions,
     http: aiohttp.ClientSession,
     community_id: str = "testville",
+    *,
+    base_url: str | None = None,
     **options: Any,
 ) -> WeChatAPI:
-    """A community's API client (testville's by default), talking to the fake WeChat."""
+    """A community's API client (testville's by default), talking to the fake WeChat
+    (or to ``base_url``)."""
     return WeChatAPI(
         app_id=fake.app_id,
         app_secret=fake.app_secret,
-        base_url=fake.base_url,
+        base_url=base_url or fake.base_url,
         sessionmaker=sessionmaker,
         community_id=community_id,
         http=http,

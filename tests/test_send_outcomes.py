@@ -39,7 +39,8 @@ from tests.fake_wechat import (
     fake_wechat_fixture,
     unreachable,
 )
-from tests.test_broadcasts import follow, schedule, service
+from tests.test_broadcasts import follow, schedule, sender_on, service
+from tests.test_outbox import api_of as outbox_api_of
 from tests.webhook_app import Client
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -68,16 +69,12 @@ def api_of(
 ) -> WeChatAPI:
     """A community's API client: the production defaults, but a test-sized timeout,
     two attempts per call and short backoff."""
-    settings: dict[str, Any] = {"timeout": TIMEOUT, "max_attempts": 2, "backoff_base": 0.05}
-    return WeChatAPI(
-        app_id=fake.app_id,
-        app_secret=fake.app_secret,
-        base_url=base_url or fake.base_url,
-        sessionmaker=sessionmaker,
-        community_id=community_id,
-        http=http,
-        **{**settings, **options},
+    return outbox_api_of(
+        fake, sessionmaker, http, community_id, base_url=base_url, **{**CLIENT, **options}
     )
+
+
+CLIENT: dict[str, Any] = {"timeout": TIMEOUT, "max_attempts": 2, "backoff_base": 0.05}
 
 
 @dataclass
@@ -203,7 +200,7 @@ async def test_a_notice_waits_out_a_failing_token_endpoint_and_arrives_once(
         fake_wechat.set_slow(TOKEN_PATH, 0)
         clock.advance(minutes=1)
         await worker.run_once()
-        await asyncio.sleep(2.0)  # let the slow token answers finish
+        await asyncio.sleep(1.0)  # let the slow token answers finish
 
     found = await rows(sessionmaker)
     assert {key: (r.status, r.attempts) for key, r in found.items()} == {
@@ -226,16 +223,11 @@ async def test_a_broadcast_waits_out_a_slow_token_endpoint_and_reaches_each_foll
     for openid in followers:
         await follow(wechat, fake_wechat, openid)
     await schedule(db_url)
-    fake_wechat.set_slow(TOKEN_PATH, 2.0)
+    fake_wechat.set_slow(TOKEN_PATH, 1.0)  # past the client's timeout
     sessionmaker = app[keys.SESSIONMAKER]
     async with aiohttp.ClientSession() as http:
-        served = app[keys.TENANTS].accounts
-        api = api_of(fake_wechat, sessionmaker, http, community_id=served.default.id)
-        accounts = Accounts([Account(a.id, a.catalog, api, a.resident_template) for a in served])
-        sender = BroadcastSender(
-            sessionmaker, accounts, app[keys.BATCH_DB], app[keys.POLICY], clock
-        )
-        for _ in range(4):
+        sender = sender_on(app, fake_wechat, http, clock, **CLIENT)
+        for _ in range(2):
             await sender.run_once()
         async with sessionmaker() as session:
             waiting = list(await session.scalars(select(models.BroadcastDelivery)))
@@ -246,7 +238,7 @@ async def test_a_broadcast_waits_out_a_slow_token_endpoint_and_reaches_each_foll
         for _ in range(4):
             clock.advance(seconds=15)  # past the 10 s retry
             await sender.run_once()
-        await asyncio.sleep(2.0)  # let the slow token answers finish
+        await asyncio.sleep(1.0)  # let the slow token answers finish
 
     assert fake_wechat.deliveries() == dict.fromkeys(followers, 1)
     async with sessionmaker() as session:
