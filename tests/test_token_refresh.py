@@ -24,11 +24,11 @@ from tests.webhook_app import Client, start
 
 fake_wechat = fake_wechat_fixture()
 
-TOKEN_ANSWER_AFTER = 4.0
+TOKEN_ANSWER_AFTER = 2.5
 """Seconds the fake's token endpoint takes (WeChat's timeout here is 5 s)."""
 PROMPT = 1.5
 """A write while the token is fetched takes well under this (it took the whole
-fetch, about four seconds, while the refresh held the lock)."""
+fetch, 2.5 s here, while the refresh held the lock)."""
 
 
 async def test_a_slow_token_refresh_does_not_hold_up_residents_or_other_writes(
