@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import keys
 from bot.broadcasts import BroadcastSender
 from bot.outbox import OutboxWorker
-from bot.tenants import Account, Accounts
 from bot.wechat.api import WeChatAPI
 from bot.wechat.errors import OutcomeUnknown, WeChatUnavailable
 from storage import models
@@ -347,19 +346,7 @@ async def test_a_broadcast_to_an_unreachable_wechat_waits_and_reaches_each_follo
     async with aiohttp.ClientSession() as http:
 
         def sender(base_url: str | None) -> BroadcastSender:
-            api = api_of(
-                fake_wechat,
-                sessionmaker,
-                http,
-                base_url=base_url,
-                community_id=served.default.id,
-            )
-            accounts = Accounts(
-                [Account(a.id, a.catalog, api, a.resident_template) for a in served]
-            )
-            return BroadcastSender(
-                sessionmaker, accounts, app[keys.BATCH_DB], app[keys.POLICY], clock
-            )
+            return sender_on(app, fake_wechat, http, clock, base_url=base_url, **CLIENT)
 
         await api_of(fake_wechat, sessionmaker, http, community_id=served.default.id).access_token()
         cut_off = sender(nowhere)
