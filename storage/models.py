@@ -483,6 +483,36 @@ class Handoff(Base):
     answered_at: Mapped[dt.datetime | None]
 
 
+class ResidentRemark(Base):
+    """What a resident said that is neither an order nor an unmet need, kept for staff.
+
+    ``kind`` is ``emergency`` (danger now: staff are alerted at once), ``praise`` (thanks
+    naming a unit or an order: evidence for 动态考评), ``complaint``, or ``outcome`` (the
+    resident's word on an order's result, such as 还在漏). One row per message and kind,
+    so a retried message is recorded once.
+    """
+
+    __tablename__ = "resident_remarks"
+    __table_args__ = (
+        UniqueConstraint("community_id", "message_key", "kind"),
+        Index(None, "community_id", "kind", "created_at"),
+        Index(None, "unit_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    openid: Mapped[str] = mapped_column(String(64))
+    message_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(32))
+    """emergency: fire, medical, crime, fraud, missing, water, gas; outcome: solved or
+    unsolved; praise and complaint: None."""
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class ConversationState(Base):
     """Where a resident is in a multi-turn conversation; survives restarts."""
 
