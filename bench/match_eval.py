@@ -33,9 +33,9 @@ from evaldata import HELDOUT, add_shared_option, choose_catalog, eval_files, not
 from catalog.lexicon import Lexicon
 from catalog.loader import load_catalog
 from catalog.matcher import Matcher
-from catalog.understanding import Reading, understand
 from catalog.model import Catalog
 from catalog.schema import CatalogDocument
+from catalog.understanding import Reading, understand
 
 ROW = "{:<34} {:>4} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>9} {:>7}"
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
 
 import opencc
+
+from catalog.answers import parse_rating
 
 _S2T = opencc.OpenCC("s2t")
 _T2S = opencc.OpenCC("t2s")
@@ -103,7 +105,9 @@ _NOT_NOW = re.compile(
     "如果|万一|要是|假如|以防|会不会|怎么预防|怕|担心|差点|险些|练习|怎么用|怎么喷|灭火器|教一下|学一下|"
     "以前|去年|前年|上次|上回|上个月|上周|上礼拜|那年|小时候|听说|新闻|电视上|看到报道"
 )
-_URGENT = re.compile(r"救命|快来人|快来|快点来|赶紧来|来人啊|急死|紧急|报警|(?<!\d)(?:110|119|120)(?!\d)")
+_URGENT = re.compile(
+    r"救命|快来人|快来|快点来|赶紧来|来人啊|急死|紧急|报警|(?<!\d)(?:110|119|120)(?!\d)"
+)
 
 _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
     (
@@ -279,7 +283,7 @@ _OFF_SCOPE = re.compile(
     "外地来玩|来玩的|付钱的|花钱请|收费的也行|宠物医院|宠物店|兽医|猫跑丢|狗跑丢|"
     "天气(?:怎么样|预报|好热|好冷|热|冷)|(?:会不会|要不要|什么时候)(?:下雨|落雨|降温)|"
     "热得要死|冷得要死|堵不堵车|堵车|公交改线|坐几路|寄.{0,6}快递|快递.{0,6}多少钱|"
-    "换.{0,4}宽带|交话费|充话费|驿站在哪|有没有.{0,12}推荐|推荐.{0,6}(?:公司|店|工作室|中介|驾校)|"
+    "换.{0,4}宽带|交话费|充话费|驿站在哪|哪里能买|哪里买|哪儿买|在哪买|哪里有卖|有没有.{0,12}推荐|推荐.{0,6}(?:公司|店|工作室|中介|驾校)|"
     "搬家公司|装修公司|婚庆|婚纱|健身房|驾校|一日游|旅行团"
 )
 
@@ -299,56 +303,49 @@ def read_act(text: str) -> ActReading:
     plain = _plain(text[:1000])
     core = _core(plain)
     words = re.sub(r"[\W_]+", "", plain)
+    asks_new = _asks_for_new(plain)
     question = _QUESTION.search(plain) is not None or _QUESTION.search(words) is not None
-    asks = _ASKS.search(plain) is not None
-    off_scope = _OFF_SCOPE.search(plain) is not None
-    common = {
-        "question": question,
-        "asks": asks,
-        "asks_new": _asks_for_new(plain),
-        "off_scope": off_scope,
-    }
+    base = ActReading(
+        Act.REQUEST,
+        question=question,
+        asks=_ASKS.search(plain) is not None,
+        asks_new=asks_new,
+        off_scope=_OFF_SCOPE.search(plain) is not None,
+    )
 
-    stars = parse_stars(plain)
-    if stars is not None and _is_only_rating(core):
-        return ActReading(Act.RATING, stars=stars, satisfied=stars >= 4, **common)
+    stars = parse_rating(text[:200])
+    if stars is not None:  # the whole message is a rating (5分, 五星好评，谢谢)
+        return replace(base, act=Act.RATING, stars=stars, satisfied=stars >= 4)
     if not core or _EMOJI_ONLY.match(plain):
-        if _PRAISE_ONLY.match(plain) and plain.strip():
-            return ActReading(Act.THANKS, **common)
-        return ActReading(Act.ACK, **common)
+        praise = _PRAISE_ONLY.match(plain) is not None and bool(plain.strip())
+        return replace(base, act=Act.THANKS if praise else Act.ACK)
     if _GREETING.fullmatch(core):
-        return ActReading(Act.GREETING, **common)
+        return replace(base, act=Act.GREETING)
     if _ACK.fullmatch(core):
-        return ActReading(Act.ACK, **common)
+        return replace(base, act=Act.ACK)
 
     satisfied: bool | None = None
     if _UNSATISFIED.search(plain):
         satisfied = False
     elif _SATISFIED.search(plain):
         satisfied = True
-    asks_new = _asks_for_new(plain)
     if _UNSOLVED.search(plain) and not asks_new:
-        return ActReading(Act.OUTCOME, outcome="unsolved", satisfied=satisfied, stars=stars, **common)
-    if _SOLVED.search(plain) or (satisfied is not None and len(core) <= 12 and not asks_new):
-        if not question:
-            outcome: Literal["solved", "unsolved"] | None = (
-                "solved" if _SOLVED.search(plain) or satisfied else None
-            )
-            return ActReading(
-                Act.OUTCOME, outcome=outcome, satisfied=satisfied, stars=stars, **common
-            )
+        return replace(base, act=Act.OUTCOME, outcome="unsolved", satisfied=satisfied)
+    short_verdict = satisfied is not None and len(core) <= 12 and not asks_new
+    if (_SOLVED.search(plain) or short_verdict) and not question:
+        outcome: Literal["solved", "unsolved"] | None = (
+            "solved" if _SOLVED.search(plain) or satisfied else None
+        )
+        return replace(base, act=Act.OUTCOME, outcome=outcome, satisfied=satisfied)
     if _CANCEL.search(plain) and not question:
-        return ActReading(Act.CANCEL, **common)
+        return replace(base, act=Act.CANCEL)
     if _COMPLAINT.search(plain):
-        return ActReading(Act.COMPLAINT, **common)
-    thanks = _THANKS.search(plain) is not None
-    if thanks and not (question or _asks_for_new(plain)):
-        return ActReading(Act.THANKS, satisfied=satisfied, **common)
-    if off_scope:
-        return ActReading(Act.CHAT, **common)
-    if _CHAT.search(plain) and not _asks_for_new(plain):
-        return ActReading(Act.CHAT, **common)
-    return ActReading(Act.REQUEST, **common)
+        return replace(base, act=Act.COMPLAINT)
+    if _THANKS.search(plain) and not (question or asks_new):
+        return replace(base, act=Act.THANKS, satisfied=satisfied)
+    if base.off_scope or (_CHAT.search(plain) and not asks_new):
+        return replace(base, act=Act.CHAT)
+    return base
 
 
 _NEW_REQUEST = re.compile(
@@ -361,32 +358,3 @@ _NEW_REQUEST = re.compile(
 def _asks_for_new(plain: str) -> bool:
     """Asks for something in the same breath (谢谢，还想问一下…): not only thanks."""
     return _NEW_REQUEST.search(plain) is not None
-
-
-# --- ratings ---------------------------------------------------------------------------
-
-_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
-_STARS = re.compile(
-    r"(?:给|打|评|就)?(?:个)?(?P<n>[1-5一二两三四五])(?:分|星|颗星|个星|星好评)|满分|(?P<stars>⭐+|★+)"
-)
-_RATING_ONLY = re.compile(
-    r"(?:我)?(?:给|打|评|就)?(?:个|你们|师傅|他们)?(?:[1-5一二两三四五](?:分|星|颗星|个星)|满分|⭐+|★+)"
-    r"(?:好评|吧|的|了|啊|哈)*"
-)
-
-
-def parse_stars(plain: str) -> int | None:
-    """A rating said in words: 5分, 五星, 给4分, 满分, ⭐⭐⭐ (1-5); None otherwise."""
-    found = _STARS.search(plain)
-    if found is None:
-        return None
-    if found["n"]:
-        value = found["n"]
-        return int(value) if value.isdigit() else _DIGITS[value]
-    if found["stars"]:
-        return min(len(found["stars"]), 5)
-    return 5
-
-
-def _is_only_rating(core: str) -> bool:
-    return _RATING_ONLY.fullmatch(core) is not None

@@ -31,6 +31,9 @@ class Reading:
     match: MatchResult
     faq: object | None = None
     """The FAQ entry that answers the message, when it is a question the FAQ knows."""
+    unclear: bool = False
+    """Read as chat only for want of anything else: no word of asking, no service, no
+    sign of small talk either (3栋, 嗯那个): the bot says it did not understand."""
 
     @property
     def wants_service(self) -> bool:
@@ -64,19 +67,14 @@ def understand(text: str, matcher: Matcher) -> Reading:
     if detail.act is Act.EMERGENCY:
         return Reading(text, Act.EMERGENCY, detail, _nothing(text))
     match = matcher.match(text)
-    act = detail.act
+    act, unclear = detail.act, False
     if _ignored(text, matcher):
         act = Act.CHAT
     elif act is Act.CHAT and match.decision == "matched" and match.score >= STRONG_MATCH:
         act = Act.REQUEST
-    elif (
-        act is Act.REQUEST
-        and not (detail.asks or detail.question)
-        and match.decision == "none"
-    ):
-        # Neither a word of asking nor a service it clearly names: small talk or
-        # news (今天广场上跳舞的人好多), not a need.
-        act = Act.CHAT
+    elif act is Act.REQUEST and not (detail.asks or detail.question) and match.decision == "none":
+        # Neither a word of asking nor a service it names: not a need.
+        act, unclear = Act.CHAT, True
     faq = None
     if act in (Act.REQUEST, Act.CHAT):
         faq = _faq_answer(text, matcher, detail, match)
@@ -88,11 +86,9 @@ def understand(text: str, matcher: Matcher) -> Reading:
             and detail.question
             and not detail.asks_new
         ):
-            if not detail.off_scope:
-                act = Act.QUESTION  # nobody answers it here: staff will
-            else:
-                act = Act.CHAT
-    return Reading(text, act, detail, match, faq)
+            # Nobody answers it here: staff will (unless it is about shopping or travel).
+            act = Act.CHAT if detail.off_scope else Act.QUESTION
+    return Reading(text, act, detail, match, faq, unclear and act is Act.CHAT)
 
 
 def _faq_answer(

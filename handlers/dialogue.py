@@ -24,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import order_effects as effects
 from bot.dispatch import ActIs, Context, Conversation, Predicate, Redispatch
 from bot.wechat.inbound import Incoming
+from catalog import answers
 from catalog.acts import Act
 from catalog.model import Catalog
 from catalog.understanding import Reading
-from handlers import answers, ordering, orders, texts
+from handlers import ordering, orders, texts
 from storage import models
 from storage.order_status import (
     CANCELLABLE_BY_RESIDENT,
@@ -117,9 +118,7 @@ def _unit_name(catalog: Catalog, unit_key: str) -> str:
 
 @conversation.entry.on(ActIs(Act.GREETING))
 async def greeting(ctx: Context) -> str:
-    return ordering.offer_categories(
-        ctx, need="", intro=texts.greeting(ctx.catalog.community_name)
-    )
+    return ordering.offer_categories(ctx, need="", intro=texts.greeting(ctx.catalog.community_name))
 
 
 @conversation.entry.on(ActIs(Act.ACK))
@@ -129,7 +128,7 @@ async def acknowledged() -> str:
 
 @conversation.entry.on(ActIs(Act.CHAT))
 async def chat(reading: Reading) -> str:
-    return texts.OFF_SCOPE if reading.detail.off_scope else texts.CHAT
+    return texts.chat(off_scope=reading.detail.off_scope, unclear=reading.unclear)
 
 
 # --- thanks and praise -----------------------------------------------------------------------
@@ -310,8 +309,9 @@ async def cancel_confirmed(ctx: Context) -> str:
 
 @conversation.state(PICK_CANCEL).on(
     Predicate(
-        lambda msg, ctx: answers.parse_choice(msg.text, len(ctx.conversation.data["codes"]))
-        is not None
+        lambda msg, ctx: (
+            answers.parse_choice(msg.text, len(ctx.conversation.data["codes"])) is not None
+        )
     )
 )
 async def cancel_picked(msg: Incoming, ctx: Context) -> str:
@@ -342,8 +342,9 @@ async def something_else(ctx: Context) -> str:
 
 @conversation.entry.on(ActIs(Act.QUESTION))
 async def question(msg: Incoming, ctx: Context, reading: Reading) -> str:
-    if reading.answer is not None:
-        return reading.answer
+    answer = reading.answer
+    if answer is not None:
+        return answer
     await _hand_to_staff(ctx, msg, f"【居民提问】{msg.text}")
     return texts.QUESTION_HANDED_OFF
 

@@ -66,7 +66,5 @@ async def emergency(msg: Incoming, ctx: Context, kind: Emergency) -> str:
                 f"居民原话：{msg.text[:200]}",
                 "已提示居民拨打报警或急救电话。请在管理后台“转人工”中查看并回复居民。",
             ]
-            await effects.notify_staff(
-                session, ctx.catalog, f"emergency:{ctx.message_key}", lines
-            )
+            await effects.notify_staff(session, ctx.catalog, f"emergency:{ctx.message_key}", lines)
     return texts.emergency(kind.value, ctx.catalog.document.community.duty_phone)

@@ -24,12 +24,13 @@ from bot import order_effects as effects
 from bot.dispatch import ActIs, Click, Command, Context, Conversation, Kind, Predicate, Redispatch
 from bot.wechat import MENU_SERVICES
 from bot.wechat.inbound import Incoming
-from catalog.forms import EXAMPLES, ask, questions_for
+from catalog import answers
 from catalog.acts import Act
+from catalog.forms import EXAMPLES, ask, questions_for
 from catalog.matcher import MatchResult
-from catalog.understanding import Reading
 from catalog.schema import Item, Question
-from handlers import answers, texts
+from catalog.understanding import Reading
+from handlers import texts
 from storage.repositories import ordering as repo
 from storage.repositories.handoffs import hand_off
 from storage.repositories.needs import record_unmet_need
@@ -77,15 +78,13 @@ async def handle_request(msg: Incoming, ctx: Context, reading: Reading) -> str:
         return await _start_form(ctx, ctx.catalog.item(match.item), need=msg.text)
     if match.decision == "ambiguous":
         items = [ctx.catalog.item(c.item) for c in match.candidates]
-        return _offer_items(
-            ctx, items, need=msg.text, intro="您说的可能是下面这几项，请回复序号："
-        )
+        return _offer_items(ctx, items, need=msg.text, intro="您说的可能是下面这几项，请回复序号：")
     top = match.candidates[0] if match.candidates else None
     if top is not None and match.terms and top.score >= ctx.matcher.thresholds.ambiguous:
         item = ctx.catalog.item(top.item)
         return _offer_items(ctx, [item], need=msg.text, intro="您要办的是不是这一项？")
     if not reading.unmet_need:
-        return texts.OFF_SCOPE if reading.detail.off_scope else texts.CHAT
+        return texts.chat(off_scope=reading.detail.off_scope, unclear=reading.unclear)
     async with ctx.sessionmaker.begin() as session:
         await record_unmet_need(
             session,
@@ -266,9 +265,10 @@ def _current_question(ctx: Context) -> Question | None:
         return None
     data = ctx.conversation.data
     try:
-        return questions_for(ctx.catalog.item(data["item"]))[data["q"]]
+        question: Question = questions_for(ctx.catalog.item(data["item"]))[data["q"]]
     except (KeyError, IndexError):
         return None
+    return question
 
 
 # --- summary and confirmation ------------------------------------------------------------

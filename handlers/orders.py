@@ -13,8 +13,8 @@ from bot.wechat import MY_ORDERS
 from bot.wechat.inbound import Incoming
 from handlers import texts
 from storage.order_status import IllegalTransition
+from storage.repositories import handoffs
 from storage.repositories import ordering as repo
-from storage.repositories.handoffs import hand_off
 
 router = Router("orders")
 
@@ -52,9 +52,7 @@ async def cancel(ctx: Context, code_said: str) -> str:
     command 取消订单 CODE, or after the resident said it in words and confirmed)."""
     try:
         async with ctx.sessionmaker.begin() as session:
-            order = await repo.cancel_by_resident(
-                session, ctx.community_id, ctx.openid, code_said
-            )
+            order = await repo.cancel_by_resident(session, ctx.community_id, ctx.openid, code_said)
             code = order.code
             facts = await effects.load_facts(session, ctx.catalog, order)
             lines = [
@@ -96,7 +94,7 @@ async def hand_off(msg: Incoming, ctx: Context, args: str) -> str:
     state = ctx.conversation.state
     context = f"（当时在：{state}）" if state else ""
     async with ctx.sessionmaker.begin() as session:
-        await hand_off(
+        await handoffs.hand_off(
             session,
             community_id=ctx.community_id,
             openid=ctx.openid,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from handlers.answers import (
+from catalog.answers import (
     Slot,
     arabic_numerals,
     is_no,

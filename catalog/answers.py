@@ -17,7 +17,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from handlers import texts
+BAD_PHONE = "这个号码好像不对，请发11位手机号码，比如 13812345678。"
+"""The reply to a phone answer with no digits in it (shown to residents)."""
 
 __all__ = [
     "Slot",
@@ -382,7 +383,7 @@ def phone_problem(text: str) -> str:
         return "您发了不止一个手机号，请只留一个最常用的。"
     chains = [chain.group(0) for chain in _DIGIT_CHAIN.finditer(s)]
     if not chains:
-        return texts.BAD_PHONE
+        return BAD_PHONE
     chain = max(chains, key=lambda c: sum(ch.isdigit() for ch in c))
     digits = re.sub(r"\D", "", chain)
     if chain.startswith("+") and not digits.startswith("86"):
