@@ -20,6 +20,13 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SHARED = REPO.parent / "shared"
 HELDOUT = REPO / "bench" / "data" / "synthetic-heldout.jsonl"
 """Labelled messages written without seeing the dev set; its ids are the demo's."""
+SECOND_COMMUNITY = (
+    REPO / "bench" / "data" / "beiyuan" / "catalog.yaml",
+    REPO / "bench" / "data" / "beiyuan" / "messages.jsonl",
+)
+"""A second community's catalog and messages, written without seeing the lexicon or
+the dev set (bench/data/beiyuan/README.md): the gap between its figures and the dev
+set's measures over-fitting to the reference community."""
 
 
 def add_shared_option(parser: argparse.ArgumentParser) -> None:

@@ -231,6 +231,8 @@ def chat(*, off_scope: bool, unclear: bool) -> str:
     if off_scope:
         return OFF_SCOPE
     return UNCLEAR if unclear else CHAT
+
+
 OFF_SCOPE = "不好意思，这件事社区这边帮不上忙。社区能提供的服务，发“菜单”就能看到。"
 COMPLAINT = "给您添麻烦了，真对不起！您的意见已经转给社区工作人员，他们会尽快联系您、把事情办好。"
 QUESTION_HANDED_OFF = "您问的这个我还答不上来，已经转给社区工作人员，他们会尽快在这里回复您。"

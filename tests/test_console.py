@@ -93,7 +93,8 @@ async def make_site(
     if "是不是这一项" in reply:
         reply = await say(wechat, "o_res", "是")
     assert "廉情监督反映" in reply, reply
-    await say(wechat, "o_res", "13899990000")
+    reply = await say(wechat, "o_res", "1栋")  # the phone is remembered from the repair
+    assert "请核对" in reply, reply
     secret = CODE.search(await say(wechat, "o_res", "确认"))
     assert secret is not None
     return wechat, repair[1], secret[1]

@@ -35,7 +35,7 @@ from catalog.forms import questions_for
 from catalog.normalize import normalize
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
-from storage.repositories import ordering
+from storage.repositories import ordering, remarks
 from storage.repositories.evaluation import unit_months
 from storage.repositories.proxy import ProxyOrderError, place_proxy_order
 from storage.repositories.users import SignedIn, audit
@@ -618,8 +618,13 @@ def _gist(text: str) -> str:
 async def evaluation(request: web.Request) -> web.StreamResponse:
     user = require(request, *STAFF)
     weights = request.app[keys.SETTINGS].evaluation_weights_tuple
+    zone = _zone(request, user)
     async with request.app[keys.READER]() as session:
-        months = await unit_months(session, user.community_id, _zone(request, user))
+        months = await unit_months(session, user.community_id, zone)
+        voices = await remarks.voices_by_unit(session, user.community_id)
+        said = await remarks.recent_remarks(
+            session, user.community_id, ("praise", "complaint"), limit=20
+        )
     rows = [m.as_row(weights) for m in months]
     table = [[row[key] for key in EXPORT_HEADERS] for row in rows]
     header = list(EXPORT_HEADERS.values())
@@ -637,7 +642,15 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
             charset="utf-8",
             headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'},
         )
-    context = _context(request, user, rows=rows, weights=weights, trends=_trends(rows))
+    context = _context(
+        request,
+        user,
+        rows=rows,
+        weights=weights,
+        trends=_trends(rows),
+        voices=voices,
+        said=[(r, f"{r.created_at.astimezone(zone):%m-%d %H:%M}") for r in said],
+    )
     return aiohttp_jinja2.render_template("evaluation.html", request, context)
 
 

@@ -83,16 +83,30 @@ async def recent_remarks(
     return [RemarkRow(*row) for row in rows]
 
 
-async def praise_by_unit(
-    session: AsyncSession, community_id: str, *, since: dt.datetime | None = None
-) -> dict[str, int]:
-    """Praise residents gave each unit (by unit key): evidence for 动态考评."""
-    query = (
-        select(Unit.key, func.count(ResidentRemark.id))
+@dataclass(frozen=True)
+class UnitVoices:
+    unit: str
+    praise: int
+    complaints: int
+
+
+async def voices_by_unit(session: AsyncSession, community_id: str) -> list[UnitVoices]:
+    """Praise and complaints residents gave each unit in their own words (evidence for
+    动态考评 beside the figures), most praised first."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = await session.execute(
+        select(Unit.name, ResidentRemark.kind, func.count(ResidentRemark.id))
         .join(Unit, ResidentRemark.unit_id == Unit.id)
-        .where(ResidentRemark.community_id == community_id, ResidentRemark.kind == "praise")
-        .group_by(Unit.key)
+        .where(
+            ResidentRemark.community_id == community_id,
+            ResidentRemark.kind.in_(("praise", "complaint")),
+        )
+        .group_by(Unit.name, ResidentRemark.kind)
     )
-    if since is not None:
-        query = query.where(ResidentRemark.created_at >= since)
-    return {key: count for key, count in await session.execute(query)}
+    for name, kind, count in rows:
+        counts.setdefault(name, {})[kind] = count
+    voices = [
+        UnitVoices(name, kinds.get("praise", 0), kinds.get("complaint", 0))
+        for name, kinds in counts.items()
+    ]
+    return sorted(voices, key=lambda v: (-v.praise, v.complaints, v.unit))
