@@ -168,12 +168,15 @@ class TermIndex:
         lexicon: Lexicon,
         weights: Weights,
         places: Iterable[str] = (),
+        stopwords: frozenset[str] | None = None,
     ) -> None:
         """Build (blocking: segmentation is CPU work). ``places`` are the names of the
-        community's places, which count ``Weights.place`` as much as other terms."""
+        community's places, which count ``Weights.place`` as much as other terms;
+        ``stopwords`` are words that never become terms (default :data:`STOPWORDS`)."""
         self.entries = entries
         self.lexicon = lexicon
         self.weights = weights
+        self.stopwords = STOPWORDS if stopwords is None else stopwords
         self._build(list(places))
 
     @property
@@ -314,7 +317,7 @@ class TermIndex:
         """Index words of a text: search-mode tokens of two characters or more."""
         for chunk in text.split():
             for word, _, _ in search_tokens(self._tokenizer, chunk):
-                if len(word) >= 2 and not word.isdigit() and word not in STOPWORDS:
+                if len(word) >= 2 and not word.isdigit() and word not in self.stopwords:
                     yield word
 
     # --- matching ------------------------------------------------------------------
@@ -322,7 +325,7 @@ class TermIndex:
     def raw_scores(self, normalized: str) -> tuple[npt.NDArray[np.float64], tuple[str, ...]]:
         """Every entry's raw score for a normalised message, and the terms found in it."""
         terms, off_catalog = self._find_terms(normalized)
-        scores = self._terms.scores(self._expand(terms))
+        scores = self.term_scores(terms)
         if self.weights.characters:
             # Characters count even inside found terms: measured, counting them again
             # ranks items whose texts share the term's wording above a lone keyword.
@@ -331,6 +334,11 @@ class TermIndex:
         if off_catalog:
             scores *= self.weights.out_of_scope
         return scores, tuple(terms)
+
+    def term_scores(self, terms: dict[str, float]) -> npt.NDArray[np.float64]:
+        """Every entry's score from these message terms alone (term → factor), each
+        everyday word counting for the concepts it stands for; no character evidence."""
+        return self._terms.scores(self._expand(terms))
 
     def _expand(self, terms: dict[str, float]) -> dict[str, float]:
         """Replace everyday words by the concepts they stand for (terms stay as they are)."""
