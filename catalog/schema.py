@@ -302,3 +302,9 @@ class CatalogDocument(_Model):
         catalog's version (a hash of the document) must not change when a tool or a
         person reorders them."""
         return dict(sorted(lexicon.items()))
+
+    ignore: list[Text] = Field(default_factory=list)
+    """Phrases that say nothing to the bot (好的收到, 测一下): the dialogue layer treats a
+    message that is only one of them as no request, so it neither starts an order nor
+    lands on the needs list. Staff grow it from the learning inbox
+    (``catalog/learned.py``); ``catalog export`` writes it back here."""
