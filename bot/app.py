@@ -103,7 +103,10 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         app[keys.SESSIONMAKER] = sessionmaker
         app[keys.READER] = create_sessionmaker(read_only_engine(engine))
         app[keys.STARTUP] = [
-            (startup, await LiveCatalog.load(startup.catalog, settings.thresholds))
+            (
+                startup,
+                await LiveCatalog.load(startup.catalog, settings.thresholds, startup.learning),
+            )
             for startup in startups
         ]
         yield
