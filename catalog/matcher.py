@@ -22,6 +22,12 @@ How it works, and why:
    runner-up, ``ambiguous`` (2–3 choices) when it is plausible but not decisive, and
    ``none`` otherwise.
 
+The index itself (:class:`TermIndex`) knows nothing of items: it is built from
+generic :class:`Entry` records (an id, weighted phrases, weighted sentences). Items
+are turned into entries by :func:`item_entries`; the answers to residents' questions
+(``faq:``) are another set of entries with their own index (``catalog/faq.py``), so
+both are read with the same machinery.
+
 Nothing here is trained on evaluation messages: the index comes from the catalog and
 the shipped lexicon only.
 """
@@ -32,7 +38,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import ahocorasick
 import numpy as np
@@ -46,6 +52,11 @@ from catalog.postings import PostingsBuilder
 from catalog.schema import Item
 from catalog.segment import catalog_tokenizer, is_common_word, search_tokens
 from catalog.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    import jieba
+
+    from catalog.faq import FaqIndex, FaqMatch
 
 Decision = Literal["matched", "ambiguous", "none"]
 
@@ -118,78 +129,97 @@ ms), whatever its length."""
 _OUT_OF_SCOPE = "\x00oos"  # marks out-of-scope phrases in the term automaton
 
 
-class Matcher:
-    """An immutable index of one catalog version; ``match`` is safe from any thread."""
+@dataclass(frozen=True)
+class Entry:
+    """One thing a message can be matched to, as the index sees it."""
+
+    id: str
+    phrases: tuple[tuple[str, float], ...]
+    """Whole phrases with their weight (titles, keywords, synonyms …): each is a term,
+    and the words inside it count ``Weights.part`` as much."""
+    sentences: tuple[tuple[str, float], ...] = ()
+    """Free text with its weight (examples, descriptions): each of its words is a term."""
+
+
+def item_entries(catalog: Catalog, weights: Weights) -> list[Entry]:
+    """The catalog's items as index entries, in catalog order."""
+    w = weights
+    entries = []
+    for item in catalog.items:
+        unit = catalog.unit(item.unit)
+        phrases = [(item.title, w.title)]
+        phrases += [(k, w.keyword) for k in item.keywords]
+        phrases += [(s, w.synonym) for s in item.synonyms]
+        phrases += [(item.category, w.category), (unit.name, w.unit)]
+        sentences = [(e, w.example) for e in item.examples] + [(item.description, w.description)]
+        entries.append(Entry(item.id, tuple(phrases), tuple(sentences)))
+    return entries
+
+
+class TermIndex:
+    """Weighted terms of a list of entries, and the raw score of each entry for a message.
+
+    Immutable once built; ``raw_scores`` is safe from any thread.
+    """
 
     def __init__(
         self,
-        catalog: Catalog,
-        lexicon: Lexicon | None = None,
-        *,
-        weights: Weights | None = None,
-        thresholds: Thresholds | None = None,
+        entries: list[Entry],
+        lexicon: Lexicon,
+        weights: Weights,
+        places: Iterable[str] = (),
     ) -> None:
-        """Build the index (blocking, ~0.1–1 s: run it in a thread from async code)."""
-        self.catalog = catalog
-        self.weights = weights or Weights()
-        self.thresholds = thresholds or Thresholds()
-        base = lexicon if lexicon is not None else shipped_lexicon()
-        self.lexicon = base.extended(catalog.document.lexicon)
-        self._items: list[Item] = list(catalog.items)
-        self._build()
+        """Build (blocking: segmentation is CPU work). ``places`` are the names of the
+        community's places, which count ``Weights.place`` as much as other terms."""
+        self.entries = entries
+        self.lexicon = lexicon
+        self.weights = weights
+        self._build(list(places))
 
     @property
-    def version(self) -> str:
-        return self.catalog.version
+    def tokenizer(self) -> jieba.Tokenizer:
+        return self._tokenizer
 
-    # --- building ------------------------------------------------------------------
-
-    def _build(self) -> None:
+    def _build(self, place_names: list[str]) -> None:
         w = self.weights
-        phrases_per_item: list[list[tuple[str, float]]] = []
-        for item in self._items:
-            unit = self.catalog.unit(item.unit)
-            phrases = [(item.title, w.title)]
-            phrases += [(k, w.keyword) for k in item.keywords]
-            phrases += [(s, w.synonym) for s in item.synonyms]
-            phrases += [(item.category, w.category), (unit.name, w.unit)]
-            phrases_per_item.append(
-                [(normalize_term(text), weight) for text, weight in phrases if text]
-            )
+        phrases_per_entry: list[list[tuple[str, float]]] = [
+            [(normalize_term(text), weight) for text, weight in entry.phrases if text]
+            for entry in self.entries
+        ]
 
         # The tokenizer must know whole phrases and lexicon words before segmenting.
-        words = {p for phrases in phrases_per_item for p, _ in phrases}
+        words = {p for phrases in phrases_per_entry for p, _ in phrases}
         words |= {v for variants in self.lexicon.concepts.values() for v in variants}
         words |= set(self.lexicon.concepts)
         self._tokenizer = catalog_tokenizer(sorted(words))
 
         term_weights = [
-            self._item_terms(item, phrases)
-            for item, phrases in zip(self._items, phrases_per_item, strict=True)
+            self._entry_terms(entry, phrases)
+            for entry, phrases in zip(self.entries, phrases_per_entry, strict=True)
         ]
-        self._link_lexicon(term_weights, phrases_per_item)
+        self._link_lexicon(term_weights, phrases_per_entry)
 
-        places = self._place_terms()
+        places = self._place_terms(place_names)
         terms = PostingsBuilder()
         grams = PostingsBuilder()
         variant_grams = {
             concept: _grams_of(variants) for concept, variants in self.lexicon.concepts.items()
         }
-        for item_index, weights in enumerate(term_weights):
+        for entry_index, weights in enumerate(term_weights):
             for term, weight in weights.items():
                 if term in places:
-                    terms.raise_to(term, item_index, weight * w.place)
+                    terms.raise_to(term, entry_index, weight * w.place)
                     continue
-                terms.raise_to(term, item_index, weight)
+                terms.raise_to(term, entry_index, weight)
                 # Character back-off: the Han characters and pairs of each term and,
                 # for a concept, of the everyday words that stand for it.
                 for gram in _grams(term):
-                    grams.raise_to(gram, item_index, weight)
+                    grams.raise_to(gram, entry_index, weight)
                 for gram in variant_grams.get(term, ()):
-                    grams.raise_to(gram, item_index, weight * w.lexicon)
-        count = len(self._items)
+                    grams.raise_to(gram, entry_index, weight * w.lexicon)
+        count = len(self.entries)
         self._terms = terms.build(count, w.idf_power)
-        # Grams shared by a quarter of the items or more say little, and would make
+        # Grams shared by a quarter of the entries or more say little, and would make
         # scoring slow on big catalogs.
         self._grams = grams.build(count, w.idf_power, max_share=0.25)
 
@@ -214,7 +244,7 @@ class Matcher:
 
         # Homophones are looked for only among whole phrases (titles, keywords,
         # synonyms, lexicon words); a two-character slip only for the catalog's own.
-        strong = {p for phrases in phrases_per_item for p, wt in phrases if wt >= w.synonym}
+        strong = {p for phrases in phrases_per_entry for p, wt in phrases if wt >= w.synonym}
         sound_terms = {t for t in strong | words if len(t) >= 3} | {
             t for t in strong if len(t) == 2
         }
@@ -226,8 +256,8 @@ class Matcher:
         sounds.make_automaton()
         self._sounds = sounds
 
-    def _item_terms(self, item: Item, phrases: list[tuple[str, float]]) -> dict[str, float]:
-        """An item's terms with their weights (the highest of the places they come from)."""
+    def _entry_terms(self, entry: Entry, phrases: list[tuple[str, float]]) -> dict[str, float]:
+        """An entry's terms with their weights (the highest of the places they come from)."""
         w = self.weights
         weights: dict[str, float] = {}
         for phrase, weight in phrases:
@@ -235,23 +265,22 @@ class Matcher:
             for part in self._words(phrase):
                 if part != phrase:
                     _raise(weights, part, weight * w.part)
-        sentences = [(e, w.example) for e in item.examples] + [(item.description, w.description)]
-        for sentence, weight in sentences:
+        for sentence, weight in entry.sentences:
             for word in self._words(normalize(sentence)):
                 _raise(weights, word, weight)
         return weights
 
     def _link_lexicon(
-        self, term_weights: list[dict[str, float]], phrases_per_item: list[list[tuple[str, float]]]
+        self, term_weights: list[dict[str, float]], phrases_per_entry: list[list[tuple[str, float]]]
     ) -> None:
-        """Make each lexicon concept a term of the items that contain it.
+        """Make each lexicon concept a term of the entries that contain it.
 
-        A concept reaches an item as one of its terms, or by occurring inside one of
-        its phrases, examples or description (行动不便 in "为行动不便的老人上门…"),
-        where it counts as a part of that text rather than the whole. The everyday
-        variants are not copied to the items: at query time a variant found in a
-        message stands for its concept (see ``_aliases``), which keeps the index
-        small — thousands of variants times thousands of items would not be.
+        A concept reaches an entry as one of its terms, or by occurring inside one of
+        its phrases or sentences (行动不便 in "为行动不便的老人上门…"), where it
+        counts as a part of that text rather than the whole. The everyday variants
+        are not copied to the entries: at query time a variant found in a message
+        stands for its concept (see ``_aliases``), which keeps the index small —
+        thousands of variants times thousands of items would not be.
         """
         w = self.weights
         concepts = ahocorasick.Automaton()
@@ -260,10 +289,11 @@ class Matcher:
         if not len(concepts):
             return
         concepts.make_automaton()
-        for item, weights, phrases in zip(self._items, term_weights, phrases_per_item, strict=True):
+        for entry, weights, phrases in zip(
+            self.entries, term_weights, phrases_per_entry, strict=True
+        ):
             texts = list(phrases)
-            texts += [(normalize_term(e), w.example) for e in item.examples]
-            texts.append((normalize_term(item.description), w.description))
+            texts += [(normalize_term(text), weight) for text, weight in entry.sentences]
             found: dict[str, float] = {}
             for text, weight in texts:
                 for _, concept in concepts.iter(text):
@@ -272,10 +302,7 @@ class Matcher:
             for concept, strength in found.items():
                 _raise(weights, concept, strength)
 
-    def _place_terms(self) -> set[str]:
-        community = self.catalog.document.community
-        names = [community.name] + [g.name for g in community.grids]
-        names += [area for g in community.grids for area in g.areas]
+    def _place_terms(self, names: list[str]) -> set[str]:
         places: set[str] = set()
         for name in names:
             term = normalize_term(name)
@@ -292,18 +319,8 @@ class Matcher:
 
     # --- matching ------------------------------------------------------------------
 
-    def match(self, text: str) -> MatchResult:
-        """The decision on a resident's message, read up to :data:`WINDOW` characters.
-
-        The result keeps the whole text (it is what gets recorded as a need); only
-        its beginning is read, so that a pasted article costs what a long message
-        does.
-        """
-        scores, terms = self.raw_scores(normalize(text[:WINDOW]))
-        return self._decide(text, scores, terms)
-
     def raw_scores(self, normalized: str) -> tuple[npt.NDArray[np.float64], tuple[str, ...]]:
-        """Every item's raw score for a normalised message, and the terms found in it."""
+        """Every entry's raw score for a normalised message, and the terms found in it."""
         terms, off_catalog = self._find_terms(normalized)
         scores = self._terms.scores(self._expand(terms))
         if self.weights.characters:
@@ -382,6 +399,66 @@ class Matcher:
             terms[term] = max(terms.get(term, 0.0), factor)
         return terms, off_catalog
 
+
+class Matcher:
+    """An immutable index of one catalog version; ``match`` is safe from any thread.
+
+    It also carries the index of the catalog's answers to residents' questions
+    (``faq``), so that the running service swaps both with the catalog.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        lexicon: Lexicon | None = None,
+        *,
+        weights: Weights | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        """Build the indexes (blocking, ~0.1–1 s: run it in a thread from async code)."""
+        from catalog.faq import FaqIndex  # catalog.faq builds on this module
+
+        self.catalog = catalog
+        self.weights = weights or Weights()
+        self.thresholds = thresholds or Thresholds()
+        base = lexicon if lexicon is not None else shipped_lexicon()
+        self.lexicon = base.extended(catalog.document.lexicon)
+        self._items: list[Item] = list(catalog.items)
+        self._index = TermIndex(
+            item_entries(catalog, self.weights), self.lexicon, self.weights, place_names(catalog)
+        )
+        self.faq: FaqIndex = FaqIndex(catalog, self.lexicon, weights=self.weights)
+        """The answers to residents' questions about the community (``faq:``)."""
+
+    @property
+    def version(self) -> str:
+        return self.catalog.version
+
+    @property
+    def _tokenizer(self) -> jieba.Tokenizer:
+        return self._index.tokenizer
+
+    # --- matching ------------------------------------------------------------------
+
+    def match(self, text: str) -> MatchResult:
+        """The decision on a resident's message, read up to :data:`WINDOW` characters.
+
+        The result keeps the whole text (it is what gets recorded as a need); only
+        its beginning is read, so that a pasted article costs what a long message
+        does.
+        """
+        scores, terms = self.raw_scores(normalize(text[:WINDOW]))
+        return self._decide(text, scores, terms)
+
+    def match_faq(self, text: str) -> FaqMatch | None:
+        """The FAQ entry that confidently answers this message, or None (see
+        :meth:`catalog.faq.FaqIndex.match`)."""
+        return self.faq.match(text)
+
+    def raw_scores(self, normalized: str) -> tuple[npt.NDArray[np.float64], tuple[str, ...]]:
+        """Every item's raw score for a normalised message, and the terms found in it."""
+        return self._index.raw_scores(normalized)
+
     def _decide(
         self, text: str, scores: npt.NDArray[np.float64], terms: tuple[str, ...]
     ) -> MatchResult:
@@ -418,6 +495,13 @@ class Matcher:
 
     def _confidence(self, raw: float) -> float:
         return raw / (raw + self.thresholds.half)
+
+
+def place_names(catalog: Catalog) -> list[str]:
+    """The community's own place names: itself, its grids and their areas."""
+    community = catalog.document.community
+    names = [community.name] + [g.name for g in community.grids]
+    return names + [area for g in community.grids for area in g.areas]
 
 
 def _grams_of(texts: Iterable[str]) -> frozenset[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -22,10 +22,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 """Ids appear in URLs, commands and logs: lower-case ASCII, digits, '-' and '_'."""
@@ -92,6 +98,20 @@ class Community(_Model):
     name: Text
     timezone: str = "Asia/Shanghai"
     grids: list[Grid] = Field(default_factory=list)
+    duty_phone: str | None = None
+    """The community's 24-hour duty phone, given to residents in an emergency."""
+
+    @field_validator("duty_phone")
+    @classmethod
+    def _phone_number(cls, value: str | None) -> str | None:
+        # It is read out to someone in trouble: a placeholder (待定, 有) would fail them.
+        if value is not None and sum(c.isdigit() for c in value) < 3:
+            raise ValueError('must be a phone number, e.g. "0773-2800000"')
+        return value
+
+    @model_serializer(mode="wrap")
+    def _without_unused_duty_phone(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_defaults(handler(self), duty_phone=None)
 
     @field_validator("timezone")
     @classmethod
@@ -284,6 +304,40 @@ class Topic(_Model):
     default_on: bool = True
 
 
+FAQ_ANSWER_MAX = 600
+"""Characters of a FAQ answer: one phone screen, read by elderly residents."""
+
+
+class Faq(_Model):
+    """A question residents ask about the community (office hours, where, how to),
+    and the answer the bot gives; nothing is ordered."""
+
+    id: Id
+    questions: list[Text]
+    """How residents ask it, in their own words; they teach the FAQ matcher."""
+    answer: Text
+    """What the bot replies: short, warm, plain Simplified Chinese."""
+    unit: Id | None = None
+    """The unit that owns the answer (keeps it true, is asked when it is not enough)."""
+
+    @field_validator("questions")
+    @classmethod
+    def _some_question(cls, questions: list[str]) -> list[str]:
+        if not questions:
+            raise ValueError("needs at least one question, in the words residents use")
+        return questions
+
+    @model_validator(mode="after")
+    def _short_answer(self) -> Faq:
+        # Checked on the record, not the field: a field error would repeat the whole
+        # answer in the message.
+        if len(self.answer) > FAQ_ANSWER_MAX:
+            raise ValueError(
+                f"answer is {len(self.answer)} characters long; keep it to {FAQ_ANSWER_MAX}"
+            )
+        return self
+
+
 class CatalogDocument(_Model):
     """A whole catalog file."""
 
@@ -294,6 +348,31 @@ class CatalogDocument(_Model):
     lexicon: dict[Text, list[Text]] = Field(default_factory=dict)
     """Community words for the matcher, extending the shipped lexicon:
     ``{catalog term: [everyday words residents use for it]}``."""
+    faq: list[Faq] = Field(default_factory=list)
+    """Answers to questions about the community. Declared after ``units`` and
+    ``items``: its validator checks references against them."""
+
+    @field_validator("faq", mode="wrap")
+    @classmethod
+    def _faq_references(
+        cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> list[Faq]:
+        """Unique ids, no id of an item, units that exist: checked on the raw entries
+        and reported with the entries' own errors, so that one run lists them all."""
+        problems = _faq_reference_problems(value, info.data)
+        try:
+            faq: list[Faq] = handler(value)
+        except ValidationError as exc:
+            if not problems:
+                raise
+            problems = [_as_init_error(e) for e in exc.errors()] + problems
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return faq
+
+    @model_serializer(mode="wrap")
+    def _without_unused_faq(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_defaults(handler(self), faq=[], ignore=[])
 
     @field_validator("lexicon")
     @classmethod
@@ -308,3 +387,70 @@ class CatalogDocument(_Model):
     message that is only one of them as no request, so it neither starts an order nor
     lands on the needs list. Staff grow it from the learning inbox
     (``catalog/learned.py``); ``catalog export`` writes it back here."""
+
+
+def _faq_reference_problems(value: object, fields: dict[str, Any]) -> list[InitErrorDetails]:
+    if not isinstance(value, list):
+        return []
+    units = fields.get("units")
+    unit_ids = {u.id for u in units} if isinstance(units, list) else None
+    item_at = {item.id: i for i, item in enumerate(fields.get("items") or [])}
+    problems: list[InitErrorDetails] = []
+
+    def problem(loc: tuple[int | str, ...], message: str, given: object) -> None:
+        error = PydanticCustomError("faq_reference", message)
+        problems.append(InitErrorDetails(type=error, loc=loc, input=given))
+
+    first: dict[str, int] = {}
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            continue
+        fid, unit = entry.get("id"), entry.get("unit")
+        if isinstance(fid, str):
+            fid = fid.strip()
+            if fid in first:
+                problem(
+                    (index, "id"),
+                    f"duplicate faq id '{fid}' (first used at faq[{first[fid]}])",
+                    fid,
+                )
+            else:
+                first[fid] = index
+            if fid in item_at:
+                problem(
+                    (index, "id"),
+                    f"'{fid}' is already the id of items[{item_at[fid]}]: "
+                    "FAQ entries and items need different ids",
+                    fid,
+                )
+        if isinstance(unit, str) and unit_ids is not None and unit.strip() not in unit_ids:
+            unit = unit.strip()
+            problem((index, "unit"), f"unknown unit '{unit}'{_suggest(unit, unit_ids)}", unit)
+    return problems
+
+
+def _suggest(word: str, choices: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _as_init_error(error: Any) -> InitErrorDetails:
+    """A reported error in the form errors are raised in, to report it with others."""
+    details = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+    if "ctx" in error:
+        details["ctx"] = error["ctx"]
+    return details
+
+
+def _without_defaults(data: Any, **defaults: object) -> Any:
+    """Leave fields added after the first catalogs out of the canonical form while
+    they hold their default. ``Catalog.version`` hashes that form: a catalog that does
+    not use them keeps the version it had before they existed, so stored versions
+    stay valid without recomputing them (see migration 0011)."""
+    if isinstance(data, dict):
+        for name, default in defaults.items():
+            if name in data and data[name] == default:
+                del data[name]
+    return data
