@@ -1,18 +1,19 @@
 """What staff taught the bot in the learning inbox, folded into a catalog document.
 
 Staff decide, for a phrase residents used that the bot did not understand, that it
-is a way of asking for an item (a synonym), a way of asking a FAQ entry's question,
-or a phrase that says nothing (ignored). Decisions are stored apart from the
+is a way of asking for an item (added to its ``synonyms``), a way of asking a FAQ
+entry's question (added to its ``questions``), or a phrase that says nothing (added
+to the catalog's ``ignore`` list). Decisions are stored apart from the
 catalog YAML (``storage/repositories/inbox.py``) so that importing a new YAML keeps
 them; every process applies them here, to the imported document, before it builds
 the matcher. ``order-menu catalog export`` writes the result, so staff can commit
 the phrases to their YAML.
 
 A phrase has one meaning: applying a decision first takes the phrase out of every
-other item's synonyms and out of the ignore list, so a phrase staff moved from one
-item to another does not leave both items tied. A decision whose item no longer
-exists (a new YAML dropped it) is *stale*: it is not applied, and the console shows
-it as such; it is never an error.
+other item's synonyms, other FAQ entry's questions and the ignore list, so a phrase
+staff moved from one item to another does not leave both items tied. A decision
+whose item or FAQ entry no longer exists (a new YAML dropped it) is *stale*: it is
+not applied, and the console shows it as such; it is never an error.
 
 Everything here is pure: same document and decisions, same result (and so the same
 catalog version, hence the same cached matcher in every process).
@@ -82,8 +83,9 @@ def is_stale(document: CatalogDocument, learned: Learned) -> bool:
     """True when the decision's target is not in ``document`` (it is then not applied)."""
     if learned.action == "synonym":
         return not any(item.id == learned.target for item in document.items)
-    # The catalog format has no FAQ entries yet: a FAQ decision waits for them.
-    return learned.action == "faq"
+    if learned.action == "faq":
+        return not any(entry.id == learned.target for entry in document.faq)
+    return False
 
 
 def apply_learned(document: CatalogDocument, decisions: Iterable[Learned]) -> CatalogDocument:
@@ -91,6 +93,7 @@ def apply_learned(document: CatalogDocument, decisions: Iterable[Learned]) -> Ca
     later decision on the same phrase wins). Returns ``document`` itself when no
     decision changes anything, so a community without decisions keeps its version."""
     items = list(document.items)
+    faq = list(document.faq)
     ignore = list(document.ignore)
     changed = False
     for learned in decisions:
@@ -98,11 +101,17 @@ def apply_learned(document: CatalogDocument, decisions: Iterable[Learned]) -> Ca
         if not phrase or is_stale(document, learned):
             continue
         # One meaning per phrase: take it out of everywhere else first.
-        keep_in = learned.target if learned.action == "synonym" else None
+        keep_item = learned.target if learned.action == "synonym" else None
         for index, item in enumerate(items):
-            kept = [s for s in item.synonyms if item.id == keep_in or phrase_of(s) != phrase]
+            kept = [s for s in item.synonyms if item.id == keep_item or phrase_of(s) != phrase]
             if len(kept) != len(item.synonyms):
                 items[index] = item.model_copy(update={"synonyms": kept})
+                changed = True
+        keep_faq = learned.target if learned.action == "faq" else None
+        for index, entry in enumerate(faq):
+            asked = [q for q in entry.questions if entry.id == keep_faq or phrase_of(q) != phrase]
+            if asked and len(asked) != len(entry.questions):  # an entry keeps one question
+                faq[index] = entry.model_copy(update={"questions": asked})
                 changed = True
         if learned.action != "ignore" and any(phrase_of(p) == phrase for p in ignore):
             ignore = [p for p in ignore if phrase_of(p) != phrase]
@@ -114,12 +123,19 @@ def apply_learned(document: CatalogDocument, decisions: Iterable[Learned]) -> Ca
                     update={"synonyms": [*items[index].synonyms, phrase]}
                 )
                 changed = True
-        elif learned.action == "ignore" and not any(phrase_of(p) == phrase for p in ignore):
+        elif learned.action == "faq":
+            index = next(i for i, entry in enumerate(faq) if entry.id == learned.target)
+            if not any(phrase_of(q) == phrase for q in faq[index].questions):
+                faq[index] = faq[index].model_copy(
+                    update={"questions": [*faq[index].questions, phrase]}
+                )
+                changed = True
+        elif not any(phrase_of(p) == phrase for p in ignore):
             ignore.append(phrase)
             changed = True
     if not changed:
         return document
-    return document.model_copy(update={"items": items, "ignore": ignore})
+    return document.model_copy(update={"items": items, "faq": faq, "ignore": ignore})
 
 
 def _names(item: Item, phrase: str) -> bool:
