@@ -9,10 +9,8 @@ down wait in ``inbox_messages`` for staff; their decisions (a phrase is a synony
 of an item, a FAQ question, or ignored) are kept in ``learned_decisions``, apart
 from the catalog YAML, and applied on top of it by every process.
 
-The catalog document also gained fields with defaults (``ignore``, and in the same
-release the FAQ entries and the duty phone), which are part of the hashed document:
-stored catalog versions are recomputed, as in 0011, or every process would find its
-catalog's version differs from the stored one and reload it every few seconds.
+The catalog document's new ``ignore`` list is left out of the hashed document while
+it is empty, so stored catalog versions stay valid (no recomputation as in 0011).
 """
 
 from __future__ import annotations
@@ -87,25 +85,6 @@ def upgrade() -> None:
             ["community_id", "decision_id", "id"],
             unique=False,
         )
-    _recompute_catalog_versions()
-
-
-def _recompute_catalog_versions() -> None:
-    from catalog.model import Catalog
-
-    rows = sa.table(
-        "catalog_versions",
-        sa.column("id", sa.Integer()),
-        sa.column("version", sa.String()),
-        sa.column("document", sa.Text()),
-    )
-    connection = op.get_bind()
-    for row_id, version, document in connection.execute(
-        sa.select(rows.c.id, rows.c.version, rows.c.document)
-    ):
-        recomputed = Catalog.from_json(document).version
-        if recomputed != version:
-            connection.execute(rows.update().where(rows.c.id == row_id).values(version=recomputed))
 
 
 def downgrade() -> None:
