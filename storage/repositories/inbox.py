@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -218,6 +219,9 @@ class InboxPage:
     open_messages: int
     """Open messages in the inbox, all of them (the page groups the newest
     :data:`INBOX_WINDOW`)."""
+    grouped: int
+    """Messages in the groups (of every page): the open ones in the window, less
+    those left out."""
 
 
 @dataclass(frozen=True)
@@ -230,8 +234,9 @@ class OpenMessage:
     created_at: dt.datetime
 
 
-GroupCache = dict[tuple[str, int, int], list[InboxGroup]]
-"""The last few groupings, by community and the open inbox's count and newest id."""
+GroupCache = dict[tuple[str, int, int, frozenset[str]], list[InboxGroup]]
+"""The last few groupings, by community, the open inbox's count and newest id, and
+the items whose messages were left out."""
 
 
 async def inbox_page(
@@ -240,6 +245,7 @@ async def inbox_page(
     *,
     page: int = 1,
     per_page: int = 20,
+    hidden_items: frozenset[str] = frozenset(),
     cache: GroupCache | None = None,
 ) -> InboxPage:
     """One page of the open inbox's groups, the largest groups first.
@@ -248,14 +254,16 @@ async def inbox_page(
     window's size. With a ``cache`` (one per database: the web app keeps one), the
     result is kept for as long as the open inbox is the same (its count and newest
     id, one cheap query: messages are only added or decided, never deleted), so
-    turning pages costs only that query."""
+    turning pages costs only that query. Messages whose best candidate is one of
+    ``hidden_items`` are left out (confidential items: a message the bot took for a
+    report on a cadre is not for every staff member's eyes)."""
     open_here = (InboxMessage.community_id == community_id) & InboxMessage.decision_id.is_(None)
     total, newest = (
         await session.execute(
             select(func.count(InboxMessage.id), func.max(InboxMessage.id)).where(open_here)
         )
     ).one()
-    key = (community_id, total or 0, newest or 0)
+    key = (community_id, total or 0, newest or 0, hidden_items)
     groups = cache.get(key) if cache is not None else None
     if groups is None:
         rows = await session.execute(
@@ -272,7 +280,11 @@ async def inbox_page(
             .order_by(InboxMessage.id.desc())
             .limit(INBOX_WINDOW)
         )
-        found = [OpenMessage(*row) for row in rows]
+        found = [
+            message
+            for message in (OpenMessage(*row) for row in rows)
+            if not (message.candidates and message.candidates[0].get("item") in hidden_items)
+        ]
         groups = await asyncio.to_thread(group_messages, found)
         if cache is not None:
             cache[key] = groups
@@ -280,7 +292,13 @@ async def inbox_page(
                 cache.pop(next(iter(cache)))
     pages = max(1, math.ceil(len(groups) / per_page))
     page = min(max(page, 1), pages)
-    return InboxPage(groups[(page - 1) * per_page : page * per_page], page, pages, total or 0)
+    return InboxPage(
+        groups[(page - 1) * per_page : page * per_page],
+        page,
+        pages,
+        total or 0,
+        sum(group.count for group in groups),
+    )
 
 
 EXAMPLE_LENGTH = 80
@@ -301,17 +319,20 @@ make every new wording compare with every group: quadratic in the inbox's size."
 def group_messages(messages: Iterable[OpenMessage]) -> list[InboxGroup]:
     """Group messages by similar wording; largest groups first, then newest.
 
-    Deterministic and near-linear: identical wordings (after normalisation) are one
-    bucket; buckets, commonest first, join the first existing group whose leading
+    Deterministic and near-linear: messages with the same core wording (the
+    :func:`suggested_phrase`, with every number the same: 3栋 and 12栋 say the same
+    thing) are one bucket; buckets, commonest first, join the first existing group whose leading
     wording shares enough character pairs with theirs (found through an index of
     pairs, each pair remembering at most :data:`POSTINGS_CAP` groups), else lead a
     new group. Comparing with a group's leader only, not with every member, keeps a
     group from drifting into unrelated wordings one small step at a time."""
     buckets: dict[str, list[OpenMessage]] = defaultdict(list)
     for message in messages:
-        key = message.normalized.replace(" ", "") or message.text
+        key = _DIGITS.sub("0", suggested_phrase(message.normalized)) or message.text
         buckets[key].append(message)
-    ordered = sorted(buckets.items(), key=lambda kv: (-len(kv[1]), -max(m.id for m in kv[1])))
+    for bucket in buckets.values():
+        bucket.sort(key=lambda m: -m.id)  # newest first, whatever order they came in
+    ordered = sorted(buckets.items(), key=lambda kv: (-len(kv[1]), -kv[1][0].id))
 
     sizes: list[int] = []  # character pairs of each group's leading wording
     groups: list[InboxGroup] = []
@@ -365,6 +386,9 @@ def group_messages(messages: Iterable[OpenMessage]) -> list[InboxGroup]:
         range(len(groups)), key=lambda i: (-groups[i].count, -max(groups[i].message_ids))
     )
     return [groups[i] for i in order]
+
+
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def _pairs(text: str) -> frozenset[str]:
