@@ -637,7 +637,7 @@ def orders_create(
     as_json: bool,
 ) -> None:
     """Place an order on behalf of a resident without a smartphone (代办)."""
-    from handlers.answers import parse_phone
+    from catalog.answers import parse_phone
     from storage.repositories.proxy import ProxyOrderError, place_proxy_order
 
     mobile = parse_phone(phone)

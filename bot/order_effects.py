@@ -219,12 +219,12 @@ async def _members(session: AsyncSession, community_id: str, unit_key: str) -> l
 
 
 async def notify_staff(
-    session: AsyncSession, catalog: Catalog, key: str, lines: list[str], item: Item
+    session: AsyncSession, catalog: Catalog, key: str, lines: list[str], item: Item | None = None
 ) -> None:
     """Alert community staff: the community's own unit (kind 社区), else the log.
 
     Confidential items (廉情监督反映) are told to staff without their content."""
-    if item.confidential:
+    if item is not None and item.confidential:
         lines = [lines[0].split(" 订单号")[0] + "（保密事项，详情请在管理后台以管理员身份查看）"]
     staff = next((u for u in catalog.units if "社区" in u.kind), None)
     if staff is None:

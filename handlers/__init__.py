@@ -2,7 +2,9 @@
 
 The order is the order of precedence:
 
-0. ``long_texts``: a message longer than the bot reads is kept for staff (unless it is
+0. ``emergency``: danger now (fire, someone collapsed, fraud just happened …) is
+   answered with what to do at once, in any state, before anything else.
+   ``long_texts``: a message longer than the bot reads is kept for staff (unless it is
    an answer mid-form or reads as a confidential report) and
    answered politely, before any other filter works through it.
 1. ``start``: following, unfollowing, 帮助 - always available.
@@ -10,7 +12,11 @@ The order is the order of precedence:
    ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
 3. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
    photos or places about an order placed a little earlier.
-4. ``ordering``: the ordering conversation (entry points, then its states).
+4. ``ordering``: the ordering conversation (the menu, requests for a service, then
+   its states); ``dialogue``: what residents do besides ordering (greetings, thanks,
+   outcomes of orders, ratings and cancellations in words, questions, complaints,
+   small talk) and its short confirmations. A message that does not answer a
+   pending question of either is handed back to the top (``Redispatch``).
 5. ``media``: whatever is left of voice, images, links and quiet events.
 """
 
@@ -22,14 +28,26 @@ EXPIRED_NOTICE = "（刚才没办完的预约已经超过30分钟，我先帮您
 
 
 def routers() -> list[Router]:
-    from handlers import long_texts, media, ordering, orders, start, subscriptions, units
+    from handlers import (
+        dialogue,
+        emergency,
+        long_texts,
+        media,
+        ordering,
+        orders,
+        start,
+        subscriptions,
+        units,
+    )
 
     return [
+        emergency.router,
         long_texts.router,
         start.router,
         units.router,
         subscriptions.router,
         orders.router,
         ordering.router,
+        dialogue.router,
         media.router,
     ]

@@ -21,14 +21,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import order_effects as effects
-from bot.dispatch import Click, Command, Context, Conversation, Kind, Matched, Predicate
+from bot.dispatch import ActIs, Click, Command, Context, Conversation, Kind, Predicate, Redispatch
 from bot.wechat import MENU_SERVICES
 from bot.wechat.inbound import Incoming
+from catalog import answers
+from catalog.acts import Act
 from catalog.forms import EXAMPLES, ask, questions_for
 from catalog.matcher import MatchResult
 from catalog.schema import Item, Question
-from handlers import answers, texts
+from catalog.understanding import Reading
+from handlers import texts
 from storage.repositories import ordering as repo
+from storage.repositories.handoffs import hand_off
 from storage.repositories.needs import record_unmet_need
 from storage.types import utcnow
 
@@ -51,34 +55,36 @@ text_or_voice = Kind("text", "voice")
     Command("菜单", "服务", "服务菜单", "点单", "我要点单") | Click(MENU_SERVICES)
 )
 async def menu(ctx: Context) -> str:
-    return _offer_categories(ctx, need="")
+    return offer_categories(ctx, need="")
 
 
-@conversation.entry.on(text_or_voice, Matched("matched"))
-async def one_service(msg: Incoming, ctx: Context, match: MatchResult) -> str:
-    assert match.item is not None
-    return await _start_form(ctx, ctx.catalog.item(match.item), need=msg.text)
+@conversation.entry.on(text_or_voice, ActIs(Act.REQUEST))
+async def request(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    return await handle_request(msg, ctx, reading)
 
 
-@conversation.entry.on(text_or_voice, Matched("ambiguous"))
-async def some_services(msg: Incoming, ctx: Context, match: MatchResult) -> str:
-    items = [ctx.catalog.item(c.item) for c in match.candidates]
-    return _offer_items(ctx, items, need=msg.text, intro="您说的可能是下面这几项，请回复序号：")
-
-
-@conversation.entry.on(text_or_voice, has_text)
-async def no_service(msg: Incoming, ctx: Context) -> str:
-    """Nothing fits: keep the need for staff (需求清单) and offer the categories.
+async def handle_request(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    """A request for a service: the form of the one service it names, a choice of two
+    or three, or (nothing fits) the need kept for staff and the menu.
 
     One plausible service that the matcher would not bet on alone (a single catalog
     word, say) is offered as a question instead: one tap for the resident, and no
-    false entry in the list of unmet needs.
+    false entry in the list of unmet needs. A message that asks for nothing the
+    community does (no word of asking, or shopping and travel) is answered kindly and
+    not kept: the 需求清单 holds requests, not small talk.
     """
-    match = await ctx.read_match()
+    match = reading.match
+    if match.decision == "matched" and match.item is not None:
+        return await _start_form(ctx, ctx.catalog.item(match.item), need=msg.text)
+    if match.decision == "ambiguous":
+        items = [ctx.catalog.item(c.item) for c in match.candidates]
+        return _offer_items(ctx, items, need=msg.text, intro="您说的可能是下面这几项，请回复序号：")
     top = match.candidates[0] if match.candidates else None
     if top is not None and match.terms and top.score >= ctx.matcher.thresholds.ambiguous:
         item = ctx.catalog.item(top.item)
         return _offer_items(ctx, [item], need=msg.text, intro="您要办的是不是这一项？")
+    if not reading.unmet_need:
+        return texts.chat(off_scope=reading.detail.off_scope, unclear=reading.unclear)
     async with ctx.sessionmaker.begin() as session:
         await record_unmet_need(
             session,
@@ -88,13 +94,22 @@ async def no_service(msg: Incoming, ctx: Context) -> str:
             openid=msg.openid,
             message_key=ctx.message_key,
         )
-    return texts.NEED_RECORDED + "\n" + _offer_categories(ctx, need=msg.text)
+    return offer_categories(ctx, need=msg.text, intro=texts.NEED_RECORDED)
 
 
 # --- leaving ---------------------------------------------------------------------------
 
 
-@conversation.interrupts.on(Command("取消", "算了", "退出", "不办了", "不要了", "不用了"))
+LEAVE = Command("取消", "算了", "退出", "不办了", "不要了", "不用了")
+
+
+def _skipping(msg: Incoming, ctx: Context) -> bool:
+    """At an optional question, 不用了 / 算了 skip that question, not the whole order."""
+    question = _current_question(ctx)
+    return question is not None and not question.required and answers.is_skip(msg.text)
+
+
+@conversation.interrupts.on(LEAVE, Predicate(lambda msg, ctx: not _skipping(msg, ctx)))
 async def leave(ctx: Context) -> str:
     ctx.conversation.clear()
     return texts.LEFT
@@ -110,7 +125,7 @@ async def chose_category(msg: Incoming, ctx: Context) -> str:
     if picked is None:
         picked = _by_name(msg.text, categories)
     if picked is None:
-        return texts.pick_a_number(len(categories))
+        return await _not_a_choice(msg, ctx, texts.pick_a_number(len(categories)))
     category = categories[picked - 1]
     return _offer_items(
         ctx,
@@ -128,11 +143,30 @@ async def chose_item(msg: Incoming, ctx: Context) -> str:
     if picked is None and len(options) == 1 and answers.is_yes(msg.text):
         picked = 1
     if picked is None and len(options) == 1 and answers.is_no(msg.text):
-        return _offer_categories(ctx, need=ctx.conversation.data.get("need", ""))
+        return offer_categories(ctx, need=ctx.conversation.data.get("need", ""))
     if picked is None:
-        return texts.pick_a_number(len(options))
+        return await _not_a_choice(msg, ctx, texts.pick_a_number(len(options)))
     item = ctx.catalog.item(options[picked - 1])
     return await _start_form(ctx, item, need=ctx.conversation.data.get("need", ""))
+
+
+_TRIED_TO_PICK = re.compile(r"[\d一二两三四五六七八九十第个号项]{1,4}[。.!！]?")
+_STAY = frozenset({Act.ACK, Act.GREETING, Act.THANKS})
+
+
+async def _not_a_choice(msg: Incoming, ctx: Context, again: str) -> str:
+    """A list was offered and the message picks none of it.
+
+    The list says 「也可以换个说法」: a sentence that is not a pick (a new request, a
+    question, an outcome, a cancellation) is handled as what it is, and the list is
+    left. A pick that failed (a number out of range), a greeting or an 嗯 is asked
+    again, with a way out the third time.
+    """
+    reading = await ctx.read()
+    if _TRIED_TO_PICK.fullmatch(msg.text.strip()) or reading.act in _STAY:
+        return _missed(ctx, again, optional=False)
+    ctx.conversation.clear()
+    raise Redispatch()
 
 
 # --- the form --------------------------------------------------------------------------
@@ -148,11 +182,93 @@ async def answered(msg: Incoming, ctx: Context) -> str:
         return await _join_waitlist(msg, ctx, item, data)
     value, problem = _understand(question, msg.text, data, ctx)
     if problem is not None:
-        return problem
+        return await _not_an_answer(msg, ctx, item, problem, question)
     data["answers"][question.id] = value
     data["q"] += 1
+    data.pop("misses", None)
     ctx.conversation.set(FORM, **data)
     return await _ask_next(ctx, item)
+
+
+async def _not_an_answer(
+    msg: Incoming, ctx: Context, item: Item, again: str, question: Question | None
+) -> str:
+    """The message does not answer the pending question (``question``; None: the
+    confirmation). What it is decides what happens:
+
+    * an outcome of an earlier order, a rating, a cancellation in words, a complaint:
+      handled as that; the order being filled in is left, with a word saying so;
+    * a request for another service: the same, and the new request is taken up;
+    * a question: answered from the FAQ (or handed to staff), and the pending question
+      is asked again, kept;
+    * anything else: asked again with an example; the third miss offers a way out
+      (skip, 转人工, 取消), so that nothing loops.
+    """
+    reading = await ctx.read()
+    if reading.act in (Act.OUTCOME, Act.RATING, Act.CANCEL, Act.COMPLAINT):
+        ctx.conversation.clear()
+        raise Redispatch(texts.DROPPED_NOTE)
+    if _another_service(reading, item) and (question is None or question.kind != "notes"):
+        ctx.conversation.clear()
+        raise Redispatch(texts.NEW_REQUEST_NOTE)
+    if reading.act is Act.QUESTION or reading.detail.question:
+        pending = again if question is None else _prompt(ctx, question)
+        if reading.faq is not None:
+            return f"{reading.answer}\n我们接着来：{pending}"
+        async with ctx.sessionmaker.begin() as session:
+            await hand_off(
+                session,
+                community_id=ctx.community_id,
+                openid=msg.openid,
+                message_key=ctx.message_key,
+                text=f"【居民提问】{msg.text}",
+            )
+        return f"{texts.QUESTION_HANDED_OFF}\n我们接着来：{pending}"
+    optional = question is not None and not question.required
+    return _missed(ctx, again, optional=optional)
+
+
+def _another_service(reading: Reading, item: Item) -> bool:
+    """The message clearly asks for a service other than the one being ordered."""
+    if not reading.wants_service or reading.detail.question:
+        return False
+    match = reading.match
+    if match.decision == "matched":
+        return match.item != item.id
+    return item.id not in {c.item for c in match.candidates}
+
+
+def _missed(ctx: Context, again: str, *, optional: bool) -> str:
+    """Ask again; from the third miss of the same question on, offer a way out."""
+    data = ctx.conversation.data
+    data["misses"] = data.get("misses", 0) + 1
+    ctx.conversation.set(ctx.conversation.state, **data)
+    if data["misses"] >= 3:
+        way_out = texts.WAY_OUT_OPTIONAL if optional else texts.WAY_OUT_REQUIRED
+        return f"{again}\n{way_out}"
+    return again
+
+
+def _prompt(ctx: Context, question: Question) -> str:
+    """The pending question as it was asked (with its options, if any)."""
+    data = ctx.conversation.data
+    if question.kind == "session" and data.get("offered"):
+        return ask(question) + "\n" + _numbered([s["label"] for s in data["offered"]])
+    prompt = ask(question) + ("" if question.required else "（可以回复“没有”跳过）")
+    if question.kind == "choice":
+        prompt += "\n" + _numbered(question.choices)
+    return prompt
+
+
+def _current_question(ctx: Context) -> Question | None:
+    if ctx.conversation.state != FORM:
+        return None
+    data = ctx.conversation.data
+    try:
+        question: Question = questions_for(ctx.catalog.item(data["item"]))[data["q"]]
+    except (KeyError, IndexError):
+        return None
+    return question
 
 
 # --- summary and confirmation ------------------------------------------------------------
@@ -184,8 +300,9 @@ async def start_over(ctx: Context) -> str:
 
 
 @conversation.state(SUMMARY).on(has_text)
-async def unclear_confirmation() -> str:
-    return texts.CONFIRM_HOW
+async def unclear_confirmation(msg: Incoming, ctx: Context) -> str:
+    item = ctx.catalog.item(ctx.conversation.data["item"])
+    return await _not_an_answer(msg, ctx, item, texts.CONFIRM_HOW, None)
 
 
 @conversation.fallbacks.on(Kind("image", "location"))
@@ -200,10 +317,12 @@ async def attachment_during_form(msg: Incoming, ctx: Context) -> str:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _offer_categories(ctx: Context, *, need: str) -> str:
+def offer_categories(ctx: Context, *, need: str, intro: str = "") -> str:
+    """The menu of categories (the resident answers with a number or a name)."""
     categories = ctx.catalog.categories
     ctx.conversation.set(CHOOSE_CATEGORY, categories=categories, need=need)
-    lines = ["社区现在能提供这些服务，请回复序号："]
+    lines = [intro] if intro else []
+    lines.append("社区现在能提供这些服务，请回复序号：")
     lines += [f"{n}. {c}" for n, c in enumerate(categories, start=1)]
     lines.append("不需要了请回复“取消”。")
     return "\n".join(lines)
@@ -348,7 +467,7 @@ def _understand(
     if kind == "phone":
         phone = answers.parse_phone(text)
         if phone is None:
-            return None, texts.BAD_PHONE
+            return None, answers.phone_problem(text)
         return phone, None
     if kind == "choice":
         picked = answers.parse_choice(text, len(question.choices)) or _by_name(
@@ -358,12 +477,21 @@ def _understand(
             return None, f"{texts.NOT_UNDERSTOOD}请回复序号：\n{_numbered(question.choices)}"
         return question.choices[picked - 1], None
     value = text.strip()
-    if kind == "building" and len(value) < 2:
+    if kind == "building" and not answers.looks_like_address(value, _places(ctx)):
+        return None, again
+    if kind == "name" and answers.looks_like_question(value):
         return None, again
     longest = LONGEST.get(kind, 200)
     if len(value) > longest:
         return None, f"字数有点多，请简短一些（{longest}字以内）。"
     return value, None
+
+
+def _places(ctx: Context) -> list[str]:
+    """The community's own place names (grids and their areas): an answer naming one is
+    an address however it is worded."""
+    grids = ctx.catalog.document.community.grids
+    return [g.name for g in grids] + [area for g in grids for area in g.areas]
 
 
 LONGEST = {"name": 50, "building": 200}

@@ -7,15 +7,13 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
-
 from bot import order_effects as effects
 from bot.dispatch import Click, Command, Context, Kind, Router, StateIs
 from bot.wechat import MY_ORDERS
 from bot.wechat.inbound import Incoming
 from handlers import texts
-from storage import models
 from storage.order_status import IllegalTransition
+from storage.repositories import handoffs
 from storage.repositories import ordering as repo
 
 router = Router("orders")
@@ -46,9 +44,15 @@ async def my_orders(ctx: Context) -> str:
 async def cancel_order(ctx: Context, args: str) -> str:
     if not args:
         return texts.CANCEL_HOW
+    return await cancel(ctx, args)
+
+
+async def cancel(ctx: Context, code_said: str) -> str:
+    """Cancel one of the resident's orders and tell its unit, in one transaction (by the
+    command 取消订单 CODE, or after the resident said it in words and confirmed)."""
     try:
         async with ctx.sessionmaker.begin() as session:
-            order = await repo.cancel_by_resident(session, ctx.community_id, ctx.openid, args)
+            order = await repo.cancel_by_resident(session, ctx.community_id, ctx.openid, code_said)
             code = order.code
             facts = await effects.load_facts(session, ctx.catalog, order)
             lines = [
@@ -59,7 +63,7 @@ async def cancel_order(ctx: Context, args: str) -> str:
                 session, ctx.catalog, facts.unit, f"cancelled:{code}", "订单取消", lines
             )
     except repo.OrderNotFound:
-        return texts.no_such_order(args)
+        return texts.no_such_order(code_said)
     except IllegalTransition as refused:
         return texts.cannot_cancel(refused.code, refused.current)
     return texts.cancelled(code)
@@ -89,18 +93,14 @@ async def hand_off(msg: Incoming, ctx: Context, args: str) -> str:
     """Staff take over: the request is kept for the console and acknowledged."""
     state = ctx.conversation.state
     context = f"（当时在：{state}）" if state else ""
-    try:
-        async with ctx.sessionmaker.begin() as session:
-            session.add(
-                models.Handoff(
-                    community_id=ctx.community_id,
-                    openid=ctx.openid,
-                    message_key=ctx.message_key,
-                    text=(args or msg.text) + context,
-                )
-            )
-    except IntegrityError:
-        pass  # this very message was handed over already
+    async with ctx.sessionmaker.begin() as session:
+        await handoffs.hand_off(
+            session,
+            community_id=ctx.community_id,
+            openid=ctx.openid,
+            message_key=ctx.message_key,
+            text=(args or msg.text) + context,
+        )
     ctx.conversation.clear()
     return texts.HANDED_OFF
 

@@ -7,7 +7,7 @@ from bot.wechat import HELP
 from bot.wechat.inbound import Incoming
 from catalog import topics as campaign
 from handlers import texts
-from storage.repositories import ordering, subscriptions
+from storage.repositories import ordering, subscriptions, units
 from storage.repositories.residents import set_following
 from storage.types import utcnow
 
@@ -36,4 +36,12 @@ async def unfollowed(msg: Incoming, ctx: Context) -> None:
 
 @router.on(Command("帮助", "help", "?", "？", "你能做什么", "怎么用") | Click(HELP))
 async def help_(ctx: Context) -> str:
+    """Residents get the residents' help; a bound member of a partner unit gets the
+    unit's commands (待办, 接单 …), which are what they came for."""
+    async with ctx.sessionmaker() as session:
+        mine = await units.memberships(session, ctx.community_id, ctx.openid)
+    known = {unit.id: unit.name for unit in ctx.catalog.units}
+    names = [known[m.unit_key] for m in mine if m.unit_key in known]
+    if names:
+        return texts.unit_help(names)
     return texts.help_text(ctx.catalog.community_name)

@@ -46,7 +46,6 @@ LONG_TEXT_SHORTEN = (
 LONG_ANSWER = "这段话比较长，我没能看完。请用一两句话回答上面的问题；不办了请回复“取消”。"
 LEFT = "好的，这次就先不办了。有需要随时再找我。"
 NOT_UNDERSTOOD = "不好意思，我没看明白。"
-BAD_PHONE = "这个号码好像不对，请发11位手机号码，比如 13812345678。"
 CONFIRM_HOW = "没问题请回复“确认”提交；要改请回复“重新填”；不办了请回复“取消”。"
 ATTACHMENT_KEPT = "收到，会一起交给办理的单位。请接着回答上面的问题。"
 WAITLIST_ONLY = (
@@ -208,3 +207,113 @@ def subscribed(name: str) -> str:
 
 def unsubscribed(name: str) -> str:
     return f"已为您退订「{name}」提醒。想再收到时发“订阅 {name}”。"
+
+
+# --- what residents do besides ordering ---------------------------------------------------
+
+
+def greeting(community: str) -> str:
+    return f"您好！我是{community}的服务小助手，有事直接跟我说就行，打字、语音都可以。"
+
+
+ACK = "好的。还有需要随时找我。"
+THANKS = "不客气，这是我们应该做的！还有需要随时找我。"
+CHAT = "谢谢您跟我说这些！有需要社区帮忙办的事，随时告诉我。"
+UNCLEAR = (
+    "不好意思，我没太明白您的意思。需要办什么事，直接说就行，比如“家里水管漏水了”；"
+    "发“菜单”可以看社区的全部服务。"
+)
+
+
+def chat(*, off_scope: bool, unclear: bool) -> str:
+    """The answer to small talk, to a wish no community serves, or to a message the bot
+    could not place (none of them is kept as a need)."""
+    if off_scope:
+        return OFF_SCOPE
+    return UNCLEAR if unclear else CHAT
+OFF_SCOPE = "不好意思，这件事社区这边帮不上忙。社区能提供的服务，发“菜单”就能看到。"
+COMPLAINT = "给您添麻烦了，真对不起！您的意见已经转给社区工作人员，他们会尽快联系您、把事情办好。"
+QUESTION_HANDED_OFF = "您问的这个我还答不上来，已经转给社区工作人员，他们会尽快在这里回复您。"
+NOTHING_TO_CANCEL = "您现在没有可以取消的预约。需要办什么事，直接告诉我就行。"
+NOTHING_TO_RATE = "您现在没有要评价的订单。需要办什么事，直接告诉我就行。"
+KEEP_ORDER = "好的，订单给您保留着。"
+ASK_STARS = "您给这次服务打几分？回复1到5分就行（5分最好）。"
+
+
+def praised(unit: str | None) -> str:
+    if unit:
+        return f"谢谢您的肯定！我会把您的话转达给{unit}，他们一定很高兴。"
+    return THANKS
+
+
+def confirm_cancel(code: str, title: str, when: str) -> str:
+    return f"要取消订单 {code}（{title}{when}）吗？回复“是”取消，回复“不是”就保留。"
+
+
+def which_to_cancel(lines: list[str]) -> str:
+    listing = "\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=1))
+    return f"您要取消哪一个？请回复序号：\n{listing}\n不取消了请回复“不是”。"
+
+
+def rated_in_words(stars: int, title: str) -> str:
+    return f"谢谢您的评价！「{title}」记为{stars}分，您的意见会帮助单位把服务做得更好。"
+
+
+def outcome_passed_on(unit: str, title: str) -> str:
+    return f"收到，已经把您说的情况转告{unit}（{title}），请他们尽快处理。社区也会跟进。"
+
+
+def solved_thanks(title: str) -> str:
+    return f"太好了，「{title}」办好了就好！" + ASK_STARS
+
+
+# --- emergencies ----------------------------------------------------------------------------
+
+_EMERGENCY_FIRST = {
+    "fire": "请马上拨打119！先带家人离开，用湿毛巾捂住口鼻，弯腰走楼梯，"
+    "不要坐电梯，不要回去拿东西。",
+    "gas": "请马上关掉燃气总阀，打开门窗通风，不要开关电灯电器、不要打电话或点火，人先到室外，"
+    "再拨打燃气公司抢修电话或119。",
+    "medical": "请马上拨打120叫救护车！说清楚地址和病人情况，不要随便挪动病人，"
+    "有人在身边就请他帮忙下楼接救护车。",
+    "crime": "请马上拨打110报警！先保护好自己，躲到安全的地方，不要和坏人硬拼。",
+    "fraud": "请马上拨打110报警，或拨打96110反诈专线；立刻打银行客服电话冻结账户、止付，"
+    "不要再转任何钱，保留好聊天记录和转账凭证。",
+    "missing": "请马上拨打110报警，说清楚走失的人长什么样、穿什么衣服、最后在哪里出现；"
+    "不用等24小时，越早报警越好。",
+    "water": "请马上拨打110和120！大声呼救，找长竿、绳子、救生圈递过去，不会游泳千万不要下水。",
+    "danger": "请马上拨打110（需要救护车打120）！先保证自己的安全。",
+}
+
+
+def emergency(kind: str, duty_phone: str | None) -> str:
+    lines = ["⚠️ " + _EMERGENCY_FIRST.get(kind, _EMERGENCY_FIRST["danger"])]
+    if duty_phone:
+        lines.append(f"社区值班电话：{duty_phone}")
+    lines.append("我已经通知社区工作人员。")
+    return "\n".join(lines)
+
+
+# --- units' members -------------------------------------------------------------------------
+
+
+def unit_help(units: list[str]) -> str:
+    return (
+        f"您是{'、'.join(units)}的成员，可以发：\n"
+        "1. 待办：查看贵单位的订单；\n"
+        "2. 接单 订单号：接下订单；\n"
+        "3. 开始 订单号：开始上门或服务；\n"
+        "4. 完成 订单号 办理情况：办结，比如“完成 AB23CD 已换好水管”；\n"
+        "5. 退回 订单号 原因：不属于贵单位的请退回社区重新派单。\n"
+        "居民收到进度通知，社区工作人员在后台也能看到。"
+    )
+
+
+# --- answering the bot's questions ------------------------------------------------------------
+
+WAY_OUT_OPTIONAL = (
+    "如果不方便回答，回复“跳过”就行；也可以回复“转人工”找工作人员，或回复“取消”不办了。"
+)
+WAY_OUT_REQUIRED = "这一项需要填。不方便的话，回复“转人工”让工作人员帮您，或回复“取消”不办了。"
+NEW_REQUEST_NOTE = "（刚才的预约先不办了，我们先说这件事。）"
+DROPPED_NOTE = "（刚才的预约先放下了。）"

@@ -1,4 +1,5 @@
-"""Residents' short answers: numbers, people, phones, times, yes/no/skip.
+"""Residents' short answers: numbers, people, phones, times, yes/no/skip, questions,
+places and ratings.
 
 Tables of what residents type or what WeChat voice recognition writes (trailing "。",
 full-width digits, Chinese numerals). No test depends on today's date.
@@ -11,16 +12,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from handlers.answers import (
+from catalog.answers import (
     Slot,
     arabic_numerals,
     is_no,
     is_skip,
     is_yes,
+    looks_like_address,
+    looks_like_question,
     parse_choice,
     parse_people,
     parse_phone,
+    parse_rating,
     parse_slot,
+    phone_problem,
 )
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -562,3 +567,467 @@ def test_digits_are_not_yes(text: str) -> None:
 )
 def test_arabic_numerals(text: str, expected: str) -> None:
     assert arabic_numerals(text) == expected
+
+
+# ----------------------------------------------------------- skip in own words
+
+
+SKIP_IN_WORDS = [
+    # refusing to give it
+    "不想留",
+    "不留了",
+    "不留",
+    "不留了吧",
+    "不想填",
+    "不填了",
+    "不想说",
+    "我不想说",
+    "不方便说",
+    "不方便留",
+    "不方便",
+    "不告诉",
+    "不告诉你",
+    "保密",
+    "手机号保密",
+    "不想留电话",
+    "电话就不留了",
+    "电话先不留了",
+    "号码不方便给",
+    "暂时不留",
+    "不用留了",
+    # done with the question
+    "不用了",
+    "不用了吧",
+    "不用了谢谢",
+    "不用不用",
+    "算了",
+    "算了吧",
+    "那就算了",
+    "算了算了",
+    "跳过",
+    "跳过吧",
+    "下一个",
+    "下一步",
+    "下一步吧",
+    "不需要",
+    "就这样",
+    "就这样吧啊",
+    # having none
+    "没有",
+    "没有手机",
+    "没手机",
+    "我没有手机",
+    "没有电话",
+    "家里没电话",
+    "没有别的要求",
+    "没什么要补充的",
+    "没有了谢谢",
+    # with fillers and thanks around it
+    "好的，不用了，谢谢",
+    "嗯，不想留",
+    "不留了。",
+    "不想留！",
+]
+
+
+@pytest.mark.parametrize("text", SKIP_IN_WORDS)
+def test_is_skip_in_own_words(text: str) -> None:
+    assert is_skip(text)
+    assert not is_yes(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a place that starts like a skip is the address
+        "没有电梯的那栋",
+        # a skip word followed by the real answer is that answer: the note is kept
+        "没有别的要求，就是快点来",
+        "不想留电话，打我家座机87654321",
+        "没有电",
+        # a refusal of the whole thing is no skip of one question
+        "算了，不办了",
+        "不报了",
+        "不登记了",
+        # no or unsure, not skip (see is_no)
+        "不",
+        "不要",
+        "不要了",
+        "不对",
+        "不是",
+        "不知道",
+        # questions and plain courtesy
+        "不留电话怎么联系",
+        "我想问一下",
+        "好的",
+        "谢谢",
+        "3栋",
+        "",
+        "。",
+        # a long text is an answer even if it is made of skip words
+        "不用了" * 11,
+    ],
+)
+def test_is_skip_keeps_real_answers(text: str) -> None:
+    assert not is_skip(text)
+
+
+# ---------------------------------------------------------------- people in words
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # someone else goes, not the resident
+        ("就我妈一个人", 1),
+        ("就我妈一个人。", 1),
+        ("我妈一个人去", 1),
+        ("我妈自己去", 1),
+        ("就我爸", 1),
+        ("老伴", 1),
+        ("就老伴", 1),
+        ("孙子孙女两个", 2),
+        ("孙子孙女俩", 2),
+        ("两个孙子", 2),
+        ("我爸妈", 2),
+        ("父母", 2),
+        ("我妈和我爸都去", 2),
+        ("爷爷奶奶", 2),
+        # the resident and others
+        ("我跟我妈", 2),
+        ("我和我妈两个", 2),
+        ("我带我妈", 2),
+        ("老伴和我", 2),
+        ("我和老伴自己去", 2),
+        ("我和两个孙子", 3),
+        ("我跟我妈还有我爸三个人", 3),
+        # families
+        ("一家三口", 3),
+        ("我们一家四口", 4),
+        ("我们全家四口人", 4),
+        ("三口之家", 3),
+        ("老两口", 2),
+    ],
+)
+def test_parse_people_in_words(text: str, expected: int) -> None:
+    assert parse_people(text, 20) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我妈两三个",  # a range
+        "我和我妈一个人",  # fewer than named
+        "孙子孙女一个",
+        "我妈说不去了",  # news, not a count
+        "我妈不去了",
+        "一家人",  # how many is not said
+        "全家",
+        "家里",
+        "我们",
+    ],
+)
+def test_parse_people_in_words_rejects(text: str) -> None:
+    assert parse_people(text, 20) is None
+
+
+def test_parse_people_family_over_the_limit() -> None:
+    assert parse_people("我们一家四口", 3) is None
+    assert parse_people("我和两个孙子", 2) is None
+
+
+# ------------------------------------------------------------- phone by voice
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("幺三八一二三四五六七八", "13812345678"),
+        ("一三八 七七三零 零一二三", "13877300123"),
+        ("一三八 7730 零一二三", "13877300123"),
+        ("138 七七三零 0123", "13877300123"),
+        ("幺三八洞洞幺二三四五六", "13800123456"),
+        ("幺三八两三四五六七八九", "13823456789"),
+        ("幺三八 两两三四 五拐八九", "13822345789"),
+        ("幺三八七七三零零一二两", "13877300122"),
+        ("我的手机是幺三八七七三零零一二三", "13877300123"),
+        ("１３８ 七七三零 零一二三。", "13877300123"),
+        # 两 as a word next to a number stays a word
+        ("13812345678两个人", "13812345678"),
+        ("拐弯那栋，13812345678", "13812345678"),
+    ],
+)
+def test_parse_phone_spoken(text: str, expected: str) -> None:
+    assert parse_phone(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "幺三八七七三零零一二三四",  # the issue's example has 12 digits
+        "幺三八七七三零零一二",
+        "两两三八七七三零零一二三",
+        "洞幺零 一二三四五六七八",
+    ],
+)
+def test_parse_phone_spoken_rejects(text: str) -> None:
+    assert parse_phone(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("幺三八七七三零零一二三四", "您说的号码是12位，手机号是11位，请再核对一下。"),
+        ("1381234567", "您说的号码是10位，手机号是11位，请再核对一下。"),
+        ("138 1234 56789", "您说的号码是12位，手机号是11位，请再核对一下。"),
+        ("幺三八七七三零零", "您说的号码是8位，手机号是11位，请再核对一下。"),
+        ("440102199001011234", "您说的号码是18位，手机号是11位，请再核对一下。"),
+        ("013812345678", "您说的号码是12位，手机号是11位，请再核对一下。"),
+        ("我住3栋，电话1381234567", "您说的号码是10位，手机号是11位，请再核对一下。"),
+        ("12812345678", "这个号码不像手机号（手机号是1开头的11位数字），请再核对一下。"),
+        ("13812345678和13912345678", "您发了不止一个手机号，请只留一个最常用的。"),
+        ("+44 7911 123456", "目前只能登记中国大陆的手机号码，请发11位手机号，比如 13812345678。"),
+    ],
+)
+def test_phone_problem_says_what_is_wrong(text: str, expected: str) -> None:
+    assert phone_problem(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["010-12345678", "0571 8765 4321", "021 1234 5678", "87654321", "洞幺洞 一二三四五六七八"],
+)
+def test_phone_problem_landline(text: str) -> None:
+    assert phone_problem(text).startswith("这像是座机号码")
+    assert "手机号码" in phone_problem(text)
+
+
+@pytest.mark.parametrize("text", ["", "不想留", "没有电话", "我不知道", "。"])
+def test_phone_problem_without_digits_asks_for_a_mobile(text: str) -> None:
+    assert phone_problem(text) == "这个号码好像不对，请发11位手机号码，比如 13812345678。"
+
+
+@pytest.mark.parametrize("text", ["13812345678", "幺三八一二三四五六七八", "+86 138 1234 5678"])
+def test_phone_problem_none_for_a_good_number(text: str) -> None:
+    assert phone_problem(text) == ""
+
+
+# ------------------------------------------------------------ questions at a prompt
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "现在是寒假，暑假才有吗？",
+        "要带身份证吗",
+        "要带身份证么",
+        "这个要钱不",
+        "几点开始啊",
+        "在哪里",
+        "在哪儿办",
+        "怎么收费",
+        "收不收费",
+        "有没有人来",
+        "是不是要排队",
+        "可不可以周末去",
+        "多少钱",
+        "要多久",
+        "谁来修",
+        "为啥要电话",
+        "咋弄",
+        "干什么用的",
+        "那暑假呢",
+        "修好了没",
+        "请问一下",
+        "我想问问",
+        "能带孩子去？",
+        "好不好",
+    ],
+)
+def test_looks_like_question(text: str) -> None:
+    assert looks_like_question(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3栋2单元",
+        "七号楼三单元501",
+        "就我一个吧",
+        "我和老伴",
+        "十几个人",
+        "两三个",
+        "没什么",
+        "没有什么要求",
+        "什么都行",
+        "没啥",
+        "13812345678",
+        "张三",
+        "王大妈",
+        "不知道",
+        "我不",
+        "我也不",
+        "去不了",
+        "不不不",
+        "好的",
+        "一楼",
+        "7",
+        # a number the resident only doubts
+        "3栋？",
+        "两个人？",
+        "",
+        "。",
+    ],
+)
+def test_not_a_question(text: str) -> None:
+    assert not looks_like_question(text)
+
+
+# ------------------------------------------------------------------------ places
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3栋2单元",
+        "3栋2单元501",
+        "七号楼",
+        "十二栋三单元",
+        "501室",
+        "2组",
+        "三期",
+        "B座",
+        "幸福路12号",
+        "3-2-501",
+        "7",
+        "七",
+        "501",
+        "7号",
+        "小区门口",
+        "菜市场对面",
+        "楼下车棚",
+        "阳光花园",
+        "东门",
+        "老年活动中心",
+        "家属院",
+        "就在3栋吧",
+        "没有电梯的那栋",  # a description residents use for their building
+        "3栋？",
+        "3栋，电话13812345678",
+    ],
+)
+def test_looks_like_address(text: str) -> None:
+    assert looks_like_address(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "家里灯不亮了",  # a new request
+        "3栋的灯坏了",
+        "楼上老往我家滴水",
+        "我要报修",
+        "小区门口有人乱停车",  # a complaint
+        "在哪里",  # questions
+        "几号楼有活动？",
+        "3栋吗",
+        "谢谢",
+        "你好",
+        "5分",
+        "明天下午",
+        "13812345678",
+        "就我一个吧",
+        "两个人",
+        "一家三口",
+        "张三",
+        "不想留",
+        "138-1234-5678",  # phone numbers are no house numbers
+        "010-12345678",
+        "四季青",  # a place name, but not one of this community's
+        "",
+    ],
+)
+def test_not_an_address(text: str) -> None:
+    assert not looks_like_address(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "places", "expected"),
+    [
+        ("四季青", ["四季青片区", "东湖网格"], True),
+        ("我住四季青那边", ["四季青片区"], True),
+        ("东湖", ["四季青片区", "东湖网格"], True),
+        ("在二组", ["2组"], True),  # Chinese numerals read as digits
+        ("四季青片区", ["四季青片区"], True),
+        ("西湖", ["四季青片区", "东湖网格"], False),
+        ("东", ["东片区"], False),  # a one-character stem is too loose
+        ("四季青的灯坏了", ["四季青片区"], False),
+    ],
+)
+def test_looks_like_address_with_the_communitys_places(
+    text: str, places: list[str], expected: bool
+) -> None:
+    assert looks_like_address(text, places) is expected
+
+
+# ------------------------------------------------------------------------ ratings
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5分", 5),
+        ("５分", 5),
+        ("五分", 5),
+        ("给5分", 5),
+        ("打五分", 5),
+        ("打5分吧", 5),
+        ("给师傅打五分", 5),
+        ("五星", 5),
+        ("5颗星", 5),
+        ("五星好评", 5),
+        ("给个五星好评", 5),
+        ("给您五星", 5),
+        ("满分", 5),
+        ("给满分", 5),
+        ("五分，很满意，谢谢", 5),
+        ("⭐⭐⭐⭐", 4),
+        ("⭐️⭐️⭐️⭐️⭐️", 5),
+        ("★★★", 3),
+        ("评分：3", 3),
+        ("两分", 2),
+        ("一分", 1),
+        ("1分", 1),
+        ("不满意，一分", 1),
+        ("一星", 1),
+    ],
+)
+def test_parse_rating(text: str, expected: int) -> None:
+    assert parse_rating(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "5号楼",
+        "五分钟",
+        "5分钟以后",
+        "十分满意",
+        "0分",
+        "6星",
+        "10分",
+        "4.5分",
+        "三星半",
+        "⭐⭐⭐⭐⭐⭐",
+        "5",  # a bare number may be an option, a building or a count
+        "五",
+        "好评",
+        "满意",
+        "5分，1分",
+        "不给5分",
+        "五分钱",
+        "",
+    ],
+)
+def test_parse_rating_rejects(text: str) -> None:
+    assert parse_rating(text) is None

@@ -106,11 +106,11 @@ async def test_a_need_nothing_offers_is_kept_and_the_menu_is_offered(
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
-    reply = await say(wechat, "o_zhao", "想养只猫，哪里能买到")
+    reply = await say(wechat, "o_zhao", "想学跳广场舞，社区能不能组织一下")
     assert "记下了" in reply and "1. 物业服务" in reply
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         needs = (await session.scalars(select(models.UnmetNeed))).all()
-    assert [n.text for n in needs] == ["想养只猫，哪里能买到"]
+    assert [n.text for n in needs] == ["想学跳广场舞，社区能不能组织一下"]
     items = await say(wechat, "o_zhao", "１")  # full-width digit
     assert "水电维修" in items and "公共设施报修" in items
     assert "「公共设施报修」" in await say(wechat, "o_zhao", "二")
@@ -136,10 +136,11 @@ async def test_an_overlong_name_is_asked_again_not_refused_by_the_database(
     again = await say(wechat, "o_long", "王" * 150)
     assert "50字以内" in again
     reply = await say(wechat, "o_long", "王阿姨")
-    for _ in range(4):  # the remaining questions (phone …), then confirm
+    for _ in range(4):  # the remaining questions (address, phone …), then confirm
         if "请核对" in reply:
             break
-        reply = await say(wechat, "o_long", "13812345678")
+        answer = "3栋2单元" if "哪栋楼" in reply else "13812345678"
+        reply = await say(wechat, "o_long", answer)
     assert "王阿姨" in reply, reply
     assert CODE.search(await say(wechat, "o_long", "确认"))
 
@@ -149,8 +150,11 @@ async def test_a_wrong_answer_is_asked_again_with_an_example(
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
     await say(wechat, "o_wu", "水龙头坏了一直漏水", "8栋")
-    for bad in ("12345", "0773-2800001", "我不知道"):
-        assert "13812345678" in await say(wechat, "o_wu", bad)
+    # Each wrong answer is told what is wrong with it, and the third offers a way out.
+    assert "5位" in await say(wechat, "o_wu", "12345")
+    assert "座机" in await say(wechat, "o_wu", "0773-2800001")
+    third = await say(wechat, "o_wu", "我不知道")
+    assert "13812345678" in third and "转人工" in third
     assert "请核对" in await say(wechat, "o_wu", "我的电话是 139 0000 1111")
     assert not await orders_of(wechat)
 
@@ -197,7 +201,8 @@ async def test_leaving_mid_form_and_the_timeout(
     wechat = await bot(aiohttp_client, db_url, catalog_file)
     await say(wechat, "o_chen", "电梯坏了")
     assert "先不办了" in await say(wechat, "o_chen", "算了")
-    assert "记下了" in await say(wechat, "o_chen", "3栋")  # no longer an answer to a question
+    # No longer an answer to a question: not understood, and not kept as a need.
+    assert "没太明白" in await say(wechat, "o_chen", "3栋")
 
     await say(wechat, "o_chen", "电梯坏了")
     async with wechat.client.app[keys.SESSIONMAKER].begin() as session:  # 31 minutes pass
@@ -327,7 +332,7 @@ async def test_asking_for_a_person(db_url: str, aiohttp_client: Client, catalog_
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         handoffs = (await session.scalars(select(models.Handoff))).all()
     assert [(h.openid, h.status) for h in handoffs] == [("o_ma", "open")]
-    assert "记下了" in await say(wechat, "o_ma", "3栋")  # the form was left
+    assert "没太明白" in await say(wechat, "o_ma", "3栋")  # the form was left
 
 
 async def test_the_building_given_on_an_order_places_the_resident_in_a_grid(

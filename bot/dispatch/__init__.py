@@ -2,6 +2,7 @@
 
 from bot.dispatch.conversation import Conversation
 from bot.dispatch.filters import (
+    ActIs,
     Click,
     Command,
     Event,
@@ -11,9 +12,10 @@ from bot.dispatch.filters import (
     Predicate,
     StateIs,
 )
-from bot.dispatch.router import Context, Dispatcher, Router
+from bot.dispatch.router import Context, Dispatcher, Redispatch, Router
 
 __all__ = [
+    "ActIs",
     "Click",
     "Command",
     "Context",
@@ -24,6 +26,7 @@ __all__ = [
     "Kind",
     "Matched",
     "Predicate",
+    "Redispatch",
     "Router",
     "StateIs",
 ]

@@ -3,7 +3,8 @@
 A :class:`Conversation` router holds
 
 * ``entry``: handlers that start the conversation (tried when the resident is in no
-  state of this conversation);
+  conversation at all: one conversation's entry points never cut into another's
+  questions, which hand over what is not theirs with ``Redispatch``);
 * ``states``: one router per state, tried while the resident is in that state;
 * ``interrupts``: tried first in every state (``取消``: leave at once, whatever the
   question was, even one that accepts any text);
@@ -43,4 +44,6 @@ class Conversation(Router):
                 if found is not None:
                     return found
             return None
-        return self.entry.resolve(msg, ctx)
+        if current is None:
+            return self.entry.resolve(msg, ctx)
+        return None

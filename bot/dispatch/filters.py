@@ -150,6 +150,21 @@ class Matched(Filter):
         return {"match": result} if result.decision in self.decisions else False
 
 
+class ActIs(Filter):
+    """The message's act (``catalog.acts.Act``) is one of ``acts``; passes ``reading``
+    (the :class:`~catalog.understanding.Reading`). Read once per message, in a worker
+    thread, like ``Matched``."""
+
+    def __init__(self, *acts: str) -> None:
+        self.acts = frozenset(acts)
+
+    def __call__(self, msg: Incoming, ctx: Context) -> FilterResult:
+        if not msg.text:
+            return False
+        reading = ctx.reading()
+        return {"reading": reading} if reading.act in self.acts else False
+
+
 class Predicate(Filter):
     """Any function of (msg, ctx) as a filter."""
 

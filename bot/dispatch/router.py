@@ -26,6 +26,7 @@ from bot.state import Conversation
 from bot.wechat.inbound import Incoming
 from catalog.matcher import Matcher, MatchResult
 from catalog.model import Catalog
+from catalog.understanding import Reading, understand
 from storage.errors import database_unavailable
 
 log = logging.getLogger(__name__)
@@ -52,30 +53,51 @@ class Context:
     clock: Clock = field(default_factory=SystemClock)
     matching: Executor | None = None
     """Where the matcher runs (None: asyncio's default executor)."""
-    _match: MatchResult | None = field(default=None, repr=False)
+    _reading: Reading | None = field(default=None, repr=False)
+
+    def reading(self) -> Reading:
+        """What the message means (act, catalog item, FAQ answer), for filters.
+
+        Reading is CPU work (segmentation, pinyin, scoring; milliseconds for a long
+        message) and is never done on the event loop, where it would hold up every
+        other request. Until :meth:`read` has run, this raises :class:`MatchNeeded`;
+        the dispatcher then reads the message and asks again.
+        """
+        if self._reading is None:
+            raise MatchNeeded
+        return self._reading
 
     def match(self) -> MatchResult:
-        """The matcher's reading of the message's text, for filters.
+        """The catalog matcher's part of :meth:`reading`."""
+        return self.reading().match
 
-        Matching is CPU work (segmentation, pinyin, scoring; milliseconds for a long
-        message) and is never done on the event loop, where it would hold up every
-        other request. Until :meth:`read_match` has run, this raises
-        :class:`MatchNeeded`; the dispatcher then reads the match and asks again.
-        """
-        if self._match is None:
-            raise MatchNeeded
-        return self._match
+    async def read(self) -> Reading:
+        """The message's reading: computed once, in a worker thread."""
+        if self._reading is None:
+            loop = asyncio.get_running_loop()
+            self._reading = await loop.run_in_executor(
+                self.matching, understand, self.text, self.matcher
+            )
+        return self._reading
 
     async def read_match(self) -> MatchResult:
-        """The matcher's reading of the message's text: computed once, in a worker thread."""
-        if self._match is None:
-            loop = asyncio.get_running_loop()
-            self._match = await loop.run_in_executor(self.matching, self.matcher.match, self.text)
-        return self._match
+        return (await self.read()).match
 
 
 class MatchNeeded(Exception):
-    """A filter wants the matcher's reading before it was read (see ``Context.match``)."""
+    """A filter wants the message's reading before it was read (see ``Context.reading``)."""
+
+
+class Redispatch(Exception):
+    """Raised by a handler whose question the message did not answer because it is
+    clearly something else (a new request, an outcome, a cancellation): the handler has
+    left its conversation state, and the dispatcher offers the message again from the
+    top, putting ``note`` (a word on what became of the pending question) before the
+    reply. At most once per message."""
+
+    def __init__(self, note: str = "") -> None:
+        super().__init__(note)
+        self.note = note
 
 
 @dataclass(frozen=True)
@@ -146,20 +168,40 @@ class Dispatcher(Router):
         """Put before the reply when the resident's conversation had timed out."""
 
     async def feed(self, msg: Incoming, ctx: Context) -> str | None:
+        notes: list[str] = []
+        for attempt in range(2):
+            try:
+                reply = await self._feed_once(msg, ctx)
+            except Redispatch as again:
+                if attempt:
+                    log.error("message %s redispatched twice; answered as is", msg.key)
+                    return again.note or None
+                notes.append(again.note)
+                continue
+            break
+        if reply and ctx.conversation.expired and self._expired_notice:
+            reply = f"{self._expired_notice}\n{reply}"
+        if reply and any(notes):
+            reply = "\n".join([*filter(None, notes), reply])
+        return reply
+
+    async def _feed_once(self, msg: Incoming, ctx: Context) -> str | None:
         try:
             resolved = self.resolve(msg, ctx)
         except MatchNeeded:
-            # Only messages that reach a Matched filter pay for matching (a command
-            # such as 帮助 does not); those are matched in a thread and resolved again,
+            # Only messages that reach a filter on the reading pay for it (a command
+            # such as 帮助 does not); those are read in a thread and resolved again,
             # which is safe because filters are plain functions of the message and
             # the context.
-            await ctx.read_match()
+            await ctx.read()
             resolved = self.resolve(msg, ctx)
         if resolved is None:
             return None
         handler, arguments, router = resolved
         try:
-            reply = await handler(**arguments)
+            return await handler(**arguments)
+        except Redispatch:
+            raise
         except Exception as exc:
             if database_unavailable(exc):
                 # Not the message's fault, and its effects were not saved: an apology
@@ -167,9 +209,6 @@ class Dispatcher(Router):
                 raise
             log.exception("handler %s.%s failed on %s", router, handler.__name__, msg.key)
             return await self._error_handler(msg, ctx, exc)
-        if reply and ctx.conversation.expired and self._expired_notice:
-            reply = f"{self._expired_notice}\n{reply}"
-        return reply
 
 
 SORRY = "抱歉，系统刚才出了点小问题，请稍后再发一次。给您添麻烦了！"

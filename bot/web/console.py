@@ -30,9 +30,9 @@ from bot.spreadsheets import csv_bytes, xlsx_bytes
 from bot.web.auth import checked_form, require
 from bot.web.params import path_id, query_int, whole_number
 from bot.web.scope import catalog_of
+from catalog.answers import parse_phone
 from catalog.forms import questions_for
 from catalog.normalize import normalize
-from handlers.answers import parse_phone
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import ordering

@@ -17,15 +17,23 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+BAD_PHONE = "这个号码好像不对，请发11位手机号码，比如 13812345678。"
+"""The reply to a phone answer with no digits in it (shown to residents)."""
+
 __all__ = [
     "Slot",
+    "arabic_numerals",
     "is_no",
     "is_skip",
     "is_yes",
+    "looks_like_address",
+    "looks_like_question",
     "parse_choice",
     "parse_people",
     "parse_phone",
+    "parse_rating",
     "parse_slot",
+    "phone_problem",
 ]
 
 
@@ -157,7 +165,9 @@ _COUNT_RE = re.compile(
 _PERSON = (
     r"(?:老伴儿?|爱人|老婆|老公|媳妇儿?|妻子|丈夫|先生|太太|老头子?|老太太?|老太婆|"
     r"儿子|女儿|闺女|孙子|孙女|外孙女?|孩子|小孩|儿媳妇?|女婿|妈妈?|爸爸?|母亲|父亲|"
-    r"老母亲|老父亲|哥哥?|姐姐?|弟弟?|妹妹?|朋友|邻居|保姆|护工|阿姨|家人|亲戚)"
+    r"老母亲|老父亲|哥哥?|姐姐?|弟弟?|妹妹?|朋友|邻居|保姆|护工|阿姨|家人|亲戚|"
+    r"爷爷|奶奶|外公|外婆|姥姥|姥爷|公公|婆婆|岳父|岳母|丈母娘|老丈人|侄子|侄女|"
+    r"外甥女?|老娘|老爹|老爷子|老太爷|同事)"
 )
 _COMPANION = rf"(?:(?P<n>{_NUM})(?:个|位|名))?(?:我的|我|我家|家里)?{_PERSON}"
 _WITH = r"(?:和|跟|与|带着|带|还有|加上|加|、|,)"
@@ -182,12 +192,77 @@ def _count_companions(rest: str) -> int | None:
     return total
 
 
+# "一家三口", "我们全家四口人", "三口之家".
+_FAMILY_RE = re.compile(
+    rf"(?:我们|咱们|我们家|咱家|我家|我|咱)?(?:是|就是)?(?:一家|全家)(?P<n>{_NUM})口人?{_TAIL}"
+    rf"|(?P<m>{_NUM})口之家{_TAIL}"
+)
+# People named one after another, with or without 和/跟 between them: "我妈", "孙子孙女",
+# "我和我妈", "我爸我妈". The resident counts when they name themselves.
+_NAMED_ONE = re.compile(rf"(?:(?P<n>{_NUM})(?:个|位|名))?(?:我的|我|我家|家里)?{_PERSON}")
+_NAMED_PAIR = re.compile(r"(?:我的|我|我家|家里)?(?:爸妈|爹妈|父母|双亲|公婆|岳父母|老爸老妈)")
+_NAMED_SELF = re.compile(r"我自己|我本人|本人|自己|我")
+_NAMED_LEAD = re.compile(r"(?:就只有|只有|就是|就|只|光|是)?")
+_NAMED_WITH = re.compile(_WITH)
+# After the names: the total ("两个", "俩"), "自己"/"一起", a verb of going, particles.
+_NAMED_AFTER = re.compile(
+    rf"(?:自己|单独)?(?:{_ABOUT}?(?P<n>{_NUM})(?:个人|个|位|名|口人|口|人)?|(?P<pair>俩))?"
+    rf"(?:自己|单独|一起|一块儿?)?(?:都|也)?(?:去|来|参加|报名|过去|过来)?{_TAIL}"
+)
+
+
+def _count_named(s: str) -> int | None:
+    """People named in a row and an optional total ("就我妈一个人" → 1, "我和两个孙子" → 3).
+
+    Names are read greedily from the left ("我妈" is one person, the resident's mother,
+    not the resident and a mother). A total said after the names wins when it leaves room
+    for everyone named; a smaller total is a contradiction → None.
+    """
+    lead = _NAMED_LEAD.match(s)
+    pos = lead.end() if lead else 0
+    named = 0
+    while True:
+        if named:
+            joined = _NAMED_WITH.match(s, pos)
+            if joined is not None:
+                pos = joined.end()
+        pair = _NAMED_PAIR.match(s, pos)
+        one = _NAMED_ONE.match(s, pos)
+        if pair is not None and (one is None or pair.end() >= one.end()):
+            named, pos = named + 2, pair.end()
+        elif one is not None:
+            many = _to_int(one["n"]) if one["n"] else 1
+            if not many:
+                return None
+            named, pos = named + many, one.end()
+        elif (
+            (me := _NAMED_SELF.match(s, pos)) is not None
+            and not s.startswith("们", me.end())  # "我们": how many is not said
+            and not (named and me[0] == "自己")  # "我和老伴自己去": no one more
+        ):
+            named, pos = named + 1, me.end()
+        else:
+            break
+    if not named:
+        return None
+    after = _NAMED_AFTER.fullmatch(s, pos)
+    if after is None:
+        return None
+    total = 2 if after["pair"] else _to_int(after["n"]) if after["n"] else None
+    if total is None:
+        return named
+    return total if total >= named else None
+
+
 def parse_people(text: str, max_people: int) -> int | None:
     """How many people the resident means, within 1..max_people, or None.
 
     "2", "两位", "三个人", "5人", "十二个" → the number; "就我一个", "我自己" → 1;
-    "我和老伴", "我们俩", "两口子" → 2; "我和老伴还有孙子" → 3. Ranges ("两三个") and
-    anything else → None.
+    "我和老伴", "我们俩", "两口子" → 2; "我和老伴还有孙子" → 3. Other people named
+    without the resident count alone: "就我妈一个人", "我妈一个人去", "就我爸" → 1,
+    "孙子孙女两个", "我爸妈" → 2; with the resident: "我跟我妈", "我带我妈" → 2,
+    "我和两个孙子" → 3. Families: "一家三口", "我们一家四口" → 3, 4. Ranges ("两三个"),
+    a total smaller than the people named, and anything else → None.
     """
     s = _compact(text)
     count: int | None = None
@@ -204,6 +279,10 @@ def parse_people(text: str, max_people: int) -> int | None:
     elif (match := _COMPANIONS_RE.fullmatch(s)) is not None:
         others = _count_companions(match["rest"])
         count = None if others is None else 1 + others
+    elif (match := _FAMILY_RE.fullmatch(s)) is not None:
+        count = _to_int(match["n"] or match["m"])
+    if count is None:
+        count = _count_named(s)
     if count is None or not 1 <= count <= max_people:
         return None
     return count
@@ -212,7 +291,14 @@ def parse_people(text: str, max_people: int) -> int | None:
 # -------------------------------------------------------------------------- phone
 
 
-_SPOKEN_DIGITS = str.maketrans("零〇一幺二三四五六七八九", "001123456789")
+# How voice recognition writes spoken digits: 幺 is 1 and 洞 is 0 as people read numbers
+# aloud. 两 (2) and 拐 (7) are words too ("两个人", "拐弯"), so they count as digits only
+# next to another digit.
+_SPOKEN_DIGITS = str.maketrans("零〇洞一幺二三四五六七八九", "0001123456789")
+# 两 and 拐 before a digit, or after one at the end of a word ("…七八两", but not the
+# "两个人" in "13812345678两个人").
+_SPOKEN_NEXT_TO_DIGIT = re.compile(r"[两拐]+(?=\d)|(?<=\d)[两拐]+(?!\w)")
+_NEXT_TO_DIGIT = str.maketrans("两拐", "27")
 _SEPARATOR = r"[\s\-–—.·]+"
 _DIGIT_CHAIN = re.compile(rf"\+?\s*\d+(?:{_SEPARATOR}\d+)*")
 _MOBILE_RE = re.compile(r"1[3-9]\d{9}")
@@ -249,19 +335,70 @@ def _mobiles_in(chain: str) -> set[str]:
     return found
 
 
+def _phone_text(text: str) -> str:
+    """The text with full-width and spoken digits as ASCII digits ("幺三八两" → "1382")."""
+    s = unicodedata.normalize("NFKC", text).translate(_SPOKEN_DIGITS)
+    return _SPOKEN_NEXT_TO_DIGIT.sub(lambda m: m[0].translate(_NEXT_TO_DIGIT), s)
+
+
 def parse_phone(text: str) -> str | None:
     """A mainland China mobile number in the text, as 11 digits, or None.
 
     Spaces, dashes and dots between digit groups, a "+86"/"86"/"0086" prefix,
-    full-width digits, Chinese digits as voice input writes them ("幺三八…") and words
-    around the number are fine. Landlines, 10 or 12 digits, or two different mobiles
-    → None.
+    full-width digits, Chinese digits as voice input writes them ("幺三八…", 洞 for 0,
+    两 and 拐 for 2 and 7 next to other digits, mixed with Arabic digits: "一三八 7730
+    零一二三") and words around the number are fine. Landlines, 10 or 12 digits, or two
+    different mobiles → None; `phone_problem` says which.
     """
-    s = unicodedata.normalize("NFKC", text).translate(_SPOKEN_DIGITS)
+    found = _all_mobiles(_phone_text(text))
+    return found.pop() if len(found) == 1 else None
+
+
+def _all_mobiles(s: str) -> set[str]:
     found: set[str] = set()
     for chain in _DIGIT_CHAIN.finditer(s):
         found |= _mobiles_in(chain.group(0))
-    return found.pop() if len(found) == 1 else None
+    return found
+
+
+_MOBILE_START = re.compile(r"1[3-9]")
+_LANDLINE_HINT = "这像是座机号码。为了方便联系您，请留一个手机号码（11位，1开头）。"
+
+
+def phone_problem(text: str) -> str:
+    """What is wrong with a phone answer `parse_phone` refused, as a reply to the resident.
+
+    So the resident learns what to fix instead of reading the same sentence again: the
+    digit count when it is not 11 (spoken digits counted too: "幺三八七七三零零一二三四"
+    has 12), a landline ("010-12345678", "0571 8765 4321", "87654321"), a foreign
+    number, two different mobiles, 11 digits that are no mobile; with no digits at all,
+    the generic request for an 11-digit mobile. Returns "" for an answer `parse_phone`
+    accepts, so `if problem := phone_problem(text)` reads naturally.
+    """
+    s = _phone_text(text)
+    mobiles = _all_mobiles(s)
+    if len(mobiles) == 1:
+        return ""
+    if len(mobiles) > 1:
+        return "您发了不止一个手机号，请只留一个最常用的。"
+    chains = [chain.group(0) for chain in _DIGIT_CHAIN.finditer(s)]
+    if not chains:
+        return BAD_PHONE
+    chain = max(chains, key=lambda c: sum(ch.isdigit() for ch in c))
+    digits = re.sub(r"\D", "", chain)
+    if chain.startswith("+") and not digits.startswith("86"):
+        return "目前只能登记中国大陆的手机号码，请发11位手机号，比如 13812345678。"
+    for prefix in ("0086", "86"):
+        if len(digits) > 11 and digits.startswith(prefix):
+            digits = digits[len(prefix) :]
+            break
+    if digits.startswith("0") and 10 <= len(digits) <= 12 and not _MOBILE_START.match(digits, 1):
+        return _LANDLINE_HINT  # area code and number: "010-12345678", "0571 8765 4321"
+    if len(digits) in (7, 8) and digits[0] not in "01":
+        return _LANDLINE_HINT  # local number without the area code: "87654321"
+    if len(digits) != 11:
+        return f"您说的号码是{len(digits)}位，手机号是11位，请再核对一下。"
+    return "这个号码不像手机号（手机号是1开头的11位数字），请再核对一下。"
 
 
 # -------------------------------------------------------------------------- slots
@@ -624,6 +761,210 @@ def is_no(text: str) -> bool:
     return _answer_in(text, _NO)
 
 
+# Skipping in the resident's own words, one piece of the answer at a time.
+_SKIP_WHAT = (
+    r"(?:联系电话|联系方式|电话号码|手机号码|手机号|电话|手机|号码|座机|微信|名字|姓名|"
+    r"地址|备注|这个|这些|这项|这一项|这一步|这一题|这题)"
+)
+# Each soft word once in this list ("那就" is 那 + 就), so a text has one reading only.
+_SKIP_SOFT = r"(?:嗯|呃|额|那|就|还是|先|暂时|也|都|我们|我看|我|咱)*"
+# Not 报/登记: "不报了" at a sign-up form gives up the whole sign-up, not one question.
+_SKIP_GIVE = r"(?:留|填|写|说|给|告诉|提供|透露|讲)"
+_SKIP_REFUSE = (
+    rf"(?:(?:不想|不愿意|不愿|不方便|不用|不需要|不必|没必要|没法|不|不想再)(?:{_SKIP_GIVE})+"
+    r"|不想|不愿意|不方便|保密)"
+)
+_SKIP_WORD = (
+    r"(?:不用|不需要|用不着|不必|不必了|免了|算了|跳过|跳|略过|下一个|下一步|下一题|下一项|"
+    r"就这样|就这些|没有|没|无)"
+)
+# "没有手机", "家里没电话", "没有别的要求": the resident has nothing to give.
+_SKIP_HAVE_NOT = (
+    r"(?:我|家里|我家|家)?(?:没有|没得|没)"
+    r"(?:(?:别的|其他|其它|什么|啥)?(?:要求|补充|要补充的|要说的|想说的|说的|要交代的|备注)"
+    r"|联系电话|电话号码|手机号码|手机号|电话|手机|号码|座机|微信)"
+)
+_SKIP_END = r"(?:了|啊|呀|吧|哈|哦|噢|嘞|呢|啦|谢谢你?|谢谢您|谢啦|谢了)*"
+_SKIP_PIECE = (
+    rf"{_SKIP_SOFT}"
+    rf"(?:(?:{_SKIP_WHAT}{_SKIP_SOFT})?{_SKIP_REFUSE}{_SKIP_WHAT}?(?:你|您|你们)?"
+    rf"|{_SKIP_HAVE_NOT}|{_SKIP_WORD})"
+    rf"{_SKIP_END}"
+)
+_SKIP_RE = re.compile(rf"(?:{_SKIP_PIECE})+")  # repeated: "算了算了", "不用不用"
+_SKIP_FILLERS = _FILLERS | frozenset("谢谢 谢谢你 谢谢您 多谢 谢了 好 好的 行 嗯嗯".split())
+_SKIP_LONGEST = 30
+"""A skip is a few words; a longer text is an answer (and is not searched for one)."""
+
+
 def is_skip(text: str) -> bool:
-    """The resident skips an optional question: "没有", "无", "跳过", "不用", "就这样", "略"…"""
-    return _answer_in(text, _SKIP)
+    """The resident skips an optional question, in any common form.
+
+    "没有", "无", "跳过", "不用了", "算了", "下一个", "就这样", "略"; refusing to give it:
+    "不想留", "不留了", "不方便说", "不告诉你", "保密", "不想留电话", "电话就不留了",
+    "号码不方便给"; having none: "没有手机", "家里没电话", "没有别的要求". Particles,
+    fillers and thanks around it are fine ("好的，不用了，谢谢").
+
+    Every piece of the answer must be a skip (or a filler): a skip word followed by a
+    real answer is that answer, not a skip. "没有电梯的那栋" is an address and "没有别的
+    要求，就是快点来" is a note to keep. "不" and "不要" alone are not skips (`is_no`):
+    at a yes/no question they answer no, and "不要了" may mean the whole order.
+    """
+    s = _normalize(text)
+    if len(s) > _SKIP_LONGEST:
+        return False
+    parts = [part for part in _SPLIT.split(s) if part]
+    meant = [part for part in parts if part not in _SKIP_FILLERS]
+    if not meant:
+        return False
+    return all(_known(part, _SKIP) or _SKIP_RE.fullmatch(part) for part in meant)
+
+
+# ---------------------------------------------------------------------- questions
+
+
+# Words and shapes that make a sentence a question. "什么"/"啥" after 没/不是 or before
+# 都/也 is no question ("没什么", "什么都行"); "几" after 十/好 is a count ("十几个").
+_QUESTION_RE = re.compile(
+    r"吗|(?<![这那多什怎])么$"
+    r"|(?<!没)(?<!没有)(?<!不是)(?:什么|啥)(?![都也])"
+    r"|哪|谁|怎|咋|如何|为何|为什么|为啥|干嘛|干啥|是否|难道"
+    r"|多少|多久|多长|多大|多远|多高|多重"
+    r"|(?<![十好])几(?!十)[点号天个位楼栋时月年岁块次分钟日周]"
+    r"|请问|想问|问一下|问下|问问|咨询|打听"
+    # A-not-A: 要不要, 是不是, 可不可以, 有没有, 收不收费.
+    r"|([^\d零〇一二两三四五六七八九十不没])[不没]\1"
+    # Verb + final 不/没(有): "这个要钱不", "修好了没".
+    r"|[^\s我你他她也都还就并可决绝很不]不$|[了过]没有?$"
+    r"|^那.{0,8}呢$"  # "那暑假呢"
+)
+_QUESTION_MARK = re.compile(r"[?？]")
+_HAS_NUMBER = re.compile(r"[\d零〇一二两三四五六七八九十]")
+
+
+def looks_like_question(text: str) -> bool:
+    """Whether the resident asked something instead of answering the bot's question.
+
+    "现在是寒假，暑假才有吗？", "要带身份证吗", "这个要钱不", "几点开始啊", "在哪里",
+    "怎么收费", "有没有人来" → True. Meant for questions whose answer is never a question
+    (address, name, phone, number of people), so it is eager: a question word anywhere
+    counts. A question mark counts too, except after a short answer with a number that
+    the resident only doubts ("3栋？", "两个人？"). "3栋2单元", "就我一个吧", "没什么",
+    "十几个人" → False. Try the question's own parser first where there is one.
+    """
+    s = _compact(text)
+    if not s:
+        return False
+    bare = _QUESTION_MARK.sub("", s)
+    if _QUESTION_RE.search(bare):
+        return True
+    if _QUESTION_MARK.search(text) is None:  # `s` lost a final "？" with the punctuation
+        return False
+    plain = re.sub(r"[\W_]", "", bare)
+    return not (len(plain) <= 8 and _HAS_NUMBER.search(plain))
+
+
+# ---------------------------------------------------------------------- addresses
+
+
+_PLACE_NUMBER = r"(?:\d+|[零〇一二两三四五六七八九十百]+|[a-z])"
+_PLACE_SUFFIX = (
+    r"(?:号楼|栋楼|号院|号门|栋|幢|座|号|楼|单元|室|层|门|户|排|巷|弄|组|村|苑|园|院|区|期|"
+    r"路|街|大厦|公寓|门面|商铺|铺|宿舍|家属院|胡同|社区|队|厂)"
+)
+_PLACE_RE = re.compile(
+    rf"{_PLACE_NUMBER}{_PLACE_SUFFIX}"
+    r"|(?<!\d)\d{1,4}(?:[-—–/]\d{1,4}){1,3}(?!\d)"  # "3-2-501", "7/301"
+    r"|栋|幢|单元|小区|家属院|宿舍|公寓|大厦|大楼|花园|新村|家园|苑|胡同|巷子|弄堂"
+    r"|门口|楼下|楼道|楼栋|车棚|车库|停车场|广场|菜市场|市场|超市|商场|公园|学校|幼儿园"
+    r"|医院|卫生院|卫生站|诊所|药店|银行|邮局|居委会|村委会?|物业|门卫|岗亭|路口|桥头|底商"
+    r"|活动室|活动中心|食堂|[东西南北正后侧大小]门"
+)
+# What an area's name may end with that residents leave out: "四季青片区" → "四季青".
+_AREA_WORD = re.compile(r"(?:片区|网格|小区|社区|区域)$")
+# Bare building or room numbers: "7", "七", "501".
+_BARE_NUMBER_RE = re.compile(r"(?:\d{1,4}|[一二两三四五六七八九十]{1,3})(?:号|栋|楼)?[吧啊呀的]*")
+# A new request, a complaint, thanks or a refusal, not a place.
+_NOT_PLACE_RE = re.compile(
+    r"坏|不亮|不通|不灵|不响|不出|漏|堵|滴水|渗水|冒水|停水|停电|没水|没电|跳闸|维修|修理|报修|"
+    r"修一下|来修|修好|修不|帮我|帮忙|我要|我想|想要|需要|申请|办理|预约|报名|投诉|举报|反映|"
+    r"救命|报警|着火|失火|火灾|被骗|骗子|谢谢|感谢|取消|不去|不要|不用|不办|吵|噪音|扰民|"
+    r"乱停|乱扔|占用|打人|欺负|怎么办"
+)
+
+
+def looks_like_address(text: str, places: Iterable[str] = ()) -> bool:
+    """Whether a free answer to "哪栋楼/地址" plausibly names a place.
+
+    True for a number with a place word ("3栋2单元", "七号楼", "501室", "2组", "幸福路
+    12号", "3-2-501"), a bare building or room number ("7", "七", "501"), one of
+    `places` (the community's own area, building or street names, compared with Chinese
+    numerals as digits) or a common place ("小区门口", "菜市场对面", "楼下车棚",
+    "阳光花园", "东门"). False for a new request or complaint ("家里灯不亮了", "3栋的灯
+    坏了"), thanks, a question (`looks_like_question`), a phone number, and text with no
+    sign of a place ("你好", "5分", "明天下午").
+    """
+    s = _compact(text)
+    if not s or looks_like_question(text) or _NOT_PLACE_RE.search(s):
+        return False
+    # A mobile number is no house number: "138-1234-5678" alone is no place.
+    s = _DIGIT_CHAIN.sub(lambda chain: "" if _mobiles_in(chain[0]) else chain[0], s)
+    if _BARE_NUMBER_RE.fullmatch(s) or _PLACE_RE.search(s):
+        return True
+    said = arabic_numerals(s)
+    for place in places:
+        name = arabic_numerals(_compact(place))
+        # "四季青" names the area "四季青片区"; a one-character stem is too loose.
+        stem = _AREA_WORD.sub("", name)
+        if any(len(n) >= 2 and n in said for n in {name, stem}) or (name and name == said):
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------ ratings
+
+
+_STARS = "⭐★🌟"
+_RATING_NUMBER = r"(?P<n>[1-5]|[一二两三四五])"
+_RATING_RE = re.compile(
+    r"(?:我|那|那就|就|嗯)?(?:给|为)?(?:你们|您|师傅|他们|他|她)?(?:打|评|评价|评分|打分)?(?:个|了)?"
+    rf"(?:{_RATING_NUMBER}(?:分|星|颗星|个星|星级|颗)|(?P<full>满分)|(?P<stars>[{_STARS}]+)"
+    rf"|(?:评分|打分|分数)(?:是|为|:)?{_RATING_NUMBER.replace('?P<n>', '?P<m>')})"
+    r"(?:好评|满意|吧|了|啊|呀|哈|哦|的)*"
+)
+# What may stand next to a rating: thanks, praise, blame.
+_RATING_COMPANY = frozenset(
+    """
+    谢谢 谢谢你 谢谢您 谢谢你们 谢谢师傅 感谢 多谢 很满意 满意 非常满意 挺满意 好评 很好 挺好
+    非常好 不错 很不错 辛苦了 师傅辛苦了 不满意 很不满意 太差了 差评 一般 还行 还可以 嗯 好的
+    """.split()
+)
+
+
+def parse_rating(text: str) -> int | None:
+    """A rating of 1 to 5 said in words, or None.
+
+    "5分", "五分", "给5分", "打五分", "五星", "5颗星", "五星好评", "满分" (→ 5), "⭐⭐⭐⭐"
+    (→ 4), "一分", "评分：3", and the same with thanks or praise around it ("五分，很
+    满意，谢谢"). None for a bare number (it may be an option, a building, a count), for
+    anything outside 1..5 ("十分满意" means "very satisfied", "0分", "6星", "4.5分"),
+    for other units ("5号楼", "五分钟") and for two different ratings.
+    """
+    s = _normalize(text).replace("\ufe0f", "")
+    found: set[int] = set()
+    for part in _SPLIT.split(s):
+        if not part or part in _RATING_COMPANY:
+            continue
+        match = _RATING_RE.fullmatch(part)
+        if match is None:
+            return None
+        if match["full"]:
+            found.add(5)
+        elif match["stars"]:
+            found.add(len(match["stars"]))
+        else:
+            found.add(_to_int(match["n"] or match["m"]) or 0)
+    if len(found) != 1:
+        return None
+    rating = found.pop()
+    return rating if 1 <= rating <= 5 else None

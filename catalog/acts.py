@@ -1,0 +1,360 @@
+"""What a resident is doing with a message, read before any catalog item is matched.
+
+A service bot that only matches items hears every message as a request: 你好 becomes
+an unmet need, 谢谢 a menu, 修好了很满意 a second repair order. People first greet,
+thank, report how it went, change their minds, ask about the office, complain, chat,
+or call for help; a request for a service is one act among these. This module reads
+the act from the wording alone (no catalog, no I/O), with patterns of general spoken
+Mandarin, so it works the same for any community; ``catalog.understanding`` combines
+it with the catalog matcher and the FAQ.
+
+The patterns are precise rather than broad: a message that reads as nothing in
+particular is a ``request`` and goes to the matcher, as before. Emergencies are
+checked first and on the raw text (see :func:`emergency_in`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from functools import lru_cache
+from typing import Literal
+
+import opencc
+
+from catalog.answers import parse_rating
+
+_S2T = opencc.OpenCC("s2t")
+_T2S = opencc.OpenCC("t2s")
+
+
+class Act(StrEnum):
+    REQUEST = "request"
+    """Asks for a service, or reports a problem someone should fix."""
+    GREETING = "greeting"
+    ACK = "ack"
+    """好的、收到、知道了: acknowledges, asks nothing."""
+    THANKS = "thanks"
+    """Thanks or praise (of a unit, a worker, an order)."""
+    OUTCOME = "outcome"
+    """How an order turned out: 修好了, 很满意, 没修好, 还在漏."""
+    RATING = "rating"
+    """A bare rating: 5分, 五星好评."""
+    CANCEL = "cancel"
+    """Calling off an order in one's own words: 我妈去不了了，不去义诊了."""
+    QUESTION = "question"
+    """A question about the community (office hours, where, how to): set by
+    ``catalog.understanding`` when the message is phrased as a question and either the
+    FAQ answers it or no service fits; the wording alone never decides it."""
+    COMPLAINT = "complaint"
+    """About the service itself (waiting, attitude), not a nuisance to be fixed."""
+    EMERGENCY = "emergency"
+    CHAT = "chat"
+    """News, small talk, or a request no community serves (train tickets, shopping)."""
+
+
+class Emergency(StrEnum):
+    FIRE = "fire"
+    GAS = "gas"
+    MEDICAL = "medical"
+    CRIME = "crime"
+    FRAUD = "fraud"
+    MISSING = "missing"
+    WATER = "water"
+    DANGER = "danger"
+    """Someone in danger with no more specific cue (救命, 想不开)."""
+
+
+@dataclass(frozen=True)
+class ActReading:
+    act: Act
+    emergency: Emergency | None = None
+    outcome: Literal["solved", "unsolved"] | None = None
+    satisfied: bool | None = None
+    """满意 (True) or 不满意 (False) when said."""
+    stars: int | None = None
+    asks_new: bool = False
+    """Asks for something in so many words (我想/能不能/帮我/怎么办): even phrased as a
+    question, a request for help rather than a question about the community."""
+    question: bool = False
+    """Phrased as a question (吗/呢/？/几点/在哪 …)."""
+    asks: bool = False
+    """Has words of asking or of a problem (想/要/帮/能不能/坏了/漏 …): a message the
+    catalog cannot serve is an unmet need only when it asks for something."""
+    off_scope: bool = False
+    """Shopping, travel, tickets, prices, recommendations of businesses: asks for
+    something no community service offers."""
+
+
+def _both_scripts(pattern: str) -> re.Pattern[str]:
+    """A pattern that matches simplified and traditional writing alike (voice input
+    and some keyboards write traditional; emergency words must not be missed)."""
+    traditional = _S2T.convert(pattern)
+    joined = pattern if traditional == pattern else f"(?:{pattern})|(?:{traditional})"
+    return re.compile(joined)
+
+
+# --- emergencies ----------------------------------------------------------------------
+
+# Words that turn an emergency word into talk about one: prevention, training,
+# the past, hypotheticals, fear. 消防演练 is not a fire; 怕被骗 is not a fraud.
+_NOT_NOW = re.compile(
+    "防|预防|演练|演习|讲座|知识|培训|宣传|隐患|检查|排查|安全教育|课|怎么办才|"
+    "如果|万一|要是|假如|以防|会不会|怎么预防|怕|担心|差点|险些|练习|怎么用|怎么喷|灭火器|教一下|学一下|"
+    "以前|去年|前年|上次|上回|上个月|上周|上礼拜|那年|小时候|听说|新闻|电视上|看到报道"
+)
+_URGENT = re.compile(
+    r"救命|快来人|快来|快点来|赶紧来|来人啊|急死|紧急|报警|(?<!\d)(?:110|119|120)(?!\d)"
+)
+
+_EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
+    (
+        Emergency.FIRE,
+        _both_scripts(
+            "着火|起火|失火|火灾了|烧起来|冒烟了|冒浓烟|浓烟|火很大|火烧|电线冒火|冒火花|"
+            "火着了|燃起来|烧着了|(?<!\\d)119(?!\\d)"
+        ),
+    ),
+    (
+        Emergency.GAS,
+        _both_scripts("煤气泄漏|燃气泄漏|天然气泄漏|漏气了|煤气味|燃气味|天然气味|闻到煤气"),
+    ),
+    (
+        Emergency.WATER,
+        _both_scripts("落水|溺水|掉河里|掉进河|掉水里|掉进水|掉湖里|掉进湖|掉塘里|被水冲走"),
+    ),
+    (
+        Emergency.MISSING,
+        _both_scripts(
+            "(?:孩子|小孩|娃|崽|儿子|女儿|孙子|孙女|老人|老爷子|老太太|我妈|我爸|老伴|"
+            "奶奶|爷爷|外婆|外公|姥姥|姥爷)[^，。,.!！?？]{0,6}"
+            "(?:走丢|走失|不见了|找不到了|找不着了|丢了|没回来|联系不上|失联)"
+        ),
+    ),
+    (
+        Emergency.MEDICAL,
+        _both_scripts(
+            "晕倒|昏倒|昏过去|昏迷|不省人事|没有呼吸|没呼吸|没气了|喘不上气|喘不过气|"
+            "心脏病发|心梗|突然中风|好像中风|抽搐|抽筋倒地|口吐白沫|大出血|流了好多血|血止不住|"
+            "摔倒了起不来|摔了起不来|倒在地上|倒地不起|叫救护车|喊救护车|触电|被电到|"
+            "(?<!\\d)120(?!\\d)|吃错药了|喝了农药|中毒了|煤气中毒"
+        ),
+    ),
+    (
+        Emergency.FRAUD,
+        _both_scripts(
+            "刚被骗|被骗了\\d|被骗了[一二两三四五六七八九十几百千万]|被骗了钱|被骗走|骗了我|"
+            "骗走了|给骗子转|转给骗子|转了钱.{0,8}骗|骗子.{0,8}转了|上当受骗了|上当了|"
+            "被人骗了|被诈骗了|钱被骗|刚转了.{0,10}(?:万|千|块|元)|被骗"
+        ),
+    ),
+    (
+        Emergency.CRIME,
+        _both_scripts(
+            "报警|(?<!\\d)110(?!\\d)|有人打架|(?<![快要])打起来了|打人了|持刀|拿刀|拿着刀|砍人|捅人|抢劫|抢东西|"
+            "被抢|小偷在|正在偷|在偷东西|有人撬|正在撬|入室|闯进|家暴|他打我|"
+            "老公打我|要打我|被打了|耍流氓|跟踪我|绑架|有人持械"
+        ),
+    ),
+    (
+        Emergency.DANGER,
+        _both_scripts("救命|快来人|来人啊|想不开|要跳楼|跳楼|轻生|不想活了|自杀|被困|困在电梯"),
+    ),
+]
+
+
+def emergency_in(text: str) -> Emergency | None:
+    """The emergency the message reports, or None.
+
+    Cheap enough for the event loop (a few regular expressions over at most the first
+    1,000 characters), so that it runs before anything else, in any state. A word
+    of danger in talk about prevention, the past or a fear (消防演练, 去年被骗过, 怕被骗)
+    is not an emergency, unless the message also cries for help (救命, 快来人).
+    """
+    window = unicodedata.normalize("NFKC", text[:1000])
+    if not window.strip():
+        return None
+    not_now = _NOT_NOW.search(_T2S.convert(window)) is not None
+    urgent = _URGENT.search(window) is not None
+    for kind, pattern in _EMERGENCIES:
+        if pattern.search(window) is None:
+            continue
+        if not_now and not urgent:
+            continue
+        if kind is Emergency.FRAUD and _FRAUD_HEARSAY.search(window):
+            continue
+        return kind
+    return None
+
+
+_FRAUD_HEARSAY = re.compile("别人|邻居|朋友|同事|听说|有人说|会不会|怎么防|防止|差点")
+
+
+# --- the other acts --------------------------------------------------------------------
+
+_EDGE = re.compile(r"^[\s\W_]+|[\s\W_]+$")
+_PARTICLES = "啊呀吧哈哦噢嘞呢啦嘛哇么"
+
+
+def _plain(text: str) -> str:
+    """Simplified, half-width, lower case, without emoji and punctuation at the ends."""
+    text = _T2S.convert(unicodedata.normalize("NFKC", text)).lower().strip()
+    return text
+
+
+def _core(text: str) -> str:
+    """The words alone: punctuation, emoji and spaces removed, particles at the end dropped."""
+    words = re.sub(r"[\W_]+", "", text)
+    return words.rstrip(_PARTICLES) or words
+
+
+_GREETING_WORDS = (
+    "你好|您好|你们好|大家好|在吗|在不在|在么|有人吗|有人在吗|有没有人|有人没|"
+    "早|早啊|早上好|早安|上午好|中午好|下午好|晚上好|晚安|嗨|哈喽|哈罗|hello|hi|喂|"
+    "小助手|助手|社区|工作人员|老师|同志|书记|主任|主任好|老师好|师傅好|打扰了|打扰一下|"
+    "新年好|过年好|节日快乐|中秋快乐|春节快乐|新年快乐"
+)
+_GREETING = re.compile(f"(?:(?:{_GREETING_WORDS})[{_PARTICLES}]?)+")
+
+_ACK = re.compile(
+    "(?:好的?|好滴|好嘞|好吧|嗯+|哦+|噢+|收到|收到了|知道了|知道|晓得了|明白了?|了解了?|行|"
+    "可以|ok|okay|没问题|好的收到|谢谢收到|收到谢谢|👌|ok的)+"
+)
+_EMOJI_ONLY = re.compile(r"^[\W_\d]*$")
+
+_THANKS = re.compile(
+    "谢谢|谢了|感谢|多谢|多亏|辛苦了|辛苦你们|辛苦大家|麻烦你们了|太感谢|感激|"
+    "点赞|点个赞|👍|好评|给力|真棒|真好|太好了|很好|挺好|不错|搞得好|做得好|办得好|"
+    "表扬|锦旗|热心|耐心|周到|负责任|靠谱|暖心|贴心|及时"
+)
+_PRAISE_ONLY = re.compile(r"^(?:[👍🙏🌹❤️💐👏😊😀😄]|\s)+$")
+
+_SOLVED = re.compile(
+    "修好了|弄好了|搞好了|整好了|修完了|解决了|处理好了|办好了|办完了|办妥了|"
+    "已经好了|现在好了|好了好了|不漏了|灯亮了|能用了|来过了|来修过了|上门了.{0,6}好|"
+    "已经来了|帮我弄好|帮我修好|帮我办好"
+)
+_UNSOLVED = re.compile(
+    "没修好|没弄好|没搞好|没整好|没解决|没处理好|没办好|还没好|"
+    "还在漏|还是漏|又漏了|又坏了|还是坏|还是不行|还是不亮|还是堵|又堵了|"
+    "修了又坏|越修越|一直没人来|还没人来|师傅还没来|师傅没来|没人联系我|不理人|"
+    "等了.{0,6}(?:天|周|星期|礼拜|小时).{0,8}(?:没|还)"
+)
+_SATISFIED = re.compile("非常满意|很满意|挺满意|特别满意|满意|满分")
+_UNSATISFIED = re.compile("不满意|不太满意|很不满意|差评|太差劲|很差劲")
+
+_CANCEL = re.compile(
+    "去不了了|去不成了|来不了了|参加不了了|不去了|不去[^，。,.!！?？]{1,8}了|不参加了|"
+    "不参加[^，。,.!！?？]{1,8}了|不用来了|不用上门了|不用过来了|别来了|不要来了|"
+    "不来了|取消(?:了|掉|一下)?(?:预约|报名|订单|那个|这个|吧)|取消掉|退掉|不约了|"
+    "不报了|不预约了|那天有事|改天再"
+)
+
+_COMPLAINT = re.compile(
+    "投诉(?:你们|社区|工作人员|师傅|单位|物业的人|那个师傅)|态度(?:很|太|特别|非常)?(?:差|不好|恶劣)|"
+    "不作为|踢皮球|推来推去|推三阻四|敷衍了事|不理人|爱理不理|"
+    "一直没人(?:来|联系|回|管)|等了.{0,6}(?:天|周|星期|礼拜).{0,8}(?:没|还)|太慢了|效率太低|"
+    "乱收费|收了钱|要钱才|服务太差|服务很差"
+)
+
+_QUESTION = re.compile(
+    r"[?？]|吗$|吗[\s,，。!！]|呢$|么$|不$|没$|几点|几号|什么时候|啥时候|哪天|在哪|哪里|哪儿|去哪|"
+    "怎么|咋|如何|多少钱|多少|要不要|是不是|有没有|能不能|可不可以|可以吗|行不行|需不需要|"
+    "需要带|带什么|收费吗|要钱吗|免费吗|谁管|找谁|问一下|请问|想问|打听"
+)
+
+_ASKS = re.compile(
+    "想|要|需要|希望|能不能|能否|能不|可不可以|可以帮|可以来|有没有|帮我|帮忙|帮帮|帮一下|"
+    "请|麻烦|求|找人|找个|怎么办|咋办|怎么弄|怎么处理|如何|怎么|咋|哪里|去哪|预约|报名|申请|"
+    "办理|咨询|上门|来修|来看|过来|管一管|管管|处理|反映|投诉|举报|得不得|能帮|给我|"
+    "坏了|坏掉|漏|渗|堵|不亮|不通|没电|没水|停电|停水|跳闸|裂|塌|脱落|掉下来|吵|噪音|扰民|"
+    "臭|乱堆|乱放|占用|占道|违建|被偷|不见了|危险|隐患|生病|不舒服|疼|痛|困难|交不起|欠|"
+    "拖欠|纠纷|吵架|没钱|没人管|受不了|影响"
+)
+
+_OFF_SCOPE = re.compile(
+    "哪家.{0,12}(?:好|便宜|好吃|好看|靠谱|正宗|划算|实惠)|哪款|什么牌子|哪个牌子|"
+    "哪个.{1,4}好(?:$|[，,。?？ ])|收费的(?:那种|也行|也可以|都行)?(?:$|[，,。 ])|"
+    "二手|转让|出售|求购|收一个|代购|团购|优惠券|打折|促销|外卖|网购|淘宝|拼多多|美团|"
+    "火车票|动车票|高铁票|机票|车票|门票|景点|攻略|旅游|旅行|拼车|打车|滴滴|"
+    "租个.{0,6}(?:房|室)|找.{0,4}中介|挂出去卖|卖房子|房价|股票|基金|抄底|彩票|炒股|"
+    "外地来玩|来玩的|付钱的|花钱请|收费的也行|宠物医院|宠物店|兽医|猫跑丢|狗跑丢|"
+    "天气(?:怎么样|预报|好热|好冷|热|冷)|(?:会不会|要不要|什么时候)(?:下雨|落雨|降温)|"
+    "热得要死|冷得要死|堵不堵车|堵车|公交改线|坐几路|寄.{0,6}快递|快递.{0,6}多少钱|"
+    "换.{0,4}宽带|交话费|充话费|驿站在哪|哪里能买|哪里买|哪儿买|在哪买|哪里有卖|有没有.{0,12}推荐|推荐.{0,6}(?:公司|店|工作室|中介|驾校)|"
+    "搬家公司|装修公司|婚庆|婚纱|健身房|驾校|一日游|旅行团"
+)
+
+_CHAT = re.compile(
+    "哈哈|呵呵|嘿嘿|分享|跟你们讲|跟你们说|跟大家说|告诉你们|好热闹|热闹|真开心|好开心|"
+    "高兴|开心|幸福|喜事|好看|好美|真美|漂亮|无聊|随便聊|聊聊天|"
+    "你是机器人|你是谁|你叫什么|你几岁|你是真人"
+)
+
+
+@lru_cache(maxsize=4096)
+def read_act(text: str) -> ActReading:
+    """The act of a message from its wording alone (see the module docstring)."""
+    emergency = emergency_in(text)
+    if emergency is not None:
+        return ActReading(Act.EMERGENCY, emergency=emergency)
+    plain = _plain(text[:1000])
+    core = _core(plain)
+    words = re.sub(r"[\W_]+", "", plain)
+    asks_new = _asks_for_new(plain)
+    question = _QUESTION.search(plain) is not None or _QUESTION.search(words) is not None
+    base = ActReading(
+        Act.REQUEST,
+        question=question,
+        asks=_ASKS.search(plain) is not None,
+        asks_new=asks_new,
+        off_scope=_OFF_SCOPE.search(plain) is not None,
+    )
+
+    stars = parse_rating(text[:200])
+    if stars is not None:  # the whole message is a rating (5分, 五星好评，谢谢)
+        return replace(base, act=Act.RATING, stars=stars, satisfied=stars >= 4)
+    if not core or _EMOJI_ONLY.match(plain):
+        praise = _PRAISE_ONLY.match(plain) is not None and bool(plain.strip())
+        return replace(base, act=Act.THANKS if praise else Act.ACK)
+    if _GREETING.fullmatch(core):
+        return replace(base, act=Act.GREETING)
+    if _ACK.fullmatch(core):
+        return replace(base, act=Act.ACK)
+
+    satisfied: bool | None = None
+    if _UNSATISFIED.search(plain):
+        satisfied = False
+    elif _SATISFIED.search(plain):
+        satisfied = True
+    if _UNSOLVED.search(plain) and not asks_new:
+        return replace(base, act=Act.OUTCOME, outcome="unsolved", satisfied=satisfied)
+    short_verdict = satisfied is not None and len(core) <= 12 and not asks_new
+    if (_SOLVED.search(plain) or short_verdict) and not question:
+        outcome: Literal["solved", "unsolved"] | None = (
+            "solved" if _SOLVED.search(plain) or satisfied else None
+        )
+        return replace(base, act=Act.OUTCOME, outcome=outcome, satisfied=satisfied)
+    if _CANCEL.search(plain) and not question:
+        return replace(base, act=Act.CANCEL)
+    if _COMPLAINT.search(plain):
+        return replace(base, act=Act.COMPLAINT)
+    if _THANKS.search(plain) and not (question or asks_new):
+        return replace(base, act=Act.THANKS, satisfied=satisfied)
+    if base.off_scope or (_CHAT.search(plain) and not asks_new):
+        return replace(base, act=Act.CHAT)
+    return base
+
+
+_NEW_REQUEST = re.compile(
+    "我想|想要|想请|想找|想办|想问|想预约|想报名|想咨询|想学|想参加|想让|想给|我要|"
+    "再(?:搞|办|来|开|组织|讲)一次|还有没有|还办不办|还搞不搞|什么时候再|下次什么时候|需要|能不能|能否|可不可以|有没有|"
+    "帮我|帮忙|帮帮|麻烦|请问|请帮|预约|报名|申请|怎么办|咋办|怎么弄|得不得"
+)
+
+
+def _asks_for_new(plain: str) -> bool:
+    """Asks for something in the same breath (谢谢，还想问一下…): not only thanks."""
+    return _NEW_REQUEST.search(plain) is not None

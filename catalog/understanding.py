@@ -1,0 +1,117 @@
+"""One reading of a resident's message: the act, the catalog item, the FAQ answer.
+
+The act comes from the wording (``catalog.acts``); the item from the catalog matcher;
+the answer from the catalog's FAQ. Each alone misreads people: the matcher hears
+上周的消防演练搞得真好 as a request for a fire inspection, the act patterns cannot
+tell 楼上老往我家滴水 (a problem to fix, no word of asking) from small talk. Read
+together they decide what the bot does, in one place, so that the conversation
+(``handlers``) and the benchmark (``bench/match_eval.py``) agree.
+
+Pure CPU work, no I/O: it runs in a worker thread, once per message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from catalog.acts import Act, ActReading, read_act
+from catalog.matcher import Matcher, MatchResult
+from catalog.normalize import normalize_term
+
+STRONG_MATCH = 0.8
+"""A match this confident is a request even where the wording looked off-scope or
+chatty (小区停车位多少钱一个月 asks a community service)."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    text: str
+    act: Act
+    detail: ActReading
+    match: MatchResult
+    faq: object | None = None
+    """The FAQ entry that answers the message, when it is a question the FAQ knows."""
+    unclear: bool = False
+    """Read as chat only for want of anything else: no word of asking, no service, no
+    sign of small talk either (3栋, 嗯那个): the bot says it did not understand."""
+
+    @property
+    def wants_service(self) -> bool:
+        """The bot should offer a catalog service (start a form or list choices)."""
+        return self.act is Act.REQUEST and self.match.decision in ("matched", "ambiguous")
+
+    @property
+    def answer(self) -> str | None:
+        """The FAQ's answer, when the FAQ answers the message."""
+        return None if self.faq is None else str(self.faq.faq.answer)  # type: ignore[attr-defined]
+
+    def without_orders(self) -> Reading:
+        """How the message reads from a resident with no order it could be about.
+
+        An unsolved outcome (还在漏, 灯还是不亮) is then a problem to report: a request.
+        Other outcomes, ratings and cancellations stay what they are (there is simply
+        nothing to rate or cancel)."""
+        if self.act is Act.OUTCOME and self.detail.outcome == "unsolved":
+            return replace(self, act=Act.REQUEST)
+        return self
+
+    @property
+    def unmet_need(self) -> bool:
+        """A request the catalog cannot serve: what the 需求清单 is for."""
+        return self.act is Act.REQUEST and self.match.decision == "none"
+
+
+def understand(text: str, matcher: Matcher) -> Reading:
+    """Read a message (blocking: call it in a worker thread from async code)."""
+    detail = read_act(text)
+    if detail.act is Act.EMERGENCY:
+        return Reading(text, Act.EMERGENCY, detail, _nothing(text))
+    match = matcher.match(text)
+    act, unclear = detail.act, False
+    if _ignored(text, matcher):
+        act = Act.CHAT
+    elif act is Act.CHAT and match.decision == "matched" and match.score >= STRONG_MATCH:
+        act = Act.REQUEST
+    elif act is Act.REQUEST and not (detail.asks or detail.question) and match.decision == "none":
+        # Neither a word of asking nor a service it names: not a need.
+        act, unclear = Act.CHAT, True
+    faq = None
+    if act in (Act.REQUEST, Act.CHAT):
+        faq = _faq_answer(text, matcher, detail, match)
+        if faq is not None:
+            act = Act.QUESTION
+        elif (
+            act is Act.REQUEST
+            and match.decision == "none"
+            and detail.question
+            and not detail.asks_new
+        ):
+            # Nobody answers it here: staff will (unless it is about shopping or travel).
+            act = Act.CHAT if detail.off_scope else Act.QUESTION
+    return Reading(text, act, detail, match, faq, unclear and act is Act.CHAT)
+
+
+def _faq_answer(
+    text: str, matcher: Matcher, detail: ActReading, match: MatchResult
+) -> object | None:
+    """The FAQ entry answering the message, unless a service fits it better: a question
+    is answered from the FAQ; a request that names a service goes to that service."""
+    match_faq = getattr(matcher, "match_faq", None)
+    if match_faq is None:
+        return None
+    found = match_faq(text)
+    if found is None:
+        return None
+    if match.decision == "matched" and not detail.question:
+        return None
+    return found
+
+
+def _nothing(text: str) -> MatchResult:
+    return MatchResult(text=text, decision="none", item=None, score=0.0, candidates=())
+
+
+def _ignored(text: str, matcher: Matcher) -> bool:
+    """Phrases staff marked as saying nothing (the learning inbox's 忽略)."""
+    phrases = getattr(matcher.catalog.document, "ignore", ())
+    return bool(phrases) and normalize_term(text) in {normalize_term(p) for p in phrases}

@@ -1,0 +1,380 @@
+"""Everything a resident does besides asking for a service (see ``catalog.acts``).
+
+Greetings get a short welcome and the menu; thanks a warm word, and praise naming a
+unit or an order is kept for that unit (evidence for 动态考评); an outcome of an order
+(修好了很满意 / 还在漏) reaches that order instead of starting a new one; a bare rating
+(5分) rates the order just completed; calling an order off in one's own words
+(我妈去不了了，不去义诊了) asks to confirm and cancels it; a question is answered from
+the catalog's FAQ or handed to staff; a complaint about the service goes to staff;
+news and small talk get a friendly word. None of these lands on the 需求清单.
+
+These handlers run when the resident is in no conversation; in the middle of one, the
+conversation hands such a message here (``Redispatch``) after leaving its question.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import order_effects as effects
+from bot.dispatch import ActIs, Context, Conversation, Predicate, Redispatch
+from bot.wechat.inbound import Incoming
+from catalog import answers
+from catalog.acts import Act
+from catalog.model import Catalog
+from catalog.understanding import Reading
+from handlers import ordering, orders, texts
+from storage import models
+from storage.order_status import (
+    CANCELLABLE_BY_RESIDENT,
+    OPEN_STATUSES,
+    IllegalTransition,
+    OrderStatus,
+)
+from storage.repositories import ordering as repo
+from storage.repositories.handoffs import hand_off
+from storage.repositories.remarks import record_remark
+from storage.types import utcnow
+
+CONFIRM_CANCEL = "feedback.cancel"
+PICK_CANCEL = "feedback.pick_cancel"
+ASK_STARS = "feedback.stars"
+
+conversation = Conversation("dialogue", [CONFIRM_CANCEL, PICK_CANCEL, ASK_STARS])
+router = conversation
+
+RECENT = dt.timedelta(days=30)
+"""How far back an outcome, a rating or praise may refer to an order."""
+
+
+@dataclass(frozen=True)
+class _Order:
+    id: int
+    code: str
+    item: str
+    title: str
+    unit: str
+    status: OrderStatus
+    starts_at: dt.datetime | None
+    rated: bool
+
+
+async def _orders(session: AsyncSession, ctx: Context) -> list[_Order]:
+    """The resident's orders of the last 30 days, newest first."""
+    rows = await session.execute(
+        select(
+            models.Order.id,
+            models.Order.code,
+            models.Item.key,
+            models.Item.title,
+            models.Unit.key,
+            models.Order.status,
+            models.ItemSession.starts_at,
+            models.Order.rating,
+        )
+        .join(models.Resident, models.Order.resident_id == models.Resident.id)
+        .join(models.Item, models.Order.item_id == models.Item.id)
+        .join(models.Unit, models.Order.unit_id == models.Unit.id)
+        .outerjoin(models.ItemSession, models.Order.session_id == models.ItemSession.id)
+        .where(
+            models.Order.community_id == ctx.community_id,
+            models.Resident.openid == ctx.openid,
+            models.Order.updated_at > utcnow() - RECENT,
+        )
+        .order_by(models.Order.updated_at.desc(), models.Order.id.desc())
+        .limit(20)
+    )
+    return [
+        _Order(id_, code, item, title, unit, OrderStatus(status), starts, rating is not None)
+        for id_, code, item, title, unit, status, starts, rating in rows
+    ]
+
+
+def _about(reading: Reading, orders: list[_Order]) -> list[_Order]:
+    """The orders the message is about: those whose service it names, else all."""
+    named = {c.item for c in reading.match.candidates}
+    if reading.match.terms:
+        mentioned = [o for o in orders if o.item in named]
+        if mentioned:
+            return mentioned
+        return []
+    return orders
+
+
+def _unit_name(catalog: Catalog, unit_key: str) -> str:
+    try:
+        return catalog.unit(unit_key).name
+    except KeyError:
+        return "办理的单位"
+
+
+# --- greetings, acknowledgements, small talk ---------------------------------------------------
+
+
+@conversation.entry.on(ActIs(Act.GREETING))
+async def greeting(ctx: Context) -> str:
+    return ordering.offer_categories(ctx, need="", intro=texts.greeting(ctx.catalog.community_name))
+
+
+@conversation.entry.on(ActIs(Act.ACK))
+async def acknowledged() -> str:
+    return texts.ACK
+
+
+@conversation.entry.on(ActIs(Act.CHAT))
+async def chat(reading: Reading) -> str:
+    return texts.chat(off_scope=reading.detail.off_scope, unclear=reading.unclear)
+
+
+# --- thanks and praise -----------------------------------------------------------------------
+
+
+@conversation.entry.on(ActIs(Act.THANKS))
+async def thanks(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    """Thanks naming a unit, or about an order just served, is praise for that unit."""
+    async with ctx.sessionmaker.begin() as session:
+        orders = await _orders(session, ctx)
+        unit_key = _named_unit(ctx.catalog, msg.text, reading)
+        order = None
+        if unit_key is None:
+            served = [o for o in orders if o.status in (OrderStatus.COMPLETED, OrderStatus.RATED)]
+            about = _about(reading, served)
+            order = about[0] if about else None
+            unit_key = order.unit if order else None
+        if unit_key is None:
+            return texts.THANKS
+        await record_remark(
+            session,
+            community_id=ctx.community_id,
+            openid=msg.openid,
+            message_key=ctx.message_key,
+            kind="praise",
+            text=msg.text,
+            unit_key=unit_key,
+            order_id=order.id if order else None,
+        )
+    return texts.praised(_unit_name(ctx.catalog, unit_key))
+
+
+def _named_unit(catalog: Catalog, text: str, reading: Reading) -> str | None:
+    """The unit the message names: by its name, else by the service it talks about."""
+    for unit in catalog.units:
+        if unit.name in text:
+            return unit.id
+    if reading.match.terms and reading.match.candidates:
+        top = reading.match.candidates[0]
+        return catalog.item(top.item).unit
+    return None
+
+
+# --- outcomes and ratings --------------------------------------------------------------------
+
+
+@conversation.entry.on(ActIs(Act.OUTCOME))
+async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    async with ctx.sessionmaker.begin() as session:
+        orders = _about(reading, await _orders(session, ctx))
+        if reading.detail.outcome == "unsolved":
+            live = [o for o in orders if o.status not in (OrderStatus.CANCELLED,)]
+            if not live:
+                # No order it could be about: a problem to report, like any request.
+                return await ordering.handle_request(msg, ctx, reading.without_orders())
+            order = live[0]
+            await _pass_on(session, ctx, msg, order, solved=False)
+            return texts.outcome_passed_on(_unit_name(ctx.catalog, order.unit), order.title)
+        done = [o for o in orders if o.status is OrderStatus.COMPLETED and not o.rated]
+        if done:
+            order = done[0]
+            stars = reading.detail.stars or (5 if reading.detail.satisfied else None)
+            if stars is None:
+                ctx.conversation.set(ASK_STARS, code=order.code, title=order.title)
+                return texts.solved_thanks(order.title)
+            await _rate(session, ctx, order, stars, msg.text)
+            return texts.rated_in_words(stars, order.title)
+        open_ = [o for o in orders if o.status in OPEN_STATUSES]
+        if open_ and reading.detail.outcome == "solved":
+            await _pass_on(session, ctx, msg, open_[0], solved=True)
+    return texts.THANKS
+
+
+async def _pass_on(
+    session: AsyncSession, ctx: Context, msg: Incoming, order: _Order, *, solved: bool
+) -> None:
+    """The resident's word on an order reaches the order's unit, and staff when unsolved."""
+    first = await record_remark(
+        session,
+        community_id=ctx.community_id,
+        openid=msg.openid,
+        message_key=ctx.message_key,
+        kind="outcome",
+        detail="solved" if solved else "unsolved",
+        text=msg.text,
+        unit_key=order.unit,
+        order_id=order.id,
+    )
+    if not first:
+        return
+    headline = "居民说已经办好了" if solved else "居民反映问题还没解决"
+    lines = [f"【居民反馈】{order.title} 订单号：{order.code}", f"{headline}：{msg.text[:200]}"]
+    if solved and order.status is not OrderStatus.COMPLETED:
+        lines.append(f"办结后请回复“完成 {order.code} 办理情况”。")
+    key = f"outcome:{order.code}:{ctx.message_key}"
+    await effects.notify_unit(session, ctx.catalog, order.unit, key, "居民反馈", lines)
+    if not solved:
+        await effects.notify_staff(session, ctx.catalog, key, lines, ctx.catalog.item(order.item))
+
+
+async def _rate(
+    session: AsyncSession, ctx: Context, order: _Order, stars: int, comment: str
+) -> None:
+    await repo.rate(session, ctx.community_id, ctx.openid, order.code, stars, comment[:500])
+
+
+@conversation.entry.on(ActIs(Act.RATING))
+async def rating(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    assert reading.detail.stars is not None
+    async with ctx.sessionmaker.begin() as session:
+        done = [
+            o
+            for o in await _orders(session, ctx)
+            if o.status is OrderStatus.COMPLETED and not o.rated
+        ]
+        if not done:
+            return texts.NOTHING_TO_RATE
+        order = done[0]
+        await _rate(session, ctx, order, reading.detail.stars, "")
+    return texts.rated_in_words(reading.detail.stars, order.title)
+
+
+@conversation.state(ASK_STARS).on(
+    Predicate(lambda msg, ctx: answers.parse_choice(msg.text, 5) is not None)
+)
+async def stars_given(msg: Incoming, ctx: Context) -> str:
+    stars = answers.parse_choice(msg.text, 5)
+    assert stars is not None
+    data = ctx.conversation.data
+    ctx.conversation.clear()
+    try:
+        async with ctx.sessionmaker.begin() as session:
+            await repo.rate(session, ctx.community_id, ctx.openid, data["code"], stars, "")
+    except (repo.OrderNotFound, IllegalTransition):
+        return texts.NOTHING_TO_RATE
+    return texts.rated_in_words(stars, data["title"])
+
+
+@conversation.state(ASK_STARS).on(ActIs(Act.RATING))
+async def stars_in_words(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    ctx.conversation.clear()
+    return await rating(msg, ctx, reading)
+
+
+# --- cancelling in one's own words -------------------------------------------------------------
+
+
+@conversation.entry.on(ActIs(Act.CANCEL))
+async def cancel_in_words(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    async with ctx.sessionmaker() as session:
+        orders = await _orders(session, ctx)
+    cancellable = [o for o in orders if o.status in CANCELLABLE_BY_RESIDENT]
+    about = _about(reading, cancellable)
+    if not about:
+        return texts.NOTHING_TO_CANCEL
+    if len(about) == 1:
+        order = about[0]
+        ctx.conversation.set(CONFIRM_CANCEL, code=order.code)
+        return texts.confirm_cancel(order.code, order.title, _when(ctx, order))
+    choices = about[:5]
+    ctx.conversation.set(PICK_CANCEL, codes=[o.code for o in choices])
+    return texts.which_to_cancel([f"{o.code} {o.title}{_when(ctx, o)}" for o in choices])
+
+
+def _when(ctx: Context, order: _Order) -> str:
+    if order.starts_at is None:
+        return ""
+    local = order.starts_at.astimezone(ZoneInfo(ctx.catalog.document.community.timezone))
+    return f"，{local.month}月{local.day}日{local:%H:%M}"
+
+
+@conversation.state(CONFIRM_CANCEL).on(Predicate(lambda msg, ctx: answers.is_yes(msg.text)))
+async def cancel_confirmed(ctx: Context) -> str:
+    code = ctx.conversation.data["code"]
+    ctx.conversation.clear()
+    return await orders.cancel(ctx, code)
+
+
+@conversation.state(PICK_CANCEL).on(
+    Predicate(
+        lambda msg, ctx: (
+            answers.parse_choice(msg.text, len(ctx.conversation.data["codes"])) is not None
+        )
+    )
+)
+async def cancel_picked(msg: Incoming, ctx: Context) -> str:
+    codes: list[str] = ctx.conversation.data["codes"]
+    picked = answers.parse_choice(msg.text, len(codes))
+    assert picked is not None
+    ctx.conversation.clear()
+    return await orders.cancel(ctx, codes[picked - 1])
+
+
+@conversation.state(CONFIRM_CANCEL).on(Predicate(lambda msg, ctx: answers.is_no(msg.text)))
+@conversation.state(PICK_CANCEL).on(Predicate(lambda msg, ctx: answers.is_no(msg.text)))
+async def keep_order(ctx: Context) -> str:
+    ctx.conversation.clear()
+    return texts.KEEP_ORDER
+
+
+@conversation.fallbacks.on(Predicate(lambda msg, ctx: bool(msg.text)))
+async def something_else(ctx: Context) -> str:
+    """Not an answer to the question asked here: the pending question is dropped and
+    the message is handled as what it is."""
+    ctx.conversation.clear()
+    raise Redispatch()
+
+
+# --- questions and complaints ------------------------------------------------------------------
+
+
+@conversation.entry.on(ActIs(Act.QUESTION))
+async def question(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    answer = reading.answer
+    if answer is not None:
+        return answer
+    await _hand_to_staff(ctx, msg, f"【居民提问】{msg.text}")
+    return texts.QUESTION_HANDED_OFF
+
+
+@conversation.entry.on(ActIs(Act.COMPLAINT))
+async def complaint(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    async with ctx.sessionmaker.begin() as session:
+        orders = _about(reading, await _orders(session, ctx))
+        order = orders[0] if orders else None
+        await record_remark(
+            session,
+            community_id=ctx.community_id,
+            openid=msg.openid,
+            message_key=ctx.message_key,
+            kind="complaint",
+            text=msg.text,
+            unit_key=order.unit if order else None,
+            order_id=order.id if order else None,
+        )
+    about = f"（订单 {order.code} {order.title}）" if order else ""
+    await _hand_to_staff(ctx, msg, f"【居民意见】{msg.text}{about}")
+    return texts.COMPLAINT
+
+
+async def _hand_to_staff(ctx: Context, msg: Incoming, text: str) -> None:
+    async with ctx.sessionmaker.begin() as session:
+        await hand_off(
+            session,
+            community_id=ctx.community_id,
+            openid=msg.openid,
+            message_key=ctx.message_key,
+            text=text,
+        )

@@ -1,0 +1,70 @@
+"""Emergencies first: danger to life, fire, crime, fraud just happened, someone missing.
+
+This router comes before every other, and answers in any state of any conversation
+(the conversation stays where it was: the resident may come back to it). The reply
+says what to do now (110, 119, 120, the 96110 anti-fraud line, the community's duty
+phone) before anything else; the message is recorded for staff and staff are alerted
+at once through their channel. An emergency never goes to the 需求清单 or behind a
+menu.
+
+Detection (``catalog.acts.emergency_in``) is a few regular expressions over the
+message's beginning, cheap enough for the event loop, so that no emergency waits for
+the matcher's thread.
+"""
+
+from __future__ import annotations
+
+from bot import order_effects as effects
+from bot.dispatch import Context, Predicate, Router
+from bot.wechat.inbound import Incoming
+from catalog.acts import Emergency, emergency_in
+from handlers import texts
+from storage.repositories.handoffs import hand_off
+from storage.repositories.remarks import record_remark
+
+router = Router("emergency")
+
+LABELS = {
+    Emergency.FIRE: "火情",
+    Emergency.GAS: "燃气泄漏",
+    Emergency.MEDICAL: "急病或受伤",
+    Emergency.CRIME: "治安警情",
+    Emergency.FRAUD: "刚被诈骗",
+    Emergency.MISSING: "有人走失",
+    Emergency.WATER: "有人落水",
+    Emergency.DANGER: "有人遇险",
+}
+
+
+def _emergency(msg: Incoming, ctx: Context) -> dict[str, Emergency] | bool:
+    kind = emergency_in(msg.text) if msg.text else None
+    return {"kind": kind} if kind is not None else False
+
+
+@router.on(Predicate(_emergency))
+async def emergency(msg: Incoming, ctx: Context, kind: Emergency) -> str:
+    async with ctx.sessionmaker.begin() as session:
+        first = await record_remark(
+            session,
+            community_id=ctx.community_id,
+            openid=msg.openid,
+            message_key=ctx.message_key,
+            kind="emergency",
+            detail=kind.value,
+            text=msg.text,
+        )
+        if first:
+            await hand_off(
+                session,
+                community_id=ctx.community_id,
+                openid=msg.openid,
+                message_key=ctx.message_key,
+                text=f"【紧急·{LABELS[kind]}】{msg.text}",
+            )
+            lines = [
+                f"【紧急】居民报告{LABELS[kind]}，请立即联系处置！",
+                f"居民原话：{msg.text[:200]}",
+                "已提示居民拨打报警或急救电话。请在管理后台“转人工”中查看并回复居民。",
+            ]
+            await effects.notify_staff(session, ctx.catalog, f"emergency:{ctx.message_key}", lines)
+    return texts.emergency(kind.value, ctx.catalog.document.community.duty_phone)
