@@ -40,6 +40,7 @@ from bot.web import (
     console,
     dev,
     errors,
+    learning,
     public,
     simulator,
     wechat,
@@ -83,6 +84,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     auth.setup(app)
     console.setup(app)
     catalog_admin.setup(app)
+    learning.setup(app)
     broadcasts_admin.setup(app)
     simulator.setup(app)
     metrics.setup(app)
@@ -103,7 +105,10 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         app[keys.SESSIONMAKER] = sessionmaker
         app[keys.READER] = create_sessionmaker(read_only_engine(engine))
         app[keys.STARTUP] = [
-            (startup, await LiveCatalog.load(startup.catalog, settings.thresholds))
+            (
+                startup,
+                await LiveCatalog.load(startup.catalog, settings.thresholds, startup.learning),
+            )
             for startup in startups
         ]
         yield

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.communities import CommunitySpec, community_specs
 from bot.config import ConfigError, Settings
+from catalog.learned import NOTHING_LEARNED, Learning, with_learned
 from catalog.loader import demo_catalog_path, load_catalog
 from catalog.model import Catalog
 from storage import migrate
@@ -30,6 +31,7 @@ from storage.repositories.catalog import (
     last_source_sha256,
     live_catalog,
 )
+from storage.repositories.inbox import learning_of
 from storage.repositories.instance import get_or_create
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ class Startup:
     """What the start-up import changed; None when the file was already imported."""
     wechat_token: str
     token_generated: bool
+    learning: Learning = NOTHING_LEARNED
+    """What staff taught in the learning inbox, applied on top of ``catalog``."""
 
 
 def catalog_file(settings: Settings) -> Path:
@@ -88,7 +92,8 @@ async def preload(settings: Settings) -> None:
     finally:
         await engine.dispose()
     for startup in startups:
-        await asyncio.to_thread(matcher_for, startup.catalog, settings.thresholds)
+        current = with_learned(startup.catalog, startup.learning)
+        await asyncio.to_thread(matcher_for, current, settings.thresholds)
 
 
 async def prepare(
@@ -130,6 +135,7 @@ async def _prepare_one(
             summary = await import_catalog(session, catalog, source=str(path), source_sha256=sha)
             log.info("%s", summary.describe())
         live = await live_catalog(session, catalog.community_id)
+        learning = await learning_of(session, catalog.community_id)
         token = spec.wechat_token or await get_or_create(
             session, token_key, lambda: secrets.token_urlsafe(24)
         )
@@ -140,4 +146,5 @@ async def _prepare_one(
         catalog_import=summary,
         wechat_token=token,
         token_generated=spec.wechat_token is None,
+        learning=learning,
     )

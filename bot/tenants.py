@@ -21,6 +21,7 @@ from bot.webhook import CustomerService, DevOutbox, Webhook
 from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
 from storage.repositories.catalog import live_catalog, newest_versions
+from storage.repositories.inbox import learned_revisions, learning_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound="_Identified")
@@ -126,19 +127,28 @@ async def refresh_catalogs(
     sessionmaker: async_sessionmaker[AsyncSession], accounts: Accounts
 ) -> list[str]:
     """Install catalogs imported since by another process (the console of another
-    worker); the communities whose catalog changed."""
+    worker), and decisions taken since in the learning inbox of any process; the
+    communities whose catalog changed. Two cheap queries when nothing changed."""
     async with sessionmaker() as session:
         newest = await newest_versions(session)
-        stale = [
-            a
-            for a in accounts
-            if newest.get(a.id, a.catalog.current.version) != a.catalog.current.version
-        ]
-        catalogs = [(a, await live_catalog(session, a.id)) for a in stale]
+        revisions = await learned_revisions(session)
+        updates = []
+        for a in accounts:
+            base, learning = a.catalog.base, a.catalog.learning
+            stale = newest.get(a.id, base.version) != base.version
+            unlearned = revisions.get(a.id, learning.revision) != learning.revision
+            if stale or unlearned:
+                updates.append(
+                    (
+                        a,
+                        await live_catalog(session, a.id) if stale else None,
+                        await learning_of(session, a.id) if unlearned else None,
+                    )
+                )
     changed = []
-    for account, catalog in catalogs:
-        if catalog is not None and await account.catalog.replace(catalog):
-            log.info("catalog of %s: now version %s", account.id, catalog.version)
+    for account, catalog, learned in updates:
+        if await account.catalog.update(catalog=catalog, learning=learned):
+            log.info("catalog of %s: now version %s", account.id, account.catalog.current.version)
             changed.append(account.id)
     return changed
 

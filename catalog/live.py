@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections import OrderedDict
 
+from catalog.learned import NOTHING_LEARNED, Learning, with_learned
 from catalog.matcher import Matcher
 from catalog.model import Catalog
 from catalog.thresholds import Thresholds
@@ -18,36 +19,88 @@ class LiveCatalog:
     new matcher in a worker thread (jieba segmentation is CPU work) and then swaps a
     single reference, so a request in flight keeps the version it started with and
     the next one sees the new one.
+
+    ``current`` is the imported catalog (``base``) with what staff taught in the
+    learning inbox (``learning``) folded in (``catalog/learned.py``): a new import
+    keeps the decisions, and new decisions keep the import. Either is replaced on
+    its own; a lock makes two replacements at once (a console import while the poll
+    installs decisions) build one after the other, so neither loses the other's part.
     """
 
     def __init__(
-        self, catalog: Catalog, matcher: Matcher, thresholds: Thresholds | None = None
+        self,
+        catalog: Catalog,
+        matcher: Matcher,
+        thresholds: Thresholds | None = None,
+        *,
+        learning: Learning = NOTHING_LEARNED,
     ) -> None:
-        if matcher.version != catalog.version:
+        """``catalog`` is the imported catalog, ``matcher`` the one built for it with
+        ``learning`` applied."""
+        current = with_learned(catalog, learning)
+        if matcher.version != current.version:
             raise ValueError("matcher was built for another catalog version")
-        self._state = (catalog, matcher)
+        self._state = (catalog, learning, current, matcher)
         self._thresholds = thresholds
+        self._lock = asyncio.Lock()
 
     @classmethod
-    async def load(cls, catalog: Catalog, thresholds: Thresholds | None = None) -> LiveCatalog:
-        matcher = await asyncio.to_thread(matcher_for, catalog, thresholds)
-        return cls(catalog, matcher, thresholds)
+    async def load(
+        cls,
+        catalog: Catalog,
+        thresholds: Thresholds | None = None,
+        learning: Learning = NOTHING_LEARNED,
+    ) -> LiveCatalog:
+        current = await asyncio.to_thread(with_learned, catalog, learning)
+        matcher = await asyncio.to_thread(matcher_for, current, thresholds)
+        return cls(catalog, matcher, thresholds, learning=learning)
 
     @property
     def current(self) -> Catalog:
-        return self._state[0]
+        """The catalog the service runs on: the imported one with the decisions."""
+        return self._state[2]
 
     @property
     def matcher(self) -> Matcher:
+        return self._state[3]
+
+    @property
+    def base(self) -> Catalog:
+        """The catalog as imported, without the learning inbox's decisions."""
+        return self._state[0]
+
+    @property
+    def learning(self) -> Learning:
         return self._state[1]
 
     async def replace(self, catalog: Catalog) -> bool:
-        """Install a new catalog version; return False when it is the version in use."""
-        if catalog.version == self.current.version:
-            return False
-        matcher = await asyncio.to_thread(matcher_for, catalog, self._thresholds)
-        self._state = (catalog, matcher)
-        return True
+        """Install a newly imported catalog version, keeping the decisions; return
+        False when it is the version in use."""
+        return await self.update(catalog=catalog)
+
+    async def relearn(self, learning: Learning) -> bool:
+        """Install a new set of decisions; False when it is the revision in use."""
+        return await self.update(learning=learning)
+
+    async def update(
+        self, *, catalog: Catalog | None = None, learning: Learning | None = None
+    ) -> bool:
+        """Install a new imported catalog, new decisions or both; False when neither
+        differs from what is in use."""
+        async with self._lock:
+            base, known, current, matcher = self._state
+            if catalog is not None and catalog.version != base.version:
+                base = catalog
+            if learning is not None and learning.revision != known.revision:
+                known = learning
+            if base is self._state[0] and known is self._state[1]:
+                return False
+            effective = await asyncio.to_thread(with_learned, base, known)
+            if effective.version != current.version:
+                matcher = await asyncio.to_thread(matcher_for, effective, self._thresholds)
+                current = effective
+            self._state = (base, known, current, matcher)
+            return True
 
 
 _MATCHERS: OrderedDict[tuple[str, Thresholds | None], Matcher] = OrderedDict()

@@ -372,7 +372,7 @@ class CatalogDocument(_Model):
 
     @model_serializer(mode="wrap")
     def _without_unused_faq(self, handler: SerializerFunctionWrapHandler) -> Any:
-        return _without_defaults(handler(self), faq=[])
+        return _without_defaults(handler(self), faq=[], ignore=[])
 
     @field_validator("lexicon")
     @classmethod
@@ -381,6 +381,12 @@ class CatalogDocument(_Model):
         catalog's version (a hash of the document) must not change when a tool or a
         person reorders them."""
         return dict(sorted(lexicon.items()))
+
+    ignore: list[Text] = Field(default_factory=list)
+    """Phrases that say nothing to the bot (好的收到, 测一下): the dialogue layer treats a
+    message that is only one of them as no request, so it neither starts an order nor
+    lands on the needs list. Staff grow it from the learning inbox
+    (``catalog/learned.py``); ``catalog export`` writes it back here."""
 
 
 def _faq_reference_problems(value: object, fields: dict[str, Any]) -> list[InitErrorDetails]:

@@ -593,3 +593,59 @@ class AccessToken(Base):
     expires_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     """When the token was fetched: with ``expires_at`` it gives the token's lifetime."""
+
+
+class LearnedDecision(Base):
+    """A decision staff took in the learning inbox: what a phrase residents use means.
+
+    ``action`` is ``synonym`` (a way of asking for the item ``target``), ``faq`` (a way
+    of asking the FAQ entry ``target``), ``ignore`` (the phrase says nothing; no
+    target) or ``forget`` (an earlier decision on the phrase is withdrawn). Rows are
+    never changed: the newest row of a phrase is the one in effect, and the newest
+    row's id is the community's learning revision that every process polls.
+    Decisions are kept apart from the catalog YAML so that a new import keeps them.
+    """
+
+    __tablename__ = "learned_decisions"
+    __table_args__ = (Index(None, "community_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    phrase: Mapped[str] = mapped_column(String(200))
+    """Normalised (``catalog.learned.phrase_of``): simplified, no punctuation or spaces."""
+    action: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(64))
+    """The item's or FAQ entry's catalog id; None for ``ignore`` and ``forget``."""
+    decided_by: Mapped[str] = mapped_column(String(100))
+    """The console user's name (as in the audit log)."""
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class InboxMessage(Base):
+    """A message the bot did not understand, kept for staff to teach it (学习箱).
+
+    ``reason`` is ``none`` (matched nothing), ``ambiguous`` (several services were
+    offered) or ``rejected`` (the bot's guess was answered with 不是 or 取消). One row
+    per message and reason, so a retried message is recorded once.
+    """
+
+    __tablename__ = "inbox_messages"
+    __table_args__ = (
+        UniqueConstraint("community_id", "message_key", "reason"),
+        # The open inbox, newest first: community, not yet decided, id.
+        Index(None, "community_id", "decision_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    openid: Mapped[str] = mapped_column(String(64))
+    message_key: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    normalized: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(16))
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    """The items offered or guessed, best first: ``{"item": id, "score": 0..1}``."""
+    catalog_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("learned_decisions.id"))
+    """The decision that dealt with this message; None while it waits in the inbox."""

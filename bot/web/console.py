@@ -745,6 +745,7 @@ ACTIONS_ZH = {
     "answer_handoff": "回复转人工",
     "broadcast": "安排推送",
     "catalog_import": "导入服务清单",
+    "learn": "学习箱",
     **LABELS,
 }
 """The audit log's actions (recorded in English, for operators) as staff say them."""
