@@ -103,10 +103,11 @@ def _both_scripts(pattern: str) -> re.Pattern[str]:
 _NOT_NOW = re.compile(
     "防|预防|演练|演习|讲座|知识|培训|宣传|隐患|检查|排查|安全教育|课|怎么办才|"
     "如果|万一|要是|假如|以防|会不会|怎么预防|怕|担心|差点|险些|练习|怎么用|怎么喷|灭火器|教一下|学一下|"
+    "报警器|想装|装个|安装|"
     "以前|去年|前年|上次|上回|上个月|上周|上礼拜|那年|小时候|听说|新闻|电视上|看到报道"
 )
 _URGENT = re.compile(
-    r"救命|快来人|快来|快点来|赶紧来|来人啊|急死|紧急|报警|(?<!\d)(?:110|119|120)(?!\d)"
+    r"救命|快来人|快来|快点来|赶紧来|来人啊|急死|紧急|报警(?!器|的|装置)|(?<!\d)(?:110|119|120)(?!\d)"
 )
 
 _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
@@ -119,7 +120,10 @@ _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
     ),
     (
         Emergency.GAS,
-        _both_scripts("煤气泄漏|燃气泄漏|天然气泄漏|漏气了|煤气味|燃气味|天然气味|闻到煤气"),
+        _both_scripts(
+            "煤气泄漏|燃气泄漏|天然气泄漏|漏气了|(?<!闻不着)(?<!闻不到)(?:煤气|燃气|天然气)味|"
+            "闻到煤气"
+        ),
     ),
     (
         Emergency.WATER,
@@ -129,8 +133,8 @@ _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
         Emergency.MISSING,
         _both_scripts(
             "(?:孩子|小孩|娃|崽|儿子|女儿|孙子|孙女|老人|老爷子|老太太|我妈|我爸|老伴|"
-            "奶奶|爷爷|外婆|外公|姥姥|姥爷)[^，。,.!！?？]{0,6}"
-            "(?:走丢|走失|不见了|找不到了|找不着了|丢了|没回来|联系不上|失联)"
+            "奶奶|爷爷|外婆|外公|姥姥|姥爷)[^，。,.!！?？的证卡本包机匙钱]{0,14}"
+            "(?:走丢|走失|不见了|找不到了|找不着了|丢了|没回来|没回家|还没回|联系不上|失联)"
         ),
     ),
     (
@@ -139,6 +143,7 @@ _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
             "晕倒|昏倒|昏过去|昏迷|不省人事|没有呼吸|没呼吸|没气了|喘不上气|喘不过气|"
             "心脏病发|心梗|突然中风|好像中风|抽搐|抽筋倒地|口吐白沫|大出血|流了好多血|血止不住|"
             "摔倒了起不来|摔了起不来|倒在地上|倒地不起|叫救护车|喊救护车|触电|被电到|"
+            "(?:头上|头|脸上|一直)流血|躺着起不来|摔.{0,6}起不来|倒在地上|"
             "(?<!\\d)120(?!\\d)|吃错药了|喝了农药|中毒了|煤气中毒"
         ),
     ),
@@ -153,7 +158,7 @@ _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
     (
         Emergency.CRIME,
         _both_scripts(
-            "报警|(?<!\\d)110(?!\\d)|有人打架|(?<![快要])打起来了|打人了|持刀|拿刀|拿着刀|砍人|捅人|抢劫|抢东西|"
+            "报警(?!器|的|装置|按钮|铃)|(?<!\\d)110(?!\\d)|有人打架|(?<![快要])打起来了|打人了|持刀|拿刀|拿着刀|砍人|捅人|抢劫|抢东西|"
             "被抢|小偷在|正在偷|在偷东西|有人撬|正在撬|入室|闯进|家暴|他打我|"
             "老公打我|要打我|被打了|耍流氓|跟踪我|绑架|有人持械"
         ),
@@ -220,6 +225,7 @@ _GREETING = re.compile(f"(?:(?:{_GREETING_WORDS})[{_PARTICLES}]?)+")
 
 _ACK = re.compile(
     "(?:好的?|好滴|好嘞|好吧|嗯+|哦+|噢+|收到|收到了|知道了|知道|晓得了|明白了?|了解了?|行|"
+    "不用了|不需要了|没事了|没事|"
     "可以|ok|okay|没问题|好的收到|谢谢收到|收到谢谢|👌|ok的)+"
 )
 _EMOJI_ONLY = re.compile(r"^[\W_\d]*$")
@@ -227,19 +233,26 @@ _EMOJI_ONLY = re.compile(r"^[\W_\d]*$")
 _THANKS = re.compile(
     "谢谢|谢了|感谢|多谢|多亏|辛苦了|辛苦你们|辛苦大家|麻烦你们了|太感谢|感激|"
     "点赞|点个赞|👍|好评|给力|真棒|真好|太好了|很好|挺好|不错|搞得好|做得好|办得好|"
-    "表扬|锦旗|热心|耐心|周到|负责任|靠谱|暖心|贴心|及时"
+    "表扬|锦旗|热心|耐心|周到|负责任|靠谱|暖心|贴心|及时|帮了大忙|帮大忙|能干|人真好|"
+    "费心了|操心了"
 )
+_EXPLICIT_THANKS = re.compile("谢谢|谢了|感谢|多谢|辛苦了|辛苦你们|帮了大忙|帮大忙|费心了")
+_DONE = re.compile("了(?!吗|没|不)")
+"""A finished action (帮我把车找回来了): what thanks follow, not what a request asks."""
 _PRAISE_ONLY = re.compile(r"^(?:[👍🙏🌹❤️💐👏😊😀😄]|\s)+$")
 
 _SOLVED = re.compile(
     "修好了|弄好了|搞好了|整好了|修完了|解决了|处理好了|办好了|办完了|办妥了|"
     "已经好了|现在好了|好了好了|不漏了|灯亮了|能用了|来过了|来修过了|上门了.{0,6}好|"
-    "已经来了|帮我弄好|帮我修好|帮我办好"
+    "已经来了|帮我弄好|帮我修好|帮我办好|没动静了|"
+    "(?:修剪|调解|处理|清理|打扫|安装|疏通|维修|检修|搬|修|弄|装|换|剪|清)(?:完|好)了|"
+    "搬上去了|送上去了|送到了"
 )
 _UNSOLVED = re.compile(
     "没修好|没弄好|没搞好|没整好|没解决|没处理好|没办好|还没好|"
     "还在漏|还是漏|又漏了|又坏了|还是坏|还是不行|还是不亮|还是堵|又堵了|"
     "修了又坏|越修越|一直没人来|还没人来|师傅还没来|师傅没来|没人联系我|不理人|"
+    "还是(?:不|没)|白修了|没见人|没见着人|人没来|等到.{0,6}也没"
     "等了.{0,6}(?:天|周|星期|礼拜|小时).{0,8}(?:没|还)"
 )
 _SATISFIED = re.compile("非常满意|很满意|挺满意|特别满意|满意|满分")
@@ -249,18 +262,22 @@ _CANCEL = re.compile(
     "去不了了|去不成了|来不了了|参加不了了|不去了|不去[^，。,.!！?？]{1,8}了|不参加了|"
     "不参加[^，。,.!！?？]{1,8}了|不用来了|不用上门了|不用过来了|别来了|不要来了|"
     "不来了|取消(?:了|掉|一下)?(?:预约|报名|订单|那个|这个|吧)|取消掉|退掉|不约了|"
-    "不报了|不预约了|那天有事|改天再"
+    "不报了|不预约了|那天有事|改天再|改天吧|回头再说|先别.{0,4}约了|先不约了|"
+    "这(?:周|次|回)去不了|(?:去|来|参加)不了(?!医院|银行|菜市场|超市|楼下|门)|"
+    "\\S{2,}?(?:就)?(?:不用了|不需要了)"
 )
 
 _COMPLAINT = re.compile(
     "投诉(?:你们|社区|工作人员|师傅|单位|物业的人|那个师傅)|态度(?:很|太|特别|非常)?(?:差|不好|恶劣)|"
     "不作为|踢皮球|推来推去|推三阻四|敷衍了事|不理人|爱理不理|"
     "一直没人(?:来|联系|回|管)|等了.{0,6}(?:天|周|星期|礼拜).{0,8}(?:没|还)|太慢了|效率太低|"
-    "乱收费|收了钱|要钱才|服务太差|服务很差"
+    "乱收费|收了钱|要钱才|服务太差|服务很差|跟没报一样|跟没修一样|走个过场|走过场|"
+    "反映了(?:多少|好几|好多|几)(?:回|次|遍)"
 )
 
 _QUESTION = re.compile(
-    r"[?？]|吗$|吗[\s,，。!！]|呢$|么$|不$|没$|几点|几号|什么时候|啥时候|哪天|在哪|哪里|哪儿|去哪|"
+    r"[?？]|吗$|吗[\s,，。!！]|呢$|么$|不$|没$|(?:能|可以|行|有|是|要)\S{0,6}不(?:\s|$|[,，])|"
+    "几点|几号|什么时候|啥时候|哪天|在哪|哪里|哪儿|去哪|"
     "怎么|咋|如何|多少钱|多少|要不要|是不是|有没有|能不能|可不可以|可以吗|行不行|需不需要|"
     "需要带|带什么|收费吗|要钱吗|免费吗|谁管|找谁|问一下|请问|想问|打听"
 )
@@ -290,7 +307,8 @@ _OFF_SCOPE = re.compile(
 _CHAT = re.compile(
     "哈哈|呵呵|嘿嘿|分享|跟你们讲|跟你们说|跟大家说|告诉你们|好热闹|热闹|真开心|好开心|"
     "高兴|开心|幸福|喜事|好看|好美|真美|漂亮|无聊|随便聊|聊聊天|"
-    "你是机器人|你是谁|你叫什么|你几岁|你是真人"
+    "你是机器人|你是谁|你叫什么|你几岁|你是真人|可多了|人好多|好多人|人真多|"
+    "是我(?:的)?(?:老)?(?:同学|亲戚|朋友|邻居|老乡)|新开了"
 )
 
 
@@ -329,6 +347,8 @@ def read_act(text: str) -> ActReading:
         satisfied = False
     elif _SATISFIED.search(plain):
         satisfied = True
+    if _COMPLAINT.search(plain):
+        return replace(base, act=Act.COMPLAINT)
     if _UNSOLVED.search(plain) and not asks_new:
         return replace(base, act=Act.OUTCOME, outcome="unsolved", satisfied=satisfied)
     short_verdict = satisfied is not None and len(core) <= 12 and not asks_new
@@ -339,9 +359,7 @@ def read_act(text: str) -> ActReading:
         return replace(base, act=Act.OUTCOME, outcome=outcome, satisfied=satisfied)
     if _CANCEL.search(plain) and not question:
         return replace(base, act=Act.CANCEL)
-    if _COMPLAINT.search(plain):
-        return replace(base, act=Act.COMPLAINT)
-    if _THANKS.search(plain) and not (question or asks_new):
+    if _THANKS.search(plain) and not question and _only_thanks(plain, asks_new):
         return replace(base, act=Act.THANKS, satisfied=satisfied)
     if base.off_scope or (_CHAT.search(plain) and not asks_new):
         return replace(base, act=Act.CHAT)
@@ -350,9 +368,24 @@ def read_act(text: str) -> ActReading:
 
 _NEW_REQUEST = re.compile(
     "我想|想要|想请|想找|想办|想问|想预约|想报名|想咨询|想学|想参加|想让|想给|我要|"
+    "你们给|给(?:修|弄|看|换|装|收|拉|清)|修修|来修|派人|派个人|管管|管一管|处理一下|"
     "再(?:搞|办|来|开|组织|讲)一次|还有没有|还办不办|还搞不搞|什么时候再|下次什么时候|需要|能不能|能否|可不可以|有没有|"
     "帮我|帮忙|帮帮|麻烦|请问|请帮|预约|报名|申请|怎么办|咋办|怎么弄|得不得"
 )
+_HELPED = re.compile("帮我|帮忙|帮帮|帮我们|麻烦")
+"""Words of asking that also tell of help received (帮我把车找回来了)."""
+
+
+def _only_thanks(plain: str, asks_new: bool) -> bool:
+    """Thanks or praise and nothing asked: no word of asking, or only 帮我/麻烦 about
+    help already given (帮我把车找回来了，太感谢了), not wanted (帮我修一下，谢谢)."""
+    if not asks_new:
+        return True
+    rest = _HELPED.sub("", plain)
+    if _asks_for_new(rest):
+        return False
+    said = _EXPLICIT_THANKS.sub("", rest)
+    return _EXPLICIT_THANKS.search(plain) is not None and _DONE.search(said) is not None
 
 
 def _asks_for_new(plain: str) -> bool:

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from catalog.acts import Act, ActReading, read_act
+from catalog.faq import FaqMatch
+from catalog.learned import is_ignored
 from catalog.matcher import Matcher, MatchResult
-from catalog.normalize import normalize_term
 
 STRONG_MATCH = 0.8
 """A match this confident is a request even where the wording looked off-scope or
@@ -29,7 +30,7 @@ class Reading:
     act: Act
     detail: ActReading
     match: MatchResult
-    faq: object | None = None
+    faq: FaqMatch | None = None
     """The FAQ entry that answers the message, when it is a question the FAQ knows."""
     unclear: bool = False
     """Read as chat only for want of anything else: no word of asking, no service, no
@@ -43,7 +44,7 @@ class Reading:
     @property
     def answer(self) -> str | None:
         """The FAQ's answer, when the FAQ answers the message."""
-        return None if self.faq is None else str(self.faq.faq.answer)  # type: ignore[attr-defined]
+        return None if self.faq is None else self.faq.faq.answer
 
     def without_orders(self) -> Reading:
         """How the message reads from a resident with no order it could be about.
@@ -68,7 +69,7 @@ def understand(text: str, matcher: Matcher) -> Reading:
         return Reading(text, Act.EMERGENCY, detail, _nothing(text))
     match = matcher.match(text)
     act, unclear = detail.act, False
-    if _ignored(text, matcher):
+    if is_ignored(matcher.catalog.document, text):
         act = Act.CHAT
     elif act is Act.CHAT and match.decision == "matched" and match.score >= STRONG_MATCH:
         act = Act.REQUEST
@@ -93,25 +94,19 @@ def understand(text: str, matcher: Matcher) -> Reading:
 
 def _faq_answer(
     text: str, matcher: Matcher, detail: ActReading, match: MatchResult
-) -> object | None:
+) -> FaqMatch | None:
     """The FAQ entry answering the message, unless a service fits it better: a question
     is answered from the FAQ; a request that names a service goes to that service."""
-    match_faq = getattr(matcher, "match_faq", None)
-    if match_faq is None:
-        return None
-    found = match_faq(text)
+    found = matcher.match_faq(text)
     if found is None:
         return None
-    if match.decision == "matched" and not detail.question:
+    if match.decision == "matched" and (not detail.question or detail.asks_new):
         return None
-    return found
+    # 义诊怎么报名 asks how to book a service the catalog offers: the service answers
+    # it better than a general answer, unless the FAQ entry fits more closely.
+    best_item = match.candidates[0].score if match.candidates else 0.0
+    return found if found.score >= best_item else None
 
 
 def _nothing(text: str) -> MatchResult:
     return MatchResult(text=text, decision="none", item=None, score=0.0, candidates=())
-
-
-def _ignored(text: str, matcher: Matcher) -> bool:
-    """Phrases staff marked as saying nothing (the learning inbox's 忽略)."""
-    phrases = getattr(matcher.catalog.document, "ignore", ())
-    return bool(phrases) and normalize_term(text) in {normalize_term(p) for p in phrases}
