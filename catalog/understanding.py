@@ -49,10 +49,13 @@ class Reading:
     def without_orders(self) -> Reading:
         """How the message reads from a resident with no order it could be about.
 
-        An unsolved outcome (还在漏, 灯还是不亮) is then a problem to report: a request.
-        Other outcomes, ratings and cancellations stay what they are (there is simply
+        An unsolved outcome (还在漏, 灯还是不亮) is then a problem to report, and a
+        "cancellation" that asks for something (老人来不了，能上门办吗) a request. Other
+        outcomes, ratings and cancellations stay what they are (there is simply
         nothing to rate or cancel)."""
         if self.act is Act.OUTCOME and self.detail.outcome == "unsolved":
+            return replace(self, act=Act.REQUEST)
+        if self.act is Act.CANCEL and self.detail.asks_new:
             return replace(self, act=Act.REQUEST)
         return self
 

@@ -127,8 +127,10 @@ async def acknowledged() -> str:
 
 
 @conversation.entry.on(ActIs(Act.CHAT))
-async def chat(reading: Reading) -> str:
-    return texts.chat(off_scope=reading.detail.off_scope, unclear=reading.unclear)
+async def chat(msg: Incoming, ctx: Context, reading: Reading) -> str:
+    if reading.unclear:  # not small talk: a message the bot could not place
+        return await ordering.handle_request(msg, ctx, reading)
+    return texts.chat(off_scope=reading.detail.off_scope, unclear=False)
 
 
 # --- thanks and praise -----------------------------------------------------------------------
@@ -236,7 +238,12 @@ async def _rate(
 
 
 @conversation.entry.on(ActIs(Act.RATING))
-async def rating(msg: Incoming, ctx: Context, reading: Reading) -> str:
+async def rating(ctx: Context, reading: Reading) -> str:
+    return await _rate_latest(ctx, reading)
+
+
+async def _rate_latest(ctx: Context, reading: Reading) -> str:
+    """A bare rating rates the order completed most recently and not yet rated."""
     assert reading.detail.stars is not None
     async with ctx.sessionmaker.begin() as session:
         done = [
@@ -268,9 +275,9 @@ async def stars_given(msg: Incoming, ctx: Context) -> str:
 
 
 @conversation.state(ASK_STARS).on(ActIs(Act.RATING))
-async def stars_in_words(msg: Incoming, ctx: Context, reading: Reading) -> str:
+async def stars_in_words(ctx: Context, reading: Reading) -> str:
     ctx.conversation.clear()
-    return await rating(msg, ctx, reading)
+    return await _rate_latest(ctx, reading)
 
 
 # --- cancelling in one's own words -------------------------------------------------------------
@@ -283,6 +290,8 @@ async def cancel_in_words(msg: Incoming, ctx: Context, reading: Reading) -> str:
     cancellable = [o for o in orders if o.status in CANCELLABLE_BY_RESIDENT]
     about = _about(reading, cancellable)
     if not about:
+        if reading.detail.asks_new:  # 老人来不了，能上门办吗: a request, not a cancellation
+            return await ordering.handle_request(msg, ctx, reading.without_orders())
         return texts.NOTHING_TO_CANCEL
     if len(about) == 1:
         order = about[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,12 +28,13 @@ from bot.wechat.inbound import Incoming
 from catalog import answers
 from catalog.acts import Act
 from catalog.forms import EXAMPLES, ask, questions_for
-from catalog.matcher import MatchResult
+from catalog.matcher import Candidate, MatchResult
 from catalog.schema import Item, Question
 from catalog.understanding import Reading
 from handlers import texts
 from storage.repositories import ordering as repo
 from storage.repositories.handoffs import hand_off
+from storage.repositories.inbox import Reason, record_for_inbox
 from storage.repositories.needs import record_unmet_need
 from storage.types import utcnow
 
@@ -74,16 +76,25 @@ async def handle_request(msg: Incoming, ctx: Context, reading: Reading) -> str:
     not kept: the 需求清单 holds requests, not small talk.
     """
     match = reading.match
+    guess = {"key": ctx.message_key, "text": msg.text}
     if match.decision == "matched" and match.item is not None:
-        return await _start_form(ctx, ctx.catalog.item(match.item), need=msg.text)
-    if match.decision == "ambiguous":
-        items = [ctx.catalog.item(c.item) for c in match.candidates]
-        return _offer_items(ctx, items, need=msg.text, intro="您说的可能是下面这几项，请回复序号：")
+        item = ctx.catalog.item(match.item)
+        return await _start_form(ctx, item, need=msg.text, guess=guess)
     top = match.candidates[0] if match.candidates else None
-    if top is not None and match.terms and top.score >= ctx.matcher.thresholds.ambiguous:
-        item = ctx.catalog.item(top.item)
-        return _offer_items(ctx, [item], need=msg.text, intro="您要办的是不是这一项？")
+    offered: list[Item] = []
+    intro = "您说的可能是下面这几项，请回复序号："
+    if match.decision == "ambiguous":
+        offered = [ctx.catalog.item(c.item) for c in match.candidates]
+    elif top is not None and match.terms and top.score >= ctx.matcher.thresholds.ambiguous:
+        offered, intro = [ctx.catalog.item(top.item)], "您要办的是不是这一项？"
+    if offered:
+        async with ctx.sessionmaker.begin() as session:
+            await _keep_for_inbox(session, ctx, msg.text, "ambiguous", [i.id for i in offered])
+        return _offer_items(ctx, offered, need=msg.text, intro=intro, guess=guess)
     if not reading.unmet_need:
+        if reading.unclear:
+            async with ctx.sessionmaker.begin() as session:
+                await _keep_for_inbox(session, ctx, msg.text, "none", match.candidates)
         return texts.chat(off_scope=reading.detail.off_scope, unclear=reading.unclear)
     async with ctx.sessionmaker.begin() as session:
         await record_unmet_need(
@@ -94,7 +105,47 @@ async def handle_request(msg: Incoming, ctx: Context, reading: Reading) -> str:
             openid=msg.openid,
             message_key=ctx.message_key,
         )
+        await _keep_for_inbox(session, ctx, msg.text, "none", match.candidates)
     return offer_categories(ctx, need=msg.text, intro=texts.NEED_RECORDED)
+
+
+async def _keep_for_inbox(
+    session: AsyncSession,
+    ctx: Context,
+    text: str,
+    reason: Reason,
+    candidates: Sequence[Candidate | str],
+    *,
+    message_key: str | None = None,
+) -> None:
+    """A message the bot did not understand, for the staff's learning inbox."""
+    await record_for_inbox(
+        session,
+        community_id=ctx.community_id,
+        openid=ctx.openid,
+        message_key=message_key or ctx.message_key,
+        text=text,
+        reason=reason,
+        candidates=candidates,
+        catalog_version=ctx.catalog.version,
+    )
+
+
+async def _rejected(ctx: Context) -> None:
+    """The resident said 不是 or 取消 to the bot's guess: a miss for the learning inbox,
+    kept with the message that was misread."""
+    data = ctx.conversation.data
+    guess = data.get("guess")
+    first_answer = ctx.conversation.state == CHOOSE_ITEM or (
+        ctx.conversation.state == FORM and data.get("q") == 0
+    )
+    if not guess or not first_answer:
+        return
+    items = data.get("options") or [data.get("item")]
+    async with ctx.sessionmaker.begin() as session:
+        await _keep_for_inbox(
+            session, ctx, guess["text"], "rejected", items, message_key=guess["key"]
+        )
 
 
 # --- leaving ---------------------------------------------------------------------------
@@ -111,6 +162,7 @@ def _skipping(msg: Incoming, ctx: Context) -> bool:
 
 @conversation.interrupts.on(LEAVE, Predicate(lambda msg, ctx: not _skipping(msg, ctx)))
 async def leave(ctx: Context) -> str:
+    await _rejected(ctx)
     ctx.conversation.clear()
     return texts.LEFT
 
@@ -143,6 +195,7 @@ async def chose_item(msg: Incoming, ctx: Context) -> str:
     if picked is None and len(options) == 1 and answers.is_yes(msg.text):
         picked = 1
     if picked is None and len(options) == 1 and answers.is_no(msg.text):
+        await _rejected(ctx)
         return offer_categories(ctx, need=ctx.conversation.data.get("need", ""))
     if picked is None:
         return await _not_a_choice(msg, ctx, texts.pick_a_number(len(options)))
@@ -328,8 +381,17 @@ def offer_categories(ctx: Context, *, need: str, intro: str = "") -> str:
     return "\n".join(lines)
 
 
-def _offer_items(ctx: Context, items: list[Item], *, need: str, intro: str) -> str:
-    ctx.conversation.set(CHOOSE_ITEM, options=[i.id for i in items], need=need)
+def _offer_items(
+    ctx: Context,
+    items: list[Item],
+    *,
+    need: str,
+    intro: str,
+    guess: dict[str, str] | None = None,
+) -> str:
+    """Numbered services to choose from; ``guess``: the message they were guessed from
+    (a 不是 then goes to the learning inbox)."""
+    ctx.conversation.set(CHOOSE_ITEM, options=[i.id for i in items], need=need, guess=guess)
     lines = [intro]
     for number, item in enumerate(items, start=1):
         lines.append(f"{number}. {item.title}（{ctx.catalog.unit(item.unit).name}）")
@@ -347,14 +409,23 @@ def _by_name(text: str, names: list[str]) -> int | None:
     return hits[0] if len(hits) == 1 else None
 
 
-async def _start_form(ctx: Context, item: Item, *, need: str) -> str:
+async def _start_form(
+    ctx: Context, item: Item, *, need: str, guess: dict[str, str] | None = None
+) -> str:
     unit = ctx.catalog.unit(item.unit)
     async with ctx.sessionmaker() as session:
         resident = await repo.find_resident(session, ctx.community_id, ctx.openid)
     remembered = {"phone": resident.phone} if resident is not None and resident.phone else {}
     kept = ctx.conversation.data.get("attachments", [])  # photos sent while choosing
     ctx.conversation.set(
-        FORM, item=item.id, need=need, q=0, answers={}, remembered=remembered, attachments=kept
+        FORM,
+        item=item.id,
+        need=need,
+        q=0,
+        answers={},
+        remembered=remembered,
+        attachments=kept,
+        guess=guess,
     )
     intro = f"好的，帮您预约「{item.title}」，由{unit.name}提供。"
     return intro + "\n" + await _ask_next(ctx, item)

@@ -22,6 +22,7 @@ community:
   id: testville
   name: 测试社区
   timezone: Asia/Shanghai
+  duty_phone: "0773-2800110"
   grids:
     - {{id: g1, name: 第一网格, areas: [1栋, 2栋, 3栋]}}
     - {{id: g2, name: 第二网格, areas: [7栋, 8栋]}}
@@ -31,6 +32,11 @@ units:
   - {{id: law, name: 共建律师事务所, kind: 两新组织}}
   - {{id: community, name: 测试社区居委会, kind: 社区}}
   - {{id: discipline, name: 街道纪工委, kind: 机关}}
+faq:
+  - id: office-hours
+    questions: [社区几点上班, 居委会什么时候有人, 办事时间是几点]
+    answer: 社区居委会周一到周五上午8:30到12:00、下午2:30到5:30办公。
+    unit: community
 items:
   - id: home-repair
     title: 水电维修
@@ -83,6 +89,16 @@ items:
     confidential: true
     keywords: [吃拿卡要, 收红包, 廉情]
     description: 反映工作人员吃拿卡要等问题，只有纪工委能看到。
+  - id: noise-report
+    title: 噪音扰民反映
+    unit: community
+    category: 平安法治
+    keywords: [噪音, 扰民, 太吵]
+    description: 邻居半夜吵闹、装修噪音扰民，社区上门协调。
+    form:
+      - {{id: building, kind: building}}
+      - {{id: phone, kind: phone, required: false}}
+      - {{id: notes, kind: notes, required: false}}
   - id: allowance
     title: 高龄津贴申请代办
     unit: community

@@ -67,6 +67,7 @@ async def completed_repair(wechat: WeChatServer, db_url: str, resident: str) -> 
     worker = f"{resident}_worker"
     await say(wechat, worker, f"绑定 {await invite(db_url, 'property')}")
     assert "已接单" in await say(wechat, worker, f"接单 {code}")
+    assert "已开始" in await say(wechat, worker, f"开始 {code}")
     assert "已完成" in await say(wechat, worker, f"完成 {code} 换了水管")
     return code
 
