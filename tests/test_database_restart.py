@@ -41,7 +41,7 @@ from storage import models
 from storage.engine import create_engine
 from tests.servers import post, start_servers, stop_servers
 
-NEED = "能帮我订一张去北京的机票吗"
+NEED = "小区里能不能办个老年人学跳舞的班"
 """Matches nothing in tests/ordering_catalog.py: kept as an unmet need."""
 
 FIRST_ID = 9_300_000

@@ -25,7 +25,7 @@ from tests.ordering_catalog import write_catalog
 from tests.test_console import PASSWORD, add_user
 from tests.webhook_app import Client, start
 
-NEED = "能帮我订一张去北京的机票吗"
+NEED = "小区里能不能办个老年人学跳舞的班"
 """Matches nothing in the test catalog: kept as an unmet need (a write)."""
 BROWSER = {"Accept": "text/html,*/*;q=0.8"}
 

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from catalog.answers import looks_like_address
 from storage.engine import create_engine, create_sessionmaker
 from tests.servers import serving
 from tests.test_webhook_hostile_xml import ENCODINGS, MARK, hostile, stored_text
@@ -235,7 +236,13 @@ def test_whatever_a_resident_types_the_reply_is_xml_and_says_it(server: str) -> 
         openid = f"o_typed_{next(_residents)}"
         assert "哪栋楼" in say(server, openid, "楼上老往我家滴水")
         answer = "3栋" + words
-        assert "手机号码" in say(server, openid, answer)
+        reply = say(server, openid, answer)
+        if not looks_like_address(answer):
+            # Not read as a place (3栋…? is a question asked at the prompt): the
+            # question about the building is asked again, and the reply is whole.
+            assert "哪栋楼" in reply, reply
+            return
+        assert "手机号码" in reply, reply
         summary = say(server, openid, "13812345678")
         # The bot keeps an answer as typed, without the spaces around it.
         assert f"地址：{answer.strip()}" in summary, summary
