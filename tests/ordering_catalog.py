@@ -62,6 +62,15 @@ items:
       - {{id: first, start: "{first} 15:00", end: "{first} 16:30", {place}}}
       - {{id: second, start: "{second} 15:00", end: "{second} 16:30", {place}}}
     next_steps: 请按时到二楼会议室，带上医保卡。
+  - id: free-clinic
+    title: 大型义诊
+    unit: clinic
+    category: 健康医疗
+    mode: 订单式
+    keywords: [义诊, 免费看病]
+    description: 医院专家来社区免费看病、量血压。
+    sessions:
+      - {{id: clinic-day, start: "{first} 09:00", end: "{first} 11:30", {place}}}
   - id: legal-consult
     title: 免费法律咨询
     unit: law

@@ -92,7 +92,7 @@ async def test_choosing_among_likely_services_by_number(
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
     matcher = wechat.client.app[keys.TENANTS].default.catalog.matcher
-    need = "法律咨询和普法讲座"
+    need = "想听讲座"
     assert matcher.match(need).decision == "ambiguous"
     offered = await say(wechat, "o_li", need)
     assert "1. " in offered and "2. " in offered

@@ -21,6 +21,7 @@ from bot.cli import main
 from storage import models
 from storage.order_status import OrderStatus
 from tests.ordering_catalog import write_catalog
+from tests.test_console import add_user, login
 from tests.test_ordering import CODE, orders_of, say
 from tests.test_units import invite, outbox_texts
 from tests.webhook_app import Client, start
@@ -118,12 +119,13 @@ async def test_a_new_sentence_at_a_numbered_list_is_understood_as_what_it_is(
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
     assert "1. 物业服务" in await say(wechat, "o_list", "菜单")
-    repair = await say(wechat, "o_list", "家里水龙头一直漏水")
+    repair = await say(wechat, "o_list", "家里灯不亮了")
     assert "请回复1到" not in repair and "水电维修" in repair
 
+    # The simulator's own voice example: the health services are offered.
     assert "1. 物业服务" in await say(wechat, "o_voice", "菜单")
-    spoken = await speak(wechat, "o_voice", "我家电梯坏了好几天了能不能派人来修。")
-    assert "请回复1到" not in spoken and "公共设施报修" in spoken
+    spoken = await speak(wechat, "o_voice", "我妈走不动了能不能让医生来家里。")
+    assert "请回复1到" not in spoken and "大型义诊" in spoken
 
     assert "1. 物业服务" in await say(wechat, "o_fraud", "菜单")
     fraud = await say(wechat, "o_fraud", "我刚被骗了两万块")
@@ -214,10 +216,10 @@ async def test_calling_off_a_booking_in_ones_own_words_cancels_it_after_confirmi
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
-    await say(wechat, "o_mum", "想听健康讲座", "1", "2", "13812345678")
+    await say(wechat, "o_mum", "想去义诊看看", "1", "2", "13812345678")
     found = CODE.search(await say(wechat, "o_mum", "确认"))
     assert found is not None
-    asked = await say(wechat, "o_mum", "我妈那天去不了了，不去讲座了")
+    asked = await say(wechat, "o_mum", "我妈那天去不了了，不去义诊了")
     assert found[1] in asked and "取消" in asked and "帮您预约" not in asked
     assert "已经取消" in await say(wechat, "o_mum", "是")
     [order] = await orders_of(wechat)
@@ -252,7 +254,7 @@ async def test_a_question_at_a_prompt_is_answered_and_not_saved_as_the_answer(
     assert "哪栋楼" in await say(wechat, "o_q", "水管爆了")
     answered = await say(wechat, "o_q", "社区几点上班？")
     assert "8:30" in answered and "哪栋楼" in answered  # the FAQ, then the same question
-    unknown = await say(wechat, "o_q", "现在是寒假，师傅过年也上门吗？")
+    unknown = await say(wechat, "o_q", "现在是寒假，暑假才有吗？")
     assert "工作人员" in unknown and "哪栋楼" in unknown
     await say(wechat, "o_q", "1栋", "13812345678")
     summary = await say(wechat, "o_q", "确认")
@@ -260,7 +262,7 @@ async def test_a_question_at_a_prompt_is_answered_and_not_saved_as_the_answer(
     [order] = await orders_of(wechat)
     assert order.answers["building"] == "1栋"
     handoffs = await rows(wechat, models.Handoff)
-    assert ["寒假" in h.text for h in handoffs] == [True]  # type: ignore[attr-defined]
+    assert ["暑假才有吗" in h.text for h in handoffs] == [True]  # type: ignore[attr-defined]
 
 
 async def test_people_in_words_and_a_phone_number_spoken_digit_by_digit(
@@ -300,7 +302,7 @@ async def test_a_unit_member_asking_for_help_gets_the_units_commands(
     assert "菜单" in await say(wechat, "o_resident", "帮助")  # residents keep theirs
 
 
-async def test_praise_naming_a_unit_is_recorded_for_that_unit(
+async def test_praise_naming_a_unit_is_recorded_for_that_unit_and_shown_to_staff(
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
@@ -311,3 +313,23 @@ async def test_praise_naming_a_unit_is_recorded_for_that_unit(
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         unit = await session.get(models.Unit, remark.unit_id)  # type: ignore[attr-defined]
     assert unit is not None and unit.key == "property"
+    await add_user(wechat, "staff1", "staff")
+    async with await login(wechat, "staff1") as browser:
+        page = await (await browser.get("/console/evaluation")).text()
+    voices = page.split("居民的评价", 1)[1]
+    assert "<td>阳光物业</td><td>1</td><td>0</td>" in voices
+    assert "修得又快又好" in voices
+
+
+async def test_thanks_and_news_that_mention_a_service_are_not_requests_for_it(
+    db_url: str, aiohttp_client: Client
+) -> None:
+    """The demo catalog, whose fire brigade runs drills: praise of one is not an order."""
+    wechat = await start(aiohttp_client, db_url)
+    reply = await say(wechat, "o_fan", "上周的消防演练搞得真好，感谢消防队")
+    assert "消防" in reply and "帮您预约" not in reply and "请回复" not in reply
+    [remark] = await rows(wechat, models.ResidentRemark)
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        unit = await session.get(models.Unit, remark.unit_id)  # type: ignore[attr-defined]
+    assert unit is not None and "消防" in unit.name
+    assert not await orders_of(wechat) and not await rows(wechat, models.UnmetNeed)
