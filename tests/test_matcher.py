@@ -1,7 +1,7 @@
 """The matcher: normalisation, the three decisions, isolation between catalogs, reloads.
 
-Its decisions are checked on the demo catalog of 解东社区 (the examples of the issue,
-and the catalog the shipped lexicon was written for) and on 青石湾社区
+Its decisions are checked on the demo catalog of 解东社区 (the examples of the issue;
+its local words are in its own ``lexicon:`` section) and on 青石湾社区
 (tests/catalogs/qingshiwan.yaml), a community of other units, items and words: a
 matcher that only works on the catalog it was tuned on fails there."""
 
