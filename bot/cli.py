@@ -490,29 +490,43 @@ def match(catalog_path: Path | None, as_json: bool, explain: bool, text: tuple[s
     """Show what the bot understands from resident messages.
 
     Each TEXT is one message; with no TEXT, one message per line is read from stdin.
-    The decision is `matched` (one item), `ambiguous` (2–3 choices to offer) or
-    `none` (nothing in the catalog: recorded as an unmet need in a conversation).
+    First what the resident is doing (the act: request, greeting, thanks, outcome,
+    rating, cancel, question, complaint, emergency, chat, ack); for a request, the
+    decision: `matched` (one item), `ambiguous` (2–3 choices to offer) or `none`
+    (nothing in the catalog: an unmet need in a conversation); for a question, the FAQ
+    entry that answers it.
     """
     import sys
 
     from bot.startup import catalog_file
     from catalog.matcher import Matcher
+    from catalog.understanding import understand
 
     settings = settings_or_exit()
     path = catalog_path or catalog_file(settings)
     matcher = Matcher(_load_or_exit(path), thresholds=settings.thresholds)
     messages = text or tuple(line.rstrip("\r\n") for line in sys.stdin)
     for message in messages:
-        result = matcher.match(message)
+        reading = understand(message, matcher)
         if as_json:
-            click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+            found = {**reading.match.as_json(), "act": reading.act.value}
+            found["faq"] = reading.faq.faq.id if reading.faq else None
+            click.echo(json.dumps(found, ensure_ascii=False))
             continue
-        click.echo(_describe_match(matcher, result, explain))
+        click.echo(_describe_reading(matcher, reading, explain))
 
 
-def _describe_match(matcher: Any, result: Any, explain: bool) -> str:
+def _describe_reading(matcher: Any, reading: Any, explain: bool) -> str:
     catalog = matcher.catalog
-    if result.decision == "matched":
+    result = reading.match
+    act = reading.act.value
+    if reading.faq is not None:
+        line = f"{act:<9} faq {reading.faq.faq.id} {reading.faq.score:.2f}"
+    elif reading.detail.emergency is not None:
+        line = f"{act:<9} {reading.detail.emergency.value}"
+    elif act != "request":
+        line = act
+    elif result.decision == "matched":
         line = f"matched   {catalog.item(result.item).title} ({result.item}) {result.score:.2f}"
     elif result.decision == "ambiguous":
         choices = " | ".join(
@@ -521,7 +535,7 @@ def _describe_match(matcher: Any, result: Any, explain: bool) -> str:
         line = f"ambiguous {choices}"
     else:
         line = "none"
-    line = f"{line}\t{result.text}"
+    line = f"{line}\t{reading.text}"
     if explain:
         line += f"\n          terms: {', '.join(result.terms) or '-'}"
     return line

@@ -162,8 +162,9 @@ def test_match_reads_stdin_and_answers_one_json_line_per_message() -> None:
     assert answers[1]["decision"] == "none" and answers[1]["candidates"] == []
     assert answers[2]["decision"] == "none" and answers[2]["item"] is None
     assert answers[3]["item"] == "health-lecture"
+    assert [a["act"] for a in answers] == ["request", "ack", "greeting", "request"]
     for answer in answers:
-        assert set(answer) == {"text", "decision", "item", "score", "candidates"}
+        assert set(answer) == {"text", "act", "decision", "item", "score", "candidates", "faq"}
         assert len(answer["candidates"]) <= 3
         assert 0.0 <= answer["score"] <= 1.0
 
@@ -174,6 +175,15 @@ def test_match_takes_messages_as_arguments_too() -> None:
     )
     assert result.exit_code == 0
     assert "社保卡上门代办" in result.output and "terms:" in result.output
+
+
+def test_match_shows_what_the_resident_is_doing() -> None:
+    said = ["谢谢你们", "救命", "社区居委会几点上班？"]
+    result = CliRunner().invoke(main, ["match", "--catalog", str(DEMO_CATALOG), *said])
+    assert result.exit_code == 0, result.output
+    thanks, emergency, question = result.output.splitlines()
+    assert thanks.startswith("thanks") and emergency.startswith("emergency danger")
+    assert question.startswith("question  faq ")
 
 
 def test_match_thresholds_come_from_the_environment() -> None:
