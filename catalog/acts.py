@@ -26,7 +26,6 @@ import opencc
 
 from catalog.answers import parse_rating
 
-_S2T = opencc.OpenCC("s2t")
 _T2S = opencc.OpenCC("t2s")
 
 
@@ -88,14 +87,6 @@ class ActReading:
     something no community service offers."""
 
 
-def _both_scripts(pattern: str) -> re.Pattern[str]:
-    """A pattern that matches simplified and traditional writing alike (voice input
-    and some keyboards write traditional; emergency words must not be missed)."""
-    traditional = _S2T.convert(pattern)
-    joined = pattern if traditional == pattern else f"(?:{pattern})|(?:{traditional})"
-    return re.compile(joined)
-
-
 # --- emergencies ----------------------------------------------------------------------
 
 # Words that turn an emergency word into talk about one: prevention, training,
@@ -113,25 +104,25 @@ _URGENT = re.compile(
 _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
     (
         Emergency.FIRE,
-        _both_scripts(
-            "着火|起火|失火|火灾了|烧起来|冒烟了|冒浓烟|浓烟|火很大|火烧|电线冒火|冒火花|"
+        re.compile(
+            "着火|著火|起火|失火|火灾了|烧起来|(?<!不)冒烟了|冒浓烟|浓烟|火很大|火烧|电线冒火|冒火花|"
             "火着了|燃起来|烧着了|(?<!\\d)119(?!\\d)"
         ),
     ),
     (
         Emergency.GAS,
-        _both_scripts(
+        re.compile(
             "煤气泄漏|燃气泄漏|天然气泄漏|漏气了|(?<!闻不着)(?<!闻不到)(?:煤气|燃气|天然气)味|"
             "闻到煤气"
         ),
     ),
     (
         Emergency.WATER,
-        _both_scripts("落水|溺水|掉河里|掉进河|掉水里|掉进水|掉湖里|掉进湖|掉塘里|被水冲走"),
+        re.compile("落水|溺水|掉河里|掉进河|掉水里|掉进水|掉湖里|掉进湖|掉塘里|被水冲走"),
     ),
     (
         Emergency.MISSING,
-        _both_scripts(
+        re.compile(
             "(?:孩子|小孩|娃|崽|儿子|女儿|孙子|孙女|老人|老爷子|老太太|我妈|我爸|老伴|"
             "奶奶|爷爷|外婆|外公|姥姥|姥爷)[^，。,.!！?？的证卡本包机匙钱]{0,14}"
             "(?:走丢|走失|不见了|找不到了|找不着了|丢了|没回来|没回家|还没回|联系不上|失联)"
@@ -139,8 +130,8 @@ _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
     ),
     (
         Emergency.MEDICAL,
-        _both_scripts(
-            "晕倒|昏倒|昏过去|昏迷|不省人事|没有呼吸|没呼吸|没气了|喘不上气|喘不过气|"
+        re.compile(
+            "晕倒|昏倒|昏过去|昏迷|不省人事|没有呼吸|没呼吸|喘不上气|喘不过气|"
             "心脏病发|心梗|突然中风|好像中风|抽搐|抽筋倒地|口吐白沫|大出血|流了好多血|血止不住|"
             "摔倒了起不来|摔了起不来|倒在地上|倒地不起|叫救护车|喊救护车|触电|被电到|"
             "(?:头上|头|脸上|一直)流血|躺着起不来|摔.{0,6}起不来|倒在地上|"
@@ -149,7 +140,7 @@ _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
     ),
     (
         Emergency.FRAUD,
-        _both_scripts(
+        re.compile(
             "刚被骗|被骗了\\d|被骗了[一二两三四五六七八九十几百千万]|被骗了钱|被骗走|骗了我|"
             "骗走了|给骗子转|转给骗子|转了钱.{0,8}骗|骗子.{0,8}转了|上当受骗了|上当了|"
             "被人骗了|被诈骗了|钱被骗|刚转了.{0,10}(?:万|千|块|元)|被骗"
@@ -157,7 +148,7 @@ _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
     ),
     (
         Emergency.CRIME,
-        _both_scripts(
+        re.compile(
             "报警(?!器|的|装置|按钮|铃)|(?<!\\d)110(?!\\d)|有人打架|(?<![快要])打起来了|打人了|持刀|拿刀|拿着刀|砍人|捅人|抢劫|抢东西|"
             "被抢|小偷在|正在偷|在偷东西|有人撬|正在撬|入室|闯进|家暴|他打我|"
             "老公打我|要打我|被打了|耍流氓|跟踪我|绑架|有人持械"
@@ -165,7 +156,7 @@ _EMERGENCIES: list[tuple[Emergency, re.Pattern[str]]] = [
     ),
     (
         Emergency.DANGER,
-        _both_scripts("救命|快来人|来人啊|想不开|要跳楼|跳楼|轻生|不想活了|自杀|被困|困在电梯"),
+        re.compile("救命|快来人|来人啊|想不开|要跳楼|跳楼|轻生|不想活了|自杀|被困|困在电梯"),
     ),
 ]
 
@@ -178,10 +169,10 @@ def emergency_in(text: str) -> Emergency | None:
     of danger in talk about prevention, the past or a fear (消防演练, 去年被骗过, 怕被骗)
     is not an emergency, unless the message also cries for help (救命, 快来人).
     """
-    window = unicodedata.normalize("NFKC", text[:1000])
+    window = _T2S.convert(unicodedata.normalize("NFKC", text[:1000]))
     if not window.strip():
         return None
-    not_now = _NOT_NOW.search(_T2S.convert(window)) is not None
+    not_now = _NOT_NOW.search(window) is not None
     urgent = _URGENT.search(window) is not None
     for kind, pattern in _EMERGENCIES:
         if pattern.search(window) is None:
@@ -219,7 +210,8 @@ _GREETING_WORDS = (
     "你好|您好|你们好|大家好|在吗|在不在|在么|有人吗|有人在吗|有没有人|有人没|"
     "早|早啊|早上好|早安|上午好|中午好|下午好|晚上好|晚安|嗨|哈喽|哈罗|hello|hi|喂|"
     "小助手|助手|社区|工作人员|老师|同志|书记|主任|主任好|老师好|师傅好|打扰了|打扰一下|"
-    "新年好|过年好|节日快乐|中秋快乐|春节快乐|新年快乐"
+    "新年好|过年好|节日快乐|中秋快乐|春节快乐|新年快乐|吃了吗|吃了没|吃饭了吗|吃了吗您|"
+    "听得见吗|听得到吗|听到吗|能听到吗|喂喂"
 )
 _GREETING = re.compile(f"(?:(?:{_GREETING_WORDS})[{_PARTICLES}]?)+")
 
@@ -237,9 +229,20 @@ _THANKS = re.compile(
     "费心了|操心了"
 )
 _EXPLICIT_THANKS = re.compile("谢谢|谢了|感谢|多谢|辛苦了|辛苦你们|帮了大忙|帮大忙|费心了")
-_DONE = re.compile("了(?!吗|没|不)")
+_DONE = re.compile("了(?!吗|没|不)|过了|来.{1,3}的")
 """A finished action (帮我把车找回来了): what thanks follow, not what a request asks."""
-_PRAISE_ONLY = re.compile(r"^(?:[👍🙏🌹❤️💐👏😊😀😄]|\s)+$")
+_PRAISE_ONLY = re.compile(r"^(?:[👍🙏❤️💐👏]|\s)+$")
+_WAVE_ONLY = re.compile(r"^(?:[👋🌹🌞☀️🌸🌺😊😀😄🤝]|\ufe0f|\s)+$")
+_GREETING_FIRST = re.compile(
+    f"^(?:你好|您好|你们好|大家好|早上好|上午好|中午好|下午好|晚上好|早安|哈喽|嗨)[{_PARTICLES}]?"
+)
+"""A message that opens with a greeting (大家好 我是刚搬来的): a greeting, when the rest
+asks nothing."""
+_RATING_FIRST = re.compile(
+    r"^(?:评价|评分|打分)?[:：]?\s*(?:给|打|评)?(?:个)?(?P<n>[1-5一二两三四五])\s*(?:分|星|颗星)"
+)
+"""A rating that opens the message, with a comment after it (4分吧 来得有点晚)."""
+_DIGIT_WORDS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 
 _SOLVED = re.compile(
     "修好了|弄好了|搞好了|整好了|修完了|解决了|处理好了|办好了|办完了|办妥了|"
@@ -272,11 +275,14 @@ _COMPLAINT = re.compile(
     "不作为|踢皮球|推来推去|推三阻四|敷衍了事|不理人|爱理不理|"
     "一直没人(?:来|联系|回|管)|等了.{0,6}(?:天|周|星期|礼拜).{0,8}(?:没|还)|太慢了|效率太低|"
     "乱收费|收了钱|要钱才|服务太差|服务很差|跟没报一样|跟没修一样|走个过场|走过场|"
-    "反映了(?:多少|好几|好多|几)(?:回|次|遍)"
+    "反映了(?:多少|好几|好多|几)(?:回|次|遍)|这就是你们|这叫.{0,8}[?？]|就这服务|"
+    "服务一点没|一点没见好|太难用|不好用|点半天|等到啥时候|等到什么时候|"
+    "打了.{0,4}(?:遍|次|回).{0,4}没人接|电话.{0,6}没人接"
 )
+_CANCEL_EXPLICIT = re.compile("取消(?!订单[A-Za-z0-9 ])|不用(?:修|来|上门|过来)了")
 
 _QUESTION = re.compile(
-    r"[?？]|吗$|吗[\s,，。!！]|呢$|么$|不$|没$|(?:能|可以|行|有|是|要)\S{0,6}不(?:\s|$|[,，])|"
+    r"[?？]|吗$|吗[\s,，。!！]|么$|不$|没$|(?:能|可以|行|有|是|要)\S{0,6}不(?:\s|$|[,，])|"
     "几点|几号|什么时候|啥时候|哪天|在哪|哪里|哪儿|去哪|"
     "怎么|咋|如何|多少钱|多少|要不要|是不是|有没有|能不能|可不可以|可以吗|行不行|需不需要|"
     "需要带|带什么|收费吗|要钱吗|免费吗|谁管|找谁|问一下|请问|想问|打听"
@@ -301,14 +307,15 @@ _OFF_SCOPE = re.compile(
     "天气(?:怎么样|预报|好热|好冷|热|冷)|(?:会不会|要不要|什么时候)(?:下雨|落雨|降温)|"
     "热得要死|冷得要死|堵不堵车|堵车|公交改线|坐几路|寄.{0,6}快递|快递.{0,6}多少钱|"
     "换.{0,4}宽带|交话费|充话费|驿站在哪|哪里能买|哪里买|哪儿买|在哪买|哪里有卖|有没有.{0,12}推荐|推荐.{0,6}(?:公司|店|工作室|中介|驾校)|"
-    "搬家公司|装修公司|婚庆|婚纱|健身房|驾校|一日游|旅行团"
+    "搬家公司|装修公司|婚庆|婚纱|健身房|驾校|一日游|旅行团|出租车|叫个车|叫辆车|"
+    "打麻将|三缺一|斗地主|打扑克|天气咋样|天气如何|天气好不好"
 )
 
 _CHAT = re.compile(
     "哈哈|呵呵|嘿嘿|分享|跟你们讲|跟你们说|跟大家说|告诉你们|好热闹|热闹|真开心|好开心|"
     "高兴|开心|幸福|喜事|好看|好美|真美|漂亮|无聊|随便聊|聊聊天|"
     "你是机器人|你是谁|你叫什么|你几岁|你是真人|可多了|人好多|好多人|人真多|"
-    "是我(?:的)?(?:老)?(?:同学|亲戚|朋友|邻居|老乡)|新开了"
+    "是我(?:的)?(?:老)?(?:同学|亲戚|朋友|邻居|老乡)|新开了|真的假的"
 )
 
 
@@ -334,10 +341,19 @@ def read_act(text: str) -> ActReading:
     stars = parse_rating(text[:200])
     if stars is not None:  # the whole message is a rating (5分, 五星好评，谢谢)
         return replace(base, act=Act.RATING, stars=stars, satisfied=stars >= 4)
+    opening = _RATING_FIRST.match(plain)
+    if opening is not None:
+        said = opening["n"]
+        stars = int(said) if said.isdigit() else _DIGIT_WORDS[said]
+        return replace(base, act=Act.RATING, stars=stars, satisfied=stars >= 4)
     if not core or _EMOJI_ONLY.match(plain):
+        if _WAVE_ONLY.match(plain):
+            return replace(base, act=Act.GREETING)
         praise = _PRAISE_ONLY.match(plain) is not None and bool(plain.strip())
         return replace(base, act=Act.THANKS if praise else Act.ACK)
     if _GREETING.fullmatch(core):
+        return replace(base, act=Act.GREETING)
+    if _GREETING_FIRST.match(core) and not (base.asks or question):
         return replace(base, act=Act.GREETING)
     if _ACK.fullmatch(core):
         return replace(base, act=Act.ACK)
@@ -349,6 +365,8 @@ def read_act(text: str) -> ActReading:
         satisfied = True
     if _COMPLAINT.search(plain):
         return replace(base, act=Act.COMPLAINT)
+    if _CANCEL_EXPLICIT.search(plain) and not question:
+        return replace(base, act=Act.CANCEL)
     if _UNSOLVED.search(plain) and not asks_new:
         return replace(base, act=Act.OUTCOME, outcome="unsolved", satisfied=satisfied)
     short_verdict = satisfied is not None and len(core) <= 12 and not asks_new
@@ -373,19 +391,31 @@ _NEW_REQUEST = re.compile(
     "帮我|帮忙|帮帮|麻烦|请问|请帮|预约|报名|申请|怎么办|咋办|怎么弄|得不得"
 )
 _HELPED = re.compile("帮我|帮忙|帮帮|帮我们|麻烦")
+_STRONG_REQUEST = re.compile(
+    "我想|想要|想请|想找|想办|想问|想预约|想报名|想咨询|想学|想参加|想让|想给|我要|"
+    "能不能|能否|可不可以|有没有|请问|请帮|预约|报名|申请|怎么办|咋办|怎么弄|得不得|"
+    "还有没有|再(?:搞|办|来|开|组织|讲)一次|下次什么时候|什么时候再|一下(?!子)|"
+    "帮我.{0,8}吧"
+)
+"""Asking for something in so many words: never mere thanks."""
 """Words of asking that also tell of help received (帮我把车找回来了)."""
 
 
 def _only_thanks(plain: str, asks_new: bool) -> bool:
-    """Thanks or praise and nothing asked: no word of asking, or only 帮我/麻烦 about
-    help already given (帮我把车找回来了，太感谢了), not wanted (帮我修一下，谢谢)."""
+    """Thanks or praise and nothing asked: no word of asking, or only words that also
+    tell of help already given (帮我把车找回来了，太感谢了; 师傅大半夜来修的暖气，辛苦了),
+    not of help wanted (帮我修一下，谢谢)."""
     if not asks_new:
         return True
-    rest = _HELPED.sub("", plain)
-    if _asks_for_new(rest):
+    if _STRONG_REQUEST.search(plain):
         return False
-    said = _EXPLICIT_THANKS.sub("", rest)
-    return _EXPLICIT_THANKS.search(plain) is not None and _DONE.search(said) is not None
+    thanks = list(_EXPLICIT_THANKS.finditer(plain))
+    if not thanks:
+        return False
+    words = re.sub(r"[\W_]+", "", plain)
+    framed = words.startswith(thanks[0][0]) or words.endswith(thanks[-1][0].rstrip("了"))
+    said = _EXPLICIT_THANKS.sub("", _HELPED.sub("", plain))
+    return framed or _DONE.search(said) is not None
 
 
 def _asks_for_new(plain: str) -> bool:
