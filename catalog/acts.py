@@ -82,6 +82,9 @@ class ActReading:
     asks: bool = False
     """Has words of asking or of a problem (想/要/帮/能不能/坏了/漏 …): a message the
     catalog cannot serve is an unmet need only when it asks for something."""
+    refers_back: bool = False
+    """Speaks of a service already promised or given (说好的, 师傅, 上次, 修过): with no
+    order in the system, a person should look into it, not a new order."""
     off_scope: bool = False
     """Shopping, travel, tickets, prices, recommendations of businesses: asks for
     something no community service offers."""
@@ -279,6 +282,7 @@ _COMPLAINT = re.compile(
     "服务一点没|一点没见好|太难用|不好用|点半天|等到啥时候|等到什么时候|"
     "打了.{0,4}(?:遍|次|回).{0,4}没人接|电话.{0,6}没人接"
 )
+_REFERS_BACK = re.compile("说好的|说好了|说好|师傅|上次|上回|修过|修完|来过|报过|报修了|约好")
 _CANCEL_EXPLICIT = re.compile("取消(?!订单[A-Za-z0-9 ])|不用(?:修|来|上门|过来)了")
 
 _QUESTION = re.compile(
@@ -336,6 +340,7 @@ def read_act(text: str) -> ActReading:
         asks=_ASKS.search(plain) is not None,
         asks_new=asks_new,
         off_scope=_OFF_SCOPE.search(plain) is not None,
+        refers_back=_REFERS_BACK.search(plain) is not None,
     )
 
     stars = parse_rating(text[:200])

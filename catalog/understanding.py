@@ -49,12 +49,15 @@ class Reading:
     def without_orders(self) -> Reading:
         """How the message reads from a resident with no order it could be about.
 
-        An unsolved outcome (还在漏, 灯还是不亮) is then a problem to report, and a
+        An unsolved outcome (还在漏, 灯还是不亮) is then a problem to report (or, when
+        it speaks of a promise or a visit, a complaint for staff), and a
         "cancellation" that asks for something (老人来不了，能上门办吗) a request. Other
         outcomes, ratings and cancellations stay what they are (there is simply
         nothing to rate or cancel)."""
         if self.act is Act.OUTCOME and self.detail.outcome == "unsolved":
-            return replace(self, act=Act.REQUEST)
+            # 说好的上门换药，等到下午也没见人: a promise the system does not know of
+            # (made by phone, say) is for staff to look into; 灯还是不亮 is a report.
+            return replace(self, act=Act.COMPLAINT if self.detail.refers_back else Act.REQUEST)
         if self.act is Act.CANCEL and self.detail.asks_new:
             return replace(self, act=Act.REQUEST)
         return self

@@ -179,27 +179,36 @@ def _named_unit(catalog: Catalog, text: str, reading: Reading) -> str | None:
 
 @conversation.entry.on(ActIs(Act.OUTCOME))
 async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
-    async with ctx.sessionmaker.begin() as session:
+    async with ctx.sessionmaker() as session:
         orders = _about(reading, await _orders(session, ctx))
-        if reading.detail.outcome == "unsolved":
-            live = [o for o in orders if o.status not in (OrderStatus.CANCELLED,)]
-            if not live:
-                # No order it could be about: a problem to report, like any request.
-                return await ordering.handle_request(msg, ctx, reading.without_orders())
-            order = live[0]
-            await _pass_on(session, ctx, msg, order, solved=False)
-            return texts.outcome_passed_on(_unit_name(ctx.catalog, order.unit), order.title)
-        done = [o for o in orders if o.status is OrderStatus.COMPLETED and not o.rated]
-        if done:
-            order = done[0]
-            stars = reading.detail.stars or (5 if reading.detail.satisfied else None)
-            if stars is None:
-                ctx.conversation.set(ASK_STARS, code=order.code, title=order.title)
-                return texts.solved_thanks(order.title)
-            await _rate(session, ctx, order, stars, msg.text)
-            return texts.rated_in_words(stars, order.title)
-        open_ = [o for o in orders if o.status in OPEN_STATUSES]
-        if open_ and reading.detail.outcome == "solved":
+    if reading.detail.outcome == "unsolved":
+        live = [o for o in orders if o.status is not OrderStatus.CANCELLED]
+        if not live:
+            # No order it could be about: a problem to report, like any request, or,
+            # when it speaks of a promise or a visit, a complaint for staff.
+            plain = reading.without_orders()
+            if plain.act is Act.COMPLAINT:
+                return await _complain(msg, ctx, plain, order=None)
+            return await ordering.handle_request(msg, ctx, plain)
+        async with ctx.sessionmaker.begin() as session:
+            await _pass_on(session, ctx, msg, live[0], solved=False)
+        return texts.outcome_passed_on(_unit_name(ctx.catalog, live[0].unit), live[0].title)
+    done = [o for o in orders if o.status is OrderStatus.COMPLETED and not o.rated]
+    if done:
+        order = done[0]
+        stars = reading.detail.stars or (5 if reading.detail.satisfied else None)
+        if stars is None:
+            ctx.conversation.set(ASK_STARS, code=order.code, title=order.title)
+            return texts.solved_thanks(order.title)
+        try:
+            async with ctx.sessionmaker.begin() as session:
+                await _rate(session, ctx, order, stars, msg.text)
+        except IllegalTransition:  # rated meanwhile (another message, the console)
+            return texts.THANKS
+        return texts.rated_in_words(stars, order.title)
+    open_ = [o for o in orders if o.status in OPEN_STATUSES]
+    if open_ and reading.detail.outcome == "solved":
+        async with ctx.sessionmaker.begin() as session:
             await _pass_on(session, ctx, msg, open_[0], solved=True)
     return texts.THANKS
 
@@ -360,9 +369,15 @@ async def question(msg: Incoming, ctx: Context, reading: Reading) -> str:
 
 @conversation.entry.on(ActIs(Act.COMPLAINT))
 async def complaint(msg: Incoming, ctx: Context, reading: Reading) -> str:
-    async with ctx.sessionmaker.begin() as session:
+    async with ctx.sessionmaker() as session:
         orders = _about(reading, await _orders(session, ctx))
-        order = orders[0] if orders else None
+    return await _complain(msg, ctx, reading, order=orders[0] if orders else None)
+
+
+async def _complain(msg: Incoming, ctx: Context, reading: Reading, *, order: _Order | None) -> str:
+    """Kept for staff (with the unit of the order it is about) and handed to a person."""
+    about = f"（订单 {order.code} {order.title}）" if order else ""
+    async with ctx.sessionmaker.begin() as session:
         await record_remark(
             session,
             community_id=ctx.community_id,
@@ -373,8 +388,13 @@ async def complaint(msg: Incoming, ctx: Context, reading: Reading) -> str:
             unit_key=order.unit if order else None,
             order_id=order.id if order else None,
         )
-    about = f"（订单 {order.code} {order.title}）" if order else ""
-    await _hand_to_staff(ctx, msg, f"【居民意见】{msg.text}{about}")
+        await hand_off(
+            session,
+            community_id=ctx.community_id,
+            openid=msg.openid,
+            message_key=ctx.message_key,
+            text=f"【居民意见】{msg.text}{about}",
+        )
     return texts.COMPLAINT
 
 
