@@ -82,6 +82,8 @@ class ActReading:
     asks: bool = False
     """Has words of asking or of a problem (想/要/帮/能不能/坏了/漏 …): a message the
     catalog cannot serve is an unmet need only when it asks for something."""
+    about_bot: bool = False
+    """Asks who or what the bot is (你是机器人吗)."""
     refers_back: bool = False
     """Speaks of a service already promised or given (说好的, 师傅, 上次, 修过): with no
     order in the system, a person should look into it, not a new order."""
@@ -223,7 +225,7 @@ _ACK = re.compile(
     "不用了|不需要了|没事了|没事|"
     "可以|ok|okay|没问题|好的收到|谢谢收到|收到谢谢|👌|ok的)+"
 )
-_EMOJI_ONLY = re.compile(r"^[\W_\d]*$")
+_EMOJI_ONLY = re.compile(r"^[\W_]*$")
 
 _THANKS = re.compile(
     "谢谢|谢了|感谢|多谢|多亏|辛苦了|辛苦你们|辛苦大家|麻烦你们了|太感谢|感激|"
@@ -282,6 +284,13 @@ _COMPLAINT = re.compile(
     "服务一点没|一点没见好|太难用|不好用|点半天|等到啥时候|等到什么时候|"
     "打了.{0,4}(?:遍|次|回).{0,4}没人接|电话.{0,6}没人接"
 )
+_ABOUT_BOT = re.compile("你是(?:不是)?(?:机器人|真人|谁|人工|电脑)|你叫什么|你是人吗|是机器人吗")
+_PRAISED = re.compile(
+    "你们|师傅|社区|工作人员|服务|医生|大夫|民警|警官|律师|老师|志愿者|小伙子|姑娘|书记|主任|"
+    "主席|阿姨|大姐|大哥|同志|干部|领导|网格员|"
+    "物业|队|站|所|中心|单位|大家|各位"
+)
+"""Whom praise is for: an adjective alone (天气真好) is not praise of anyone."""
 _REFERS_BACK = re.compile("说好的|说好了|说好|师傅|上次|上回|修过|修完|来过|报过|报修了|约好")
 _CANCEL_EXPLICIT = re.compile("取消(?!订单[A-Za-z0-9 ])|不用(?:修|来|上门|过来)了")
 
@@ -318,7 +327,7 @@ _OFF_SCOPE = re.compile(
 _CHAT = re.compile(
     "哈哈|呵呵|嘿嘿|分享|跟你们讲|跟你们说|跟大家说|告诉你们|好热闹|热闹|真开心|好开心|"
     "高兴|开心|幸福|喜事|好看|好美|真美|漂亮|无聊|随便聊|聊聊天|"
-    "你是机器人|你是谁|你叫什么|你几岁|你是真人|可多了|人好多|好多人|人真多|"
+    "可多了|人好多|好多人|人真多|"
     "是我(?:的)?(?:老)?(?:同学|亲戚|朋友|邻居|老乡)|新开了|真的假的"
 )
 
@@ -341,6 +350,7 @@ def read_act(text: str) -> ActReading:
         asks_new=asks_new,
         off_scope=_OFF_SCOPE.search(plain) is not None,
         refers_back=_REFERS_BACK.search(plain) is not None,
+        about_bot=_ABOUT_BOT.search(plain) is not None,
     )
 
     stars = parse_rating(text[:200])
@@ -382,8 +392,15 @@ def read_act(text: str) -> ActReading:
         return replace(base, act=Act.OUTCOME, outcome=outcome, satisfied=satisfied)
     if _CANCEL.search(plain) and not question:
         return replace(base, act=Act.CANCEL)
-    if _THANKS.search(plain) and not question and _only_thanks(plain, asks_new):
+    if base.about_bot:
+        return replace(base, act=Act.CHAT)
+    praise = _EXPLICIT_THANKS.search(plain) is not None or (
+        _THANKS.search(plain) is not None and _PRAISED.search(plain) is not None
+    )
+    if praise and not question and _only_thanks(plain, asks_new):
         return replace(base, act=Act.THANKS, satisfied=satisfied)
+    if _THANKS.search(plain) and not (base.asks or asks_new or question):
+        return replace(base, act=Act.CHAT)  # 今天天气真好: pleased, asking nothing
     if base.off_scope or (_CHAT.search(plain) and not asks_new):
         return replace(base, act=Act.CHAT)
     return base

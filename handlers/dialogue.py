@@ -130,7 +130,8 @@ async def acknowledged() -> str:
 async def chat(msg: Incoming, ctx: Context, reading: Reading) -> str:
     if reading.unclear:  # not small talk: a message the bot could not place
         return await ordering.handle_request(msg, ctx, reading)
-    return texts.chat(off_scope=reading.detail.off_scope, unclear=False)
+    detail = reading.detail
+    return texts.chat(off_scope=detail.off_scope, unclear=False, about_bot=detail.about_bot)
 
 
 # --- thanks and praise -----------------------------------------------------------------------
@@ -168,7 +169,7 @@ def _named_unit(catalog: Catalog, text: str, reading: Reading) -> str | None:
     for unit in catalog.units:
         if unit.name in text:
             return unit.id
-    if reading.match.terms and reading.match.candidates:
+    if reading.match.decision != "none" and reading.match.terms:
         top = reading.match.candidates[0]
         return catalog.item(top.item).unit
     return None

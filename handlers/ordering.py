@@ -30,7 +30,7 @@ from catalog.acts import Act
 from catalog.forms import EXAMPLES, ask, questions_for
 from catalog.matcher import Candidate, MatchResult
 from catalog.schema import Item, Question
-from catalog.understanding import Reading
+from catalog.understanding import STRONG_MATCH, Reading
 from handlers import texts
 from storage.repositories import ordering as repo
 from storage.repositories.handoffs import hand_off
@@ -234,6 +234,11 @@ async def answered(msg: Incoming, ctx: Context) -> str:
     if question.kind == "session" and data.get("full") and _wants_waitlist(msg.text):
         return await _join_waitlist(msg, ctx, item, data)
     value, problem = _understand(question, msg.text, data, ctx)
+    # Any text fits a free question: make sure it is meant as the answer (谢谢, 5分 or
+    # 社区几点上班？ typed at 「要开什么证明？」 is not).
+    free = problem is None and value is not None and question.kind in FREE_TEXT
+    if free and not _meant_as_answer(await ctx.read(), item):
+        problem = f"{texts.NOT_UNDERSTOOD}{EXAMPLES.get(question.kind, '')}。\n{ask(question)}"
     if problem is not None:
         return await _not_an_answer(msg, ctx, item, problem, question)
     data["answers"][question.id] = value
@@ -258,14 +263,22 @@ async def _not_an_answer(
       (skip, 转人工, 取消), so that nothing loops.
     """
     reading = await ctx.read()
+    pending = again if question is None else _prompt(ctx, question)
+    if reading.act in (Act.GREETING, Act.ACK, Act.THANKS):
+        return f"{texts.STAY[reading.act]}\n我们接着来：{pending}"
     if reading.act in (Act.OUTCOME, Act.RATING, Act.CANCEL, Act.COMPLAINT):
-        ctx.conversation.clear()
-        raise Redispatch(texts.DROPPED_NOTE)
+        if reading.act is Act.COMPLAINT or await _has_orders(ctx):
+            ctx.conversation.clear()
+            raise Redispatch(texts.DROPPED_NOTE)
+        if reading.act is Act.CANCEL:  # 不去了 with nothing booked yet: this booking
+            ctx.conversation.clear()
+            return texts.LEFT
     if _another_service(reading, item) and (question is None or question.kind != "notes"):
         ctx.conversation.clear()
         raise Redispatch(texts.NEW_REQUEST_NOTE)
+    if reading.detail.off_scope:
+        return f"{texts.OFF_SCOPE}\n我们接着来：{pending}"
     if reading.act is Act.QUESTION or reading.detail.question:
-        pending = again if question is None else _prompt(ctx, question)
         if reading.faq is not None:
             return f"{reading.answer}\n我们接着来：{pending}"
         async with ctx.sessionmaker.begin() as session:
@@ -281,6 +294,29 @@ async def _not_an_answer(
     return _missed(ctx, again, optional=optional)
 
 
+FREE_TEXT = frozenset({"building", "name", "notes", "text"})
+"""Question kinds whose answer is free text (no parser to tell an answer from a remark)."""
+
+_NOT_ANSWERS = frozenset(
+    {Act.GREETING, Act.ACK, Act.THANKS, Act.OUTCOME, Act.RATING, Act.CANCEL, Act.COMPLAINT}
+)
+
+
+def _meant_as_answer(reading: Reading, item: Item) -> bool:
+    """A free text is an answer unless it reads as something else: a greeting or
+    thanks, a word on an order, a question the FAQ answers, or a clear request for
+    another service."""
+    if reading.act in _NOT_ANSWERS or reading.faq is not None:
+        return False
+    match = reading.match
+    return not (
+        reading.act is Act.REQUEST
+        and match.decision == "matched"
+        and match.item != item.id
+        and match.score >= STRONG_MATCH
+    )
+
+
 def _another_service(reading: Reading, item: Item) -> bool:
     """The message clearly asks for a service other than the one being ordered."""
     if not reading.wants_service or reading.detail.question:
@@ -289,6 +325,12 @@ def _another_service(reading: Reading, item: Item) -> bool:
     if match.decision == "matched":
         return match.item != item.id
     return item.id not in {c.item for c in match.candidates}
+
+
+async def _has_orders(ctx: Context) -> bool:
+    """Whether the resident has any order a word on an order could be about."""
+    async with ctx.sessionmaker() as session:
+        return bool(await repo.recent_orders(session, ctx.community_id, ctx.openid, limit=1))
 
 
 def _missed(ctx: Context, again: str, *, optional: bool) -> str:

@@ -217,6 +217,9 @@ def greeting(community: str) -> str:
 
 
 ACK = "好的。还有需要随时找我。"
+ABOUT_ME = (
+    "我是社区的服务小助手，是自动回复的机器人。有事直接跟我说就行；想找工作人员，回复“转人工”。"
+)
 THANKS = "不客气，这是我们应该做的！还有需要随时找我。"
 CHAT = "谢谢您跟我说这些！有需要社区帮忙办的事，随时告诉我。"
 UNCLEAR = (
@@ -225,9 +228,11 @@ UNCLEAR = (
 )
 
 
-def chat(*, off_scope: bool, unclear: bool) -> str:
-    """The answer to small talk, to a wish no community serves, or to a message the bot
-    could not place (none of them is kept as a need)."""
+def chat(*, off_scope: bool, unclear: bool, about_bot: bool = False) -> str:
+    """The answer to small talk, to a wish no community serves, to a question about the
+    bot itself, or to a message the bot could not place (none is kept as a need)."""
+    if about_bot:
+        return ABOUT_ME
     if off_scope:
         return OFF_SCOPE
     return UNCLEAR if unclear else CHAT
@@ -317,5 +322,11 @@ WAY_OUT_OPTIONAL = (
     "如果不方便回答，回复“跳过”就行；也可以回复“转人工”找工作人员，或回复“取消”不办了。"
 )
 WAY_OUT_REQUIRED = "这一项需要填。不方便的话，回复“转人工”让工作人员帮您，或回复“取消”不办了。"
+STAY = {
+    "greeting": "您好！",
+    "ack": "好的。",
+    "thanks": "不客气！",
+}
+"""A short word for a greeting or thanks typed at a question, before it is asked again."""
 NEW_REQUEST_NOTE = "（刚才的预约先不办了，我们先说这件事。）"
 DROPPED_NOTE = "（刚才的预约先放下了。）"

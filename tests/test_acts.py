@@ -82,6 +82,8 @@ def test_talk_about_danger_is_not_an_emergency(text: str) -> None:
         ("等了三天也没人来", Act.COMPLAINT),
         ("你们工作人员态度太差了", Act.COMPLAINT),
         ("今天广场上跳舞的人好多啊，好热闹😄", Act.CHAT),
+        ("今天天气真好", Act.CHAT),
+        ("你是机器人吗", Act.CHAT),
         ("附近哪家米粉好吃", Act.CHAT),
         ("帮我订张去北京的机票", Act.CHAT),
         ("家里水管漏水了", Act.REQUEST),
@@ -93,6 +95,11 @@ def test_talk_about_danger_is_not_an_emergency(text: str) -> None:
 )
 def test_the_act_of_a_message(text: str, act: Act) -> None:
     assert read_act(text).act is act, read_act(text)
+
+
+def test_a_question_about_the_bot_is_told_apart_from_chat() -> None:
+    assert read_act("你是机器人吗").about_bot
+    assert not read_act("今天天气真好").about_bot
 
 
 def test_ratings_carry_their_stars_and_outcomes_their_direction() -> None:

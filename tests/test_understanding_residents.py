@@ -265,6 +265,32 @@ async def test_a_question_at_a_prompt_is_answered_and_not_saved_as_the_answer(
     assert ["暑假才有吗" in h.text for h in handoffs] == [True]  # type: ignore[attr-defined]
 
 
+async def test_thanks_or_a_rating_typed_at_a_free_question_are_not_taken_as_the_answer(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    assert "哪栋楼" in await say(wechat, "o_free", "楼上半夜太吵了，噪音扰民")
+    thanks = await say(wechat, "o_free", "谢谢你们")
+    assert "不客气" in thanks and "哪栋楼" in thanks
+    rated = await say(wechat, "o_free", "5分")  # nothing to rate: the form is kept
+    assert "哪栋楼" in rated and "放下" not in rated
+    await say(wechat, "o_free", "3栋", "不想留", "没有")
+    assert CODE.search(await say(wechat, "o_free", "确认"))
+    [order] = await orders_of(wechat)
+    assert order.answers["building"] == "3栋"
+
+
+async def test_calling_off_the_booking_being_made_leaves_it(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    assert "哪一场" in await say(wechat, "o_off", "想去义诊看看")
+    left = await say(wechat, "o_off", "我妈那天去不了了，不去义诊了")
+    assert "先不办了" in left
+    assert not await orders_of(wechat)
+    assert "机器人" in await say(wechat, "o_off", "你是机器人吗")
+
+
 async def test_people_in_words_and_a_phone_number_spoken_digit_by_digit(
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:
