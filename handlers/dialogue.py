@@ -28,7 +28,7 @@ from catalog import answers
 from catalog.acts import Act
 from catalog.model import Catalog
 from catalog.understanding import Reading
-from handlers import ordering, orders, texts
+from handlers import ordering, orders, staff, texts
 from storage import models
 from storage.order_status import (
     CANCELLABLE_BY_RESIDENT,
@@ -37,8 +37,6 @@ from storage.order_status import (
     OrderStatus,
 )
 from storage.repositories import ordering as repo
-from storage.repositories.handoffs import hand_off
-from storage.repositories.remarks import record_remark
 from storage.types import utcnow
 
 CONFIRM_CANCEL = "feedback.cancel"
@@ -151,15 +149,8 @@ async def thanks(msg: Incoming, ctx: Context, reading: Reading) -> str:
             unit_key = order.unit if order else None
         if unit_key is None:
             return texts.THANKS
-        await record_remark(
-            session,
-            community_id=ctx.community_id,
-            openid=msg.openid,
-            message_key=ctx.message_key,
-            kind="praise",
-            text=msg.text,
-            unit_key=unit_key,
-            order_id=order.id if order else None,
+        await staff.remark(
+            session, ctx, "praise", unit_key=unit_key, order_id=order.id if order else None
         )
     return texts.praised(_unit_name(ctx.catalog, unit_key))
 
@@ -218,14 +209,11 @@ async def _pass_on(
     session: AsyncSession, ctx: Context, msg: Incoming, order: _Order, *, solved: bool
 ) -> None:
     """The resident's word on an order reaches the order's unit, and staff when unsolved."""
-    first = await record_remark(
+    first = await staff.remark(
         session,
-        community_id=ctx.community_id,
-        openid=msg.openid,
-        message_key=ctx.message_key,
-        kind="outcome",
+        ctx,
+        "outcome",
         detail="solved" if solved else "unsolved",
-        text=msg.text,
         unit_key=order.unit,
         order_id=order.id,
     )
@@ -364,7 +352,8 @@ async def question(msg: Incoming, ctx: Context, reading: Reading) -> str:
     answer = reading.answer
     if answer is not None:
         return answer
-    await _hand_to_staff(ctx, msg, f"【居民提问】{msg.text}")
+    async with ctx.sessionmaker.begin() as session:
+        await staff.hand_to_staff(session, ctx, f"【居民提问】{msg.text}")
     return texts.QUESTION_HANDED_OFF
 
 
@@ -379,32 +368,12 @@ async def _complain(msg: Incoming, ctx: Context, reading: Reading, *, order: _Or
     """Kept for staff (with the unit of the order it is about) and handed to a person."""
     about = f"（订单 {order.code} {order.title}）" if order else ""
     async with ctx.sessionmaker.begin() as session:
-        await record_remark(
+        await staff.remark(
             session,
-            community_id=ctx.community_id,
-            openid=msg.openid,
-            message_key=ctx.message_key,
-            kind="complaint",
-            text=msg.text,
+            ctx,
+            "complaint",
             unit_key=order.unit if order else None,
             order_id=order.id if order else None,
         )
-        await hand_off(
-            session,
-            community_id=ctx.community_id,
-            openid=msg.openid,
-            message_key=ctx.message_key,
-            text=f"【居民意见】{msg.text}{about}",
-        )
+        await staff.hand_to_staff(session, ctx, f"【居民意见】{msg.text}{about}")
     return texts.COMPLAINT
-
-
-async def _hand_to_staff(ctx: Context, msg: Incoming, text: str) -> None:
-    async with ctx.sessionmaker.begin() as session:
-        await hand_off(
-            session,
-            community_id=ctx.community_id,
-            openid=msg.openid,
-            message_key=ctx.message_key,
-            text=text,
-        )

@@ -18,9 +18,7 @@ from bot import order_effects as effects
 from bot.dispatch import Context, Predicate, Router
 from bot.wechat.inbound import Incoming
 from catalog.acts import Emergency, emergency_in
-from handlers import texts
-from storage.repositories.handoffs import hand_off
-from storage.repositories.remarks import record_remark
+from handlers import staff, texts
 
 router = Router("emergency")
 
@@ -44,23 +42,9 @@ def _emergency(msg: Incoming, ctx: Context) -> dict[str, Emergency] | bool:
 @router.on(Predicate(_emergency))
 async def emergency(msg: Incoming, ctx: Context, kind: Emergency) -> str:
     async with ctx.sessionmaker.begin() as session:
-        first = await record_remark(
-            session,
-            community_id=ctx.community_id,
-            openid=msg.openid,
-            message_key=ctx.message_key,
-            kind="emergency",
-            detail=kind.value,
-            text=msg.text,
-        )
+        first = await staff.remark(session, ctx, "emergency", detail=kind.value)
         if first:
-            await hand_off(
-                session,
-                community_id=ctx.community_id,
-                openid=msg.openid,
-                message_key=ctx.message_key,
-                text=f"【紧急·{LABELS[kind]}】{msg.text}",
-            )
+            await staff.hand_to_staff(session, ctx, f"【紧急·{LABELS[kind]}】{msg.text}")
             lines = [
                 f"【紧急】居民报告{LABELS[kind]}，请立即联系处置！",
                 f"居民原话：{msg.text[:200]}",

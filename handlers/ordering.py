@@ -31,9 +31,8 @@ from catalog.forms import EXAMPLES, ask, questions_for
 from catalog.matcher import Candidate, MatchResult
 from catalog.schema import Item, Question
 from catalog.understanding import STRONG_MATCH, Reading
-from handlers import texts
+from handlers import staff, texts
 from storage.repositories import ordering as repo
-from storage.repositories.handoffs import hand_off
 from storage.repositories.inbox import Reason, record_for_inbox
 from storage.repositories.needs import record_unmet_need
 from storage.types import utcnow
@@ -282,13 +281,7 @@ async def _not_an_answer(
         if reading.faq is not None:
             return f"{reading.answer}\n我们接着来：{pending}"
         async with ctx.sessionmaker.begin() as session:
-            await hand_off(
-                session,
-                community_id=ctx.community_id,
-                openid=msg.openid,
-                message_key=ctx.message_key,
-                text=f"【居民提问】{msg.text}",
-            )
+            await staff.hand_to_staff(session, ctx, f"【居民提问】{msg.text}")
         return f"{texts.QUESTION_HANDED_OFF}\n我们接着来：{pending}"
     optional = question is not None and not question.required
     return _missed(ctx, again, optional=optional)

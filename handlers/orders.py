@@ -11,9 +11,8 @@ from bot import order_effects as effects
 from bot.dispatch import Click, Command, Context, Kind, Router, StateIs
 from bot.wechat import MY_ORDERS
 from bot.wechat.inbound import Incoming
-from handlers import texts
+from handlers import staff, texts
 from storage.order_status import IllegalTransition
-from storage.repositories import handoffs
 from storage.repositories import ordering as repo
 
 router = Router("orders")
@@ -94,13 +93,7 @@ async def hand_off(msg: Incoming, ctx: Context, args: str) -> str:
     state = ctx.conversation.state
     context = f"（当时在：{state}）" if state else ""
     async with ctx.sessionmaker.begin() as session:
-        await handoffs.hand_off(
-            session,
-            community_id=ctx.community_id,
-            openid=ctx.openid,
-            message_key=ctx.message_key,
-            text=(args or msg.text) + context,
-        )
+        await staff.hand_to_staff(session, ctx, (args or msg.text) + context)
     ctx.conversation.clear()
     return texts.HANDED_OFF
 
