@@ -126,7 +126,11 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
     states = DatabaseStateStorage(
         batch_db, dt.timedelta(seconds=settings.conversation_timeout), clock=clock
     )
-    dispatcher = Dispatcher(expired_notice=handlers.EXPIRED_NOTICE)
+    dispatcher = Dispatcher(
+        expired_notice=handlers.EXPIRED_NOTICE,
+        noticed_states=handlers.BOOKING_STATES,
+        first_routers=frozenset({"emergency"}),
+    )
     dispatcher.include(*handlers.routers())
     ledgers: list[MessageLedger] = []
     resident_locks = ResidentLocks(app[keys.ENGINE])

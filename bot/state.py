@@ -38,6 +38,8 @@ class Conversation:
     data: dict[str, Any] = field(default_factory=dict)
     expired: bool = False
     """A state existed but timed out before this message: the handler may say so."""
+    expired_state: str | None = None
+    """Which state timed out (a booking half made is worth a word; a menu is not)."""
     changed: bool = False
 
     def set(self, state: str | None, **data: Any) -> None:
@@ -84,7 +86,7 @@ class MemoryStateStorage(StateStorage):
             return Conversation()
         state, data, expires = found
         if expires < self._clock.now():
-            return Conversation(expired=state is not None)
+            return Conversation(expired=state is not None, expired_state=state)
         return Conversation(state, dict(data))
 
     async def save(self, key: StateKey, conversation: Conversation) -> None:
@@ -110,7 +112,7 @@ class DatabaseStateStorage(StateStorage):
             return Conversation()
         state, data, expires = row
         if state is not None and expires is not None and expires < self._clock.now():
-            return Conversation(expired=True)
+            return Conversation(expired=True, expired_state=state)
         return Conversation(state, dict(data))
 
     async def save(self, key: StateKey, conversation: Conversation) -> None:

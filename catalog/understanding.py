@@ -82,6 +82,10 @@ def understand(text: str, matcher: Matcher) -> Reading:
     elif act is Act.REQUEST and not (detail.asks or detail.question) and match.decision == "none":
         # Neither a word of asking nor a service it names: not a need.
         act, unclear = Act.CHAT, True
+    if act is not Act.REQUEST and _confidential(match, matcher):
+        # 投诉工作人员吃拿卡要: a report for the unit that keeps it confidential, never a
+        # complaint or praise that every staff member reads.
+        act = Act.REQUEST
     faq = None
     if act in (Act.REQUEST, Act.CHAT):
         faq = _faq_answer(text, matcher, detail, match)
@@ -112,6 +116,13 @@ def _faq_answer(
     # it better than a general answer, unless the FAQ entry fits more closely.
     best_item = match.candidates[0].score if match.candidates else 0.0
     return found if found.score >= best_item else None
+
+
+def _confidential(match: MatchResult, matcher: Matcher) -> bool:
+    """The matcher would take or offer a confidential item for the message."""
+    if match.decision == "none":
+        return False
+    return any(matcher.catalog.item(c.item).confidential for c in match.candidates)
 
 
 def _nothing(text: str) -> MatchResult:

@@ -25,6 +25,8 @@ from __future__ import annotations
 from bot.dispatch import Router
 
 EXPIRED_NOTICE = "（刚才没办完的预约已经超过30分钟，我先帮您取消了。）"
+BOOKING_STATES = frozenset({"order.form", "order.summary"})
+"""States of a booking half made: the only ones whose timeout is worth a word."""
 
 
 def routers() -> list[Router]:

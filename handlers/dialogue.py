@@ -15,6 +15,7 @@ conversation hands such a message here (``Redispatch``) after leaving its questi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -47,7 +48,11 @@ conversation = Conversation("dialogue", [CONFIRM_CANCEL, PICK_CANCEL, ASK_STARS]
 router = conversation
 
 RECENT = dt.timedelta(days=30)
-"""How far back an outcome, a rating or praise may refer to an order."""
+"""How far back an outcome, a rating or a complaint may refer to an order."""
+PRAISE_AFTER = dt.timedelta(days=3)
+"""Thanks to 师傅 within this long after an order was served are praise for its unit."""
+_WORKER = re.compile("师傅|医生|大夫|民警|警官|律师|老师|志愿者|小伙子|姑娘|阿姨")
+"""Someone who serves an order: thanks to them, naming no unit, go to the latest one."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class _Order:
     status: OrderStatus
     starts_at: dt.datetime | None
     rated: bool
+    updated_at: dt.datetime
 
 
 async def _orders(session: AsyncSession, ctx: Context) -> list[_Order]:
@@ -74,6 +80,7 @@ async def _orders(session: AsyncSession, ctx: Context) -> list[_Order]:
             models.Order.status,
             models.ItemSession.starts_at,
             models.Order.rating,
+            models.Order.updated_at,
         )
         .join(models.Resident, models.Order.resident_id == models.Resident.id)
         .join(models.Item, models.Order.item_id == models.Item.id)
@@ -88,8 +95,8 @@ async def _orders(session: AsyncSession, ctx: Context) -> list[_Order]:
         .limit(20)
     )
     return [
-        _Order(id_, code, item, title, unit, OrderStatus(status), starts, rating is not None)
-        for id_, code, item, title, unit, status, starts, rating in rows
+        _Order(id_, code, item, title, unit, OrderStatus(status), starts, rating is not None, at)
+        for id_, code, item, title, unit, status, starts, rating, at in rows
     ]
 
 
@@ -142,10 +149,15 @@ async def thanks(msg: Incoming, ctx: Context, reading: Reading) -> str:
         orders = await _orders(session, ctx)
         unit_key = _named_unit(ctx.catalog, msg.text, reading)
         order = None
-        if unit_key is None:
-            served = [o for o in orders if o.status in (OrderStatus.COMPLETED, OrderStatus.RATED)]
-            about = _about(reading, served)
-            order = about[0] if about else None
+        if unit_key is None and _WORKER.search(msg.text):
+            # 谢谢师傅 after a visit: praise for whoever served the latest order.
+            recent = utcnow() - PRAISE_AFTER
+            served = [
+                o
+                for o in orders
+                if o.status in (OrderStatus.COMPLETED, OrderStatus.RATED) and o.updated_at > recent
+            ]
+            order = served[0] if served else None
             unit_key = order.unit if order else None
         if unit_key is None:
             return texts.THANKS
@@ -173,6 +185,14 @@ def _named_unit(catalog: Catalog, text: str, reading: Reading) -> str | None:
 async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
     async with ctx.sessionmaker() as session:
         orders = _about(reading, await _orders(session, ctx))
+    done = [o for o in orders if o.status is OrderStatus.COMPLETED and not o.rated]
+    if reading.detail.satisfied is False:
+        # 不满意: an apology and a person, never 「太好了」; then the rating, if due.
+        reply = await _complain(msg, ctx, reading, order=done[0] if done else None)
+        if not done:
+            return reply
+        ctx.conversation.set(ASK_STARS, code=done[0].code, title=done[0].title)
+        return f"{reply}\n{texts.ASK_STARS}"
     if reading.detail.outcome == "unsolved":
         live = [o for o in orders if o.status is not OrderStatus.CANCELLED]
         if not live:
@@ -185,7 +205,6 @@ async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
         async with ctx.sessionmaker.begin() as session:
             await _pass_on(session, ctx, msg, live[0], solved=False)
         return texts.outcome_passed_on(_unit_name(ctx.catalog, live[0].unit), live[0].title)
-    done = [o for o in orders if o.status is OrderStatus.COMPLETED and not o.rated]
     if done:
         order = done[0]
         stars = reading.detail.stars or (5 if reading.detail.satisfied else None)
@@ -256,11 +275,18 @@ async def _rate_latest(ctx: Context, reading: Reading) -> str:
     return texts.rated_in_words(reading.detail.stars, order.title)
 
 
-@conversation.state(ASK_STARS).on(
-    Predicate(lambda msg, ctx: answers.parse_choice(msg.text, 5) is not None)
-)
+_SO_SO = re.compile("^(?:还行|还可以|还好|一般|凑合|马马虎虎)[吧啊呀了]*$")
+
+
+def _stars_said(text: str) -> int | None:
+    """The answer to 「打几分？」: a number 1–5, or 还行/一般 (3)."""
+    said = text.strip().rstrip("。.!！~")
+    return answers.parse_choice(said, 5) or (3 if _SO_SO.match(said) else None)
+
+
+@conversation.state(ASK_STARS).on(Predicate(lambda msg, ctx: _stars_said(msg.text) is not None))
 async def stars_given(msg: Incoming, ctx: Context) -> str:
-    stars = answers.parse_choice(msg.text, 5)
+    stars = _stars_said(msg.text)
     assert stars is not None
     data = ctx.conversation.data
     ctx.conversation.clear()
@@ -307,7 +333,21 @@ def _when(ctx: Context, order: _Order) -> str:
     return f"，{local.month}月{local.day}日{local:%H:%M}"
 
 
-@conversation.state(CONFIRM_CANCEL).on(Predicate(lambda msg, ctx: answers.is_yes(msg.text)))
+_KEEP = re.compile("不取消|别取消|不用取消|先不|还是去|还是要|还去|算了|不了")
+_CANCEL_IT = re.compile("取消|退掉|不去了|不要了")
+
+
+def _keeps(text: str) -> bool:
+    """不是 / 不取消了 / 还是去吧: the order stays."""
+    return answers.is_no(text) or _KEEP.search(text) is not None
+
+
+def _confirms(text: str) -> bool:
+    """是 / 取消吧 / 确认取消 / 对，取消: cancel it."""
+    return not _keeps(text) and (answers.is_yes(text) or _CANCEL_IT.search(text) is not None)
+
+
+@conversation.state(CONFIRM_CANCEL).on(Predicate(lambda msg, ctx: _confirms(msg.text)))
 async def cancel_confirmed(ctx: Context) -> str:
     code = ctx.conversation.data["code"]
     ctx.conversation.clear()
@@ -329,8 +369,8 @@ async def cancel_picked(msg: Incoming, ctx: Context) -> str:
     return await orders.cancel(ctx, codes[picked - 1])
 
 
-@conversation.state(CONFIRM_CANCEL).on(Predicate(lambda msg, ctx: answers.is_no(msg.text)))
-@conversation.state(PICK_CANCEL).on(Predicate(lambda msg, ctx: answers.is_no(msg.text)))
+@conversation.state(CONFIRM_CANCEL).on(Predicate(lambda msg, ctx: _keeps(msg.text)))
+@conversation.state(PICK_CANCEL).on(Predicate(lambda msg, ctx: _keeps(msg.text)))
 async def keep_order(ctx: Context) -> str:
     ctx.conversation.clear()
     return texts.KEEP_ORDER
@@ -359,9 +399,14 @@ async def question(msg: Incoming, ctx: Context, reading: Reading) -> str:
 
 @conversation.entry.on(ActIs(Act.COMPLAINT))
 async def complaint(msg: Incoming, ctx: Context, reading: Reading) -> str:
-    async with ctx.sessionmaker() as session:
-        orders = _about(reading, await _orders(session, ctx))
-    return await _complain(msg, ctx, reading, order=orders[0] if orders else None)
+    """Handed to staff; counted against a unit only when it names the unit's service."""
+    order = None
+    if reading.match.terms:
+        async with ctx.sessionmaker() as session:
+            named = {c.item for c in reading.match.candidates}
+            orders = [o for o in await _orders(session, ctx) if o.item in named]
+        order = orders[0] if orders else None
+    return await _complain(msg, ctx, reading, order=order)
 
 
 async def _complain(msg: Incoming, ctx: Context, reading: Reading, *, order: _Order | None) -> str:

@@ -19,6 +19,7 @@ from bot.dispatch import Context, Predicate, Router
 from bot.wechat.inbound import Incoming
 from catalog.acts import Emergency, emergency_in
 from handlers import staff, texts
+from handlers.units import ACTION
 
 router = Router("emergency")
 
@@ -35,7 +36,9 @@ LABELS = {
 
 
 def _emergency(msg: Incoming, ctx: Context) -> dict[str, Emergency] | bool:
-    kind = emergency_in(msg.text) if msg.text else None
+    if not msg.text or ACTION.match(msg.text):
+        return False  # a unit's 完成 CODE 已关燃气阀 reports work done, not danger
+    kind = emergency_in(msg.text)
     return {"kind": kind} if kind is not None else False
 
 

@@ -203,20 +203,18 @@ async def chose_item(msg: Incoming, ctx: Context) -> str:
 
 
 _TRIED_TO_PICK = re.compile(r"[\d一二两三四五六七八九十第个号项]{1,4}[。.!！]?")
-_STAY = frozenset({Act.ACK, Act.GREETING, Act.THANKS})
 
 
 async def _not_a_choice(msg: Incoming, ctx: Context, again: str) -> str:
     """A list was offered and the message picks none of it.
 
     The list says 「也可以换个说法」: a sentence that is not a pick (a new request, a
-    question, an outcome, a cancellation) is handled as what it is, and the list is
-    left. A pick that failed (a number out of range), a greeting or an 嗯 is asked
-    again, with a way out the third time.
+    question, an outcome, a cancellation, 好的 or 谢谢 to a greeting's menu) is handled
+    as what it is, and the list is left. A pick that failed (a number out of range)
+    is asked again, with a way out the third time.
     """
-    reading = await ctx.read()
-    if _TRIED_TO_PICK.fullmatch(msg.text.strip()) or reading.act in _STAY:
-        return _missed(ctx, again, optional=False)
+    if _TRIED_TO_PICK.fullmatch(msg.text.strip()):
+        return _missed(ctx, again, way_out=texts.WAY_OUT_LIST)
     ctx.conversation.clear()
     raise Redispatch()
 
@@ -236,7 +234,7 @@ async def answered(msg: Incoming, ctx: Context) -> str:
     # Any text fits a free question: make sure it is meant as the answer (谢谢, 5分 or
     # 社区几点上班？ typed at 「要开什么证明？」 is not).
     free = problem is None and value is not None and question.kind in FREE_TEXT
-    if free and not _meant_as_answer(await ctx.read(), item):
+    if free and not _meant_as_answer(await ctx.read(), item, question):
         problem = f"{texts.NOT_UNDERSTOOD}{EXAMPLES.get(question.kind, '')}。\n{ask(question)}"
     if problem is not None:
         return await _not_an_answer(msg, ctx, item, problem, question)
@@ -263,15 +261,20 @@ async def _not_an_answer(
     """
     reading = await ctx.read()
     pending = again if question is None else _prompt(ctx, question)
+    optional = question is not None and not question.required
+    way_out = texts.WAY_OUT_CONFIRM if question is None else None
     if reading.act in (Act.GREETING, Act.ACK, Act.THANKS):
-        return f"{texts.STAY[reading.act]}\n我们接着来：{pending}"
-    if reading.act in (Act.OUTCOME, Act.RATING, Act.CANCEL, Act.COMPLAINT):
-        if reading.act is Act.COMPLAINT or await _has_orders(ctx):
-            ctx.conversation.clear()
-            raise Redispatch(texts.DROPPED_NOTE)
-        if reading.act is Act.CANCEL:  # 不去了 with nothing booked yet: this booking
-            ctx.conversation.clear()
-            return texts.LEFT
+        stay = f"{texts.STAY[reading.act]}\n我们接着来：{pending}"
+        return _missed(ctx, stay, optional=optional, way_out=way_out)
+    if reading.act is Act.CANCEL:
+        # 算了，不去了 said while booking calls off this booking, whatever else is booked.
+        await _rejected(ctx)
+        ctx.conversation.clear()
+        return texts.LEFT
+    about_orders = reading.act in (Act.OUTCOME, Act.RATING)
+    if reading.act is Act.COMPLAINT or (about_orders and await _has_orders(ctx)):
+        ctx.conversation.clear()
+        raise Redispatch(texts.DROPPED_NOTE)
     if _another_service(reading, item) and (question is None or question.kind != "notes"):
         ctx.conversation.clear()
         raise Redispatch(texts.NEW_REQUEST_NOTE)
@@ -283,8 +286,7 @@ async def _not_an_answer(
         async with ctx.sessionmaker.begin() as session:
             await staff.hand_to_staff(session, ctx, f"【居民提问】{msg.text}")
         return f"{texts.QUESTION_HANDED_OFF}\n我们接着来：{pending}"
-    optional = question is not None and not question.required
-    return _missed(ctx, again, optional=optional)
+    return _missed(ctx, again, optional=optional, way_out=way_out)
 
 
 FREE_TEXT = frozenset({"building", "name", "notes", "text"})
@@ -295,10 +297,13 @@ _NOT_ANSWERS = frozenset(
 )
 
 
-def _meant_as_answer(reading: Reading, item: Item) -> bool:
+def _meant_as_answer(reading: Reading, item: Item, question: Question) -> bool:
     """A free text is an answer unless it reads as something else: a greeting or
     thanks, a word on an order, a question the FAQ answers, or a clear request for
-    another service."""
+    another service. At 「还有什么要补充的吗？」 a complaint about the very thing being
+    reported (十二点了还在吵，反映了好几次了) is what is asked for."""
+    if question.kind == "notes" and reading.act in (Act.COMPLAINT, Act.OUTCOME):
+        return True
     if reading.act in _NOT_ANSWERS or reading.faq is not None:
         return False
     match = reading.match
@@ -326,13 +331,14 @@ async def _has_orders(ctx: Context) -> bool:
         return bool(await repo.recent_orders(session, ctx.community_id, ctx.openid, limit=1))
 
 
-def _missed(ctx: Context, again: str, *, optional: bool) -> str:
+def _missed(ctx: Context, again: str, *, optional: bool = False, way_out: str | None = None) -> str:
     """Ask again; from the third miss of the same question on, offer a way out."""
     data = ctx.conversation.data
     data["misses"] = data.get("misses", 0) + 1
     ctx.conversation.set(ctx.conversation.state, **data)
     if data["misses"] >= 3:
-        way_out = texts.WAY_OUT_OPTIONAL if optional else texts.WAY_OUT_REQUIRED
+        if way_out is None:
+            way_out = texts.WAY_OUT_OPTIONAL if optional else texts.WAY_OUT_REQUIRED
         return f"{again}\n{way_out}"
     return again
 

@@ -90,8 +90,13 @@ async def rate_order(ctx: Context, args: str) -> str:
 @router.on(Command("转人工", "人工", "人工服务", "找工作人员", "找人工"))
 async def hand_off(msg: Incoming, ctx: Context, args: str) -> str:
     """Staff take over: the request is kept for the console and acknowledged."""
-    state = ctx.conversation.state
-    context = f"（当时在：{state}）" if state else ""
+    context = ""
+    data = ctx.conversation.data
+    if ctx.conversation.state is not None and data.get("item"):
+        try:
+            context = f"（当时正在预约「{ctx.catalog.item(data['item']).title}」）"
+        except KeyError:
+            context = "（当时正在预约）"
     async with ctx.sessionmaker.begin() as session:
         await staff.hand_to_staff(session, ctx, (args or msg.text) + context)
     ctx.conversation.clear()

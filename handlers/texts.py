@@ -321,6 +321,8 @@ def unit_help(units: list[str]) -> str:
 WAY_OUT_OPTIONAL = (
     "如果不方便回答，回复“跳过”就行；也可以回复“转人工”找工作人员，或回复“取消”不办了。"
 )
+WAY_OUT_CONFIRM = "不方便的话，回复“转人工”让工作人员帮您办。"
+WAY_OUT_LIST = "都不需要的话回复“取消”；也可以直接说您要办的事，或回复“转人工”找工作人员。"
 WAY_OUT_REQUIRED = "这一项需要填。不方便的话，回复“转人工”让工作人员帮您，或回复“取消”不办了。"
 STAY = {
     "greeting": "您好！",

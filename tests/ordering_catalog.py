@@ -22,7 +22,7 @@ community:
   id: testville
   name: 测试社区
   timezone: Asia/Shanghai
-  duty_phone: "0773-2800110"
+  duty_phone: "0773-2800123"
   grids:
     - {{id: g1, name: 第一网格, areas: [1栋, 2栋, 3栋]}}
     - {{id: g2, name: 第二网格, areas: [7栋, 8栋]}}

@@ -26,6 +26,15 @@ from catalog.acts import Act, Emergency, emergency_in, read_act
         ("孙子放学到现在还没回家，电话也打不通", Emergency.MISSING),
         ("有个小孩掉河里了", Emergency.WATER),
         ("电梯坏了，我被困在电梯里", Emergency.DANGER),
+        ("有人在撬我家门", Emergency.CRIME),
+        ("家里进小偷了", Emergency.CRIME),
+        ("电梯门打不开，里面有人", Emergency.DANGER),
+        ("刚刚有人冒充公安打电话让我转账", Emergency.FRAUD),
+        ("我爸心脏不舒服，喘不过来", Emergency.MEDICAL),
+        ("孩子吞了硬币", Emergency.MEDICAL),
+        ("我妈突然说不出话，嘴歪了", Emergency.MEDICAL),
+        ("救救我", Emergency.DANGER),
+        ("快打120", Emergency.MEDICAL),
     ],
 )
 def test_danger_now_is_an_emergency(text: str, kind: Emergency) -> None:
@@ -48,6 +57,17 @@ def test_danger_now_is_an_emergency(text: str, kind: Emergency) -> None:
         "反诈中心的电话是96110吗",  # a number inside another number
         "我的电话是13811012345",
         "燃气表上显示没气了",
+        "3栋120",  # an address
+        "120栋楼道灯坏了",
+        "物业费一个月交120块正常吗",
+        "坐120路公交",
+        "想学急救，120的那种培训",
+        "有心梗病史，在吃阿司匹林",
+        "轮胎漏气了",
+        "我没被骗",
+        "提醒大家千万别被骗了",
+        "两个孩子打起来了",
+        "楼下两条狗打起来了",
     ],
 )
 def test_talk_about_danger_is_not_an_emergency(text: str) -> None:
@@ -79,6 +99,7 @@ def test_talk_about_danger_is_not_an_emergency(text: str) -> None:
         ("3分吧 来得太晚了", Act.RATING),
         ("我妈那天去不了了，不去义诊了", Act.CANCEL),
         ("陪诊不用了，儿子回来了", Act.CANCEL),
+        ("你们的人说好今天来，又不来了", Act.OUTCOME),
         ("等了三天也没人来", Act.COMPLAINT),
         ("你们工作人员态度太差了", Act.COMPLAINT),
         ("今天广场上跳舞的人好多啊，好热闹😄", Act.CHAT),

@@ -129,7 +129,7 @@ async def test_a_new_sentence_at_a_numbered_list_is_understood_as_what_it_is(
 
     assert "1. 物业服务" in await say(wechat, "o_fraud", "菜单")
     fraud = await say(wechat, "o_fraud", "我刚被骗了两万块")
-    assert "110" in fraud and "96110" in fraud and "请回复1到" not in fraud
+    assert "拨打110" in fraud and "96110" in fraud and "请回复1到" not in fraud
 
     # A pick that misses is still asked again (a number out of range).
     await say(wechat, "o_miss", "菜单")
@@ -144,11 +144,11 @@ async def test_emergencies_get_what_to_do_now_and_staff_are_alerted(
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
     fraud = await say(wechat, "o_f", "我被人骗了钱怎么办")
-    assert "110" in fraud and "96110" in fraud and "0773-2800110" in fraud
+    assert "拨打110" in fraud and "96110" in fraud and "0773-2800123" in fraud
     assert "讲座" not in fraud and "请回复" not in fraud
-    assert "110" in await say(wechat, "o_p", "我要报警")
+    assert "拨打110" in await say(wechat, "o_p", "我要报警")
     help_ = await say(wechat, "o_h", "救命")
-    assert "110" in help_ and "通知社区工作人员" in help_
+    assert "拨打110" in help_ and "通知社区工作人员" in help_
     assert "119" in await say(wechat, "o_fire", "楼下着火了，好大的烟")
 
     remarks = await rows(wechat, models.ResidentRemark)
@@ -162,6 +162,31 @@ async def test_emergencies_get_what_to_do_now_and_staff_are_alerted(
     assert len([a for a in alerts if "【紧急】" in a]) == 4
     assert len(await rows(wechat, models.Handoff)) == 4
     assert not await rows(wechat, models.UnmetNeed)
+
+
+async def test_numbers_in_an_address_or_a_price_raise_no_alarm(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    assert "哪栋楼" in await say(wechat, "o_num", "水管爆了")
+    assert "手机号码" in await say(wechat, "o_num", "3栋120")  # the address, not the ambulance
+    assert "救护车" not in await say(wechat, "o_fee", "物业费一个月交120块正常吗")
+    assert not await rows(wechat, models.ResidentRemark)
+
+
+async def test_a_unit_reporting_gas_in_its_completion_note_completes_the_order(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    await say(wechat, "o_gas", "水管爆了", "1栋", "13899990000")
+    found = CODE.search(await say(wechat, "o_gas", "确认"))
+    assert found is not None
+    await say(wechat, "o_gasman", f"绑定 {await invite(db_url, 'property')}")
+    await say(wechat, "o_gasman", f"接单 {found[1]}", f"开始 {found[1]}")
+    done = await say(
+        wechat, "o_gasman", f"完成 {found[1]} 不是水管，是燃气味，已关阀并通知燃气公司"
+    )
+    assert "已完成" in done and "119" not in done
 
 
 async def test_an_emergency_mid_form_is_answered_first_and_the_form_goes_on(
@@ -198,6 +223,32 @@ async def test_a_bare_rating_rates_the_order_just_completed(
     assert order.rating == 4
 
 
+async def test_not_satisfied_gets_an_apology_and_a_person_then_the_rating(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    await completed_repair(wechat, db_url, "o_unhappy")
+    reply = await say(wechat, "o_unhappy", "修好了，不过不太满意")
+    assert "对不起" in reply and "太好了" not in reply and "几分" in reply
+    assert "3分" in await say(wechat, "o_unhappy", "还行吧")
+    [order] = await orders_of(wechat)
+    assert order.rating == 3
+    [handoff] = await rows(wechat, models.Handoff)
+    assert "不太满意" in handoff.text  # type: ignore[attr-defined]
+
+
+async def test_their_no_show_is_not_read_as_the_resident_cancelling(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    await say(wechat, "o_wait", "水管爆了", "1栋", "13899990000", "确认")
+    reply = await say(wechat, "o_wait", "你们的人说好今天来，又不来了")
+    assert "取消" not in reply
+    assert "已经取消" not in await say(wechat, "o_wait", "是啊")
+    [order] = await orders_of(wechat)
+    assert order.status == OrderStatus.DISPATCHED
+
+
 async def test_not_fixed_reaches_the_order_and_its_unit_not_a_new_order(
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:
@@ -221,7 +272,7 @@ async def test_calling_off_a_booking_in_ones_own_words_cancels_it_after_confirmi
     assert found is not None
     asked = await say(wechat, "o_mum", "我妈那天去不了了，不去义诊了")
     assert found[1] in asked and "取消" in asked and "帮您预约" not in asked
-    assert "已经取消" in await say(wechat, "o_mum", "是")
+    assert "已经取消" in await say(wechat, "o_mum", "对，取消吧")
     [order] = await orders_of(wechat)
     assert order.status == OrderStatus.CANCELLED
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
@@ -272,12 +323,24 @@ async def test_thanks_or_a_rating_typed_at_a_free_question_are_not_taken_as_the_
     assert "哪栋楼" in await say(wechat, "o_free", "楼上半夜太吵了，噪音扰民")
     thanks = await say(wechat, "o_free", "谢谢你们")
     assert "不客气" in thanks and "哪栋楼" in thanks
+    assert not await rows(wechat, models.ResidentRemark)  # thanks to no one in particular
     rated = await say(wechat, "o_free", "5分")  # nothing to rate: the form is kept
     assert "哪栋楼" in rated and "放下" not in rated
     await say(wechat, "o_free", "3栋", "不想留", "没有")
     assert CODE.search(await say(wechat, "o_free", "确认"))
     [order] = await orders_of(wechat)
     assert order.answers["building"] == "3栋"
+
+
+async def test_calling_off_a_booking_while_making_another_leaves_only_the_new_one(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    await say(wechat, "o_two", "想听健康讲座", "1", "2", "13812345678", "确认")
+    assert "几位" in await say(wechat, "o_two", "想去义诊看看", "1")
+    assert "先不办了" in await say(wechat, "o_two", "算了，不去了")
+    [lecture] = await orders_of(wechat)
+    assert lecture.status == OrderStatus.DISPATCHED  # the lecture stays booked
 
 
 async def test_calling_off_the_booking_being_made_leaves_it(
@@ -313,6 +376,29 @@ async def test_the_third_miss_of_a_question_offers_a_way_out(
     third = await say(wechat, "o_stuck", "忘了")
     assert "转人工" not in first + second
     assert "转人工" in third and "取消" in third
+
+
+async def test_a_complaint_about_corrupt_staff_goes_to_the_confidential_item_only(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    reply = await say(wechat, "o_secret", "我要投诉社区工作人员吃拿卡要，办低保还要收红包")
+    if "是不是这一项" in reply:
+        reply = await say(wechat, "o_secret", "是")
+    assert "廉情监督反映" in reply
+    assert not await rows(wechat, models.Handoff)  # every staff member reads those
+    assert not await rows(wechat, models.ResidentRemark)
+
+
+async def test_asking_for_a_person_mid_form_tells_staff_what_was_being_booked(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    await say(wechat, "o_person", "水管爆了")
+    assert "工作人员" in await say(wechat, "o_person", "转人工")
+    [handoff] = await rows(wechat, models.Handoff)
+    assert "当时正在预约「水电维修」" in handoff.text  # type: ignore[attr-defined]
+    assert "order." not in handoff.text  # type: ignore[attr-defined]
 
 
 # --- unit members, praise ------------------------------------------------------------------------

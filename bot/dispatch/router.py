@@ -160,18 +160,28 @@ class Dispatcher(Router):
     and gives the resident a polite reply instead of silence."""
 
     def __init__(
-        self, error_handler: ErrorHandler | None = None, *, expired_notice: str = ""
+        self,
+        error_handler: ErrorHandler | None = None,
+        *,
+        expired_notice: str = "",
+        noticed_states: frozenset[str] = frozenset(),
+        first_routers: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__("root")
         self._error_handler = error_handler or _apologise
         self._expired_notice = expired_notice
-        """Put before the reply when the resident's conversation had timed out."""
+        """Put before the reply when the resident's conversation had timed out in one
+        of ``noticed_states`` (a booking half made, not a menu)."""
+        self._noticed_states = noticed_states
+        self._first_routers = first_routers
+        """Routers whose reply nothing may precede (emergency advice)."""
 
     async def feed(self, msg: Incoming, ctx: Context) -> str | None:
         notes: list[str] = []
+        router = ""
         for attempt in range(2):
             try:
-                reply = await self._feed_once(msg, ctx)
+                reply, router = await self._feed_once(msg, ctx)
             except Redispatch as again:
                 if attempt:
                     log.error("message %s redispatched twice; answered as is", msg.key)
@@ -179,13 +189,17 @@ class Dispatcher(Router):
                 notes.append(again.note)
                 continue
             break
-        if reply and ctx.conversation.expired and self._expired_notice:
+        if router in self._first_routers:
+            return reply
+        expired = ctx.conversation.expired_state in self._noticed_states
+        if reply and expired and self._expired_notice:
             reply = f"{self._expired_notice}\n{reply}"
         if reply and any(notes):
             reply = "\n".join([*filter(None, notes), reply])
         return reply
 
-    async def _feed_once(self, msg: Incoming, ctx: Context) -> str | None:
+    async def _feed_once(self, msg: Incoming, ctx: Context) -> tuple[str | None, str]:
+        """The reply, and the name of the router that gave it."""
         try:
             resolved = self.resolve(msg, ctx)
         except MatchNeeded:
@@ -196,10 +210,10 @@ class Dispatcher(Router):
             await ctx.read()
             resolved = self.resolve(msg, ctx)
         if resolved is None:
-            return None
+            return None, ""
         handler, arguments, router = resolved
         try:
-            return await handler(**arguments)
+            return await handler(**arguments), router
         except Redispatch:
             raise
         except Exception as exc:
@@ -208,7 +222,7 @@ class Dispatcher(Router):
                 # would tell WeChat it arrived. Unacknowledged, it is sent again.
                 raise
             log.exception("handler %s.%s failed on %s", router, handler.__name__, msg.key)
-            return await self._error_handler(msg, ctx, exc)
+            return await self._error_handler(msg, ctx, exc), router
 
 
 SORRY = "抱歉，系统刚才出了点小问题，请稍后再发一次。给您添麻烦了！"
