@@ -298,7 +298,7 @@ _PRAISED = re.compile(
     "物业|队|站|所|中心|单位|大家|各位"
 )
 """Whom praise is for: an adjective alone (天气真好) is not praise of anyone."""
-_THEY = re.compile("你们|师傅|他们|人家|工作人员|的人|医生|大夫|民警|律师")
+_THEY = re.compile("你们|师傅|他们|工作人员|的人|医生|大夫|民警|律师")
 """Someone else as the subject: their 不来了 is a no-show, not the resident's change."""
 _REFERS_BACK = re.compile("说好的|说好了|说好|师傅|上次|上回|修过|修完|来过|报过|报修了|约好")
 _CANCEL_EXPLICIT = re.compile("取消(?!订单[A-Za-z0-9 ])|不用(?:修|来|上门|过来)了")

@@ -119,10 +119,10 @@ def _faq_answer(
 
 
 def _confidential(match: MatchResult, matcher: Matcher) -> bool:
-    """The matcher would take or offer a confidential item for the message."""
-    if match.decision == "none":
+    """The matcher's first reading of the message is a confidential item."""
+    if match.decision == "none" or not match.candidates:
         return False
-    return any(matcher.catalog.item(c.item).confidential for c in match.candidates)
+    return matcher.catalog.item(match.candidates[0].item).confidential
 
 
 def _nothing(text: str) -> MatchResult:
