@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import order_effects as effects
@@ -30,7 +28,6 @@ from catalog.acts import Act
 from catalog.model import Catalog
 from catalog.understanding import Reading
 from handlers import ordering, orders, staff, texts
-from storage import models
 from storage.order_status import (
     CANCELLABLE_BY_RESIDENT,
     OPEN_STATUSES,
@@ -38,6 +35,7 @@ from storage.order_status import (
     OrderStatus,
 )
 from storage.repositories import ordering as repo
+from storage.repositories.ordering import RecentOrder
 from storage.types import utcnow
 
 CONFIRM_CANCEL = "feedback.cancel"
@@ -55,52 +53,14 @@ _WORKER = re.compile("师傅|医生|大夫|民警|警官|律师|老师|志愿者
 """Someone who serves an order: thanks to them, naming no unit, go to the latest one."""
 
 
-@dataclass(frozen=True)
-class _Order:
-    id: int
-    code: str
-    item: str
-    title: str
-    unit: str
-    status: OrderStatus
-    starts_at: dt.datetime | None
-    rated: bool
-    updated_at: dt.datetime
-
-
-async def _orders(session: AsyncSession, ctx: Context) -> list[_Order]:
-    """The resident's orders of the last 30 days, newest first."""
-    rows = await session.execute(
-        select(
-            models.Order.id,
-            models.Order.code,
-            models.Item.key,
-            models.Item.title,
-            models.Unit.key,
-            models.Order.status,
-            models.ItemSession.starts_at,
-            models.Order.rating,
-            models.Order.updated_at,
-        )
-        .join(models.Resident, models.Order.resident_id == models.Resident.id)
-        .join(models.Item, models.Order.item_id == models.Item.id)
-        .join(models.Unit, models.Order.unit_id == models.Unit.id)
-        .outerjoin(models.ItemSession, models.Order.session_id == models.ItemSession.id)
-        .where(
-            models.Order.community_id == ctx.community_id,
-            models.Resident.openid == ctx.openid,
-            models.Order.updated_at > utcnow() - RECENT,
-        )
-        .order_by(models.Order.updated_at.desc(), models.Order.id.desc())
-        .limit(20)
+async def _orders(session: AsyncSession, ctx: Context) -> list[RecentOrder]:
+    """The resident's orders touched in the last 30 days, newest first."""
+    return await repo.orders_touched_since(
+        session, ctx.community_id, ctx.openid, since=utcnow() - RECENT
     )
-    return [
-        _Order(id_, code, item, title, unit, OrderStatus(status), starts, rating is not None, at)
-        for id_, code, item, title, unit, status, starts, rating, at in rows
-    ]
 
 
-def _about(reading: Reading, orders: list[_Order]) -> list[_Order]:
+def _about(reading: Reading, orders: list[RecentOrder]) -> list[RecentOrder]:
     """The orders the message is about: those whose service it names, else all."""
     named = {c.item for c in reading.match.candidates}
     if reading.match.terms:
@@ -225,7 +185,7 @@ async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
 
 
 async def _pass_on(
-    session: AsyncSession, ctx: Context, msg: Incoming, order: _Order, *, solved: bool
+    session: AsyncSession, ctx: Context, msg: Incoming, order: RecentOrder, *, solved: bool
 ) -> None:
     """The resident's word on an order reaches the order's unit, and staff when unsolved."""
     first = await staff.remark(
@@ -249,7 +209,7 @@ async def _pass_on(
 
 
 async def _rate(
-    session: AsyncSession, ctx: Context, order: _Order, stars: int, comment: str
+    session: AsyncSession, ctx: Context, order: RecentOrder, stars: int, comment: str
 ) -> None:
     await repo.rate(session, ctx.community_id, ctx.openid, order.code, stars, comment[:500])
 
@@ -326,7 +286,7 @@ async def cancel_in_words(msg: Incoming, ctx: Context, reading: Reading) -> str:
     return texts.which_to_cancel([f"{o.code} {o.title}{_when(ctx, o)}" for o in choices])
 
 
-def _when(ctx: Context, order: _Order) -> str:
+def _when(ctx: Context, order: RecentOrder) -> str:
     if order.starts_at is None:
         return ""
     local = order.starts_at.astimezone(ZoneInfo(ctx.catalog.document.community.timezone))
@@ -409,7 +369,9 @@ async def complaint(msg: Incoming, ctx: Context, reading: Reading) -> str:
     return await _complain(msg, ctx, reading, order=order)
 
 
-async def _complain(msg: Incoming, ctx: Context, reading: Reading, *, order: _Order | None) -> str:
+async def _complain(
+    msg: Incoming, ctx: Context, reading: Reading, *, order: RecentOrder | None
+) -> str:
     """Kept for staff (with the unit of the order it is about) and handed to a person."""
     about = f"（订单 {order.code} {order.title}）" if order else ""
     async with ctx.sessionmaker.begin() as session:

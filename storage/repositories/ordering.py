@@ -435,6 +435,56 @@ async def recent_orders(
     ]
 
 
+@dataclass(frozen=True)
+class RecentOrder:
+    """What the conversation needs to know of an order a resident may be talking about."""
+
+    id: int
+    code: str
+    item: str
+    title: str
+    unit: str
+    status: OrderStatus
+    starts_at: dt.datetime | None
+    rated: bool
+    updated_at: dt.datetime
+
+
+async def orders_touched_since(
+    session: AsyncSession, community_id: str, openid: str, *, since: dt.datetime, limit: int = 20
+) -> list[RecentOrder]:
+    """The resident's orders changed since ``since``, most recently changed first (an
+    outcome, a rating or a cancellation in words is about one of these)."""
+    rows = await session.execute(
+        select(
+            models.Order.id,
+            models.Order.code,
+            models.Item.key,
+            models.Item.title,
+            models.Unit.key,
+            models.Order.status,
+            models.ItemSession.starts_at,
+            models.Order.rating,
+            models.Order.updated_at,
+        )
+        .join(models.Resident, models.Order.resident_id == models.Resident.id)
+        .join(models.Item, models.Order.item_id == models.Item.id)
+        .join(models.Unit, models.Order.unit_id == models.Unit.id)
+        .outerjoin(models.ItemSession, models.Order.session_id == models.ItemSession.id)
+        .where(
+            models.Order.community_id == community_id,
+            models.Resident.openid == openid,
+            models.Order.updated_at > since,
+        )
+        .order_by(models.Order.updated_at.desc(), models.Order.id.desc())
+        .limit(limit)
+    )
+    return [
+        RecentOrder(id_, code, item, title, unit, OrderStatus(status), at, rating is not None, up)
+        for id_, code, item, title, unit, status, at, rating, up in rows
+    ]
+
+
 async def latest_open_order(
     session: AsyncSession, community_id: str, openid: str, *, within: dt.timedelta
 ) -> models.Order | None:
