@@ -148,7 +148,7 @@ async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
     done = [o for o in orders if o.status is OrderStatus.COMPLETED and not o.rated]
     if reading.detail.satisfied is False:
         # 不满意: an apology and a person, never 「太好了」; then the rating, if due.
-        reply = await _complain(msg, ctx, reading, order=done[0] if done else None)
+        reply = await _complain(msg, ctx, order=done[0] if done else None)
         if not done:
             return reply
         ctx.conversation.set(ASK_STARS, code=done[0].code, title=done[0].title)
@@ -160,7 +160,7 @@ async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
             # when it speaks of a promise or a visit, a complaint for staff.
             plain = reading.without_orders()
             if plain.act is Act.COMPLAINT:
-                return await _complain(msg, ctx, plain, order=None)
+                return await _complain(msg, ctx, order=None)
             return await ordering.handle_request(msg, ctx, plain)
         async with ctx.sessionmaker.begin() as session:
             await _pass_on(session, ctx, msg, live[0], solved=False)
@@ -366,12 +366,10 @@ async def complaint(msg: Incoming, ctx: Context, reading: Reading) -> str:
             named = {c.item for c in reading.match.candidates}
             orders = [o for o in await _orders(session, ctx) if o.item in named]
         order = orders[0] if orders else None
-    return await _complain(msg, ctx, reading, order=order)
+    return await _complain(msg, ctx, order=order)
 
 
-async def _complain(
-    msg: Incoming, ctx: Context, reading: Reading, *, order: RecentOrder | None
-) -> str:
+async def _complain(msg: Incoming, ctx: Context, *, order: RecentOrder | None) -> str:
     """Kept for staff (with the unit of the order it is about) and handed to a person."""
     about = f"（订单 {order.code} {order.title}）" if order else ""
     async with ctx.sessionmaker.begin() as session:
