@@ -61,7 +61,8 @@ async def _orders(session: AsyncSession, ctx: Context) -> list[RecentOrder]:
 
 
 def _about(reading: Reading, orders: list[RecentOrder]) -> list[RecentOrder]:
-    """The orders the message is about: those whose service it names, else all."""
+    """The orders the message is about: those of the service it names (none when it
+    names another), or all when it names no service (还在漏)."""
     named = {c.item for c in reading.match.candidates}
     if reading.match.terms:
         mentioned = [o for o in orders if o.item in named]
