@@ -77,6 +77,9 @@ class ActReading:
     asks_new: bool = False
     """Asks for something in so many words (我想/能不能/帮我/怎么办): even phrased as a
     question, a request for help rather than a question about the community."""
+    wants_done: bool = False
+    """Asks for something to be done for them (帮我/能派人/上门/来修), not to be told
+    something: an FAQ answer is then given only when it is sure."""
     question: bool = False
     """Phrased as a question (吗/呢/？/几点/在哪 …)."""
     asks: bool = False
@@ -357,6 +360,7 @@ def read_act(text: str) -> ActReading:
         question=question,
         asks=_ASKS.search(plain) is not None,
         asks_new=asks_new,
+        wants_done=_WANTS_DONE.search(plain) is not None,
         off_scope=_OFF_SCOPE.search(plain) is not None,
         refers_back=_REFERS_BACK.search(plain) is not None,
         about_bot=_ABOUT_BOT.search(plain) is not None,
@@ -419,9 +423,13 @@ def read_act(text: str) -> ActReading:
 
 _NEW_REQUEST = re.compile(
     "我想|想要|想请|想找|想办|想问|想预约|想报名|想咨询|想学|想参加|想让|想给|我要|"
-    "你们给|给(?:修|弄|看|换|装|收|拉|清)|修修|来修|派人|派个人|管管|管一管|处理一下|"
+    "能(?:有个?人|给|帮|派|来|上门)|你们给|给(?:修|弄|看|换|装|收|拉|清)|修修|来修|派人|派个人|管管|管一管|处理一下|"
     "再(?:搞|办|来|开|组织|讲)一次|还有没有|还办不办|还搞不搞|什么时候再|下次什么时候|需要|能不能|能否|可不可以|有没有|"
     "帮我|帮忙|帮帮|麻烦|请问|请帮|预约|报名|申请|怎么办|咋办|怎么弄|得不得"
+)
+_WANTS_DONE = re.compile(
+    "帮我|帮忙|帮帮|给我(?:们)?(?:修|弄|看|办|换|装|开|送)|派人|派个人|来修|上门|来家|"
+    "能(?:有个?人|给|帮|派|来)"
 )
 _HELPED = re.compile("帮我|帮忙|帮帮|帮我们|麻烦")
 _STRONG_REQUEST = re.compile(

@@ -19,6 +19,9 @@ from catalog.faq import FaqMatch
 from catalog.learned import is_ignored
 from catalog.matcher import Matcher, MatchResult
 
+SURE_ANSWER = 0.7
+"""An FAQ answer this confident is given even to a message that asks for something
+done (请问怎么开居住证明); below it, such a message goes to the services."""
 STRONG_MATCH = 0.8
 """A match this confident is a request even where the wording looked off-scope or
 chatty (小区停车位多少钱一个月 asks a community service)."""
@@ -115,7 +118,12 @@ def _faq_answer(
     # 义诊怎么报名 asks how to book a service the catalog offers: the service answers
     # it better than a general answer, unless the FAQ entry fits more closely.
     best_item = match.candidates[0].score if match.candidates else 0.0
-    return found if found.score >= best_item else None
+    if found.score < best_item:
+        return None
+    if detail.wants_done and (match.decision != "none" or found.score < SURE_ANSWER):
+        # 能有个人陪吗 / 能帮我开锁吗 want something done: an answer only when sure.
+        return None
+    return found
 
 
 def _confidential(match: MatchResult, matcher: Matcher) -> bool:
