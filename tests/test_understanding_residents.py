@@ -401,6 +401,26 @@ async def test_asking_for_a_person_mid_form_tells_staff_what_was_being_booked(
     assert "order." not in handoff.text  # type: ignore[attr-defined]
 
 
+async def test_what_the_bot_missed_goes_to_the_learning_inbox(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    assert "请回复序号" in await say(wechat, "o_miss", "想找律师")  # services offered
+    assert "先不办了" in await say(wechat, "o_miss", "取消")  # none of them was it
+    await say(wechat, "o_miss2", "想听讲座")  # two services offered
+    await say(wechat, "o_miss3", "想学跳广场舞，社区能不能组织一下")  # nothing fits
+    kept = await rows(wechat, models.InboxMessage)
+    reasons = sorted((m.text, m.reason) for m in kept)  # type: ignore[attr-defined]
+    assert reasons == sorted(
+        [
+            ("想找律师", "ambiguous"),
+            ("想找律师", "rejected"),
+            ("想听讲座", "ambiguous"),
+            ("想学跳广场舞，社区能不能组织一下", "none"),
+        ]
+    )
+
+
 # --- unit members, praise ------------------------------------------------------------------------
 
 
