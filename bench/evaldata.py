@@ -27,6 +27,12 @@ SECOND_COMMUNITY = (
 """A second community's catalog and messages, written without seeing the lexicon or
 the dev set (bench/data/beiyuan/README.md): the gap between its figures and the dev
 set's measures over-fitting to the reference community."""
+HELD_OUT_COMMUNITY = (
+    REPO / "bench" / "data" / "nanhai" / "catalog.yaml",
+    REPO / "bench" / "data" / "nanhai" / "messages.jsonl",
+)
+"""A third community, written the same way and measured once the work on the first
+two was done: held out (bench/data/nanhai/README.md). Nothing is tuned on it."""
 
 
 def add_shared_option(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,8 @@ By default it measures the reference catalog on the labelled dev set and on
 bench/data/synthetic-heldout.jsonl, reading the first two from ../shared/eval beside
 the repository (``--shared`` points elsewhere), and a second community's catalog on
 its own messages (bench/data/beiyuan/, written without seeing the lexicon: the gap
-between it and the dev set measures over-fitting). Where the shared files are absent,
+between it and the dev set measures over-fitting), and a third community held out
+from all tuning (bench/data/nanhai/). Where the shared files are absent,
 as in a fresh clone, it says so in one line and measures the demo catalog instead.
 
 Each message is read as the bot reads it (``catalog.understanding``: the act first,
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from evaldata import (
+    HELD_OUT_COMMUNITY,
     HELDOUT,
     SECOND_COMMUNITY,
     add_shared_option,
@@ -207,9 +209,9 @@ def main() -> None:
     all_rows: list[dict[str, Any]] = []
     runs: list[tuple[str, Matcher, Path]] = [(catalog_path.stem, matcher, path) for path in sets]
     if not args.sets and args.catalog is None:
-        second_catalog, second_set = SECOND_COMMUNITY
-        second = Matcher(load_catalog(second_catalog), lexicon)
-        runs.append((second_catalog.parent.name, second, second_set))
+        for other_catalog, other_set in (SECOND_COMMUNITY, HELD_OUT_COMMUNITY):
+            other = Matcher(load_catalog(other_catalog), lexicon)
+            runs.append((other_catalog.parent.name, other, other_set))
     for name, run_matcher, path in runs:
         lines = path.read_text(encoding="utf-8").splitlines()
         rows = [json.loads(line) for line in lines if line.strip()]

@@ -80,7 +80,14 @@ def understand(text: str, matcher: Matcher) -> Reading:
     act, unclear = detail.act, False
     if is_ignored(matcher.catalog.document, text):
         act = Act.CHAT
-    elif act is Act.CHAT and match.decision == "matched" and match.score >= STRONG_MATCH:
+    elif (
+        act is Act.CHAT
+        and detail.off_scope
+        and match.decision == "matched"
+        and match.score >= STRONG_MATCH
+    ):
+        # 小区停车位多少钱一个月 reads like shopping but names a service clearly. News
+        # and praise (消防演练搞得真好) stay chat however clearly they name one.
         act = Act.REQUEST
     elif act is Act.REQUEST and not (detail.asks or detail.question) and match.decision == "none":
         # Neither a word of asking nor a service it names: not a need.

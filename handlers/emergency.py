@@ -31,6 +31,7 @@ LABELS = {
     Emergency.FRAUD: "刚被诈骗",
     Emergency.MISSING: "有人走失",
     Emergency.WATER: "有人落水",
+    Emergency.DISASTER: "房屋或灾害险情",
     Emergency.DANGER: "有人遇险",
 }
 

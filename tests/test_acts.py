@@ -35,6 +35,8 @@ from catalog.acts import Act, Emergency, emergency_in, read_act
         ("我妈突然说不出话，嘴歪了", Emergency.MEDICAL),
         ("救救我", Emergency.DANGER),
         ("快打120", Emergency.MEDICAL),
+        ("台风把隔壁的墙吹倒了，压着人了", Emergency.DISASTER),
+        ("水淹到二楼了，楼上还有老人", Emergency.DISASTER),
     ],
 )
 def test_danger_now_is_an_emergency(text: str, kind: Emergency) -> None:
@@ -112,6 +114,8 @@ def test_talk_about_danger_is_not_an_emergency(text: str) -> None:
         ("谢谢，我还想问一下体检的事", Act.REQUEST),
         ("我腿脚不好去不了医院，医生能上门吗", Act.REQUEST),
         ("楼下烧烤店油烟太大，投诉一下", Act.REQUEST),
+        ("报修了一个礼拜，到现在还没人处理", Act.COMPLAINT),
+        ("老板拖了我三个月工资不给，我该怎么办", Act.REQUEST),  # a third party
     ],
 )
 def test_the_act_of_a_message(text: str, act: Act) -> None:
