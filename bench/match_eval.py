@@ -60,7 +60,10 @@ def rss_mb() -> float:
 
 
 def predicted(reading: Reading) -> str | None:
-    """The item the bot would offer first: the match, or the first of the choices."""
+    """The item the bot would offer first: the match, the first of the choices, or the
+    service offered after an FAQ answer (one tap, but no order started)."""
+    if reading.offer is not None:
+        return reading.offer
     if not reading.wants_service:
         return None
     result = reading.match

@@ -45,6 +45,14 @@ class Reading:
         return self.act is Act.REQUEST and self.match.decision in ("matched", "ambiguous")
 
     @property
+    def offer(self) -> str | None:
+        """With an FAQ answer, the service the question also names (offered in one tap
+        after the answer: 义诊几号？ gets the date, and the 义诊 to book)."""
+        if self.faq is None or self.match.decision == "none" or not self.match.candidates:
+            return None
+        return self.match.candidates[0].item
+
+    @property
     def answer(self) -> str | None:
         """The FAQ's answer, when the FAQ answers the message."""
         return None if self.faq is None else self.faq.faq.answer
@@ -125,6 +133,11 @@ def _faq_answer(
     # 义诊怎么报名 asks how to book a service the catalog offers: the service answers
     # it better than a general answer, unless the FAQ entry fits more closely.
     best_item = match.candidates[0].score if match.candidates else 0.0
+    asks_to_know = detail.question and not (detail.asks_new or detail.wants_done)
+    if asks_to_know and not (match.decision == "matched" and match.score >= STRONG_MATCH):
+        # 垃圾几点收？ asks to be told: the FAQ answers, and a service it names is
+        # offered after the answer (``Reading.offer``).
+        return found
     if found.score < best_item:
         return None
     if detail.wants_done and (match.decision != "none" or found.score < SURE_ANSWER):

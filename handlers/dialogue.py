@@ -351,6 +351,9 @@ async def something_else(ctx: Context) -> str:
 @conversation.entry.on(ActIs(Act.QUESTION))
 async def question(msg: Incoming, ctx: Context, reading: Reading) -> str:
     answer = reading.answer
+    if answer is not None and reading.offer is not None:
+        item = ctx.catalog.item(reading.offer)
+        return ordering.offer_after_answer(ctx, item, answer=answer, need=msg.text)
     if answer is not None:
         return answer
     async with ctx.sessionmaker.begin() as session:

@@ -194,6 +194,9 @@ async def chose_item(msg: Incoming, ctx: Context) -> str:
     if picked is None and len(options) == 1 and answers.is_yes(msg.text):
         picked = 1
     if picked is None and len(options) == 1 and answers.is_no(msg.text):
+        if ctx.conversation.data.get("answered"):  # 不用了 after an answer: done
+            ctx.conversation.clear()
+            return texts.ACK
         await _rejected(ctx)
         return offer_categories(ctx, need=ctx.conversation.data.get("need", ""))
     if picked is None:
@@ -441,6 +444,12 @@ def _offer_items(
     else:
         lines.append("都不是的话请回复“取消”，也可以换个说法再说一遍。")
     return "\n".join(lines)
+
+
+def offer_after_answer(ctx: Context, item: Item, *, answer: str, need: str) -> str:
+    """An FAQ answer, then the service the question named, to book in one tap."""
+    ctx.conversation.set(CHOOSE_ITEM, options=[item.id], need=need, guess=None, answered=True)
+    return f"{answer}\n需要的话，我可以帮您预约「{item.title}」：要办请回复“是”。"
 
 
 def _by_name(text: str, names: list[str]) -> int | None:

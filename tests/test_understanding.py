@@ -58,3 +58,10 @@ def test_an_unsolved_report_from_someone_with_no_order(demo: Matcher) -> None:
     assert reading.without_orders().act is Act.REQUEST  # a report to act on
     promised = understand("说好的上门换药，等到下午也没见人", demo).without_orders()
     assert promised.act is Act.COMPLAINT  # a promise the system does not know: staff
+
+
+def test_an_answered_question_that_names_a_service_offers_it(demo: Matcher) -> None:
+    reading = understand("打疫苗在哪里打？", demo)
+    assert reading.act is Act.QUESTION and reading.answer is not None
+    assert reading.offer == "vaccination-info" and not reading.wants_service
+    assert understand("社区几点上班？", demo).offer is None  # nothing to book

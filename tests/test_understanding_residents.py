@@ -421,6 +421,17 @@ async def test_what_the_bot_missed_goes_to_the_learning_inbox(
     )
 
 
+async def test_a_question_naming_a_service_is_answered_and_the_service_offered(
+    db_url: str, aiohttp_client: Client
+) -> None:
+    """The demo catalog: its FAQ says where to get vaccinated, and it has the service."""
+    wechat = await start(aiohttp_client, db_url)
+    reply = await say(wechat, "o_ask", "打疫苗在哪里打？")
+    assert "要办请回复“是”" in reply and "疫苗" in reply
+    assert "帮您预约" in await say(wechat, "o_ask", "是")
+    assert "好的" in await say(wechat, "o_ask2", "打疫苗在哪里打？", "不用了")
+
+
 # --- unit members, praise ------------------------------------------------------------------------
 
 
