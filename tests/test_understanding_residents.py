@@ -23,7 +23,7 @@ from storage.order_status import OrderStatus
 from tests.ordering_catalog import write_catalog
 from tests.test_console import add_user, login
 from tests.test_ordering import CODE, orders_of, say
-from tests.test_units import invite, outbox_texts
+from tests.test_units import invite, outbox_texts, place
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
@@ -61,10 +61,7 @@ async def speak(wechat: WeChatServer, openid: str, words: str) -> str:
 
 async def completed_repair(wechat: WeChatServer, db_url: str, resident: str) -> str:
     """A repair ordered by ``resident`` and completed by the property company's member."""
-    await say(wechat, resident, "水管爆了", "1栋", "13899990000")
-    found = CODE.search(await say(wechat, resident, "确认"))
-    assert found is not None
-    code = found[1]
+    code = await place(wechat, resident)
     worker = f"{resident}_worker"
     await say(wechat, worker, f"绑定 {await invite(db_url, 'property')}")
     assert "已接单" in await say(wechat, worker, f"接单 {code}")
@@ -178,14 +175,10 @@ async def test_a_unit_reporting_gas_in_its_completion_note_completes_the_order(
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
-    await say(wechat, "o_gas", "水管爆了", "1栋", "13899990000")
-    found = CODE.search(await say(wechat, "o_gas", "确认"))
-    assert found is not None
+    code = await place(wechat, "o_gas")
     await say(wechat, "o_gasman", f"绑定 {await invite(db_url, 'property')}")
-    await say(wechat, "o_gasman", f"接单 {found[1]}", f"开始 {found[1]}")
-    done = await say(
-        wechat, "o_gasman", f"完成 {found[1]} 不是水管，是燃气味，已关阀并通知燃气公司"
-    )
+    await say(wechat, "o_gasman", f"接单 {code}", f"开始 {code}")
+    done = await say(wechat, "o_gasman", f"完成 {code} 不是水管，是燃气味，已关阀并通知燃气公司")
     assert "已完成" in done and "119" not in done
 
 
@@ -241,7 +234,7 @@ async def test_their_no_show_is_not_read_as_the_resident_cancelling(
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
-    await say(wechat, "o_wait", "水管爆了", "1栋", "13899990000", "确认")
+    await place(wechat, "o_wait")
     reply = await say(wechat, "o_wait", "你们的人说好今天来，又不来了")
     assert "取消" not in reply
     assert "已经取消" not in await say(wechat, "o_wait", "是啊")
@@ -253,14 +246,12 @@ async def test_not_fixed_reaches_the_order_and_its_unit_not_a_new_order(
     db_url: str, aiohttp_client: Client, catalog_file: Path
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, catalog_file)
-    await say(wechat, "o_leak", "水管爆了", "1栋", "13899990000")
-    found = CODE.search(await say(wechat, "o_leak", "确认"))
-    assert found is not None
+    code = await place(wechat, "o_leak")
     reply = await say(wechat, "o_leak", "师傅来过了，还在漏")
     assert "阳光物业" in reply and "帮您预约" not in reply
     assert len(await orders_of(wechat)) == 1
     told = await outbox_texts(wechat, "property")
-    assert any(found[1] in text and "还在漏" in text for text in told), told
+    assert any(code in text and "还在漏" in text for text in told), told
 
 
 async def test_calling_off_a_booking_in_ones_own_words_cancels_it_after_confirming(
