@@ -134,7 +134,9 @@ async def announce_new_order(
 RESIDENT_NEWS = {
     OrderStatus.ACCEPTED: "已被{unit}接单，工作人员会尽快联系您。",
     OrderStatus.IN_SERVICE: "{unit}已经开始为您服务了。",
-    OrderStatus.COMPLETED: "已经办完了。满意的话请发“评价 {code} 5”打分（1到5分）。",
+    OrderStatus.COMPLETED: (
+        "已经办完了。办得怎么样？直接回复几分（1到5分，比如“5分”），或者说说您的意见就行。"
+    ),
     OrderStatus.RETURNED: "需要重新安排，社区正在为您协调，请稍等。",
     OrderStatus.CLOSED: "已经关闭。有疑问请发“转人工”。",
 }

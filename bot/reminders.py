@@ -150,7 +150,7 @@ class ReminderRunner:
             text += f"有「{title}」，订单号 {code}。"
             if facts.item.next_steps:
                 text += facts.item.next_steps
-            text += "去不了的话请发“取消订单 " + code + "”，把名额让给别人。"
+            text += "去不了的话直接回复“去不了了”，把名额让给别人。"
             await effects.notify_resident(
                 session, catalog, self._policy, facts.openid, f"eve:{code}", text, now
             )
@@ -160,7 +160,7 @@ class ReminderRunner:
                 return False
             text = (
                 f"您的订单 {code}（{title}）办完了，您满意吗？"
-                f"请发“评价 {code} 5”打分（1到5分），也可以写几句意见。"
+                "直接回复几分（1到5分，比如“5分”），也可以说说您的意见。"
             )
             await effects.notify_resident(
                 session, catalog, self._policy, facts.openid, f"rate:{code}", text, now
