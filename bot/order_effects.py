@@ -2,8 +2,10 @@
 same transaction as the change itself.
 
 Every function here takes the caller's session: the order change, the messages it
-causes and the reminders it schedules are committed together or not at all, and the
-keys (order code + event) make them idempotent.
+causes and the reminders it schedules are committed together or not at all. Their
+keys carry the id of the order event that caused them (``OrderFacts.event_id``): a
+retried request finds its effects already there, while a second dispatch to the same
+unit, or a second acceptance after a return, is a new event with effects of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -74,6 +76,8 @@ class OrderFacts:
     phone: str | None
     starts_at: dt.datetime | None
     location: str | None
+    event_id: int
+    """The order's latest event: the change these facts are loaded to announce."""
 
 
 async def order_placed(
@@ -83,13 +87,14 @@ async def order_placed(
     lines = [f"【新订单】{item.title}", f"订单号：{order.code}"]
     lines += _details(catalog, facts)
     lines.append(f"请回复“接单 {order.code}”接单，办不了请回复“退回 {order.code} 原因”。")
-    await notify_unit(session, catalog, facts.unit, f"placed:{order.code}", "新订单", lines)
+    event = facts.event_id
+    await notify_unit(session, catalog, facts.unit, f"placed:{order.code}:{event}", "新订单", lines)
     for co_unit in item.co_units:
         lead = catalog.unit(facts.unit).name
         co_lines = [f"【协办】{item.title}（{lead}牵头）", f"订单号：{order.code}"]
         co_lines += _details(catalog, facts)
         await notify_unit(
-            session, catalog, co_unit, f"co:{order.code}:{co_unit}", "协办订单", co_lines
+            session, catalog, co_unit, f"co:{order.code}:{event}:{co_unit}", "协办订单", co_lines
         )
 
     worktime = policy.worktime(catalog)
@@ -97,12 +102,13 @@ async def order_placed(
         ("accept_remind", policy.remind_after_hours),
         ("escalate", policy.escalate_after_hours),
     ):
-        # Keyed by unit: a re-dispatch to another unit starts its own clocks; the
-        # runner skips reminders meant for a unit the order has left.
+        # Keyed by the dispatch: every dispatch (to another unit, or back to the first)
+        # starts its own clocks; the runner skips reminders meant for a unit the order
+        # has left.
         await reminders.schedule(
             session,
             community_id=order.community_id,
-            key=f"{kind}:{order.code}:{facts.unit}",
+            key=f"{kind}:{order.code}:{facts.unit}:{event}",
             kind=kind,
             order_id=order.id,
             due_at=worktime.add_working_hours(now, hours),
@@ -160,13 +166,19 @@ async def order_changed(
         if new is OrderStatus.COMPLETED and note:
             text += f"\n办理情况：{note}"
         await notify_resident(
-            session, catalog, policy, facts.openid, f"{new.value}:{order.code}", text, now
+            session,
+            catalog,
+            policy,
+            facts.openid,
+            f"{new.value}:{order.code}:{facts.event_id}",
+            text,
+            now,
         )
     if new is OrderStatus.COMPLETED and facts.openid is not None:
         await reminders.schedule(
             session,
             community_id=order.community_id,
-            key=f"rate_ask:{order.code}",
+            key=f"rate_ask:{order.code}:{facts.event_id}",
             kind="rate_ask",
             order_id=order.id,
             due_at=now + dt.timedelta(hours=policy.rate_ask_after_hours),
@@ -176,9 +188,7 @@ async def order_changed(
             f"【退回】{item.title} 订单号：{order.code}",
             f"{unit}退回了订单：{note or '未说明原因'}",
         ]
-        await notify_staff(
-            session, catalog, f"returned:{order.code}:{now:%Y%m%d%H%M%S}", lines, item
-        )
+        await notify_staff(session, catalog, f"returned:{order.code}:{facts.event_id}", lines, item)
 
 
 async def notify_unit(
@@ -339,6 +349,15 @@ async def load_many_facts(
         if booked_ids
         else {}
     )
+    latest = dict(
+        (
+            await session.execute(
+                select(models.OrderEvent.order_id, func.max(models.OrderEvent.id))
+                .where(models.OrderEvent.order_id.in_([o.id for o in orders]))
+                .group_by(models.OrderEvent.order_id)
+            )
+        ).all()
+    )
     facts = {}
     for order in orders:
         resident = residents[order.resident_id]
@@ -351,5 +370,6 @@ async def load_many_facts(
             phone=resident.phone,
             starts_at=booked.starts_at if booked else None,
             location=booked.location if booked else None,
+            event_id=latest.get(order.id, 0),
         )
     return facts

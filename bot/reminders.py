@@ -127,7 +127,9 @@ class ReminderRunner:
                 f"【催办】{title}",
                 f"订单号 {code} 派单后还没有接单，请尽快回复“接单 {code}”。",
             ]
-            await effects.notify_unit(session, catalog, facts.unit, f"remind:{code}", "催办", lines)
+            await effects.notify_unit(
+                session, catalog, facts.unit, f"remind:{reminder.id}", "催办", lines
+            )
             return True
         if reminder.kind == "escalate":
             if status is not OrderStatus.DISPATCHED:
@@ -137,7 +139,9 @@ class ReminderRunner:
             )
             unit = catalog.unit(facts.unit).name
             lines = [f"【督办】{title} 订单号：{code}", f"{unit}超时未接单，请社区协调处理。"]
-            await effects.notify_staff(session, catalog, f"escalate:{code}", lines, facts.item)
+            await effects.notify_staff(
+                session, catalog, f"escalate:{reminder.id}", lines, facts.item
+            )
             return True
         if reminder.kind == "session_eve":
             if status not in (OrderStatus.DISPATCHED, OrderStatus.ACCEPTED, OrderStatus.ESCALATED):
@@ -152,7 +156,7 @@ class ReminderRunner:
                 text += facts.item.next_steps
             text += "去不了的话直接回复“去不了了”，把名额让给别人。"
             await effects.notify_resident(
-                session, catalog, self._policy, facts.openid, f"eve:{code}", text, now
+                session, catalog, self._policy, facts.openid, f"eve:{reminder.id}", text, now
             )
             return True
         if reminder.kind == "rate_ask":
@@ -163,7 +167,7 @@ class ReminderRunner:
                 "直接回复几分（1到5分，比如“5分”），也可以说说您的意见。"
             )
             await effects.notify_resident(
-                session, catalog, self._policy, facts.openid, f"rate:{code}", text, now
+                session, catalog, self._policy, facts.openid, f"rate:{reminder.id}", text, now
             )
             return True
         log.warning("unknown reminder kind %r (%s)", reminder.kind, reminder.key)

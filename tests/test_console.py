@@ -463,3 +463,37 @@ async def test_redispatching_to_another_unit_tells_that_unit_and_restarts_its_cl
     lawyer = await login(wechat, "lawyer1")
     assert repair in await (await lawyer.get("/portal")).text()
     await lawyer.close()
+
+
+async def test_dispatching_back_to_the_first_unit_tells_it_again_and_restarts_its_clocks(
+    site: tuple[WeChatServer, str, str],
+) -> None:
+    """A → B → A: the second dispatch to A is a new event with its own notification and
+    reminders (keyed by order code and unit alone, they used to be dropped)."""
+    wechat, repair, _ = site
+    staff = await login(wechat, "staff1")
+    path = f"/console/orders/{repair}"
+    for unit in ("law", "property"):
+        token = await csrf_of(staff, path)
+        moved = await staff.post(
+            f"{path}/dispatch", data={"csrf": token, "unit": unit}, allow_redirects=False
+        )
+        assert moved.status == 302
+    await staff.close()
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        told = (
+            await session.scalars(
+                select(models.OutboxMessage.target).where(
+                    models.OutboxMessage.key.like(f"placed:{repair}:%")
+                )
+            )
+        ).all()
+        clocks = (
+            await session.scalars(
+                select(models.Reminder.note).where(
+                    models.Reminder.key.like(f"accept_remind:{repair}:%")
+                )
+            )
+        ).all()
+    assert sorted(told) == ["law", "property", "property"]
+    assert sorted(clocks) == ["law", "property", "property"]

@@ -9,8 +9,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot import keys
+from bot import order_effects as effects
 from bot.worktime import WorkTime
 from storage import models
+from storage.order_status import OrderStatus
+from storage.repositories import ordering
 from tests.fake_clock import SHANGHAI, FakeClock
 from tests.ordering_catalog import write_catalog
 from tests.test_ordering import CODE, say
@@ -173,3 +176,38 @@ async def test_reminders_due_during_a_restart_fire_once(
     await tick(after)
     chased = [t for t in await outbox_texts(after, "property") if "催办" in t]
     assert len(chased) == 1 and code in chased[0]
+
+
+async def test_a_second_dispatch_is_chased_and_escalated_again(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """Dispatched, chased, escalated, dispatched again by staff: the second round of
+    chasing and escalation is sent too (keyed by order code, it used to be dropped)."""
+    clock = FakeClock.at(MONDAY)
+    wechat = await bot(aiohttp_client, db_url, tmp_path, clock)
+    code = await place(wechat, "o_again")
+    clock.set("2026-12-07 14:01")
+    await tick(wechat)
+    clock.set("2026-12-07 18:01")
+    await tick(wechat)
+    assert await status(wechat, code) == "escalated"
+
+    clock.set("2026-12-08 09:00")  # staff send it to the same unit again
+    app = wechat.client.app
+    catalog = app[keys.TENANTS].default.catalog.current
+    async with app[keys.SESSIONMAKER].begin() as session:
+        order = await session.scalar(select(models.Order).where(models.Order.code == code))
+        assert order is not None
+        await ordering.transition(session, order, OrderStatus.DISPATCHED, actor="staff:t")
+        facts = await effects.load_facts(session, catalog, order)
+        await effects.order_placed(session, catalog, app[keys.POLICY], facts, clock.now())
+
+    clock.set("2026-12-08 13:01")
+    await tick(wechat)
+    await tick(wechat)
+    chased = [t for t in await outbox_texts(wechat, "property") if "催办" in t]
+    assert len(chased) == 2
+    clock.set("2026-12-08 17:01")
+    await tick(wechat)
+    alerts = [t for t in await outbox_texts(wechat, "community") if "督办" in t]
+    assert len(alerts) == 2

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from bot import keys
 from bot.cli import main
 from storage import models
+from storage.order_status import OrderStatus
+from storage.repositories import ordering as ordering_repo
 from storage.repositories import units as repo
 from tests.ordering_catalog import write_catalog
 from tests.test_ordering import CODE, say
@@ -129,3 +131,22 @@ async def test_returning_needs_a_reason_and_tells_staff(
     staff = await outbox_texts(wechat, "community")
     assert any("退回" in t and "自来水公司" in t for t in staff)
     assert any("重新安排" in t for t in await outbox_texts(wechat, "o_resident"))
+
+
+async def test_a_second_acceptance_after_a_return_is_told_to_the_resident_again(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """接单 → 退回 → re-dispatch → 接单: the resident hears of both acceptances (keyed
+    by status and order code, the second message used to be dropped)."""
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    code = await place(wechat, "o_twice")
+    await say(wechat, "o_fixer", f"绑定 {await invite(db_url, 'property')}")
+    assert "已接单" in await say(wechat, "o_fixer", f"接单 {code}")
+    assert "已退回" in await say(wechat, "o_fixer", f"退回 {code} 配件没到，先退回")
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        order = await session.scalar(select(models.Order).where(models.Order.code == code))
+        assert order is not None
+        await ordering_repo.transition(session, order, OrderStatus.DISPATCHED, actor="staff:t")
+    assert "已接单" in await say(wechat, "o_fixer", f"接单 {code}")
+    accepted = [t for t in await outbox_texts(wechat, "o_twice") if "接单" in t]
+    assert len(accepted) == 2, accepted
