@@ -5,6 +5,12 @@ exactly once: if the process dies half-way, the transaction rolls back and the
 reminders are still due for the next poll (or the next process). A reminder that is
 no longer relevant when it comes due (the order was accepted, the session is over)
 is marked ``skipped``; one more than a week late is skipped as pointless.
+
+Each reminder is acted on inside its own savepoint: one that fails (an order whose
+unit has been retired from the catalog, say) has its effects undone, is marked
+``failed`` with the reason, and the rest of the batch goes on. Before, one bad row
+rolled the whole batch back and came first again at every poll, so no reminder of
+any community fired again.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from bot.clock import Clock
 from bot.tenants import Accounts, UnknownCommunity
 from catalog.model import Catalog
 from storage import models
+from storage.errors import database_unavailable
 from storage.order_status import OrderStatus
 from storage.repositories import ordering
 from storage.repositories import reminders as repo
@@ -80,18 +87,28 @@ class ReminderRunner:
                     facts.update(await effects.load_many_facts(session, catalog, mine))
             fired: list[int] = []
             skipped: list[int] = []
+            failed: list[tuple[int, str]] = []
             for reminder in due:
                 found = facts.get(reminder.order_id) if reminder.order_id is not None else None
-                relevant = (
-                    found is not None
-                    and now - reminder.due_at <= TOO_LATE
-                    and await self._fire(
-                        session, reminder, found, now, catalogs[found.order.community_id]
-                    )
-                )
+                try:
+                    async with session.begin_nested():
+                        relevant = (
+                            found is not None
+                            and now - reminder.due_at <= TOO_LATE
+                            and await self._fire(
+                                session, reminder, found, now, catalogs[found.order.community_id]
+                            )
+                        )
+                except Exception as exc:
+                    if database_unavailable(exc):
+                        raise  # not this row's fault: the batch is retried whole
+                    log.exception("reminder %s (%s) failed", reminder.id, reminder.key)
+                    failed.append((reminder.id, f"{type(exc).__name__}: {exc}"))
+                    continue
                 (fired if relevant else skipped).append(reminder.id)
             await repo.finish(session, fired, "done", now=now)
             await repo.finish(session, skipped, "skipped", now=now)
+            await repo.fail(session, failed, now=now)
         if due:
             log.info("reminders: %d fired, %d no longer relevant", len(fired), len(skipped))
         return len(due)

@@ -298,9 +298,12 @@ class Reminder(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     due_at: Mapped[dt.datetime]
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    """pending, done or skipped (no longer relevant when it came due)."""
+    """pending, done, skipped (no longer relevant when it came due) or failed."""
     fired_at: Mapped[dt.datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why acting on it failed (status ``failed``): it is set aside, never retried
+    ahead of the others, and shown to operators."""
 
 
 class Item(Base):

@@ -6,14 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import yaml
 from sqlalchemy import select
 
 from bot import keys
 from bot import order_effects as effects
 from bot.worktime import WorkTime
+from catalog.loader import load_catalog
 from storage import models
 from storage.order_status import OrderStatus
 from storage.repositories import ordering
+from storage.repositories.catalog import import_catalog
 from tests.fake_clock import SHANGHAI, FakeClock
 from tests.ordering_catalog import write_catalog
 from tests.test_ordering import CODE, say
@@ -211,3 +214,37 @@ async def test_a_second_dispatch_is_chased_and_escalated_again(
     await tick(wechat)
     alerts = [t for t in await outbox_texts(wechat, "community") if "督办" in t]
     assert len(alerts) == 2
+
+
+async def test_a_reminder_that_fails_is_set_aside_and_the_others_still_fire(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """An open order whose unit was retired from the catalog: its chase cannot be sent.
+    It is marked failed with the reason; the other order is chased as due (the failure
+    used to roll the whole batch back, every poll, for every community)."""
+    clock = FakeClock.at(MONDAY)
+    wechat = await bot(aiohttp_client, db_url, tmp_path, clock)
+    await say(wechat, "o_law", "想找律师咨询欠薪的事", "1栋", "13899990001")
+    assert CODE.search(await say(wechat, "o_law", "确认"))
+    repair = await place(wechat, "o_pipe")
+
+    data = yaml.safe_load((tmp_path / "catalog.yaml").read_text(encoding="utf-8"))
+    data["units"] = [u for u in data["units"] if u["id"] != "law"]
+    data["items"] = [i for i in data["items"] if i["unit"] != "law"]
+    retired = tmp_path / "without-law.yaml"
+    retired.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    app = wechat.client.app
+    async with app[keys.SESSIONMAKER].begin() as session:
+        await import_catalog(session, load_catalog(retired), source="test")
+    await app[keys.SCHEDULER].run_now("catalog-refresh")
+
+    clock.set("2026-12-07 14:01")
+    await tick(wechat)
+    chased = [t for t in await outbox_texts(wechat, "property") if "催办" in t]
+    assert len(chased) == 1 and repair in chased[0]
+    async with app[keys.SESSIONMAKER]() as session:
+        failed = (
+            await session.scalars(select(models.Reminder).where(models.Reminder.status == "failed"))
+        ).all()
+    assert [r.kind for r in failed] == ["accept_remind"]
+    assert failed[0].error and "law" in failed[0].error

@@ -78,6 +78,18 @@ async def claim_due(
     return list((await session.scalars(query)).all())
 
 
+async def fail(
+    session: AsyncSession, failures: Sequence[tuple[int, str]], *, now: dt.datetime
+) -> None:
+    """Set aside reminders that could not be acted on, with the reason."""
+    for reminder_id, error in failures:
+        await session.execute(
+            update(Reminder)
+            .where(Reminder.id == reminder_id)
+            .values(status="failed", fired_at=now, error=error[:1000])
+        )
+
+
 async def finish(
     session: AsyncSession, reminder_ids: Sequence[int], status: str, *, now: dt.datetime
 ) -> None:
