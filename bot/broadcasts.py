@@ -318,11 +318,18 @@ class BroadcastSender:
             status, reason = "failed", f"errcode {exc.errcode}"
         except Exception as exc:  # anything else: the outcome is unknown, do not resend
             status, reason = "unknown", type(exc).__name__
-        await self._db.run(
+        recorded = await self._db.run(
             lambda c: repo.finish(
                 c, claimed.id, status, reason=reason, retry_at=retry_at, counted=counted
             )
         )
+        if not recorded:
+            log.warning(
+                "broadcast delivery %d: settled by another process while sending; "
+                "its outcome (%s) is not recorded over that",
+                claimed.id,
+                status,
+            )
         return status != "pending" or retry_at is not None
 
     async def _unfollowed(self, community: str, openid: str) -> None:

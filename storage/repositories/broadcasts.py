@@ -179,10 +179,15 @@ def finish(
     reason: str | None = None,
     retry_at: dt.datetime | None = None,
     counted: bool = True,
-) -> None:
-    """Record a delivery's outcome. ``counted=False`` gives the claim's attempt back:
-    it did not fail for this delivery's sake (WeChat's quota for the whole account
-    was spent), so it must not bring the delivery closer to being given up."""
+) -> bool:
+    """Record a delivery's outcome; False when the delivery was no longer ``sending``.
+
+    Conditional on the claim: a send that outlasted its lease may have been settled as
+    ``unknown`` by another process meanwhile (it may have arrived); recording
+    ``pending`` over that would send it a second time. ``counted=False`` gives the
+    claim's attempt back: it did not fail for this delivery's sake (WeChat's quota for
+    the whole account was spent), so it must not bring the delivery closer to being
+    given up."""
     values: dict[str, Any] = {
         "status": status,
         "reason": reason,
@@ -191,7 +196,12 @@ def finish(
     }
     if not counted:
         values["attempts"] = _DELIVERIES.c.attempts - 1
-    connection.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id).values(values))
+    result = connection.execute(
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == delivery_id, _DELIVERIES.c.status == "sending")
+        .values(values)
+    )
+    return bool(result.rowcount)
 
 
 ABANDONED = "process stopped while sending"
