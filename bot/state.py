@@ -40,6 +40,9 @@ class Conversation:
     """A state existed but timed out before this message: the handler may say so."""
     expired_state: str | None = None
     """Which state timed out (a booking half made is worth a word; a menu is not)."""
+    version: int | None = None
+    """The stored state's version when it was read (None: nothing stored): the save is
+    conditional on it."""
     changed: bool = False
 
     def set(self, state: str | None, **data: Any) -> None:
@@ -110,24 +113,25 @@ class DatabaseStateStorage(StateStorage):
         row = await self._reads.submit(key)
         if row is None:
             return Conversation()
-        state, data, expires = row
+        state, data, expires, version = row
         if state is not None and expires is not None and expires < self._clock.now():
-            return Conversation(expired=True, expired_state=state)
-        return Conversation(state, dict(data))
+            return Conversation(expired=True, expired_state=state, version=version)
+        return Conversation(state, dict(data), version=version)
 
     async def save(self, key: StateKey, conversation: Conversation) -> None:
         if not conversation.changed:
             return
-        state, data = conversation.state, dict(conversation.data)
-        expires = self._clock.now() + self._timeout if state is not None else None
-        await self._db.run(lambda c: repo.save(c, *key, state, data, expires))
+        step = await self.save_step(key, conversation)
+        if step is not None:
+            await self._db.run(step)
 
     async def save_step(self, key: StateKey, conversation: Conversation) -> Step | None:
         if not conversation.changed:
             return None
         state, data = conversation.state, dict(conversation.data)
         expires = self._clock.now() + self._timeout if state is not None else None
-        return lambda c: repo.save(c, *key, state, data, expires)
+        version = conversation.version
+        return lambda c: repo.save(c, *key, state, data, expires, version)
 
     async def close(self) -> None:
         await self._reads.close()

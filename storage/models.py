@@ -527,6 +527,10 @@ class ConversationState(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     expires_at: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Raised by every save, which is conditional on the version read: a save made on
+    a stale reading (two messages of one resident at once, a lost lock) is refused
+    instead of undoing the other."""
 
 
 class ProcessedMessage(Base):

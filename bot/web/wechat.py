@@ -18,6 +18,7 @@ from bot import keys
 from bot.tenants import Tenant
 from bot.wechat.inbound import SUCCESS, Rejected, check_signature
 from storage.errors import database_failed
+from storage.repositories.states import StateConflict
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,11 @@ async def receive(request: web.Request) -> web.Response:
 
     try:
         outcome = await tenant.webhook.handle(envelope.incoming, started=started)
+    except StateConflict:
+        # Another message of this resident saved the conversation state meanwhile:
+        # nothing of this one was recorded, and WeChat's retry runs it on the new state.
+        log.warning("state of %s changed meanwhile: left for WeChat's retry", envelope.incoming.key)
+        return web.Response(status=503, text="unavailable")
     except Exception as exc:
         if not database_failed(exc):
             raise
