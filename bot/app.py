@@ -222,7 +222,9 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
             budget=settings.scheduler_interval,
         )
         runner = ReminderRunner(sessionmaker, tenants.accounts, app[keys.POLICY], app[keys.CLOCK])
-        leadership = Leadership(app[keys.ENGINE], interval=settings.leader_interval)
+        leadership = Leadership(
+            app[keys.ENGINE], interval=settings.leader_interval, scope=[t.id for t in tenants]
+        )
         await leadership.start()
         app[keys.LEADERSHIP] = leadership
         scheduler = Scheduler(gate=lambda: leadership.is_leader)

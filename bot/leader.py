@@ -7,6 +7,12 @@ takes it. (Work claimed by the jobs is safe across processes anyway - rows are t
 with ``SKIP LOCKED`` - so a hand-over never duplicates; leadership keeps the polls
 from multiplying.)
 
+Leadership is per deployment, not per database: the lock is keyed by the set of
+communities the process serves. Two deployments serving different communities on one
+database each have a leader for their own (with one global lock, only the winner's
+communities got reminders, notifications and broadcasts); processes of one deployment
+share the key, so one of them leads.
+
 On SQLite, the embedded single-process set-up, the process is always the leader.
 """
 
@@ -15,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
+from collections.abc import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,10 +32,18 @@ log = logging.getLogger(__name__)
 LOCK_KEY = 0x6F6D5F6C  # "om_l": distinct from the migration lock
 
 
+def scope_key(communities: Iterable[str]) -> int:
+    """The second half of the lock's key: the communities served, as a 31-bit number."""
+    return zlib.crc32(",".join(sorted(set(communities))).encode()) & 0x7FFFFFFF
+
+
 class Leadership:
-    def __init__(self, engine: AsyncEngine, *, interval: float = 2.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, interval: float = 2.0, scope: Iterable[str] = ()
+    ) -> None:
         self._engine = engine
         self._interval = interval
+        self._scope = scope_key(scope)
         self._connection: AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._is_leader = engine.dialect.name != "postgresql"
@@ -64,7 +80,8 @@ class Leadership:
         try:
             connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
             got = await connection.scalar(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}
+                text("SELECT pg_try_advisory_lock(:key, :scope)"),
+                {"key": LOCK_KEY, "scope": self._scope},
             )
         except BaseException:
             await connection.close()
@@ -94,6 +111,7 @@ class Leadership:
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await self._connection.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY}
+                    text("SELECT pg_advisory_unlock(:key, :scope)"),
+                    {"key": LOCK_KEY, "scope": self._scope},
                 )
         await self._let_go()

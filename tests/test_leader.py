@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from bot import keys
+from tests.ordering_catalog import write_catalog
 from tests.webhook_app import Client, start
 
 
@@ -56,3 +58,22 @@ async def test_metrics_for_prometheus(db_url: str, aiohttp_client: Client) -> No
         'om_messages_total{kind="text"}' in body and 'om_messages_total{kind="subscribe"}' in body
     )
     assert "om_handler_seconds_bucket" in body and "om_reminder_lag_seconds 0.0" in body
+
+
+async def test_two_deployments_serving_different_communities_each_have_a_leader(
+    db_url: str, aiohttp_client: Client, backend: str, tmp_path: Path
+) -> None:
+    """One database, two deployments (the demo community, and another): each runs the
+    scheduled jobs of its own communities. With one global lock only one did, and the
+    other's residents got no reminders, notifications or broadcasts."""
+    demo = await start(aiohttp_client, db_url, leader_interval=0.2)
+    other = await start(
+        aiohttp_client, db_url, leader_interval=0.2, catalog_path=write_catalog(tmp_path)
+    )
+    await asyncio.sleep(0.5)
+    leaders = [w.client.app[keys.LEADERSHIP].is_leader for w in (demo, other)]
+    assert leaders == [True, True]
+    same = await start(aiohttp_client, db_url, leader_interval=0.2)  # the demo's again
+    await asyncio.sleep(0.5)
+    expected = backend == "sqlite"  # embedded: every process leads its own
+    assert same.client.app[keys.LEADERSHIP].is_leader is expected
