@@ -159,6 +159,24 @@ def _skipping(msg: Incoming, ctx: Context) -> bool:
     return question is not None and not question.required and answers.is_skip(msg.text)
 
 
+def _gone(msg: Incoming, ctx: Context) -> bool:
+    """The service being booked or offered left the catalog since (an import
+    mid-conversation): every answer would otherwise end in an apology."""
+    data = ctx.conversation.data
+    wanted = [data["item"]] if data.get("item") else list(data.get("options", []))
+    categories = data.get("categories")
+    if categories is not None:
+        return any(c not in ctx.catalog.categories for c in categories)
+    return any(not ctx.catalog.has_item(i) for i in wanted)
+
+
+@conversation.interrupts.on(Predicate(_gone))
+async def service_withdrawn(ctx: Context) -> str:
+    """Say so, leave the conversation, and read the message afresh."""
+    ctx.conversation.clear()
+    raise Redispatch(texts.WITHDRAWN)
+
+
 @conversation.interrupts.on(LEAVE, Predicate(lambda msg, ctx: not _skipping(msg, ctx)))
 async def leave(ctx: Context) -> str:
     await _rejected(ctx)

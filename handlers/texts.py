@@ -333,5 +333,6 @@ STAY = {
     "thanks": "不客气！",
 }
 """A short word for a greeting or thanks typed at a question, before it is asked again."""
+WITHDRAWN = "（不好意思，您刚才办的这项服务社区刚刚调整了，暂时不能预约。我们重新来。）"
 NEW_REQUEST_NOTE = "（刚才的预约先不办了，我们先说这件事。）"
 DROPPED_NOTE = "（刚才的预约先放下了。）"

@@ -119,3 +119,14 @@ items:
     path = directory / "catalog.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def without_unit(source: Path, unit: str, target: Path) -> Path:
+    """A copy of a catalog file without ``unit`` and its items (the unit retired)."""
+    import yaml
+
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data["units"] = [u for u in data["units"] if u["id"] != unit]
+    data["items"] = [i for i in data["items"] if i["unit"] != unit]
+    target.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return target

@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import select, update
 
 from bot import keys
+from catalog.loader import load_catalog
 from handlers import EXPIRED_NOTICE
 from storage import models
 from storage.order_status import OrderStatus
 from storage.repositories import ordering as repo
-from tests.ordering_catalog import write_catalog
+from storage.repositories.catalog import import_catalog
+from tests.ordering_catalog import without_unit, write_catalog
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
@@ -345,3 +347,23 @@ async def test_the_building_given_on_an_order_places_the_resident_in_a_grid(
             select(models.Resident).where(models.Resident.openid == "o_grid")
         )
     assert resident is not None and resident.grid_key == "g2" and resident.building == "8栋2单元"
+
+
+async def test_a_service_withdrawn_mid_conversation_is_explained_not_apologised_for(
+    db_url: str, aiohttp_client: Client, catalog_file: Path, tmp_path: Path
+) -> None:
+    """Staff import a catalog without the service a resident is booking: the next answer
+    gets a word on it and is read afresh (it used to get 「系统出了点小问题」 until the
+    conversation timed out)."""
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    assert "哪栋楼" in await say(wechat, "o_mid", "想找律师咨询欠薪的事")
+    changed = await asyncio.to_thread(
+        without_unit, catalog_file, "law", tmp_path / "without-law.yaml"
+    )
+    app = wechat.client.app
+    async with app[keys.SESSIONMAKER].begin() as session:
+        await import_catalog(session, load_catalog(changed), source="test")
+    await app[keys.SCHEDULER].run_now("catalog-refresh")
+    reply = await say(wechat, "o_mid", "1栋")
+    assert "调整了" in reply and "小问题" not in reply
+    assert "菜单" in await say(wechat, "o_mid", "帮助")  # no longer stuck in the form

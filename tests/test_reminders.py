@@ -3,10 +3,10 @@ the eve of a session, rating requests, quiet hours, and a restart while due."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
-import yaml
 from sqlalchemy import select
 
 from bot import keys
@@ -18,7 +18,7 @@ from storage.order_status import OrderStatus
 from storage.repositories import ordering
 from storage.repositories.catalog import import_catalog
 from tests.fake_clock import SHANGHAI, FakeClock
-from tests.ordering_catalog import write_catalog
+from tests.ordering_catalog import without_unit, write_catalog
 from tests.test_ordering import CODE, say
 from tests.test_units import invite, outbox_texts, place
 from tests.webhook_app import Client, start
@@ -228,11 +228,9 @@ async def test_a_reminder_that_fails_is_set_aside_and_the_others_still_fire(
     assert CODE.search(await say(wechat, "o_law", "确认"))
     repair = await place(wechat, "o_pipe")
 
-    data = yaml.safe_load((tmp_path / "catalog.yaml").read_text(encoding="utf-8"))
-    data["units"] = [u for u in data["units"] if u["id"] != "law"]
-    data["items"] = [i for i in data["items"] if i["unit"] != "law"]
-    retired = tmp_path / "without-law.yaml"
-    retired.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    retired = await asyncio.to_thread(
+        without_unit, tmp_path / "catalog.yaml", "law", tmp_path / "without-law.yaml"
+    )
     app = wechat.client.app
     async with app[keys.SESSIONMAKER].begin() as session:
         await import_catalog(session, load_catalog(retired), source="test")
