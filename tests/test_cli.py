@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
 from bot.cli import main
+from storage import models
 from storage.engine import create_engine, create_sessionmaker
 from tests.conftest import DEMO_CATALOG, QINGSHIWAN
 from tests.test_catalog_import import place_order
@@ -123,6 +126,34 @@ def test_catalog_import_is_idempotent_from_the_cli(db_url: str) -> None:
     assert len(summary["items"]["added"]) == 27 and summary["new_version"]
     again = invoke("catalog", "import", str(QINGSHIWAN), DATABASE_URL=db_url)
     assert again.exit_code == 0 and "nothing changed" in again.output
+
+
+def test_a_proxy_order_for_a_weekly_class_takes_a_place_in_a_dated_session(
+    db_url: str,
+) -> None:
+    """代办 for the lawyer's Wednesday mornings: the session is asked for, as by chat, and
+    a place is taken (it used to be placed with no session, no place and no reminder)."""
+    assert invoke("catalog", "import", str(DEMO_CATALOG), DATABASE_URL=db_url).exit_code == 0
+    flags = ["orders", "create", "--item", "legal-consult", "--name", "王", "--phone"]
+    missing = invoke(*flags, "13800000000", DATABASE_URL=db_url)
+    assert missing.exit_code == 1, missing.output
+    found = re.search(r"needs one of: (w0-\d{8})", missing.output)
+    assert found is not None, missing.output
+    placed = invoke(*flags, "13800000000", "--session", found[1], DATABASE_URL=db_url)
+    assert placed.exit_code == 0, placed.output
+
+    async def booked() -> int:
+        engine = create_engine(db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                row = await session.scalar(
+                    select(models.ItemSession).where(models.ItemSession.key == found[1])
+                )
+                return -1 if row is None else row.booked
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(booked()) == 1
 
 
 def test_orders_list_json_shows_each_order(db_url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,6 +60,18 @@ async def place_proxy_order(
             "请居民本人通过公众号提交，内容只有承办单位能看到。",
         )
     row = await ordering.item_row(session, community, item_key)
+    upcoming: list[ordering.SessionOption] = []
+    if item.weekly:
+        # Weekly classes become dated sessions (w<slot>-<date>) with places, as they do
+        # when a resident books by chat: a proxy order takes a place like any other.
+        zone = ZoneInfo(catalog.document.community.timezone)
+        upcoming = await ordering.upcoming_sessions(session, row, item.weekly, zone)
+        if session_key is None:
+            keys = [o.key for o in upcoming[:6]]
+            raise ProxyOrderError(
+                f"--session: weekly item '{item_key}' needs one of: {', '.join(keys)}",
+                f"「{item.title}」每周都有，需要选一次参加的时间，请在场次列表里选一场。",
+            )
 
     session_id = None
     if session_key is not None:
@@ -70,7 +83,7 @@ async def place_proxy_order(
             )
         )
         if found is None:
-            keys = [s.id for s in item.sessions]
+            keys = [s.id for s in item.sessions] or [o.key for o in upcoming[:6]]
             raise ProxyOrderError(
                 f"--session: item '{item_key}' has no session '{session_key}'"
                 + (f" (sessions: {', '.join(keys)})" if keys else " (it has no dated sessions)"),
