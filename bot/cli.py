@@ -205,9 +205,12 @@ def serve(host: str | None, port: int | None, workers: int, stop_timeout: float)
             _serve(settings, host, port)
         return
     if settings.is_sqlite:
-        click.echo(
-            "warning: several workers on SQLite share one writer; PostgreSQL scales out",
-            err=True,
+        # A resident's messages are serialised by a lock that on SQLite lives in one
+        # process: two workers could each handle one of them at the same time.
+        fail(
+            f"--workers {workers}: several workers need PostgreSQL (DATABASE_URL); "
+            "SQLite is served by one process",
+            2,
         )
     if port == 0:
         fail("--workers: needs a fixed --port (the workers share it)", 2)

@@ -18,7 +18,15 @@ from sqlalchemy import func, select
 from storage import models
 from storage.engine import create_engine
 from tests.ordering_catalog import write_catalog
-from tests.servers import Process, post, spawn_serve, start_servers, stop_servers, wait_healthy
+from tests.servers import (
+    Process,
+    post,
+    run_serve,
+    spawn_serve,
+    start_servers,
+    stop_servers,
+    wait_healthy,
+)
 
 CODE = re.compile(r"订单号：([2-9A-Z]{6})")
 
@@ -122,8 +130,18 @@ async def test_killing_the_leader_hands_over_and_a_due_reminder_fires_once(
     assert chased == 1  # the unit has one channel: one chase
 
 
-def test_serve_with_workers_shares_the_port(db_url: str, tmp_path: Path) -> None:
+def test_serve_with_workers_shares_the_port(db_url: str, tmp_path: Path, backend: str) -> None:
     import json
+
+    if backend == "sqlite":
+        # A resident's messages are serialised by an in-process lock on SQLite: several
+        # workers are refused (they used to start, with a warning).
+        refused = run_serve(
+            db_url, tmp_path, "--workers", "2", CATALOG_PATH=str(write_catalog(tmp_path))
+        )
+        assert refused.returncode == 2
+        assert "--workers 2: several workers need PostgreSQL" in refused.stderr
+        return
 
     parent, base = spawn_serve(
         db_url, tmp_path, "--workers", "2", CATALOG_PATH=str(write_catalog(tmp_path))
