@@ -433,31 +433,39 @@ async def test_staff_place_a_proxy_order_for_a_resident_without_a_phone(
     await staff.close()
 
 
+async def dispatch_to(wechat: WeChatServer, code: str, *units: str) -> None:
+    """Staff send the order to each unit in turn, from its console page."""
+    staff = await login(wechat, "staff1")
+    path = f"/console/orders/{code}"
+    for unit in units:
+        token = await csrf_of(staff, path)
+        moved = await staff.post(
+            f"{path}/dispatch", data={"csrf": token, "unit": unit}, allow_redirects=False
+        )
+        assert moved.status == 302
+    await staff.close()
+
+
+async def told_and_clocks(wechat: WeChatServer, code: str) -> tuple[list[str], list[str]]:
+    """The units told of the order's dispatches, and those whose acceptance clock runs."""
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        told = await session.scalars(
+            select(models.OutboxMessage.target).where(
+                models.OutboxMessage.key.like(f"placed:{code}:%")
+            )
+        )
+        clocks = await session.scalars(
+            select(models.Reminder.note).where(models.Reminder.key.like(f"accept_remind:{code}:%"))
+        )
+        return [str(t) for t in told], [str(c) for c in clocks]
+
+
 async def test_redispatching_to_another_unit_tells_that_unit_and_restarts_its_clocks(
     site: tuple[WeChatServer, str, str],
 ) -> None:
     wechat, repair, _ = site
-    staff = await login(wechat, "staff1")
-    path = f"/console/orders/{repair}"
-    token = await csrf_of(staff, path)
-    moved = await staff.post(
-        f"{path}/dispatch", data={"csrf": token, "unit": "law"}, allow_redirects=False
-    )
-    assert moved.status == 302
-    await staff.close()
-    async with wechat.client.app[keys.SESSIONMAKER]() as session:
-        told = (
-            await session.scalars(
-                select(models.OutboxMessage.target).where(
-                    models.OutboxMessage.key.like(f"placed:{repair}:%")
-                )
-            )
-        ).all()
-        clocks = (
-            await session.scalars(
-                select(models.Reminder.note).where(models.Reminder.kind == "accept_remind")
-            )
-        ).all()
+    await dispatch_to(wechat, repair, "law")
+    told, clocks = await told_and_clocks(wechat, repair)
     assert sorted(set(told)) == ["law", "property"]  # the first unit, then the new one
     assert "law" in clocks and "property" in clocks
     lawyer = await login(wechat, "lawyer1")
@@ -471,29 +479,7 @@ async def test_dispatching_back_to_the_first_unit_tells_it_again_and_restarts_it
     """A → B → A: the second dispatch to A is a new event with its own notification and
     reminders (keyed by order code and unit alone, they used to be dropped)."""
     wechat, repair, _ = site
-    staff = await login(wechat, "staff1")
-    path = f"/console/orders/{repair}"
-    for unit in ("law", "property"):
-        token = await csrf_of(staff, path)
-        moved = await staff.post(
-            f"{path}/dispatch", data={"csrf": token, "unit": unit}, allow_redirects=False
-        )
-        assert moved.status == 302
-    await staff.close()
-    async with wechat.client.app[keys.SESSIONMAKER]() as session:
-        told = (
-            await session.scalars(
-                select(models.OutboxMessage.target).where(
-                    models.OutboxMessage.key.like(f"placed:{repair}:%")
-                )
-            )
-        ).all()
-        clocks = (
-            await session.scalars(
-                select(models.Reminder.note).where(
-                    models.Reminder.key.like(f"accept_remind:{repair}:%")
-                )
-            )
-        ).all()
+    await dispatch_to(wechat, repair, "law", "property")
+    told, clocks = await told_and_clocks(wechat, repair)
     assert sorted(told) == ["law", "property", "property"]
     assert sorted(clocks) == ["law", "property", "property"]
