@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ def menu_push(menu_file: Path | None) -> None:
 
     settings = settings_or_exit()
     app_id, app_secret = _app_credentials(settings)
-    body = _load_menu(menu_file) if menu_file else default_menu()
+    body = _menu_file_or_exit(menu_file) if menu_file else default_menu()
     _push_menu(settings, app_id, app_secret, body)
     click.echo(
         f"menu pushed: {', '.join(str(b['name']) for b in body['button'])} "
@@ -119,76 +118,13 @@ async def _community_id(sessionmaker: async_sessionmaker[AsyncSession], settings
     return str(loaded.community_id)
 
 
-def _load_menu(path: Path) -> dict[str, Any]:
-    """Read and check a menu file; every problem is listed before exiting with status 1."""
-    import yaml
+def _menu_file_or_exit(path: Path) -> dict[str, Any]:
+    """The checked menu of ``path``; every problem is listed before exiting with status 1."""
+    from bot.wechat.menu import MenuFileError, load_menu
 
     try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except OSError as exc:
-        fail(f"{path}: {exc.strerror or exc}")
-    except (ValueError, yaml.YAMLError) as exc:
-        fail(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}")
-    problems = _menu_problems(data)
-    if problems:
-        for problem in problems:
+        return load_menu(path)
+    except MenuFileError as exc:
+        for problem in exc.problems:
             click.echo(f"{path}: {problem}", err=True)
-        fail(f"{path}: {len(problems)} problem(s) in the menu")
-    assert isinstance(data, dict)
-    return data
-
-
-def _menu_problems(data: Any) -> list[str]:
-    """The menu's shape by WeChat's rules; WeChat itself checks the finer limits."""
-    buttons = data.get("button") if isinstance(data, dict) else None
-    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
-        return ["button: expected a list of 1 to 3 buttons"]
-    problems: list[str] = []
-    for i, button in enumerate(buttons):
-        where = f"button[{i}]"
-        problems += _named_problems(button, where)
-        if not isinstance(button, dict):
-            continue
-        subs = button.get("sub_button")
-        if subs is None:
-            problems += _leaf_problems(button, where)
-        elif not isinstance(subs, list) or not 1 <= len(subs) <= 5:
-            problems.append(f"{where}.sub_button: expected a list of 1 to 5 buttons")
-        else:
-            for j, sub in enumerate(subs):
-                sub_where = f"{where}.sub_button[{j}]"
-                problems += _named_problems(sub, sub_where)
-                if isinstance(sub, dict):
-                    problems += _leaf_problems(sub, sub_where)
-    return problems
-
-
-_LEAF_FIELDS = {
-    "view": ("url",),
-    "miniprogram": ("url", "appid", "pagepath"),
-    "media_id": ("media_id",),
-    "article_id": ("article_id",),
-    "article_view_limited": ("article_id",),
-}
-"""What a button of each type needs besides its name; every other type needs a key."""
-
-
-def _named_problems(button: object, where: str) -> list[str]:
-    """A button must be a mapping with a name, whether it has sub-buttons or not."""
-    if not isinstance(button, dict):
-        return [f"{where}: expected a mapping with name and type"]
-    if not isinstance(button.get("name"), str) or not button["name"]:
-        return [f"{where}.name: required"]
-    return []
-
-
-def _leaf_problems(button: dict[str, Any], where: str) -> list[str]:
-    kind = button.get("type")
-    if not isinstance(kind, str) or not kind:
-        return [f"{where}.type: required (click, view, miniprogram …) unless it has sub_button"]
-    return [
-        f"{where}.{name}: required for type {kind}"
-        for name in _LEAF_FIELDS.get(kind, ("key",))
-        if not isinstance(button.get(name), str) or not button[name]
-    ]
+        fail(str(exc))
