@@ -3,6 +3,11 @@
 User mistakes (a bad setting, a broken catalog, an unknown status, an unreachable
 database) end with one clear line on stderr and a non-zero exit status, never a
 traceback. Exit status 1: the input is wrong; 2: usage or configuration is wrong.
+
+Each command group is a module of this package (serve, chat, db, catalog, match,
+needs, orders, units, broadcast, residents, users, menu), added to the root group
+``main`` below; what they share (fail, run, database, the chosen community) is in
+bot/cli/common.py.
 """
 
 from __future__ import annotations

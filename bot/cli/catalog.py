@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from bot.cli.common import _load_or_exit, community_catalog, database, run, settings_or_exit
+from bot.cli.common import catalog_or_exit, community_catalog, database, run, settings_or_exit
 from catalog.model import Catalog
 
 
@@ -21,7 +21,7 @@ def catalog() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 def catalog_validate(file: Path) -> None:
     """Check FILE and list every problem as `path: message`; exit 1 if there is any."""
-    loaded = _load_or_exit(file)
+    loaded = catalog_or_exit(file)
     click.echo(
         f"{file}: OK — {loaded.community_name}, {len(loaded.units)} units, "
         f"{len(loaded.items)} items, {len(loaded.categories)} categories (version {loaded.version})"
@@ -42,7 +42,7 @@ def catalog_import(file: Path, as_json: bool) -> None:
     from storage.repositories.catalog import import_catalog
 
     settings = settings_or_exit()
-    loaded = _load_or_exit(file)
+    loaded = catalog_or_exit(file)
 
     async def go() -> Any:
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli.common import _account_spec, database, fail, run, settings_or_exit
+from bot.cli.common import account_spec, database, fail, run, settings_or_exit
 
 
 @click.command()
@@ -33,7 +33,7 @@ def chat(openid: str, url: str | None) -> None:
     from storage.repositories.instance import get_value
 
     settings = settings_or_exit()
-    spec = _account_spec(settings)
+    spec = account_spec(settings)
     token = spec.wechat_token
     if token is None:  # the development token serve generated and stored
         key = dev_token_key(spec, spec.id or "")

@@ -1,5 +1,10 @@
-"""What every command shares: failing with one line, settings, running a coroutine
-against a migrated database, and which community (and its catalog) a command is for."""
+"""What the command modules of bot/cli/ share.
+
+Failing with one ``error:`` line and an exit status (1: the input is wrong; 2: usage or
+configuration is wrong), reading the settings, running a coroutine against a database
+that is migrated to head, and knowing which community a command is for (``--community``,
+kept on the root context by ``main``), its catalog and its time zone.
+"""
 
 from __future__ import annotations
 
@@ -25,15 +30,17 @@ T = TypeVar("T")
 
 
 class DatabaseNotReady(Exception):
-    pass
+    """The database is not set up or not migrated to head; run() reports it in one line."""
 
 
 def fail(message: str, status: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``status``."""
     click.secho(f"error: {message}", fg="red", err=True)
     raise SystemExit(status)
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
+    """The settings, or exit 2 naming what is wrong with them."""
     try:
         return load_settings(**overrides)
     except ConfigError as exc:
@@ -68,6 +75,9 @@ def run(coro: Coroutine[Any, Any, T], settings: Settings) -> T:
 async def database(
     settings: Settings, *, migrate_first: bool = False
 ) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
+    """An engine and sessionmaker for one command, disposed after it; raises
+    DatabaseNotReady unless the database is at the head revision (or migrates it
+    first with ``migrate_first``)."""
     engine = create_engine(settings.database_url, pool_size=2)
     try:
         if migrate_first:
@@ -137,7 +147,8 @@ async def community_catalog(session: AsyncSession) -> Catalog:
     return catalog
 
 
-def _load_or_exit(path: Path) -> Any:
+def catalog_or_exit(path: Path) -> Any:
+    """The catalog file at ``path``, or exit 1 after listing every problem in it."""
     try:
         return load_catalog(path)
     except CatalogError as exc:
@@ -145,7 +156,7 @@ def _load_or_exit(path: Path) -> Any:
         fail(f"{exc.source}: {len(exc.problems)} problem(s)")
 
 
-def _account_spec(settings: Settings) -> Any:
+def account_spec(settings: Settings) -> Any:
     """The configured community the command is for (``--community`` among several)."""
     from bot.communities import community_specs
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from bot.cli.common import _load_or_exit, settings_or_exit
+from bot.cli.common import catalog_or_exit, settings_or_exit
 
 
 @click.command()
@@ -39,7 +39,7 @@ def match(catalog_path: Path | None, as_json: bool, explain: bool, text: tuple[s
 
     settings = settings_or_exit()
     path = catalog_path or catalog_file(settings)
-    matcher = Matcher(_load_or_exit(path), thresholds=settings.thresholds)
+    matcher = Matcher(catalog_or_exit(path), thresholds=settings.thresholds)
     messages = text or tuple(line.rstrip("\r\n") for line in sys.stdin)
     for message in messages:
         reading = understand(message, matcher)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.cli.common import _account_spec, _load_or_exit, database, fail, run, settings_or_exit
+from bot.cli.common import account_spec, catalog_or_exit, database, fail, run, settings_or_exit
 from bot.config import Settings
 
 
@@ -59,7 +59,7 @@ def menu_push(menu_file: Path | None) -> None:
 
 def _app_credentials(settings: Settings) -> tuple[str, str]:
     """AppID and AppSecret, or exit 2 naming whichever is missing."""
-    spec = _account_spec(settings)
+    spec = account_spec(settings)
     app_id, app_secret = spec.wechat_app_id or "", spec.wechat_app_secret or ""
     prefix = f"{spec.id.upper().replace('-', '_')}_" if spec.id else ""
     missing = [
@@ -107,14 +107,14 @@ async def _community_id(sessionmaker: async_sessionmaker[AsyncSession], settings
     from bot.startup import catalog_file
     from storage.repositories.catalog import live_catalog
 
-    spec = _account_spec(settings)
+    spec = account_spec(settings)
     if spec.id is not None:
         return str(spec.id)
     async with sessionmaker() as session:
         live = await live_catalog(session)
     if live is not None:
         return live.community_id
-    loaded = await asyncio.to_thread(_load_or_exit, catalog_file(settings))
+    loaded = await asyncio.to_thread(catalog_or_exit, catalog_file(settings))
     return str(loaded.community_id)
 
 
