@@ -83,11 +83,11 @@ ENVELOPE = (
 )
 
 # The bare server runs on the event loop ``order-menu serve`` uses (uvloop when it is
-# installed, see bot.cli.event_loop_factory), so the ratio compares like with like.
+# installed, see bot.cli.common.event_loop_factory), so the ratio compares like with like.
 BARE_SERVER = """
 import sys
 from aiohttp import web
-from bot.cli import event_loop_factory
+from bot.cli.common import event_loop_factory
 
 async def wechat(request: web.Request) -> web.Response:
     await request.read()

@@ -1,4 +1,5 @@
-"""Talking to WeChat: the outbound API client (``api``), its errors and token cache.
+"""Talking to WeChat: the outbound API client (``api``), its errors and token cache,
+and custom menu files (``menu``).
 
 The CLICK keys of the default custom menu live here because two sides must agree on
 them: ``order-menu menu push`` puts them on the buttons, and the handlers routing
