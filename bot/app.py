@@ -177,7 +177,6 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
                         ledger=ledger,
                         states=states,
                         dispatcher=dispatcher,
-                        customer_service=customer_service,
                         tasks=tasks,
                         deadline=settings.reply_deadline,
                         policy=app[keys.POLICY],
@@ -201,6 +200,11 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
             await resident_locks.close()
             await batch_db.close()
             await asyncio.to_thread(matching.shutdown, cancel_futures=True)
+
+
+async def rerun_deferred(tenants: Tenants) -> int:
+    """Messages answered "success" whose run died or failed, in every community."""
+    return sum([await tenant.webhook.rerun_deferred() for tenant in tenants])
 
 
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
@@ -246,6 +250,12 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
             "catalog-refresh",
             lambda: refresh_catalogs(sessionmaker, tenants.accounts),
             everywhere=True,
+        )
+        scheduler.every(
+            settings.scheduler_interval,
+            "deferred-messages",
+            lambda: rerun_deferred(tenants),
+            everywhere=True,  # claims share them out: no process need be the leader
         )
         # The ledger's purge is not per community: one tenant's ledger does it for all.
         scheduler.every(3600, "ledger-purge", tenants.default.webhook.ledger.purge)

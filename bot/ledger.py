@@ -4,14 +4,20 @@ WeChat retries a message it got no answer to after about 5 s, three times, and a
 retry may reach another process. Every message is therefore *claimed* in the
 database before anything is done with it (see ``storage.repositories.ledger``):
 
-* the claimant runs the handlers and records the reply;
+* the claimant runs the handlers; the reply is recorded in the same transaction as
+  everything the message did (see ``bot.pipeline``), and only by the attempt that
+  still holds the claim (its owner token): an attempt whose claim was taken over
+  commits nothing;
 * a retry of a finished message gets the recorded reply again, or ``success`` when
   the reply went out through the customer-service API instead (it was late);
 * a retry of a message still running waits for it, within its own time budget;
-* a claim that neither finished nor was deferred within the lease belongs to an
-  attempt that died (a crash, a killed process): a retry takes it over.
+* a claim whose lease ran out (on the database's clock) without a reply or a
+  deferral belongs to an attempt that died: a retry takes it over;
+* a message answered ``success`` because it was slow (*deferred*) is stored with
+  its claim; if its attempt dies or fails, :meth:`MessageLedger.take_deferred` hands
+  it to whichever process runs it again.
 
-Claims and replies of concurrent messages are written in batches (group commit).
+Claims of concurrent messages are written in batches (group commit).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import datetime as dt
 import enum
 import functools
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +38,9 @@ from bot.clock import Clock, SystemClock
 from storage.batch import BatchDatabase
 from storage.repositories import ledger as repo
 from storage.repositories import residents as residents_repo
+from storage.repositories.ledger import ClaimLost, Deferred
+
+__all__ = ["Claim", "ClaimLost", "Deferred", "MessageLedger", "Status"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +60,12 @@ class Status(enum.Enum):
 class Claim:
     status: Status
     reply: str | None = None
+    token: str = ""
+    """NEW: the owner token that fences this attempt (see ``finish_step``)."""
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
 
 
 class MessageLedger:
@@ -59,66 +75,115 @@ class MessageLedger:
         community_id: str,
         *,
         lease: float,
+        deferred_lease: float = 60.0,
         keep: dt.timedelta = dt.timedelta(days=1),
         poll_interval: float = 0.1,
         clock: Clock | None = None,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
         self._db = db
-        self._community_id = community_id
+        self.community_id = community_id
         self._lease = dt.timedelta(seconds=lease)
+        """How long a claim may go without a reply before a retry takes it over."""
+        self._deferred_lease = dt.timedelta(seconds=deferred_lease)
+        """How long a deferred message's attempt has before another runs it again."""
         self._keep = keep
         self._poll_interval = poll_interval
-        # Claims and replies share one batch, so one transaction at a time writes
-        # the ledger: SQLite allows one writer, and writers queuing inside SQLite
-        # (its busy handler sleeps and retries) cost far more than queuing here.
-        self._writes: Batcher[_Write, Claim | None] = Batcher(self._write_batch)
+        # One transaction at a time writes the claims of many messages: SQLite allows
+        # one writer, and writers queuing inside SQLite (its busy handler sleeps and
+        # retries) cost far more than queuing here.
+        self._writes: Batcher[str, Claim] = Batcher(self._claim_batch)
         self._running: dict[str, asyncio.Event] = {}
         """Messages this process is handling: a local retry waits on the event."""
 
     async def claim(self, key: str) -> Claim:
         if key in self._running:  # a retry racing its first attempt in this process
             return Claim(Status.RUNNING)
-        claim = await self._writes.submit(_Write(key))
-        assert claim is not None
+        claim = await self._writes.submit(key)
         if claim.status is Status.NEW:
             self._running[key] = asyncio.Event()
         return claim
 
-    async def finish(
-        self,
-        key: str,
-        reply: str | None,
-        *,
-        resident: str | None = None,
-        also: Callable[[Connection], None] | None = None,
-    ) -> None:
-        """Record the reply; from now on a retry gets this reply.
+    def finish_step(
+        self, key: str, token: str, reply: str | None, *, resident: str | None
+    ) -> Callable[[Connection], bool]:
+        """The record of the reply, as a step of the message's unit of work.
 
+        The step raises :class:`ClaimLost` if ``token`` no longer holds the claim, and
+        returns True if the message was deferred (its reply must go out by the API).
         ``resident``: the openid of a resident who just interacted with us; their
-        48-hour customer-service window is noted in the same transaction.
-        ``also``: another write that must be kept if and only if the reply is (the
-        conversation's new state).
-        """
-        try:
-            await self._writes.submit(
-                _Write(key, finished=True, reply=reply, resident=resident, also=also)
-            )
-        finally:
-            self._forget(key)
+        48-hour customer-service window is noted in the same transaction."""
 
-    async def release(self, key: str) -> None:
+        def step(connection: Connection) -> bool:
+            deferred = repo.finish(connection, self.community_id, key, owner=token, reply=reply)
+            if resident:
+                residents_repo.touch_many(
+                    connection, self.community_id, [resident], now=self._clock.now()
+                )
+            return deferred
+
+        return step
+
+    def finished(self, key: str) -> None:
+        """The unit of work that recorded the reply committed (or gave up): a local
+        retry waiting for it may look again."""
+        self._forget(key)
+
+    async def release(self, key: str, token: str, *, retry_in: float = 2.0) -> None:
         """Give up a claim whose handling failed before any reply (the database went
-        away, the task was cancelled): WeChat's next retry may then claim it afresh."""
+        away, the task was cancelled, the state changed meanwhile): WeChat's next retry
+        may claim it afresh; a deferred message is run again in ``retry_in`` s."""
         self._forget(key)
         try:
-            await self._db.run(lambda c: repo.drop_claim(c, self._community_id, key))
+            await self._db.run(
+                lambda c: repo.release(
+                    c,
+                    self.community_id,
+                    key,
+                    owner=token,
+                    now=repo.database_now(c),
+                    retry_in=dt.timedelta(seconds=retry_in),
+                )
+            )
         except Exception:  # the lease runs out instead
             log.warning("could not release the claim on %s", key, exc_info=True)
 
-    async def defer(self, key: str) -> None:
-        """The answer was "success": the reply must not be given to a retry too."""
-        await self._db.run(lambda c: repo.mark_deferred(c, self._community_id, key))
+    async def defer(self, key: str, token: str, payload: str) -> bool:
+        """The answer was "success": the reply must not be given to a retry too, and the
+        message is now ours alone to finish. False if it finished first."""
+        return await self._db.run(
+            lambda c: repo.defer(
+                c,
+                self.community_id,
+                key,
+                owner=token,
+                payload=payload,
+                now=repo.database_now(c),
+                lease=self._deferred_lease,
+            )
+        )
+
+    async def take_deferred(self, limit: int) -> list[Deferred]:
+        """Deferred messages whose attempt died or failed, now held by this process."""
+        owners = [new_token() for _ in range(limit)]
+        taken = await self._db.run(
+            lambda c: repo.take_deferred(
+                c,
+                self.community_id,
+                owners=owners,
+                now=repo.database_now(c),
+                lease=self._deferred_lease,
+            )
+        )
+        for message in taken:
+            self._running.setdefault(message.key, asyncio.Event())
+        return taken
+
+    async def give_up(self, key: str, token: str, error: str) -> bool:
+        self._forget(key)
+        return await self._db.run(
+            lambda c: repo.give_up(c, self.community_id, key, owner=token, error=error)
+        )
 
     async def wait(self, key: str, budget: float) -> Claim:
         """Wait (at most ``budget`` seconds) for another attempt; take the message over
@@ -142,22 +207,29 @@ class MessageLedger:
 
     def _check(self, connection: Connection, key: str, *, take_over: bool) -> Claim:
         """Where another attempt of ``key`` stands; NEW if this caller took it over."""
-        now = self._clock.now()
-        found = repo.entry(connection, self._community_id, key)
+        now = repo.database_now(connection)
+        found = repo.entry(connection, self.community_id, key)
+        token = new_token()
         if found is None:  # purged meanwhile (a day later): it is new again
             claimed = repo.claim_many(
-                connection, self._community_id, [key], now=now, expires_at=now + self._keep
+                connection,
+                self.community_id,
+                {key: token},
+                now=now,
+                lease=self._lease,
+                expires_at=self._clock.now() + self._keep,
             )
-            return Claim(Status.NEW if claimed.get(key) is None else Status.RUNNING)
+            if claimed.get(key) is None:
+                return Claim(Status.NEW, token=token)
+            return Claim(Status.RUNNING)
         if found.deferred:
             return Claim(Status.DEFERRED)
         if found.done:
             return Claim(Status.DONE, found.reply)
-        stale_before = now - self._lease
         if take_over and repo.take_over(
-            connection, self._community_id, key, now=now, stale_before=stale_before
+            connection, self.community_id, key, owner=token, now=now, lease=self._lease
         ):
-            return Claim(Status.NEW)
+            return Claim(Status.NEW, token=token)
         return Claim(Status.RUNNING)
 
     def _forget(self, key: str) -> None:
@@ -174,40 +246,29 @@ class MessageLedger:
 
     # --- batches ---------------------------------------------------------------------
 
-    async def _write_batch(self, writes: list[_Write]) -> list[Claim | None]:
-        return await self._db.run(lambda c: self._write(c, writes))
+    async def _claim_batch(self, keys: list[str]) -> list[Claim]:
+        return await self._db.run(lambda c: self._claim(c, keys))
 
-    def _write(self, connection: Connection, writes: list[_Write]) -> list[Claim | None]:
-        """Record replies, then make claims, in one transaction."""
-        now = self._clock.now()
-        finished = [w for w in writes if w.finished]
-        claims = [w.key for w in writes if not w.finished]
-        if finished:
-            for write in finished:
-                if write.also is not None:
-                    write.also(connection)
-            repo.finish_many(connection, self._community_id, [(w.key, w.reply) for w in finished])
-            residents = [w.resident for w in finished if w.resident]
-            residents_repo.touch_many(connection, self._community_id, residents, now=now)
-        found = (
-            repo.claim_many(
-                connection, self._community_id, claims, now=now, expires_at=now + self._keep
-            )
-            if claims
-            else {}
+    def _claim(self, connection: Connection, keys: list[str]) -> list[Claim]:
+        """Claim a batch of messages in one transaction."""
+        now = repo.database_now(connection)
+        owners = {key: new_token() for key in dict.fromkeys(keys)}
+        found = repo.claim_many(
+            connection,
+            self.community_id,
+            owners,
+            now=now,
+            lease=self._lease,
+            expires_at=self._clock.now() + self._keep,
         )
-        results: list[Claim | None] = []
+        results: list[Claim] = []
         seen: set[str] = set()
-        for write in writes:
-            if write.finished:
-                results.append(None)
-                continue
-            key = write.key
+        for key in keys:
             existing = found.get(key)
             if key in seen:  # the same message twice in one batch: the first one owns it
                 results.append(Claim(Status.RUNNING))
             elif existing is None:
-                results.append(Claim(Status.NEW))
+                results.append(Claim(Status.NEW, token=owners[key]))
             elif existing.deferred:
                 results.append(Claim(Status.DEFERRED))
             elif existing.done:
@@ -216,14 +277,3 @@ class MessageLedger:
                 results.append(Claim(Status.RUNNING))
             seen.add(key)
         return results
-
-
-@dataclass(frozen=True)
-class _Write:
-    """A claim of ``key``, or (``finished``) the record of its reply."""
-
-    key: str
-    finished: bool = False
-    reply: str | None = None
-    resident: str | None = None
-    also: Callable[[Connection], None] | None = None

@@ -1,47 +1,63 @@
 """From a decoded message to its reply: the webhook's pipeline.
 
-The steps run in this fixed order, and the order matters:
+:meth:`Webhook.handle` does, in this order:
 
 1. **Claim** the message in the ledger (``bot.ledger``): a retry of a message
-   already handled gets the same reply, and never a second run of its effects.
+   already handled gets the same reply, and never a second run of its effects. The
+   claim's owner token fences this attempt: if another takes the claim over, this
+   one can no longer commit.
 2. **Deadline**: the rest runs as a task the request waits for at most
-   ``REPLY_DEADLINE`` seconds (WeChat gives up after 5). A late reply is not lost:
-   the request answers ``success`` and the reply goes out through the
-   customer-service API when it is ready.
-3. **Resident lock**, taken *before* the state is read: one resident's messages are
-   handled one at a time, in order, whichever process received them
-   (``bot.resident_locks``).
-4. **State** loaded, the **dispatcher** picks the handler, the state is saved.
-5. **Finish**: the reply is recorded in the ledger (with the resident's 48-hour
-   window and the new state, in one transaction) before it is sent, so a retry
-   arriving now gets the same one.
+   ``REPLY_DEADLINE`` seconds (WeChat gives up after 5). Past it, the message is
+   stored with its claim (*deferred*) before the request answers ``success``: the
+   reply then goes out through the outbox, and if this process dies first, any
+   process runs the message again (:meth:`Webhook.rerun_deferred`).
+
+The task runs the message through a chain of middlewares, outermost first; the
+order is fixed and matters (:meth:`Webhook._process`):
+
+* **release**: if anything below fails, the claim is let go (a retry, or for a
+  deferred message the scheduler, runs it again); a claim taken over is left alone.
+* **resident lock**, taken *before* the state is read: one resident's messages are
+  handled one at a time, in order, whichever process received them
+  (``bot.resident_locks``). It is an optimisation, not the guarantee: the state's
+  version and the claim's token are.
+* **state**: the conversation, loaded with its version.
+* **transaction** (``bot.unit_of_work``): the handler's effects, the state saved
+  compare-and-set, the reply recorded by the claim's owner and, for a deferred
+  message, the reply as an outbox row, all commit together or not at all.
+* **handler**: the dispatcher picks it (in a savepoint of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.dispatch import Context, Dispatcher
-from bot.ledger import MessageLedger, Status
+from bot.dispatch.router import SORRY
+from bot.ledger import ClaimLost, MessageLedger, Status
 from bot.locks import KeyedLocks
 from bot.metrics import HANDLER_SECONDS, MESSAGES
-from bot.order_effects import Policy
-from bot.state import StateStorage
+from bot.order_effects import RESIDENT, Policy
+from bot.state import Conversation, StateStorage
 from bot.tasks import BackgroundTasks
+from bot.unit_of_work import UnitOfWork
 from bot.wechat.inbound import Incoming, text_reply
 from catalog.live import LiveCatalog
-from storage.errors import database_unavailable
+from storage.repositories import ledger as ledger_repo
+from storage.repositories import outbox
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +66,36 @@ log = logging.getLogger(__name__)
 PASSIVE_EVENTS = frozenset({"unsubscribe", "templatesendjobfinish", "masssendjobfinish"})
 
 
-_Processed = tuple[str | None, str | None]
-"""(reply text, reply XML) of a handled message."""
+MAX_RUNS = 5
+"""Runs of a deferred message before it is given up (and the resident told)."""
+
+
+def encode(msg: Incoming) -> str:
+    """A message as stored with a deferred claim."""
+    return json.dumps(asdict(msg), ensure_ascii=False, default=str)
+
+
+def decode(payload: str) -> Incoming:
+    return Incoming(**json.loads(payload))
+
+
+@dataclass
+class Attempt:
+    """One run of one message through the middlewares; each fills in its part."""
+
+    msg: Incoming
+    token: str
+    """The claim's owner token (see ``bot.ledger``)."""
+    retry_in: float = 2.0
+    """If this run fails, when a deferred message is run again."""
+    conversation: Conversation = field(default_factory=Conversation)
+    unit: UnitOfWork | None = None
+    text: str | None = None
+    reply_xml: str | None = None
+
+
+Step = Callable[[Attempt], Awaitable[None]]
+Middleware = Callable[[Attempt, Step], Awaitable[None]]
 
 
 class Locks(Protocol):
@@ -106,14 +150,12 @@ class Webhook:
         ledger: MessageLedger,
         states: StateStorage,
         dispatcher: Dispatcher,
-        customer_service: CustomerService,
         tasks: BackgroundTasks,
         deadline: float,
         policy: Policy,
         clock: Clock,
         locks: Locks | None = None,
         matching: Executor | None = None,
-        retry_pauses: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0),
     ) -> None:
         self.community_id = community_id
         self.catalog = catalog
@@ -121,19 +163,23 @@ class Webhook:
         self.ledger = ledger
         self.states = states
         self.dispatcher = dispatcher
-        self.customer_service = customer_service
         self.tasks = tasks
         self.deadline = deadline
         self.policy = policy
         self.clock = clock
-        self.retry_pauses = retry_pauses
-        """Before each new run of an answered message the database failed."""
         self.locks: Locks = locks or KeyedLocks()
         """Per resident, taken before the state is read (bot.resident_locks across
         processes; in-process only when none is given)."""
         self.matching = matching
         """The worker thread that runs the matcher, off the event loop (see
         ``Context.match``); None: asyncio's default executor."""
+        self.middlewares: tuple[Middleware, ...] = (
+            self._release_on_failure,
+            self._resident_lock,
+            self._load_state,
+            self._transaction,
+        )
+        """Outermost first; see the module docstring for why in this order."""
 
     async def handle(self, msg: Incoming, *, started: float | None = None) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -146,80 +192,165 @@ class Webhook:
             log.debug("retry of %s: %s", key, claim.status.value)
             return Outcome(claim.reply if claim.status is Status.DONE else None, claim.status)
 
-        task = self.tasks.spawn(self._process(msg), name=f"message {key}")
+        task = self.tasks.spawn(self._process(msg, claim.token), name=f"message {key}")
         # asyncio.wait, unlike wait_for, never cancels the task: it goes on after the
         # deadline, and its reply is delivered late.
         await asyncio.wait((task,), timeout=max(deadline - loop.time(), 0))
         if not task.done():
-            log.warning("reply to %s not ready in %.1f s: sending it later", key, self.deadline)
-            await self.ledger.defer(key)
-            self.tasks.spawn(self._deliver_late(msg, task), name=f"late reply {key}")
-            return Outcome(None, Status.NEW)
-        return Outcome(task.result()[1], Status.NEW)
+            # Stored before "success" is answered: from here on nobody will send the
+            # message again, so it must survive this process.
+            if await self.ledger.defer(key, claim.token, encode(msg)):
+                log.warning("reply to %s not ready in %.1f s: sending it later", key, self.deadline)
+                self.tasks.spawn(self._settle_late(key, task), name=f"late reply {key}")
+                return Outcome(None, Status.NEW)
+            await asyncio.wait((task,))  # it was recorded meanwhile: answer it now
+        try:
+            attempt = task.result()
+        except ClaimLost:  # another attempt took the message over and answers it
+            return Outcome(None, Status.RUNNING)
+        return Outcome(attempt.reply_xml, Status.NEW)
 
-    async def _process(self, msg: Incoming) -> _Processed:
-        """Run the handlers; return (reply text, reply XML) once the reply is recorded."""
-        key = msg.key
-        state_key = (self.community_id, msg.openid)
+    async def _settle_late(self, key: str, task: asyncio.Task[Attempt]) -> None:
+        """Wait for a deferred message's run. Its reply goes out through the outbox
+        row written with it; if it failed, the claim was handed to the scheduler."""
+        try:
+            await task
+        except ClaimLost:
+            log.info("deferred message %s was taken over by another attempt", key)
+        except Exception:
+            log.warning("deferred message %s failed: it will be run again", key, exc_info=True)
+
+    async def rerun_deferred(self, limit: int = 10) -> int:
+        """Run again the deferred messages whose attempt died or failed (a scheduled
+        job of every process: the claims share them out). Returns how many ran."""
+        taken = await self.ledger.take_deferred(limit)
+        for message in taken:
+            retry_in = min(2.0 * 3**message.attempts, 600.0)
+            try:
+                msg = decode(message.payload)
+                await self._process(msg, message.owner, retry_in=retry_in)
+            except ClaimLost:
+                continue
+            except Exception as exc:
+                log.warning("deferred message %s failed (run %d)", message.key, message.attempts)
+                if message.attempts >= MAX_RUNS or not message.payload:
+                    await self._give_up(message.key, message.owner, exc, payload=message.payload)
+        return len(taken)
+
+    async def _give_up(self, key: str, token: str, exc: Exception, *, payload: str) -> None:
+        """A deferred message that keeps failing: settle it with its error, and tell
+        the resident (once) to send it again rather than leave them waiting."""
+        log.error("deferred message %s given up after %d runs: %r", key, MAX_RUNS, exc)
+        self.ledger.finished(key)
+        openid = json.loads(payload).get("openid") if payload else None
+        async with self.sessionmaker.begin() as session:
+            settled = await session.run_sync(
+                lambda s: ledger_repo.give_up(
+                    s.connection(), self.community_id, key, owner=token, error=repr(exc)
+                )
+            )
+            if settled and openid:
+                await outbox.enqueue(
+                    session,
+                    community_id=self.community_id,
+                    key=f"late:{key}",
+                    channel=RESIDENT,
+                    target=openid,
+                    payload={"text": SORRY},
+                )
+
+    async def _process(self, msg: Incoming, token: str, *, retry_in: float = 2.0) -> Attempt:
+        """Run the message through the middlewares; the attempt, once its reply is
+        recorded."""
+        attempt = Attempt(msg, token, retry_in=retry_in)
+        chain = self.middlewares
+
+        async def step(index: int, current: Attempt) -> None:
+            if index == len(chain):
+                await self._dispatch(current)
+            else:
+                await chain[index](current, lambda a: step(index + 1, a))
+
+        await step(0, attempt)
+        return attempt
+
+    # --- the middlewares, outermost first ----------------------------------------------
+
+    async def _release_on_failure(self, attempt: Attempt, next_step: Step) -> None:
+        key = attempt.msg.key
+        try:
+            await next_step(attempt)
+        except ClaimLost:
+            self.ledger.finished(key)  # not ours any more: nothing to give back
+            raise
+        except BaseException:
+            # Nothing recorded: a retry of WeChat's (or the scheduler, for a deferred
+            # message) runs it again.
+            await self.ledger.release(key, attempt.token, retry_in=attempt.retry_in)
+            raise
+        self.ledger.finished(key)
+
+    async def _resident_lock(self, attempt: Attempt, next_step: Step) -> None:
+        async with self.locks(f"{self.community_id}:{attempt.msg.openid}"):
+            await next_step(attempt)
+
+    async def _load_state(self, attempt: Attempt, next_step: Step) -> None:
+        attempt.conversation = await self.states.load((self.community_id, attempt.msg.openid))
+        await next_step(attempt)
+
+    async def _transaction(self, attempt: Attempt, next_step: Step) -> None:
+        msg = attempt.msg
+        unit = attempt.unit = UnitOfWork(self.sessionmaker)
+        try:
+            await next_step(attempt)
+            attempt.reply_xml = text_reply(msg, attempt.text) if attempt.text else None
+            # A state saved on a stale reading raises StateConflict; a claim taken
+            # over raises ClaimLost: either way nothing of this attempt is kept.
+            save_state = await self.states.save_step(
+                (self.community_id, msg.openid), attempt.conversation
+            )
+            if save_state is not None:
+                await unit.run(save_state)
+            interactive = msg.kind != "event" or msg.event not in PASSIVE_EVENTS
+            record = self.ledger.finish_step(
+                msg.key,
+                attempt.token,
+                attempt.reply_xml,
+                resident=msg.openid if interactive else None,
+            )
+            deferred = await unit.run(record)
+            if deferred and attempt.text:
+                await outbox.enqueue(
+                    unit.session,
+                    community_id=self.community_id,
+                    key=f"late:{msg.key}",
+                    channel=RESIDENT,
+                    target=msg.openid,
+                    payload={"text": attempt.text},
+                )
+            await unit.commit()
+        finally:
+            await unit.close()
+
+    async def _dispatch(self, attempt: Attempt) -> None:
+        msg = attempt.msg
         MESSAGES.labels(kind=msg.event if msg.kind == "event" else msg.kind).inc()
         began = time.perf_counter()
-        try:
-            async with self.locks(f"{self.community_id}:{msg.openid}"):
-                conversation = await self.states.load(state_key)
-                live = self.catalog
-                ctx = Context(
-                    community_id=self.community_id,
-                    openid=msg.openid,
-                    catalog=live.current,
-                    matcher=live.matcher,
-                    conversation=conversation,
-                    sessionmaker=self.sessionmaker,
-                    message_key=key,
-                    text=msg.text,
-                    policy=self.policy,
-                    clock=self.clock,
-                    matching=self.matching,
-                )
-                text = await self.dispatcher.feed(msg, ctx)
-                HANDLER_SECONDS.observe(time.perf_counter() - began)
-                reply_xml = text_reply(msg, text) if text else None
-                interactive = msg.kind != "event" or msg.event not in PASSIVE_EVENTS
-                # The new state and the reply are saved in one transaction: a retry
-                # finds either neither (and runs the message again on the old state)
-                # or both (and gets the reply), never the new state without the reply.
-                save_state = await self.states.save_step(state_key, conversation)
-                await self.ledger.finish(
-                    key,
-                    reply_xml,
-                    resident=msg.openid if interactive else None,
-                    also=save_state,
-                )
-        except BaseException:
-            # Nothing recorded: the claim lapses and a retry of WeChat's runs it again.
-            await self.ledger.release(key)
-            raise
-        return text, reply_xml
-
-    async def _deliver_late(self, msg: Incoming, task: asyncio.Task[_Processed]) -> None:
-        """Send a reply that missed the deadline. WeChat was told "success" and will
-        not send the message again, so it is ours to finish: if the database was away,
-        run the message again once it is back (a few tries over about two minutes)."""
-        for pause in (*self.retry_pauses, None):
-            try:
-                text, _ = await task
-                break
-            except Exception as exc:
-                if pause is None or not database_unavailable(exc):
-                    raise
-                log.warning(
-                    "answered message %s failed (%s): again in %.0f s",
-                    msg.key,
-                    type(exc).__name__,
-                    pause,
-                )
-                await asyncio.sleep(pause)
-                # Its claim stays (marked deferred: a retry from WeChat would get
-                # "success"), so the message is this process's to run again.
-                task = self.tasks.spawn(self._process(msg), name=f"again {msg.key}")
-        if text:
-            await self.customer_service.send_text(msg.openid, text)
+        live = self.catalog
+        assert attempt.unit is not None
+        ctx = Context(
+            community_id=self.community_id,
+            openid=msg.openid,
+            catalog=live.current,
+            matcher=live.matcher,
+            conversation=attempt.conversation,
+            sessionmaker=attempt.unit,
+            message_key=msg.key,
+            text=msg.text,
+            policy=self.policy,
+            clock=self.clock,
+            matching=self.matching,
+            unit=attempt.unit,
+        )
+        attempt.text = await self.dispatcher.feed(msg, ctx)
+        HANDLER_SECONDS.observe(time.perf_counter() - began)

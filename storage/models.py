@@ -537,6 +537,7 @@ class ProcessedMessage(Base):
     """Inbound messages already taken: WeChat retries three times, effects happen once."""
 
     __tablename__ = "processed_messages"
+    __table_args__ = (Index(None, "deferred", "done"),)
 
     community_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -547,6 +548,16 @@ class ProcessedMessage(Base):
     """Answered "success" because the reply was late; it goes out by the API instead."""
     reply: Mapped[str | None] = mapped_column(Text)
     """The reply sent the first time (plaintext XML), sent again to a retry."""
+    owner: Mapped[str | None] = mapped_column(String(32))
+    """The token of the attempt holding the claim: only it may record the reply."""
+    lease_until: Mapped[dt.datetime | None] = mapped_column()
+    """On the database's clock: after it, the claim may be taken over."""
+    payload: Mapped[str | None] = mapped_column(Text)
+    """A deferred message as received (JSON), to run it again if its process dies."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Runs of a deferred message taken over from a dead or failed attempt."""
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why a deferred message was given up (after ``attempts`` failed runs)."""
 
 
 class UnmetNeed(Base):

@@ -10,6 +10,7 @@ the arguments it names, and returns the text of the reply (None: no reply).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,12 +18,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from bot.clock import Clock, SystemClock
 from bot.dispatch.filters import Filter
 from bot.order_effects import Policy
 from bot.state import Conversation
+from bot.unit_of_work import Sessions, UnitOfWork
 from bot.wechat.inbound import Incoming
 from catalog.matcher import Matcher, MatchResult
 from catalog.model import Catalog
@@ -44,7 +44,9 @@ class Context:
     catalog: Catalog
     matcher: Matcher
     conversation: Conversation
-    sessionmaker: async_sessionmaker[AsyncSession]
+    sessionmaker: Sessions
+    """Sessions of the message's unit of work (see ``bot.unit_of_work``): nothing a
+    handler writes is committed before the message's reply is recorded."""
     message_key: str
     """The message's dedupe key: effects keyed by it happen once however often it comes."""
     text: str = ""
@@ -53,6 +55,9 @@ class Context:
     clock: Clock = field(default_factory=SystemClock)
     matching: Executor | None = None
     """Where the matcher runs (None: asyncio's default executor)."""
+    unit: UnitOfWork | None = None
+    """The message's unit of work, when there is one: each handler runs in a savepoint
+    of it, so a handler that fails leaves nothing behind (see ``Dispatcher``)."""
     _reading: Reading | None = field(default=None, repr=False)
 
     def reading(self) -> Reading:
@@ -212,17 +217,28 @@ class Dispatcher(Router):
         if resolved is None:
             return None, ""
         handler, arguments, router = resolved
+        # A savepoint per handler: a handler that fails half-way is undone, and the
+        # apology is recorded in a transaction that is still usable.
+        savepoint = await ctx.unit.session.begin_nested() if ctx.unit is not None else None
         try:
-            return await handler(**arguments), router
+            reply = await handler(**arguments)
         except Redispatch:
+            if savepoint is not None:
+                await savepoint.commit()
             raise
         except Exception as exc:
+            if savepoint is not None:
+                with contextlib.suppress(Exception):  # the database may be away
+                    await savepoint.rollback()
             if database_unavailable(exc):
                 # Not the message's fault, and its effects were not saved: an apology
                 # would tell WeChat it arrived. Unacknowledged, it is sent again.
                 raise
             log.exception("handler %s.%s failed on %s", router, handler.__name__, msg.key)
             return await self._error_handler(msg, ctx, exc), router
+        if savepoint is not None:
+            await savepoint.commit()
+        return reply, router
 
 
 SORRY = "抱歉，系统刚才出了点小问题，请稍后再发一次。给您添麻烦了！"
