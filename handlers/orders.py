@@ -7,6 +7,8 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.dispatch import Click, Command, Context, Kind, Router, StateIs
 from bot.orders import domain
 from bot.wechat import MY_ORDERS
@@ -78,21 +80,28 @@ async def rate_order(ctx: Context, args: str) -> str:
     stars = int(stars_text) if stars_text.isdigit() else STARS[stars_text]
     try:
         async with ctx.sessionmaker.begin() as session:
-            await domain.rate(
-                session,
-                catalog=ctx.catalog,
-                policy=ctx.policy,
-                now=ctx.clock.now(),
-                openid=ctx.openid,
-                code=code,
-                stars=stars,
-                comment=comment.strip()[:500],
-            )
+            await rate_as_resident(session, ctx, code, stars, comment.strip())
     except repo.OrderNotFound:
         return texts.no_such_order(code)
     except IllegalTransition as refused:
         return texts.cannot_rate(refused.code, refused.current)
     return texts.rated(stars)
+
+
+async def rate_as_resident(
+    session: AsyncSession, ctx: Context, code: str, stars: int, comment: str
+) -> None:
+    """The resident rates one of their orders (by 评价 CODE, or in words)."""
+    await domain.rate(
+        session,
+        catalog=ctx.catalog,
+        policy=ctx.policy,
+        now=ctx.clock.now(),
+        openid=ctx.openid,
+        code=code,
+        stars=stars,
+        comment=comment[:500],
+    )
 
 
 @router.on(Command("转人工", "人工", "人工服务", "找工作人员", "找人工"))
