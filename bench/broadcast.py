@@ -37,7 +37,7 @@ from sqlalchemy import select, text  # noqa: E402
 
 from bot.broadcasts import BroadcastSender  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
-from bot.order_effects import Policy  # noqa: E402
+from bot.orders.effects import Policy  # noqa: E402
 from bot.tenants import Account, Accounts  # noqa: E402
 from bot.wechat.api import WeChatAPI  # noqa: E402
 from catalog.live import LiveCatalog  # noqa: E402

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import select, text
 
 from bot.clock import SystemClock
-from bot.order_effects import Policy
+from bot.orders.effects import Policy
 from bot.reminders import ReminderRunner
 from bot.scheduler import Scheduler
 from bot.tenants import Account, Accounts

@@ -24,7 +24,8 @@ from bot.dispatch import Dispatcher
 from bot.leader import Leadership
 from bot.ledger import MessageLedger
 from bot.logs import request_ids
-from bot.order_effects import Policy
+from bot.orders.effects import Policy
+from bot.orders.waitlist import HoldRunner
 from bot.outbox import OutboxWorker
 from bot.reminders import ReminderRunner
 from bot.resident_locks import ResidentLocks
@@ -32,7 +33,15 @@ from bot.scheduler import Scheduler
 from bot.startup import prepare
 from bot.state import DatabaseStateStorage
 from bot.tasks import BackgroundTasks
-from bot.tenants import Account, Tenant, Tenants, WeChatCredentials, refresh_catalogs
+from bot.tenants import (
+    Account,
+    Accounts,
+    Tenant,
+    Tenants,
+    UnknownCommunity,
+    WeChatCredentials,
+    refresh_catalogs,
+)
 from bot.web import (
     auth,
     broadcasts_admin,
@@ -49,6 +58,7 @@ from bot.webhook import CustomerService, DevOutbox, Webhook
 from bot.wechat.api import WeChatAPI
 from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
+from catalog.model import Catalog
 from storage.batch import BatchDatabase
 from storage.engine import create_engine, create_sessionmaker, read_only_engine
 
@@ -207,8 +217,16 @@ async def rerun_deferred(tenants: Tenants) -> int:
     return sum([await tenant.webhook.rerun_deferred() for tenant in tenants])
 
 
+def _live_catalog(accounts: Accounts, community_id: str) -> Catalog | None:
+    try:
+        return accounts[community_id].catalog.current
+    except UnknownCommunity:
+        return None
+
+
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
-    """Reminders, the outbox and housekeeping, polled by APScheduler interval jobs.
+    """Reminders, the outbox, waiting-list holds and housekeeping, polled by APScheduler
+    interval jobs.
 
     One of each worker serves every community: rows carry their community, and the
     worker acts with that community's catalog and account."""
@@ -234,6 +252,14 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
         scheduler = Scheduler(gate=lambda: leadership.is_leader)
         scheduler.every(settings.scheduler_interval, "reminders", runner.run_once)
         scheduler.every(settings.scheduler_interval, "outbox", worker.run_once)
+        holds = HoldRunner(
+            sessionmaker,
+            lambda community: _live_catalog(tenants.accounts, community),
+            app[keys.POLICY],
+            app[keys.CLOCK],
+            lambda: [t.id for t in tenants],
+        )
+        scheduler.every(settings.scheduler_interval, "waitlist", holds.run_once)
         sender = BroadcastSender(
             sessionmaker,
             tenants.accounts,

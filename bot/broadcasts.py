@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.order_effects import Policy
+from bot.orders.effects import Policy
 from bot.outbox import TemplateSender
 from bot.tenants import Account, Accounts, UnknownCommunity
 from bot.wechat.errors import (

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     """Working hours after dispatch without acceptance before staff are alerted."""
     rate_ask_after_hours: float = Field(default=2.0, gt=0)
     """Hours after completion before an unrated order's resident is asked to rate it."""
+    waitlist_hold_hours: float = Field(default=2.0, gt=0)
+    """Hours a freed place is held for the first resident on the waiting list before it
+    is offered to the next (counted from when the offer may be sent: after quiet hours)."""
     session_reminder_time: str = "20:00"
     """Local time, the evening before a booked session, of the reminder to the resident."""
     working_hours: str = "09:00-18:00"

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.config import Settings
 from bot.leader import Leadership
-from bot.order_effects import Policy
+from bot.orders.effects import Policy
 from bot.scheduler import Scheduler
 from bot.startup import Startup
 from bot.tasks import BackgroundTasks

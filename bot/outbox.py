@@ -394,7 +394,7 @@ class OutboxWorker:
 
     async def _wechat_unit(self, message: repo.Claimed) -> None:
         member = message.payload.get("member")
-        if member:  # one row per member (see order_effects.notify_unit)
+        if member:  # one row per member (see bot.orders.effects.notify_unit)
             await self._to_member(member, message)
             return
         async with self._sessionmaker() as session:

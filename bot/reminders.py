@@ -21,14 +21,13 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import order_effects as effects
 from bot.clock import Clock
+from bot.orders import domain, effects
 from bot.tenants import Accounts, UnknownCommunity
 from catalog.model import Catalog
 from storage import models
 from storage.errors import database_unavailable
 from storage.order_status import OrderStatus
-from storage.repositories import ordering
 from storage.repositories import reminders as repo
 
 log = logging.getLogger(__name__)
@@ -151,13 +150,16 @@ class ReminderRunner:
         if reminder.kind == "escalate":
             if status is not OrderStatus.DISPATCHED:
                 return False
-            await ordering.transition(
-                session, order, OrderStatus.ESCALATED, actor="system", note="超时未接单"
-            )
-            unit = catalog.unit(facts.unit).name
-            lines = [f"【督办】{title} 订单号：{code}", f"{unit}超时未接单，请社区协调处理。"]
-            await effects.notify_staff(
-                session, catalog, f"escalate:{reminder.id}", lines, facts.item
+            # Staff are alerted by the domain, keyed by the escalation's event.
+            await domain.transition(
+                session,
+                order,
+                OrderStatus.ESCALATED,
+                actor="system",
+                reason="超时未接单",
+                catalog=catalog,
+                policy=self._policy,
+                now=now,
             )
             return True
         if reminder.kind == "session_eve":

@@ -50,7 +50,7 @@ from bot.dispatch.router import SORRY
 from bot.ledger import ClaimLost, MessageLedger, Status
 from bot.locks import KeyedLocks
 from bot.metrics import HANDLER_SECONDS, MESSAGES
-from bot.order_effects import RESIDENT, Policy
+from bot.orders.effects import RESIDENT, Policy
 from bot.state import Conversation, StateStorage
 from bot.tasks import BackgroundTasks
 from bot.unit_of_work import UnitOfWork

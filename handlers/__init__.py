@@ -10,6 +10,8 @@ The order is the order of precedence:
 1. ``start``: following, unfollowing, 帮助 - always available.
 2. ``units``: partner units' members: 绑定, 接单/开始/完成/退回 + code, 待办.
    ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
+   ``waitlist``: 要 / 不要了 answering a place freed from a waiting list (other
+   messages with those words pass through it to the routers after it).
 3. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
    photos or places about an order placed a little earlier.
 4. ``ordering``: the ordering conversation (the menu, requests for a service, then
@@ -40,16 +42,16 @@ def routers() -> list[Router]:
         start,
         subscriptions,
         units,
+        waitlist,
     )
 
+    residents = [orders.router, ordering.router, dialogue.router, media.router]
     return [
         emergency.router,
         long_texts.router,
         start.router,
         units.router,
         subscriptions.router,
-        orders.router,
-        ordering.router,
-        dialogue.router,
-        media.router,
+        waitlist.router(residents),
+        *residents,
     ]

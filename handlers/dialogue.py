@@ -20,14 +20,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import order_effects as effects
 from bot.dispatch import ActIs, Context, Conversation, Predicate, Redispatch
+from bot.orders import effects
 from bot.wechat.inbound import Incoming
 from catalog import answers
 from catalog.acts import Act
 from catalog.model import Catalog
 from catalog.understanding import Reading
 from handlers import ordering, orders, staff, texts
+from handlers.orders import rate_as_resident
 from storage.order_status import (
     CANCELLABLE_BY_RESIDENT,
     OPEN_STATUSES,
@@ -174,7 +175,7 @@ async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
             return texts.solved_thanks(order.title)
         try:
             async with ctx.sessionmaker.begin() as session:
-                await _rate(session, ctx, order, stars, msg.text)
+                await rate_as_resident(session, ctx, order.code, stars, msg.text)
         except IllegalTransition:  # rated meanwhile (another message, the console)
             return texts.THANKS
         return texts.rated_in_words(stars, order.title)
@@ -209,12 +210,6 @@ async def _pass_on(
         await effects.notify_staff(session, ctx.catalog, key, lines, ctx.catalog.item(order.item))
 
 
-async def _rate(
-    session: AsyncSession, ctx: Context, order: RecentOrder, stars: int, comment: str
-) -> None:
-    await repo.rate(session, ctx.community_id, ctx.openid, order.code, stars, comment[:500])
-
-
 @conversation.entry.on(ActIs(Act.RATING))
 async def rating(ctx: Context, reading: Reading) -> str:
     return await _rate_latest(ctx, reading)
@@ -232,7 +227,7 @@ async def _rate_latest(ctx: Context, reading: Reading) -> str:
         if not done:
             return texts.NOTHING_TO_RATE
         order = done[0]
-        await _rate(session, ctx, order, reading.detail.stars, "")
+        await rate_as_resident(session, ctx, order.code, reading.detail.stars, "")
     return texts.rated_in_words(reading.detail.stars, order.title)
 
 
@@ -253,7 +248,7 @@ async def stars_given(msg: Incoming, ctx: Context) -> str:
     ctx.conversation.clear()
     try:
         async with ctx.sessionmaker.begin() as session:
-            await repo.rate(session, ctx.community_id, ctx.openid, data["code"], stars, "")
+            await rate_as_resident(session, ctx, data["code"], stars, "")
     except (repo.OrderNotFound, IllegalTransition):
         return texts.NOTHING_TO_RATE
     return texts.rated_in_words(stars, data["title"])

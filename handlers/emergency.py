@@ -14,8 +14,8 @@ the matcher's thread.
 
 from __future__ import annotations
 
-from bot import order_effects as effects
 from bot.dispatch import Context, Predicate, Router
+from bot.orders import effects
 from bot.wechat.inbound import Incoming
 from catalog.acts import Emergency, emergency_in
 from handlers import staff, texts

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import order_effects as effects
 from bot.dispatch import ActIs, Click, Command, Context, Conversation, Kind, Predicate, Redispatch
+from bot.orders import domain
 from bot.wechat import MENU_SERVICES
 from bot.wechat.inbound import Incoming
 from catalog import answers
@@ -33,6 +33,7 @@ from catalog.schema import Item, Question
 from catalog.understanding import STRONG_MATCH, Reading
 from handlers import staff, texts
 from storage.repositories import ordering as repo
+from storage.repositories import waitlist
 from storage.repositories.inbox import Reason, record_for_inbox
 from storage.repositories.needs import record_unmet_need
 from storage.types import utcnow
@@ -483,6 +484,7 @@ async def _start_form(
     unit = ctx.catalog.unit(item.unit)
     async with ctx.sessionmaker() as session:
         resident = await repo.find_resident(session, ctx.community_id, ctx.openid)
+        offers = await waitlist.open_offers(session, ctx.community_id, ctx.openid, item_key=item.id)
     remembered = {"phone": resident.phone} if resident is not None and resident.phone else {}
     kept = ctx.conversation.data.get("attachments", [])  # photos sent while choosing
     ctx.conversation.set(
@@ -496,7 +498,22 @@ async def _start_form(
         guess=guess,
     )
     intro = f"好的，帮您预约「{item.title}」，由{unit.name}提供。"
+    if offers:  # a place freed for this resident from the waiting list: theirs to take
+        offer = offers[0]
+        zone = ZoneInfo(ctx.catalog.document.community.timezone)
+        label = texts.session_label(offer.starts_at.astimezone(zone), offer.location, None)
+        ctx.conversation.data["held"] = {
+            "entry": offer.entry_id,
+            "session": offer.session_id,
+            "label": label,
+        }
+        intro = texts.offer_taken(item.title)
     return intro + "\n" + await _ask_next(ctx, item)
+
+
+async def start_form(ctx: Context, item: Item) -> str:
+    """Book ``item`` (the waiting list's 要: the held place is used)."""
+    return await _start_form(ctx, item, need="")
 
 
 async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str:
@@ -507,6 +524,11 @@ async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str
         known = data.get("remembered", {}).get(question.kind) if remembered else None
         if known and question.kind == "phone":
             data["answers"][question.id] = known  # shown in the summary, changeable there
+            data["q"] += 1
+            continue
+        held = data.get("held")
+        if question.kind == "session" and held is not None:
+            data["answers"][question.id] = {"id": held["session"], "label": held["label"]}
             data["q"] += 1
             continue
         if question.kind == "session":
@@ -684,9 +706,13 @@ async def _place(
             session_id = int(value["id"])
     row = await repo.item_row(session, ctx.community_id, item.id)
     stored = {**values, "people": people}
-    order = await repo.place_order(
+    held = data.get("held")
+    # The unit's notification and the reminders are saved with the order itself.
+    order = await domain.place_order(
         session,
-        community_id=ctx.community_id,
+        catalog=ctx.catalog,
+        policy=ctx.policy,
+        now=ctx.clock.now(),
         item=row,
         resident=resident,
         answers=stored,
@@ -695,13 +721,12 @@ async def _place(
         people=people,
         grid_key=grid,
         message_key=ctx.message_key,
+        offer=held["entry"] if held is not None and held["session"] == session_id else None,
     )
     for index, attachment in enumerate(data.get("attachments", [])):
         await repo.attach(
             session, order.id, f"{ctx.message_key}#{index}", attachment["kind"], attachment
         )
-    # The unit's notification and the reminders are saved with the order itself.
-    await effects.announce_new_order(session, ctx.catalog, ctx.policy, order, ctx.clock.now())
     return order
 
 
@@ -721,6 +746,7 @@ async def _session_full(ctx: Context, item: Item, remaining: int) -> str:
     questions = questions_for(item)
     data["q"] = next(i for i, q in enumerate(questions) if q.kind == "session")
     data["full"] = data["answers"].pop(questions[data["q"]].id, None)
+    data.pop("held", None)  # no longer held for them (or too few for the party)
     ctx.conversation.set(FORM, **data)
     prefix = texts.session_full(remaining)
     offered = await _offer_sessions(ctx, item)
@@ -735,7 +761,7 @@ async def _join_waitlist(msg: Incoming, ctx: Context, item: Item, data: dict[str
     full = data["full"]
     async with ctx.sessionmaker.begin() as session:
         resident = await repo.resident_for(session, ctx.community_id, msg.openid)
-        await repo.join_waitlist(session, int(full["id"]), resident.id, people=1)
+        await waitlist.join(session, int(full["id"]), resident.id, people=1)
     ctx.conversation.clear()
     return texts.waitlisted(item.title, full["label"])
 

@@ -7,8 +7,10 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from bot import order_effects as effects
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.dispatch import Click, Command, Context, Kind, Router, StateIs
+from bot.orders import domain
 from bot.wechat import MY_ORDERS
 from bot.wechat.inbound import Incoming
 from handlers import staff, texts
@@ -51,16 +53,17 @@ async def cancel(ctx: Context, code_said: str) -> str:
     command 取消订单 CODE, or after the resident said it in words and confirmed)."""
     try:
         async with ctx.sessionmaker.begin() as session:
-            order = await repo.cancel_by_resident(session, ctx.community_id, ctx.openid, code_said)
-            code = order.code
-            facts = await effects.load_facts(session, ctx.catalog, order)
-            lines = [
-                f"【取消】{facts.item.title} 订单号：{code}",
-                "居民已取消这个订单，不用再上门了。",
-            ]
-            await effects.notify_unit(
-                session, ctx.catalog, facts.unit, f"cancelled:{code}", "订单取消", lines
+            # The unit is told, and a freed place offered to the waiting list, by the
+            # domain in this same transaction.
+            order = await domain.cancel_by_resident(
+                session,
+                catalog=ctx.catalog,
+                policy=ctx.policy,
+                now=ctx.clock.now(),
+                openid=ctx.openid,
+                code=code_said,
             )
+            code = order.code
     except repo.OrderNotFound:
         return texts.no_such_order(code_said)
     except IllegalTransition as refused:
@@ -77,14 +80,28 @@ async def rate_order(ctx: Context, args: str) -> str:
     stars = int(stars_text) if stars_text.isdigit() else STARS[stars_text]
     try:
         async with ctx.sessionmaker.begin() as session:
-            await repo.rate(
-                session, ctx.community_id, ctx.openid, code, stars, comment.strip()[:500]
-            )
+            await rate_as_resident(session, ctx, code, stars, comment.strip())
     except repo.OrderNotFound:
         return texts.no_such_order(code)
     except IllegalTransition as refused:
         return texts.cannot_rate(refused.code, refused.current)
     return texts.rated(stars)
+
+
+async def rate_as_resident(
+    session: AsyncSession, ctx: Context, code: str, stars: int, comment: str
+) -> None:
+    """The resident rates one of their orders (by 评价 CODE, or in words)."""
+    await domain.rate(
+        session,
+        catalog=ctx.catalog,
+        policy=ctx.policy,
+        now=ctx.clock.now(),
+        openid=ctx.openid,
+        code=code,
+        stars=stars,
+        comment=comment[:500],
+    )
 
 
 @router.on(Command("转人工", "人工", "人工服务", "找工作人员", "找人工"))

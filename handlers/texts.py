@@ -104,6 +104,26 @@ def waitlisted(title: str, label: str) -> str:
     return f"已经帮您排上「{title}」{label}的候补，有人退出会第一时间通知您。"
 
 
+def waitlist_offer(title: str, label: str, until: dt.datetime) -> str:
+    """A freed place offered to the first on the waiting list (``until`` local time)."""
+    return (
+        f"好消息！您候补的「{title}」{label}有空位了，"
+        f"名额给您留到{until.month}月{until.day}日{until:%H:%M}。"
+        "要的话回复“要”，我接着帮您报名；不需要了回复“不要了”，名额就让给下一位。"
+    )
+
+
+def waitlist_lapsed(title: str) -> str:
+    return f"给您留的「{title}」名额已经过了保留时间，让给下一位了。还需要的话，随时跟我说。"
+
+
+def offer_taken(title: str) -> str:
+    return f"太好了，「{title}」的名额给您留着。"
+
+
+OFFER_DECLINED = "好的，名额已经让给下一位了。有需要随时找我。"
+
+
 # --- my orders ---------------------------------------------------------------------------
 
 NO_ORDERS = "您还没有订单。直接告诉我需要什么，就能帮您预约。"

@@ -1,15 +1,15 @@
 """Partner units by chat: bind with an invite code, then 接单 / 开始 / 完成 / 退回 / 待办.
 
 Only bound members may act, and only on their own unit's orders; every action goes
-through the order state machine, and the resident is told (through the outbox).
+through the order domain, and the resident is told (through the outbox).
 """
 
 from __future__ import annotations
 
 import re
 
-from bot import order_effects as effects
 from bot.dispatch import Command, Context, Predicate, Router
+from bot.orders import domain, effects
 from bot.wechat.inbound import Incoming
 from handlers import texts
 from storage import models
@@ -61,15 +61,19 @@ async def act(msg: Incoming, ctx: Context) -> str:
         if order.unit_id not in {m.unit_id for m in mine}:
             return texts.not_your_order(code)
         try:
-            await ordering.transition(
-                session, order, wanted, actor=f"unit:{msg.openid}", note=note or None
+            await domain.transition(
+                session,
+                order,
+                wanted,
+                actor=f"unit:{msg.openid}",
+                reason=note or None,
+                catalog=ctx.catalog,
+                policy=ctx.policy,
+                now=ctx.clock.now(),
             )
         except IllegalTransition as refused:
             return texts.cannot_act(word, code, refused.current.label)
         facts = await effects.load_facts(session, ctx.catalog, order)
-        await effects.order_changed(
-            session, ctx.catalog, ctx.policy, facts, wanted, ctx.clock.now(), note=note or None
-        )
         return texts.acted(word, code, facts.item.title, facts.phone, _where(order))
 
 

@@ -453,16 +453,34 @@ class OrderAttachment(Base):
 
 
 class WaitlistEntry(Base):
-    """A resident waiting for a place in a full session."""
+    """A resident waiting for a place in a full session, and the offer of a freed one.
+
+    ``waiting`` → ``offered`` (a place is held for the resident until ``hold_until``;
+    it counts in the session's ``booked``) → ``accepted`` (the order placed with it),
+    ``declined`` or ``expired`` (the place went to the next in line). Every move is a
+    conditional UPDATE on the status, so a place is handed on once.
+    """
 
     __tablename__ = "waitlist_entries"
-    __table_args__ = (UniqueConstraint("session_id", "resident_id"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "resident_id"),
+        Index(None, "session_id", "status", "created_at"),  # the next in line
+        Index(None, "status", "hold_until"),  # holds run out
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("item_sessions.id"))
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
     people: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="waiting", server_default="waiting")
+    offered_at: Mapped[dt.datetime | None]
+    hold_until: Mapped[dt.datetime | None]
+    """When the held place goes to the next in line, unless the resident took it."""
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    """The order placed with the offered place."""
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why handing the place on failed last time (retried later)."""
 
 
 class Handoff(Base):

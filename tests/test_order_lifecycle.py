@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -13,7 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cli import main
+from bot.orders import domain
+from bot.orders.effects import Policy
 from catalog.loader import load_catalog
+from catalog.model import Catalog
 from storage import models
 from storage.order_status import (
     TRANSITIONS,
@@ -22,7 +27,8 @@ from storage.order_status import (
     check_transition,
 )
 from storage.repositories import ordering as repo
-from storage.repositories.catalog import import_catalog
+from storage.repositories.catalog import import_catalog, live_catalog
+from storage.types import utcnow
 from tests.ordering_catalog import write_catalog
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -63,6 +69,13 @@ async def imported(sessionmaker: Sessions, tmp_path: Path) -> Path:
     return path
 
 
+async def _scope(session: AsyncSession) -> dict[str, Catalog | Policy | dt.datetime]:
+    """What the order domain needs besides the order: the catalog, policy and time."""
+    catalog = await live_catalog(session, "testville")
+    assert catalog is not None
+    return {"catalog": catalog, "policy": Policy(), "now": utcnow()}
+
+
 async def _order(
     sessionmaker: Sessions,
     openid: str,
@@ -80,9 +93,9 @@ async def _order(
             )
             assert found is not None
             session_id = found.id
-        order = await repo.place_order(
+        order = await domain.place_order(
             session,
-            community_id="testville",
+            **await _scope(session),
             item=row,
             resident=resident,
             answers={},
@@ -98,13 +111,13 @@ async def test_transitions_write_the_audit_trail_and_refuse_illegal_moves(
     async with sessionmaker.begin() as session:
         order = await session.scalar(select(models.Order).where(models.Order.code == code))
         assert order is not None
-        await repo.transition(session, order, OrderStatus.ACCEPTED, actor="unit:property")
+        scope = await _scope(session)
+        move = functools.partial(domain.transition, session, order, **scope)
+        await move(OrderStatus.ACCEPTED, actor="unit:property")
         with pytest.raises(IllegalTransition, match="accepted; it cannot become rated"):
-            await repo.transition(session, order, OrderStatus.RATED, actor="resident")
-        await repo.transition(
-            session, order, OrderStatus.RETURNED, actor="unit:property", note="不归我们管"
-        )
-        await repo.transition(session, order, OrderStatus.DISPATCHED, actor="staff:li")
+            await move(OrderStatus.RATED, actor="resident")
+        await move(OrderStatus.RETURNED, actor="unit:property", reason="不归我们管")
+        await move(OrderStatus.DISPATCHED, actor="staff:li")
     async with sessionmaker() as session:
         events = (
             await session.scalars(
@@ -145,8 +158,8 @@ async def test_fifty_residents_racing_for_ten_places(
 
     # A cancellation frees its place for the next resident.
     async with sessionmaker.begin() as session:
-        await repo.cancel_by_resident(
-            session, "testville", _openid_of(results, placed[0]), placed[0]
+        await domain.cancel_by_resident(
+            session, **await _scope(session), openid=_openid_of(results, placed[0]), code=placed[0]
         )
     assert await _order(sessionmaker, "o_late", item="health-lecture", session_key="first")
 

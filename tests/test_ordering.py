@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select, update
 
 from bot import keys
+from bot.orders import domain
 from catalog.loader import load_catalog
 from handlers import EXPIRED_NOTICE
 from storage import models
 from storage.order_status import OrderStatus
-from storage.repositories import ordering as repo
 from storage.repositories.catalog import import_catalog
 from tests.ordering_catalog import without_unit, write_catalog
 from tests.webhook_app import Client, start
@@ -44,6 +44,23 @@ async def say(wechat: WeChatServer, openid: str, *lines: str) -> str:
     for line in lines:
         reply = (await wechat.text(openid, line)).text
     return reply
+
+
+async def move(wechat: WeChatServer, code: str, to: OrderStatus, actor: str = "staff:t") -> None:
+    """Staff move an order, as the console does: through the order domain."""
+    app = wechat.client.app
+    async with app[keys.SESSIONMAKER].begin() as session:
+        order = await session.scalar(select(models.Order).where(models.Order.code == code))
+        assert order is not None
+        await domain.transition(
+            session,
+            order,
+            to,
+            actor=actor,
+            catalog=app[keys.TENANTS].default.catalog.current,
+            policy=app[keys.POLICY],
+            now=app[keys.CLOCK].now(),
+        )
 
 
 async def start_order(wechat: WeChatServer, openid: str, need: str) -> str:
@@ -239,11 +256,8 @@ async def test_my_orders_cancelling_and_rating(
 
     # Rating waits for the unit to finish; then it works once.
     assert "办完以后" in await say(wechat, "o_he", f"评价 {second} 5 很好")
-    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
-        order = await session.scalar(select(models.Order).where(models.Order.code == second))
-        assert order is not None
-        for status in (OrderStatus.ACCEPTED, OrderStatus.IN_SERVICE, OrderStatus.COMPLETED):
-            await repo.transition(session, order, status, actor="unit:property")
+    for status in (OrderStatus.ACCEPTED, OrderStatus.IN_SERVICE, OrderStatus.COMPLETED):
+        await move(wechat, second, status, actor="unit:property")
     assert "谢谢您的评价（5分）" in await say(wechat, "o_he", f"评价 {second} 五星 师傅很耐心")
     assert "已评价" in await say(wechat, "o_he", f"评价 {second} 3")
     rated = await session_order(wechat, second)

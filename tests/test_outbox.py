@@ -402,7 +402,7 @@ async def test_a_flaky_wechat_api_drains_the_backlog_and_sends_nothing_twice(
 async def test_a_member_who_cannot_be_reached_does_not_make_the_others_get_it_twice(
     sessionmaker: Sessions, fake_wechat: FakeWeChat
 ) -> None:
-    from bot.order_effects import notify_unit
+    from bot.orders.effects import notify_unit
     from catalog.loader import parse_catalog
 
     catalog = parse_catalog(

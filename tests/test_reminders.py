@@ -10,16 +10,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot import keys
-from bot import order_effects as effects
 from bot.worktime import WorkTime
 from catalog.loader import load_catalog
 from storage import models
 from storage.order_status import OrderStatus
-from storage.repositories import ordering
 from storage.repositories.catalog import import_catalog
 from tests.fake_clock import SHANGHAI, FakeClock
 from tests.ordering_catalog import without_unit, write_catalog
-from tests.test_ordering import CODE, say
+from tests.test_ordering import CODE, move, say
 from tests.test_units import invite, outbox_texts, place
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
@@ -196,14 +194,7 @@ async def test_a_second_dispatch_is_chased_and_escalated_again(
     assert await status(wechat, code) == "escalated"
 
     clock.set("2026-12-08 09:00")  # staff send it to the same unit again
-    app = wechat.client.app
-    catalog = app[keys.TENANTS].default.catalog.current
-    async with app[keys.SESSIONMAKER].begin() as session:
-        order = await session.scalar(select(models.Order).where(models.Order.code == code))
-        assert order is not None
-        await ordering.transition(session, order, OrderStatus.DISPATCHED, actor="staff:t")
-        facts = await effects.load_facts(session, catalog, order)
-        await effects.order_placed(session, catalog, app[keys.POLICY], facts, clock.now())
+    await move(wechat, code, OrderStatus.DISPATCHED)
 
     clock.set("2026-12-08 13:01")
     await tick(wechat)

@@ -15,10 +15,9 @@ from bot import keys
 from bot.cli import main
 from storage import models
 from storage.order_status import OrderStatus
-from storage.repositories import ordering as ordering_repo
 from storage.repositories import units as repo
 from tests.ordering_catalog import write_catalog
-from tests.test_ordering import CODE, say
+from tests.test_ordering import CODE, move, say
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
@@ -143,10 +142,7 @@ async def test_a_second_acceptance_after_a_return_is_told_to_the_resident_again(
     await say(wechat, "o_fixer", f"绑定 {await invite(db_url, 'property')}")
     assert "已接单" in await say(wechat, "o_fixer", f"接单 {code}")
     assert "已退回" in await say(wechat, "o_fixer", f"退回 {code} 配件没到，先退回")
-    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
-        order = await session.scalar(select(models.Order).where(models.Order.code == code))
-        assert order is not None
-        await ordering_repo.transition(session, order, OrderStatus.DISPATCHED, actor="staff:t")
+    await move(wechat, code, OrderStatus.DISPATCHED)
     assert "已接单" in await say(wechat, "o_fixer", f"接单 {code}")
     accepted = [t for t in await outbox_texts(wechat, "o_twice") if "接单" in t]
     assert len(accepted) == 2, accepted

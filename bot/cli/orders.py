@@ -90,7 +90,7 @@ def orders_create(
 ) -> None:
     """Place an order on behalf of a resident without a smartphone (代办)."""
     from catalog.answers import parse_phone
-    from storage.repositories.proxy import ProxyOrderError, place_proxy_order
+    from storage.repositories.proxy import ProxyOrderError
 
     mobile = parse_phone(phone)
     if mobile is None:
@@ -101,12 +101,19 @@ def orders_create(
     settings = settings_or_exit()
 
     async def go() -> Any:
-        from bot import order_effects as effects
+        from bot.orders import domain
+        from bot.orders.effects import Policy
+        from storage.types import utcnow
 
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
             catalog = await community_catalog(session)
-            order, summary = await place_proxy_order(
+            # Placed and dispatched like a chat order: the same places, the unit
+            # notified and chased, all in this transaction.
+            _, summary = await domain.place_proxy_order(
                 session,
+                catalog=catalog,
+                policy=Policy.from_settings(settings),
+                now=utcnow(),
                 community_id=catalog.community_id,
                 item_key=item_key,
                 name=name.strip(),
@@ -117,9 +124,6 @@ def orders_create(
                 note=note,
                 staff=staff,
             )
-            # The unit is notified and chased like for any order, in the same transaction.
-            policy = effects.Policy.from_settings(settings)
-            await effects.announce_new_order(session, catalog, policy, order, order.created_at)
             return summary
 
     try:

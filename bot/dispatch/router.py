@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.dispatch.filters import Filter
-from bot.order_effects import Policy
+from bot.orders.effects import Policy
 from bot.state import Conversation
 from bot.unit_of_work import Sessions, UnitOfWork
 from bot.wechat.inbound import Incoming
@@ -51,7 +51,7 @@ class Context:
     """The message's dedupe key: effects keyed by it happen once however often it comes."""
     text: str = ""
     policy: Policy = field(default_factory=Policy)
-    """Delays and calendars of reminders (see ``bot.order_effects``)."""
+    """Delays and calendars of reminders (see ``bot.orders.effects``)."""
     clock: Clock = field(default_factory=SystemClock)
     matching: Executor | None = None
     """Where the matcher runs (None: asyncio's default executor)."""

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
 from bot import keys
-from bot import order_effects as effects
+from bot.orders import domain, effects
 from bot.spreadsheets import csv_bytes, xlsx_bytes
 from bot.web.auth import checked_form, require
 from bot.web.params import path_id, query_int, whole_number
@@ -37,7 +37,7 @@ from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import ordering, remarks
 from storage.repositories.evaluation import unit_months
-from storage.repositories.proxy import ProxyOrderError, place_proxy_order
+from storage.repositories.proxy import ProxyOrderError
 from storage.repositories.users import SignedIn, audit
 
 log = logging.getLogger(__name__)
@@ -145,8 +145,11 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
     catalog = catalog_of(request, user)
     try:
         async with request.app[keys.SESSIONMAKER].begin() as session:
-            order, _ = await place_proxy_order(
+            order, _ = await domain.place_proxy_order(
                 session,
+                catalog=catalog,
+                policy=request.app[keys.POLICY],
+                now=request.app[keys.CLOCK].now(),
                 item_key=form.get("item", ""),
                 name=name,
                 phone=phone,
@@ -157,8 +160,6 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
                 staff=user.username,
                 community_id=user.community_id,
             )
-            now = request.app[keys.CLOCK].now()
-            await effects.announce_new_order(session, catalog, request.app[keys.POLICY], order, now)
             await audit(session, user.community_id, user.username, "proxy_order", order.code, name)
             code = order.code
     except ProxyOrderError as exc:
@@ -432,6 +433,7 @@ async def order_action(request: web.Request) -> web.StreamResponse:
     try:
         async with request.app[keys.SESSIONMAKER].begin() as session:
             order = await _order_for(session, user, code, lock=True)
+            target = None
             if action == "dispatch" and form.get("unit"):
                 target = await session.scalar(
                     select(models.Unit).where(
@@ -442,24 +444,23 @@ async def order_action(request: web.Request) -> web.StreamResponse:
                 if target is None:
                     log.info("order %s: refused unit=%r: no such unit", code, form["unit"][:40])
                     raise _Refused("没有这个单位，请从列表里选择。", 400)
-                order.unit_id = target.id
                 note = note or f"派给{target.name}"
             try:
-                await ordering.transition(
-                    session, order, wanted, actor=f"{user.role}:{user.username}", note=note
+                await domain.transition(
+                    session,
+                    order,
+                    wanted,
+                    actor=f"{user.role}:{user.username}",
+                    reason=note,
+                    catalog=catalog,
+                    policy=request.app[keys.POLICY],
+                    now=clock.now(),
+                    unit=target,
                 )
             except IllegalTransition as refused:
                 # Most often a second click, or a colleague was quicker.
                 log.info("order %s: %s", code, refused)
                 raise _Refused(cannot(refused, action), 409) from None
-            facts = await effects.load_facts(session, catalog, order)
-            policy = request.app[keys.POLICY]
-            if wanted is OrderStatus.DISPATCHED:
-                await effects.order_placed(session, catalog, policy, facts, clock.now())
-            else:
-                await effects.order_changed(
-                    session, catalog, policy, facts, wanted, clock.now(), note=note
-                )
             await audit(session, user.community_id, user.username, action, order.code, note)
     except _Refused as refused:
         # Shown after the transaction ended: on SQLite the page's own reads would

@@ -1,8 +1,9 @@
 """Placing orders and moving them through their life cycle.
 
-Every change of status goes through :func:`transition`, which checks the state
-machine (``storage.order_status``) and appends an ``order_events`` row: the audit
-trail the unit portal, disclosure and evaluation read. Places in a session are
+Every change of status is written by :func:`write_transition`, which checks the
+state machine (``storage.order_status``) and appends an ``order_events`` row: the
+audit trail the unit portal, disclosure and evaluation read. It is called by the
+order domain (``bot.orders``) alone, which adds the change's effects. Places in a session are
 taken with one conditional UPDATE (``booked + n <= capacity``), so concurrent orders
 never overbook, whatever the database.
 """
@@ -21,13 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.schema import WeeklySlot
 from storage import models
-from storage.order_status import (
-    CANCELLABLE_BY_RESIDENT,
-    OPEN_STATUSES,
-    IllegalTransition,
-    OrderStatus,
-    check_transition,
-)
+from storage.order_status import OPEN_STATUSES, OrderStatus, check_transition
 from storage.types import utcnow
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -176,22 +171,6 @@ async def find_resident(
     )
 
 
-async def join_waitlist(
-    session: AsyncSession, session_id: int, resident_id: int, *, people: int = 1
-) -> None:
-    """Put a resident on a full session's waiting list (once)."""
-    exists = await session.scalar(
-        select(models.WaitlistEntry.id).where(
-            models.WaitlistEntry.session_id == session_id,
-            models.WaitlistEntry.resident_id == resident_id,
-        )
-    )
-    if exists is None:
-        session.add(
-            models.WaitlistEntry(session_id=session_id, resident_id=resident_id, people=people)
-        )
-
-
 async def resident_for(session: AsyncSession, community_id: str, openid: str) -> models.Resident:
     """The resident behind an openid, created on first use."""
     row = await session.scalar(
@@ -225,7 +204,7 @@ async def order_by_message(
     )
 
 
-async def place_order(
+async def insert_order(
     session: AsyncSession,
     *,
     community_id: str,
@@ -235,22 +214,26 @@ async def place_order(
     description: str = "",
     session_id: int | None = None,
     people: int = 1,
+    held: int = 0,
     grid_key: str | None = None,
     message_key: str | None = None,
     placed_by: str = "resident",
-) -> models.Order:
-    """Place an order and dispatch it to the item's unit, in the caller's transaction.
+) -> tuple[models.Order, bool]:
+    """Insert a submitted order and its first event, taking its places, in the caller's
+    transaction; the order, and whether it is new. Dispatching it (and everything
+    that follows) is the order domain's (``bot.orders.domain.place_order``).
 
-    Raises :class:`SessionFull` when the session has fewer than ``people`` places.
-    With a ``message_key``, a second call for the same message returns the order the
-    first one placed.
+    ``held``: places already held for this resident (a waiting-list offer taken up);
+    only the rest are taken. Raises :class:`SessionFull` when the session has fewer
+    places than that. With a ``message_key``, a second call for the same message
+    returns the order the first one placed (not new).
     """
     if message_key is not None:
         existing = await order_by_message(session, community_id, message_key)
         if existing is not None:
-            return existing
-    if session_id is not None:
-        await _take_places(session, session_id, people)
+            return existing, False
+    if session_id is not None and people > held:
+        await take_places(session, session_id, people - held)
     order = models.Order(
         community_id=community_id,
         item_id=item.id,
@@ -287,8 +270,8 @@ async def place_order(
             note=None,
         )
     )
-    await transition(session, order, OrderStatus.DISPATCHED, actor="system", note="自动派单")
-    return order
+    await session.flush()
+    return order, True
 
 
 class DuplicateMessage(Exception):
@@ -299,7 +282,9 @@ class DuplicateMessage(Exception):
         self.code = code
 
 
-async def _take_places(session: AsyncSession, session_id: int, people: int) -> None:
+async def take_places(session: AsyncSession, session_id: int, people: int) -> None:
+    """Take ``people`` places with one conditional UPDATE; :class:`SessionFull` if
+    fewer are left."""
     taken = ItemSessionTable.c
     result = await session.execute(
         update(ItemSessionTable)
@@ -315,43 +300,50 @@ async def _take_places(session: AsyncSession, session_id: int, people: int) -> N
         raise SessionFull(max(remaining, 0))
 
 
-async def _release_places(session: AsyncSession, order: models.Order) -> None:
-    if order.session_id is None:
+async def release_places(session: AsyncSession, session_id: int, people: int) -> None:
+    """Give ``people`` places of a session back (none is held for anyone)."""
+    if people <= 0:
         return
-    people = int(order.answers.get("people", 1) or 1)
     taken = ItemSessionTable.c
     await session.execute(
-        update(ItemSessionTable)
-        .where(taken.id == order.session_id)
-        .values(booked=taken.booked - people)
+        update(ItemSessionTable).where(taken.id == session_id).values(booked=taken.booked - people)
     )
 
 
-async def transition(
+def places_of(order: models.Order) -> int:
+    """How many places an order with a session holds."""
+    return int((order.answers or {}).get("people", 1) or 1)
+
+
+async def write_transition(
     session: AsyncSession,
     order: models.Order,
     to: OrderStatus,
     *,
     actor: str,
     note: str | None = None,
-) -> None:
-    """Move ``order`` to ``to`` (raises ``IllegalTransition``) and record the event."""
+) -> models.OrderEvent:
+    """The low-level write of a status change: check the state machine (raises
+    ``IllegalTransition``), set the status and append the event; nothing else.
+
+    Only the order domain (``bot.orders.domain.transition``) calls this: it writes
+    what the change causes (notifications, reminders, places, waiting-list offers)
+    in the same transaction. A code-quality test keeps it that way.
+    """
     current = OrderStatus(order.status)
     check_transition(order.code, current, to)
     order.status = to.value
     order.updated_at = utcnow()
-    if to is OrderStatus.CANCELLED:
-        await _release_places(session, order)
-    session.add(
-        models.OrderEvent(
-            order_id=order.id,
-            actor=actor,
-            from_status=current.value,
-            to_status=to.value,
-            note=note,
-        )
+    event = models.OrderEvent(
+        order_id=order.id,
+        actor=actor,
+        from_status=current.value,
+        to_status=to.value,
+        note=note,
     )
+    session.add(event)
     await session.flush()
+    return event
 
 
 def select_order(community_id: str, code: str) -> Select[Any]:
@@ -376,27 +368,6 @@ async def resident_order(
     )
     if order is None:
         raise OrderNotFound(code)
-    return order
-
-
-async def cancel_by_resident(
-    session: AsyncSession, community_id: str, openid: str, code: str
-) -> models.Order:
-    order = await resident_order(session, community_id, openid, code)
-    status = OrderStatus(order.status)
-    if status not in CANCELLABLE_BY_RESIDENT:  # e.g. the unit has started the service
-        raise IllegalTransition(order.code, status, OrderStatus.CANCELLED)
-    await transition(session, order, OrderStatus.CANCELLED, actor="resident", note="居民取消")
-    return order
-
-
-async def rate(
-    session: AsyncSession, community_id: str, openid: str, code: str, stars: int, comment: str
-) -> models.Order:
-    order = await resident_order(session, community_id, openid, code)
-    await transition(session, order, OrderStatus.RATED, actor="resident", note=comment or None)
-    order.rating = stars
-    order.rating_comment = comment or None
     return order
 
 

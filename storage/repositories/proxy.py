@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.model import Catalog
 from storage import models
 from storage.repositories import ordering
 from storage.repositories.catalog import live_catalog
@@ -22,7 +24,32 @@ class ProxyOrderError(Exception):
         self.for_staff = for_staff
 
 
-async def place_proxy_order(
+@dataclass(frozen=True)
+class ProxyPlan:
+    """A proxy order checked and ready to place (by ``bot.orders.domain``)."""
+
+    catalog: Catalog
+    item: models.Item
+    resident: models.Resident
+    session_id: int | None
+    answers: dict[str, Any]
+
+    def summary(self, order: models.Order, *, session_key: str | None) -> dict[str, Any]:
+        """The order placed, for people (the CLI prints it)."""
+        item = self.catalog.item(self.item.key)
+        return {
+            "code": order.code,
+            "item": item.id,
+            "item_title": item.title,
+            "unit": self.catalog.unit(item.unit).name,
+            "status": order.status,
+            "resident": self.answers["name"],
+            "session": session_key,
+            "placed_by": order.placed_by,
+        }
+
+
+async def check_proxy_order(
     session: AsyncSession,
     *,
     item_key: str,
@@ -31,11 +58,10 @@ async def place_proxy_order(
     building: str | None,
     session_key: str | None,
     people: int,
-    note: str,
-    staff: str,
     community_id: str | None = None,
-) -> tuple[models.Order, dict[str, Any]]:
-    """The order placed, and a summary for people (the CLI prints it)."""
+) -> ProxyPlan:
+    """Check a proxy order against the live catalog (``ProxyOrderError`` naming what is
+    wrong) and find or create the resident without WeChat it is for."""
     catalog = await live_catalog(session, community_id)
     if catalog is None:
         raise ProxyOrderError(
@@ -111,31 +137,12 @@ async def place_proxy_order(
         )
         session.add(resident)
         await session.flush()
-    try:
-        order = await ordering.place_order(
-            session,
-            community_id=community,
-            item=row,
-            resident=resident,
-            answers={"name": name, "phone": phone, "building": building, "people": people},
-            description=note,
-            session_id=session_id,
-            people=people,
-            placed_by=f"staff:{staff}",
-        )
-    except ordering.SessionFull as full:
-        raise ProxyOrderError(
-            f"--session: '{session_key}' has only {full.remaining} place(s) left",
-            f"这个场次只剩 {full.remaining} 个名额了。",
-        ) from None
-    summary = {
-        "code": order.code,
-        "item": item_key,
-        "item_title": item.title,
-        "unit": catalog.unit(item.unit).name,
-        "status": order.status,
-        "resident": name,
-        "session": session_key,
-        "placed_by": order.placed_by,
-    }
-    return order, summary
+    answers = {"name": name, "phone": phone, "building": building, "people": people}
+    return ProxyPlan(catalog, row, resident, session_id, answers)
+
+
+def session_full(session_key: str | None, full: ordering.SessionFull) -> ProxyOrderError:
+    return ProxyOrderError(
+        f"--session: '{session_key}' has only {full.remaining} place(s) left",
+        f"这个场次只剩 {full.remaining} 个名额了。",
+    )

@@ -40,6 +40,7 @@ class Policy:
     session_reminder_time: dt.time = dt.time(20, 0)
     working_hours: tuple[dt.time, dt.time] = (dt.time(9), dt.time(18))
     quiet_hours: tuple[dt.time, dt.time] = (dt.time(22), dt.time(8))
+    waitlist_hold_hours: float = 2.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -50,6 +51,7 @@ class Policy:
             session_reminder_time=dt.time.fromisoformat(settings.session_reminder_time),
             working_hours=parse_span(settings.working_hours),
             quiet_hours=parse_span(settings.quiet_hours),
+            waitlist_hold_hours=settings.waitlist_hold_hours,
         )
 
     def worktime(self, catalog: Catalog) -> WorkTime:
@@ -129,12 +131,27 @@ async def order_placed(
         )
 
 
-async def announce_new_order(
-    session: AsyncSession, catalog: Catalog, policy: Policy, order: models.Order, now: dt.datetime
+async def order_cancelled(
+    session: AsyncSession, catalog: Catalog, facts: OrderFacts, *, by_resident: bool
 ) -> None:
-    """A just-placed order (by chat, CLI or console): its facts, then ``order_placed``."""
-    facts = await load_facts(session, catalog, order)
-    await order_placed(session, catalog, policy, facts, now)
+    """The unit need not come: told to its members."""
+    order = facts.order
+    why = "居民已取消这个订单" if by_resident else "这个订单已取消"
+    lines = [f"【取消】{facts.item.title} 订单号：{order.code}", f"{why}，不用再上门了。"]
+    key = f"cancelled:{order.code}:{facts.event_id}"
+    await notify_unit(session, catalog, facts.unit, key, "订单取消", lines)
+
+
+async def order_escalated(
+    session: AsyncSession, catalog: Catalog, facts: OrderFacts, reason: str | None, *, overdue: bool
+) -> None:
+    """Staff are alerted (督办), once per escalation: an overdue order names its unit
+    and the reason; one escalated by a colleague gives their note."""
+    unit = catalog.unit(facts.unit).name
+    said = f"{unit}{reason or '超时未接单'}" if overdue else f"督办说明：{reason or '未填写'}"
+    lines = [f"【督办】{facts.item.title} 订单号：{facts.order.code}", f"{said}，请社区协调处理。"]
+    key = f"escalate:{facts.order.code}:{facts.event_id}"
+    await notify_staff(session, catalog, key, lines, facts.item)
 
 
 RESIDENT_NEWS = {
