@@ -166,7 +166,11 @@ async def webhook_context(app: web.Application) -> AsyncIterator[None]:
             else:
                 customer_service = DevOutbox()
             ledger = MessageLedger(
-                batch_db, community_id, lease=settings.reply_deadline + 1.0, clock=clock
+                batch_db,
+                community_id,
+                lease=settings.reply_deadline + 1.0,
+                deferred_lease=settings.deferred_message_lease,
+                clock=clock,
             )
             ledgers.append(ledger)
             token = startup.wechat_token

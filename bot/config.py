@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     reply_deadline: float = Field(default=4.0, gt=0, lt=5)
     """Seconds a reply may take before the bot answers "success" and sends it later
     through the customer-service API (WeChat waits 5 s)."""
+    deferred_message_lease: float = Field(default=60.0, gt=0, le=3600)
+    """Seconds a message answered "success" (its reply was late) has to finish before
+    another process runs it again: longer than any handler takes."""
     conversation_timeout: int = Field(default=1800, ge=60)
     """Seconds of silence after which a half-finished conversation is forgotten."""
 

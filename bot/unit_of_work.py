@@ -12,6 +12,11 @@ Handlers keep writing ``async with ctx.sessionmaker.begin() as session`` (and
 block (a session just filled up) goes on with its earlier work intact, as it did
 when each block was a transaction of its own; nothing is committed until the
 pipeline commits the whole message.
+
+On SQLite the transaction takes the write lock at its first statement (``BEGIN
+IMMEDIATE``, see ``storage.engine``) and keeps it until the message is recorded:
+handlers must not wait on anything slow (the network) once they have used the
+database. They do not: matching runs before, notifications go through the outbox.
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+
+    async def rollback(self) -> None:
+        """Forget everything written so far; the session goes on in a new transaction."""
+        await self.session.rollback()
 
     async def close(self) -> None:
         """Roll back what was not committed and give the connection back."""

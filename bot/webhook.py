@@ -68,6 +68,10 @@ PASSIVE_EVENTS = frozenset({"unsubscribe", "templatesendjobfinish", "masssendjob
 
 MAX_RUNS = 5
 """Runs of a deferred message before it is given up (and the resident told)."""
+TAKEOVER_LOCK_WAIT = 2.0
+"""Seconds a taken-over message waits for its resident's lock before going on
+without it: the attempt holding it is presumed dead, and if it is only stalled, the
+claim's token and the state's version keep it from committing."""
 
 
 def encode(msg: Incoming) -> str:
@@ -88,6 +92,9 @@ class Attempt:
     """The claim's owner token (see ``bot.ledger``)."""
     retry_in: float = 2.0
     """If this run fails, when a deferred message is run again."""
+    takeover: bool = False
+    """The claim was taken over from an attempt presumed dead: it may still hold the
+    resident's lock (stalled, not dead), so the lock is not waited on for long."""
     conversation: Conversation = field(default_factory=Conversation)
     unit: UnitOfWork | None = None
     text: str | None = None
@@ -167,7 +174,9 @@ class Webhook:
         self.deadline = deadline
         self.policy = policy
         self.clock = clock
-        self.locks: Locks = locks or KeyedLocks()
+        # Not ``locks or …``: a lock table with no lock held has length 0 and is false,
+        # which silently replaced the cross-process locks by in-process ones.
+        self.locks: Locks = locks if locks is not None else KeyedLocks()
         """Per resident, taken before the state is read (bot.resident_locks across
         processes; in-process only when none is given)."""
         self.matching = matching
@@ -186,13 +195,16 @@ class Webhook:
         deadline = (started if started is not None else loop.time()) + self.deadline
         key = msg.key
         claim = await self.ledger.claim(key)
-        if claim.status is Status.RUNNING:
+        takeover = claim.status is Status.RUNNING
+        if takeover:
             claim = await self.ledger.wait(key, deadline - loop.time())
         if claim.status is not Status.NEW:
             log.debug("retry of %s: %s", key, claim.status.value)
             return Outcome(claim.reply if claim.status is Status.DONE else None, claim.status)
 
-        task = self.tasks.spawn(self._process(msg, claim.token), name=f"message {key}")
+        task = self.tasks.spawn(
+            self._process(msg, claim.token, takeover=takeover), name=f"message {key}"
+        )
         # asyncio.wait, unlike wait_for, never cancels the task: it goes on after the
         # deadline, and its reply is delivered late.
         await asyncio.wait((task,), timeout=max(deadline - loop.time(), 0))
@@ -228,7 +240,7 @@ class Webhook:
             retry_in = min(2.0 * 3**message.attempts, 600.0)
             try:
                 msg = decode(message.payload)
-                await self._process(msg, message.owner, retry_in=retry_in)
+                await self._process(msg, message.owner, retry_in=retry_in, takeover=True)
             except ClaimLost:
                 continue
             except Exception as exc:
@@ -259,10 +271,12 @@ class Webhook:
                     payload={"text": SORRY},
                 )
 
-    async def _process(self, msg: Incoming, token: str, *, retry_in: float = 2.0) -> Attempt:
+    async def _process(
+        self, msg: Incoming, token: str, *, retry_in: float = 2.0, takeover: bool = False
+    ) -> Attempt:
         """Run the message through the middlewares; the attempt, once its reply is
         recorded."""
-        attempt = Attempt(msg, token, retry_in=retry_in)
+        attempt = Attempt(msg, token, retry_in=retry_in, takeover=takeover)
         chain = self.middlewares
 
         async def step(index: int, current: Attempt) -> None:
@@ -291,8 +305,18 @@ class Webhook:
         self.ledger.finished(key)
 
     async def _resident_lock(self, attempt: Attempt, next_step: Step) -> None:
-        async with self.locks(f"{self.community_id}:{attempt.msg.openid}"):
+        lock = self.locks(f"{self.community_id}:{attempt.msg.openid}")
+        try:
+            async with asyncio.timeout(TAKEOVER_LOCK_WAIT if attempt.takeover else None):
+                await lock.__aenter__()
+        except TimeoutError:
+            log.warning("%s: resident lock held by a stalled attempt: going on", attempt.msg.key)
             await next_step(attempt)
+            return
+        try:
+            await next_step(attempt)
+        finally:
+            await lock.__aexit__(None, None, None)
 
     async def _load_state(self, attempt: Attempt, next_step: Step) -> None:
         attempt.conversation = await self.states.load((self.community_id, attempt.msg.openid))

@@ -56,8 +56,8 @@ class Context:
     matching: Executor | None = None
     """Where the matcher runs (None: asyncio's default executor)."""
     unit: UnitOfWork | None = None
-    """The message's unit of work, when there is one: each handler runs in a savepoint
-    of it, so a handler that fails leaves nothing behind (see ``Dispatcher``)."""
+    """The message's unit of work, when there is one: rolled back if a handler fails,
+    so that a failed message leaves nothing behind (see ``Dispatcher``)."""
     _reading: Reading | None = field(default=None, repr=False)
 
     def reading(self) -> Reading:
@@ -217,28 +217,24 @@ class Dispatcher(Router):
         if resolved is None:
             return None, ""
         handler, arguments, router = resolved
-        # A savepoint per handler: a handler that fails half-way is undone, and the
-        # apology is recorded in a transaction that is still usable.
-        savepoint = await ctx.unit.session.begin_nested() if ctx.unit is not None else None
         try:
-            reply = await handler(**arguments)
+            return await handler(**arguments), router
         except Redispatch:
-            if savepoint is not None:
-                await savepoint.commit()
             raise
         except Exception as exc:
-            if savepoint is not None:
+            if ctx.unit is not None:
+                # Nothing of a message whose handler failed is kept (the apology is
+                # recorded in a fresh transaction). A savepoint per handler would do it
+                # more finely, but on SQLite it would take the write lock for the whole
+                # of every handler, reads and waits included.
                 with contextlib.suppress(Exception):  # the database may be away
-                    await savepoint.rollback()
+                    await ctx.unit.rollback()
             if database_unavailable(exc):
                 # Not the message's fault, and its effects were not saved: an apology
                 # would tell WeChat it arrived. Unacknowledged, it is sent again.
                 raise
             log.exception("handler %s.%s failed on %s", router, handler.__name__, msg.key)
             return await self._error_handler(msg, ctx, exc), router
-        if savepoint is not None:
-            await savepoint.commit()
-        return reply, router
 
 
 SORRY = "抱歉，系统刚才出了点小问题，请稍后再发一次。给您添麻烦了！"
