@@ -24,8 +24,9 @@ import logging
 import zlib
 from collections.abc import Iterable
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.locks import AdvisoryConnection
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Leadership:
         self._engine = engine
         self._interval = interval
         self._scope = scope_key(scope)
-        self._connection: AsyncConnection | None = None
+        self._lock = AdvisoryConnection(engine)
         self._task: asyncio.Task[None] | None = None
         self._is_leader = engine.dialect.name != "postgresql"
 
@@ -67,39 +68,28 @@ class Leadership:
                 await self._let_go()
 
     async def _try(self) -> None:
-        if self._connection is not None:
+        if self._lock.is_open:  # open only while it holds the lock
             # Still leader? A closed or broken connection means the lock is gone.
             try:
-                await self._connection.execute(text("SELECT 1"))
+                await self._lock.ping()
                 return
             except Exception:
                 await self._let_go()
-        # Autocommit: the lock is held by the session, and a ping must not leave the
-        # connection idle in a transaction (which would hold back VACUUM everywhere).
-        connection = await self._engine.connect()
         try:
-            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            got = await connection.scalar(
-                text("SELECT pg_try_advisory_lock(:key, :scope)"),
-                {"key": LOCK_KEY, "scope": self._scope},
-            )
+            got = await self._lock.try_lock(LOCK_KEY, self._scope)
         except BaseException:
-            await connection.close()
+            await self._lock.close()
             raise
         if got:
-            self._connection = connection
             self._is_leader = True
             log.info("this process now runs the scheduled jobs")
         else:
-            await connection.close()
+            await self._lock.close()
 
     async def _let_go(self) -> None:
         was = self._is_leader
         self._is_leader = False
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.close()
-            self._connection = None
+        await self._lock.close()
         if was:
             log.warning("this process no longer runs the scheduled jobs")
 
@@ -108,10 +98,6 @@ class Leadership:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.execute(
-                    text("SELECT pg_advisory_unlock(:key, :scope)"),
-                    {"key": LOCK_KEY, "scope": self._scope},
-                )
+        with contextlib.suppress(Exception):
+            await self._lock.unlock(LOCK_KEY, self._scope)
         await self._let_go()

@@ -29,68 +29,19 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.locks import KeyedLocks
+from bot.locks import AdvisoryConnection, KeyedLocks
 
 log = logging.getLogger(__name__)
 
 LOCK_CLASS = 0x6F6D72  # "omr": the two-key form of advisory locks, apart from the leader's
-_TRY = text("SELECT pg_try_advisory_lock(:cls, :key)")
-_UNLOCK = text("SELECT pg_advisory_unlock(:cls, :key)")
 
 
 def lock_key(key: str) -> int:
     """A signed 32-bit number for ``key`` (a collision only makes two residents wait
     for each other)."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big", signed=True)
-
-
-class _LockConnection:
-    """One connection holding advisory locks; its queries run one at a time."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._connection: AsyncConnection | None = None
-        self._io = asyncio.Lock()
-
-    async def try_lock(self, key: int) -> bool:
-        async with self._io:
-            connection = await self._connected()
-            return bool(await connection.scalar(_TRY, {"cls": LOCK_CLASS, "key": key}))
-
-    async def unlock(self, key: int) -> None:
-        async with self._io:
-            if self._connection is None:
-                return  # the connection broke: PostgreSQL released its locks
-            try:
-                await self._connection.execute(_UNLOCK, {"cls": LOCK_CLASS, "key": key})
-            except Exception:
-                await self._drop()
-                raise
-
-    async def _connected(self) -> AsyncConnection:
-        if self._connection is None:
-            connection = await self._engine.connect()
-            try:
-                # Autocommit: the locks belong to the session, and the connection must
-                # not sit idle in a transaction.
-                self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            except BaseException:
-                await connection.close()
-                raise
-        return self._connection
-
-    async def _drop(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.close()
-            self._connection = None
-
-    async def close(self) -> None:
-        async with self._io:
-            await self._drop()
 
 
 class ResidentLocks:
@@ -106,7 +57,7 @@ class ResidentLocks:
     ) -> None:
         self._local = KeyedLocks()
         self._shared = (
-            [_LockConnection(engine) for _ in range(connections)]
+            [AdvisoryConnection(engine) for _ in range(connections)]
             if engine.dialect.name == "postgresql"
             else []
         )
@@ -127,18 +78,18 @@ class ResidentLocks:
             finally:
                 if held:
                     try:
-                        await connection.unlock(number)
+                        await connection.unlock(LOCK_CLASS, number)
                     except Exception:
                         log.warning("resident lock: could not unlock (connection lost)")
 
-    async def _acquire(self, connection: _LockConnection, number: int) -> bool:
+    async def _acquire(self, connection: AdvisoryConnection, number: int) -> bool:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._max_wait
         delay = self._poll
         reconnected = False
         while True:
             try:
-                if await connection.try_lock(number):
+                if await connection.try_lock(LOCK_CLASS, number):
                     return True
             except Exception as exc:
                 await connection.close()

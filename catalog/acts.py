@@ -16,17 +16,14 @@ checked first and on the raw text (see :func:`emergency_in`).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
 
-import opencc
-
 from catalog.answers import parse_rating
-
-_T2S = opencc.OpenCC("t2s")
+from catalog.normalize import plain as plain_text
+from catalog.normalize import simplified, words_only
 
 
 class Act(StrEnum):
@@ -194,7 +191,7 @@ def emergency_in(text: str) -> Emergency | None:
     of danger in talk about prevention, the past or a fear (消防演练, 去年被骗过, 怕被骗)
     is not an emergency, unless the message also cries for help (救命, 快来人).
     """
-    window = _T2S.convert(unicodedata.normalize("NFKC", text[:1000]))
+    window = simplified(text[:1000])
     if not window.strip():
         return None
     not_now = _NOT_NOW.search(window) is not None
@@ -219,15 +216,9 @@ _EDGE = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 _PARTICLES = "啊呀吧哈哦噢嘞呢啦嘛哇么"
 
 
-def _plain(text: str) -> str:
-    """Simplified, half-width, lower case, without emoji and punctuation at the ends."""
-    text = _T2S.convert(unicodedata.normalize("NFKC", text)).lower().strip()
-    return text
-
-
 def _core(text: str) -> str:
     """The words alone: punctuation, emoji and spaces removed, particles at the end dropped."""
-    words = re.sub(r"[\W_]+", "", text)
+    words = words_only(text)
     return words.rstrip(_PARTICLES) or words
 
 
@@ -368,9 +359,9 @@ def read_act(text: str) -> ActReading:
     emergency = emergency_in(text)
     if emergency is not None:
         return ActReading(Act.EMERGENCY, emergency=emergency)
-    plain = _plain(text[:1000])
+    plain = plain_text(text[:1000])
     core = _core(plain)
-    words = re.sub(r"[\W_]+", "", plain)
+    words = words_only(plain)
     asks_new = _asks_for_new(plain)
     question = _QUESTION.search(plain) is not None or _QUESTION.search(words) is not None
     base = ActReading(
@@ -471,7 +462,7 @@ def _only_thanks(plain: str, asks_new: bool) -> bool:
     thanks = list(_EXPLICIT_THANKS.finditer(plain))
     if not thanks:
         return False
-    words = re.sub(r"[\W_]+", "", plain)
+    words = words_only(plain)
     framed = words.startswith(thanks[0][0]) or words.endswith(thanks[-1][0].rstrip("了"))
     said = _EXPLICIT_THANKS.sub("", _HELPED.sub("", plain))
     return framed or _DONE.search(said) is not None

@@ -10,12 +10,13 @@ is not sure, so the caller can simply ask again.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from catalog.normalize import compact, half_width, trimmed, words_only
 
 BAD_PHONE = "这个号码好像不对，请发11位手机号码，比如 13812345678。"
 """The reply to a phone answer with no digits in it (shown to residents)."""
@@ -38,30 +39,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- text
-
-
-_EXTRA_EDGE = frozenset("~^`|")
-
-
-def _is_edge_noise(char: str) -> bool:
-    """Punctuation, spaces and the like that may surround an answer."""
-    return char.isspace() or char in _EXTRA_EDGE or unicodedata.category(char)[0] in "PZ"
-
-
-def _normalize(text: str) -> str:
-    """NFKC (full-width → half-width), lower case, no surrounding punctuation or spaces."""
-    s = unicodedata.normalize("NFKC", text).lower()
-    start, end = 0, len(s)
-    while start < end and _is_edge_noise(s[start]):
-        start += 1
-    while end > start and _is_edge_noise(s[end - 1]):
-        end -= 1
-    return s[start:end]
-
-
-def _compact(text: str) -> str:
-    """`_normalize` and also drop the spaces inside ("第 2 个" → "第2个")."""
-    return re.sub(r"\s+", "", _normalize(text))
 
 
 _CN_DIGITS = {
@@ -137,7 +114,7 @@ def parse_choice(text: str, count: int) -> int | None:
     "第N(个)" and the same after 选/要 ("选1", "要第三个", "就第2个吧"). "N个" without
     第 is a quantity, not a choice ("一个人", "选一个"), so it is not accepted.
     """
-    match = _CHOICE_RE.fullmatch(_compact(text))
+    match = _CHOICE_RE.fullmatch(compact(text))
     if match is None:
         return None
     value = _to_int(match["ordinal"] or match["number"])
@@ -264,7 +241,7 @@ def parse_people(text: str, max_people: int) -> int | None:
     "我和两个孙子" → 3. Families: "一家三口", "我们一家四口" → 3, 4. Ranges ("两三个"),
     a total smaller than the people named, and anything else → None.
     """
-    s = _compact(text)
+    s = compact(text)
     count: int | None = None
     if _ONE_RE.fullmatch(s):
         count = 1
@@ -337,7 +314,7 @@ def _mobiles_in(chain: str) -> set[str]:
 
 def _phone_text(text: str) -> str:
     """The text with full-width and spoken digits as ASCII digits ("幺三八两" → "1382")."""
-    s = unicodedata.normalize("NFKC", text).translate(_SPOKEN_DIGITS)
+    s = half_width(text).translate(_SPOKEN_DIGITS)
     return _SPOKEN_NEXT_TO_DIGIT.sub(lambda m: m[0].translate(_NEXT_TO_DIGIT), s)
 
 
@@ -683,7 +660,7 @@ def parse_slot(
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=tz)
-    s = _expand_spoken(_compact(text))
+    s = _expand_spoken(compact(text))
     choice = parse_choice(text, len(slots))
     chosen = slots[choice - 1] if choice is not None else None
     if _NEGATION.search(s):
@@ -735,7 +712,7 @@ def _answer_in(text: str, words: frozenset[str]) -> bool:
     Fillers ("嗯，不对") are ignored unless they are all there is; a trailing particle
     may be dropped ("可以了" → "可以"); a word may be repeated ("对对对", "没有没有").
     """
-    parts = [part for part in _SPLIT.split(_normalize(text)) if part]
+    parts = [part for part in _SPLIT.split(trimmed(text)) if part]
     meant = [part for part in parts if part not in _FILLERS] or parts
     return bool(meant) and all(_known(part, words) for part in meant)
 
@@ -810,7 +787,7 @@ def is_skip(text: str) -> bool:
     要求，就是快点来" is a note to keep. "不" and "不要" alone are not skips (`is_no`):
     at a yes/no question they answer no, and "不要了" may mean the whole order.
     """
-    s = _normalize(text)
+    s = trimmed(text)
     if len(s) > _SKIP_LONGEST:
         return False
     parts = [part for part in _SPLIT.split(s) if part]
@@ -852,7 +829,7 @@ def looks_like_question(text: str) -> bool:
     the resident only doubts ("3栋？", "两个人？"). "3栋2单元", "就我一个吧", "没什么",
     "十几个人" → False. Try the question's own parser first where there is one.
     """
-    s = _compact(text)
+    s = compact(text)
     if not s:
         return False
     bare = _QUESTION_MARK.sub("", s)
@@ -860,7 +837,7 @@ def looks_like_question(text: str) -> bool:
         return True
     if _QUESTION_MARK.search(text) is None:  # `s` lost a final "？" with the punctuation
         return False
-    plain = re.sub(r"[\W_]", "", bare)
+    plain = words_only(bare)
     return not (len(plain) <= 8 and _HAS_NUMBER.search(plain))
 
 
@@ -904,7 +881,7 @@ def looks_like_address(text: str, places: Iterable[str] = ()) -> bool:
     坏了"), thanks, a question (`looks_like_question`), a phone number, and text with no
     sign of a place ("你好", "5分", "明天下午").
     """
-    s = _compact(text)
+    s = compact(text)
     if not s or looks_like_question(text) or _NOT_PLACE_RE.search(s):
         return False
     # A mobile number is no house number: "138-1234-5678" alone is no place.
@@ -913,7 +890,7 @@ def looks_like_address(text: str, places: Iterable[str] = ()) -> bool:
         return True
     said = arabic_numerals(s)
     for place in places:
-        name = arabic_numerals(_compact(place))
+        name = arabic_numerals(compact(place))
         # "四季青" names the area "四季青片区"; a one-character stem is too loose.
         stem = _AREA_WORD.sub("", name)
         if any(len(n) >= 2 and n in said for n in {name, stem}) or (name and name == said):
@@ -950,7 +927,7 @@ def parse_rating(text: str) -> int | None:
     anything outside 1..5 ("十分满意" means "very satisfied", "0分", "6星", "4.5分"),
     for other units ("5号楼", "五分钟") and for two different ratings.
     """
-    s = _normalize(text).replace("\ufe0f", "")
+    s = trimmed(text).replace("\ufe0f", "")
     found: set[int] = set()
     for part in _SPLIT.split(s):
         if not part or part in _RATING_COMPANY:

@@ -33,7 +33,7 @@ from catalog.schema import Item, Question
 from catalog.understanding import STRONG_MATCH, Reading
 from handlers import staff, texts
 from storage.repositories import ordering as repo
-from storage.repositories import waitlist
+from storage.repositories import residents, waitlist
 from storage.repositories.inbox import Reason, record_for_inbox
 from storage.repositories.needs import record_unmet_need
 from storage.types import utcnow
@@ -483,7 +483,7 @@ async def _start_form(
 ) -> str:
     unit = ctx.catalog.unit(item.unit)
     async with ctx.sessionmaker() as session:
-        resident = await repo.find_resident(session, ctx.community_id, ctx.openid)
+        resident = await residents.find_resident(session, ctx.community_id, ctx.openid)
         offers = await waitlist.open_offers(session, ctx.community_id, ctx.openid, item_key=item.id)
     remembered = {"phone": resident.phone} if resident is not None and resident.phone else {}
     kept = ctx.conversation.data.get("attachments", [])  # photos sent while choosing
@@ -682,7 +682,7 @@ def _summary(ctx: Context, item: Item, data: dict[str, Any]) -> str:
 async def _place(
     session: AsyncSession, msg: Incoming, ctx: Context, item: Item, data: dict[str, Any]
 ) -> Any:
-    resident = await repo.resident_for(session, ctx.community_id, msg.openid)
+    resident = await residents.resident_for(session, ctx.community_id, msg.openid)
     values = data["answers"]
     people = 1
     session_id = None
@@ -760,7 +760,7 @@ async def _session_full(ctx: Context, item: Item, remaining: int) -> str:
 async def _join_waitlist(msg: Incoming, ctx: Context, item: Item, data: dict[str, Any]) -> str:
     full = data["full"]
     async with ctx.sessionmaker.begin() as session:
-        resident = await repo.resident_for(session, ctx.community_id, msg.openid)
+        resident = await residents.resident_for(session, ctx.community_id, msg.openid)
         await waitlist.join(session, int(full["id"]), resident.id, people=1)
     ctx.conversation.clear()
     return texts.waitlisted(item.title, full["label"])

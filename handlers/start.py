@@ -7,8 +7,7 @@ from bot.wechat import HELP
 from bot.wechat.inbound import Incoming
 from catalog import topics as campaign
 from handlers import texts
-from storage.repositories import ordering, subscriptions, units
-from storage.repositories.residents import set_following
+from storage.repositories import residents, subscriptions, units
 from storage.types import utcnow
 
 router = Router("start")
@@ -18,9 +17,9 @@ router = Router("start")
 async def followed(msg: Incoming, ctx: Context) -> str:
     """A new follower (possibly from a QR code with a scene): welcome them."""
     async with ctx.sessionmaker.begin() as session:
-        await set_following(session, ctx.community_id, msg.openid, True, now=utcnow())
+        await residents.set_following(session, ctx.community_id, msg.openid, True, now=utcnow())
         # New followers get every campaign topic that is on by default.
-        resident = await ordering.resident_for(session, ctx.community_id, msg.openid)
+        resident = await residents.resident_for(session, ctx.community_id, msg.openid)
         defaults = [t.id for t in campaign.topics(ctx.catalog) if t.default_on]
         await subscriptions.subscribe(session, resident.id, defaults)
     return texts.welcome(ctx.catalog.community_name)
@@ -30,7 +29,7 @@ async def followed(msg: Incoming, ctx: Context) -> str:
 async def unfollowed(msg: Incoming, ctx: Context) -> None:
     """They left: nothing may be sent to them any more (broadcasts check this flag)."""
     async with ctx.sessionmaker.begin() as session:
-        await set_following(session, ctx.community_id, msg.openid, False, now=utcnow())
+        await residents.set_following(session, ctx.community_id, msg.openid, False, now=utcnow())
     ctx.conversation.clear()
 
 

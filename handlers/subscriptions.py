@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.dispatch import Command, Context, Router
 from catalog import topics as campaign
 from handlers import texts
-from storage.repositories import ordering
+from storage.repositories import residents
 from storage.repositories import subscriptions as repo
 
 router = Router("subscriptions")
@@ -14,7 +14,7 @@ router = Router("subscriptions")
 @router.on(Command("退订全部", "全部退订", "取消全部订阅"))
 async def stop_all(ctx: Context) -> str:
     async with ctx.sessionmaker.begin() as session:
-        resident = await ordering.resident_for(session, ctx.community_id, ctx.openid)
+        resident = await residents.resident_for(session, ctx.community_id, ctx.openid)
         await repo.unsubscribe(session, resident.id)
     return texts.UNSUBSCRIBED_ALL
 
@@ -22,7 +22,7 @@ async def stop_all(ctx: Context) -> str:
 @router.on(Command("我的订阅", "订阅列表"))
 async def mine(ctx: Context) -> str:
     async with ctx.sessionmaker() as session:
-        resident = await ordering.find_resident(session, ctx.community_id, ctx.openid)
+        resident = await residents.find_resident(session, ctx.community_id, ctx.openid)
         subscribed = await repo.topics_of(session, resident.id) if resident else set()
     return texts.subscriptions(
         [t.name for t in campaign.topics(ctx.catalog) if t.id in subscribed],
@@ -36,7 +36,7 @@ async def start(ctx: Context, args: str) -> str:
     if topic is None:
         return texts.which_topic("订阅", [t.name for t in campaign.topics(ctx.catalog)])
     async with ctx.sessionmaker.begin() as session:
-        resident = await ordering.resident_for(session, ctx.community_id, ctx.openid)
+        resident = await residents.resident_for(session, ctx.community_id, ctx.openid)
         await repo.subscribe(session, resident.id, [topic.id])
     return texts.subscribed(topic.name)
 
@@ -47,6 +47,6 @@ async def stop(ctx: Context, args: str) -> str:
     if topic is None:
         return texts.which_topic("退订", [t.name for t in campaign.topics(ctx.catalog)])
     async with ctx.sessionmaker.begin() as session:
-        resident = await ordering.resident_for(session, ctx.community_id, ctx.openid)
+        resident = await residents.resident_for(session, ctx.community_id, ctx.openid)
         await repo.unsubscribe(session, resident.id, [topic.id])
     return texts.unsubscribed(topic.name)

@@ -27,6 +27,7 @@ from storage.order_status import (
     check_transition,
 )
 from storage.repositories import ordering as repo
+from storage.repositories import residents
 from storage.repositories.catalog import import_catalog, live_catalog
 from storage.types import utcnow
 from tests.ordering_catalog import write_catalog
@@ -85,7 +86,7 @@ async def _order(
 ) -> str:
     async with sessionmaker.begin() as session:
         row = await repo.item_row(session, "testville", item)
-        resident = await repo.resident_for(session, "testville", openid)
+        resident = await residents.resident_for(session, "testville", openid)
         session_id = None
         if session_key:
             found = await session.scalar(

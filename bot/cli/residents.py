@@ -21,21 +21,14 @@ def residents_set(
     openid: str, grid: str | None, add: tuple[str, ...], remove: tuple[str, ...]
 ) -> None:
     """Set a resident's grid and tags (e.g. 独居老人, 有未成年子女)."""
-    from storage import models
+    from storage.repositories import residents as repo
 
     settings = settings_or_exit()
 
     async def go() -> list[str]:
-        from sqlalchemy import select
-
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
             catalog = await community_catalog(session)
-            resident = await session.scalar(
-                select(models.Resident).where(
-                    models.Resident.community_id == catalog.community_id,
-                    models.Resident.openid == openid,
-                )
-            )
+            resident = await repo.find_resident(session, catalog.community_id, openid)
             if resident is None:
                 raise click.ClickException(f"OPENID: no resident '{openid}'")
             if grid is not None:

@@ -24,7 +24,7 @@ from catalog.model import Catalog
 from catalog.schema import Item
 from storage import models
 from storage.order_status import OrderStatus
-from storage.repositories import outbox, reminders
+from storage.repositories import outbox, reminders, units
 
 RESIDENT = "resident"
 """Outbox channel of messages to a resident (customer-service, else template)."""
@@ -220,7 +220,8 @@ async def notify_unit(
     for index, channel in enumerate(channels):
         members: list[str | None] = [None]
         if channel["type"] == "wechat":
-            members = list(await _members(session, catalog.community_id, unit_id)) or [None]
+            bound = await units.active_members(session, catalog.community_id, unit_id)
+            members = list(bound) or [None]
         for member in members:
             suffix = f":{member}" if member else ""
             await outbox.enqueue(
@@ -231,20 +232,6 @@ async def notify_unit(
                 target=unit_id,
                 payload={"title": title, "text": text, "channel": channel, "member": member},
             )
-
-
-async def _members(session: AsyncSession, community_id: str, unit_key: str) -> list[str]:
-    rows = await session.scalars(
-        select(models.UnitMember.openid)
-        .join(models.Unit, models.UnitMember.unit_id == models.Unit.id)
-        .where(
-            models.Unit.community_id == community_id,
-            models.Unit.key == unit_key,
-            models.UnitMember.active.is_(True),
-        )
-        .order_by(models.UnitMember.id)
-    )
-    return list(rows)
 
 
 async def notify_staff(

@@ -161,39 +161,6 @@ async def _materialise_weekly(
                 pass
 
 
-async def find_resident(
-    session: AsyncSession, community_id: str, openid: str
-) -> models.Resident | None:
-    return await session.scalar(
-        select(models.Resident).where(
-            models.Resident.community_id == community_id, models.Resident.openid == openid
-        )
-    )
-
-
-async def resident_for(session: AsyncSession, community_id: str, openid: str) -> models.Resident:
-    """The resident behind an openid, created on first use."""
-    row = await session.scalar(
-        select(models.Resident).where(
-            models.Resident.community_id == community_id, models.Resident.openid == openid
-        )
-    )
-    if row is not None:
-        return row
-    try:
-        async with session.begin_nested():
-            row = models.Resident(community_id=community_id, openid=openid, tags=[])
-            session.add(row)
-    except IntegrityError:  # created meanwhile by a concurrent message
-        row = await session.scalar(
-            select(models.Resident).where(
-                models.Resident.community_id == community_id, models.Resident.openid == openid
-            )
-        )
-        assert row is not None
-    return row
-
-
 async def order_by_message(
     session: AsyncSession, community_id: str, message_key: str
 ) -> models.Order | None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.model import Catalog
 from storage import models
-from storage.repositories import ordering
+from storage.repositories import ordering, residents
 from storage.repositories.catalog import live_catalog
 
 
@@ -124,19 +124,9 @@ async def check_proxy_order(
             f"「{item.title}」需要选择场次，请在场次列表里选一场。",
         )
 
-    resident = await session.scalar(
-        select(models.Resident).where(
-            models.Resident.community_id == community,
-            models.Resident.openid.is_(None),
-            models.Resident.phone == phone,
-        )
+    resident = await residents.proxy_resident(
+        session, community, name=name, phone=phone, building=building
     )
-    if resident is None:
-        resident = models.Resident(
-            community_id=community, openid=None, name=name, phone=phone, building=building, tags=[]
-        )
-        session.add(resident)
-        await session.flush()
     answers = {"name": name, "phone": phone, "building": building, "people": people}
     return ProxyPlan(catalog, row, resident, session_id, answers)
 

@@ -1,4 +1,4 @@
-"""Unit members: binding a WeChat to a unit with a one-time invite code."""
+"""Unit members: binding a WeChat to a unit with a one-time invite code, and who is bound."""
 
 from __future__ import annotations
 
@@ -102,6 +102,22 @@ async def memberships(session: AsyncSession, community_id: str, openid: str) -> 
         )
     )
     return [Membership(unit_id, key) for unit_id, key in rows]
+
+
+async def active_members(session: AsyncSession, community_id: str, unit_key: str) -> list[str]:
+    """The openids bound to a unit and still active, in the order they were bound: the
+    WeChat users a unit's notifications go to."""
+    rows = await session.scalars(
+        select(models.UnitMember.openid)
+        .join(models.Unit, models.UnitMember.unit_id == models.Unit.id)
+        .where(
+            models.Unit.community_id == community_id,
+            models.Unit.key == unit_key,
+            models.UnitMember.active.is_(True),
+        )
+        .order_by(models.UnitMember.id)
+    )
+    return list(rows)
 
 
 async def open_orders(
