@@ -2,7 +2,7 @@
 """Kill soak: two ``serve`` processes on one PostgreSQL database, one of them SIGKILLed
 every few seconds, while WeChat traffic goes on; then every effect is counted.
 
-    .venv/bin/python bench/kill_soak.py [--duration 600] [--kill-every 20] [--rate 5]
+    .venv/bin/python bench/kill_soak.py [--duration 600] [--kill-every 20] [--rate 10]
         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
         [--seed N] [--keep]
 
@@ -360,9 +360,9 @@ class KillSoak(Soak):
                 return response.status, await response.text()
 
     async def say(self, openid: str, content: str) -> str:
-        """Outside the counted traffic (binding members, before any kill)."""
+        """Set-up messages (binding members, before any kill): counted like the rest
+        (a late reply to one is a late reply like any other)."""
         record = await self.exchange(openid, "text", {"Content": content}, "setup")
-        self.records.remove(record)
         if record.reply is None:
             raise RuntimeError(f"{content!r} from {openid}: no reply ({record.outcome})")
         return record.reply
@@ -1184,7 +1184,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=600, help="Seconds of traffic.")
     parser.add_argument("--kill-every", type=float, default=20, help="Seconds between SIGKILLs.")
-    parser.add_argument("--rate", type=float, default=5, help="Messages per second.")
+    parser.add_argument("--rate", type=float, default=10, help="Messages per second.")
     parser.add_argument(
         "--database-url",
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
@@ -1211,13 +1211,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--database-url: postgresql+asyncpg://… (two processes need PostgreSQL)")
     if args.broadcast_at is None:
         args.broadcast_at = args.duration / 2
+    if args.seed is None:
+        args.seed = secrets.randbelow(10**6)  # printed, so that a run can be repeated
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="killsoak-"))
-    print(f"CPUs: {os.cpu_count()}   Python {sys.version.split()[0]}   workdir {workdir}")
+    print(
+        f"CPUs: {os.cpu_count()}   Python {sys.version.split()[0]}   seed {args.seed}   "
+        f"workdir {workdir}"
+    )
     try:
         return asyncio.run(run_soak(args, workdir))
     except KeyboardInterrupt:
