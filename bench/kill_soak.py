@@ -92,6 +92,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import json
 import os
@@ -118,8 +119,6 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import soak  # noqa: E402
 from bench.soak import (  # noqa: E402
-    APP_ID,
-    APP_SECRET,
     CODE,
     SORRY,
     TOKEN,
@@ -141,7 +140,7 @@ from bench.soak import (  # noqa: E402
 )
 from storage.order_status import OrderStatus  # noqa: E402
 from tests.fake_wechat import FakeWeChat  # noqa: E402
-from tests.ordering_catalog import lecture_day  # noqa: E402
+from tests.ordering_catalog import ZONE, lecture_day  # noqa: E402
 from tests.wechat_server import WeChatServer, sign  # noqa: E402
 
 WECHAT_TIMEOUT = 5.0
@@ -188,6 +187,16 @@ def wave_item() -> str:
             "location: 一楼大厅}"
         )
     return "\n".join(lines) + "\n"
+
+
+SESSION_TIME = re.compile(r"\d+月\d+日（周.）\d\d:\d\d")
+"""A session's time as the replies name it (handlers.texts.session_label)."""
+
+
+def session_time(starts_at: dt.datetime) -> str:
+    local = starts_at.astimezone(ZONE)
+    weekday = "一二三四五六日"[local.weekday()]
+    return f"{local.month}月{local.day}日（周{weekday}）{local:%H:%M}"
 
 
 def is_notification(text: str) -> bool:
@@ -785,19 +794,29 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         Row("resident cancellations acknowledged → events", len(cancels), found, missing, dup)
     )
 
-    # Waitlist joins → entries.
-    joins = Counter(
-        r.openid for r in acked if r.kind == "waitlist" and (r.reply is None or "排上" in r.reply)
-    )
+    # Waitlist joins → entries, per resident and session (told by its time in the
+    # reply: a resident drawn into two waves may join one session's list twice, and
+    # is on it once).
+    joins: set[tuple[str, str]] = set()
+    for record in acked:
+        if record.kind != "waitlist" or not (record.reply is None or "排上" in record.reply):
+            continue
+        when = SESSION_TIME.search(record.reply or "")
+        joins.add((record.openid, when[0] if when else record.key))
     entries = Counter(
-        row["openid"]
+        (row["openid"], session_time(row["starts_at"]))
         for row in await db.fetch(
-            "SELECT r.openid FROM waitlist_entries w JOIN residents r ON r.id = w.resident_id"
+            "SELECT r.openid, s.starts_at FROM waitlist_entries w "
+            "JOIN residents r ON r.id = w.resident_id JOIN item_sessions s ON s.id = w.session_id"
         )
     )
-    found, missing, dup = found_missing_dup([(n, entries[o]) for o, n in joins.items()])
-    row = Row("waitlist joins acknowledged → entries", sum(joins.values()), found, missing, dup)
-    row.notes.append(f"{sum(entries.values())} waitlist entries in all")
+    found, missing, dup = found_missing_dup([(1, entries[j]) for j in sorted(joins)])
+    row = Row("waitlist joins acknowledged → entries", len(joins), found, missing, dup)
+    joined = sum(1 for r in acked if r.kind == "waitlist")
+    row.notes.append(
+        f"{joined} 候补 acknowledged, for {len(joins)} (resident, session) pairs; "
+        f"{sum(entries.values())} waitlist entries in all"
+    )
     rows.append(row)
 
     # Staff re-dispatches → events.
@@ -987,21 +1006,7 @@ async def run_soak(args: argparse.Namespace, workdir: Path) -> int:
     database = Database(args.database_url, workdir, prefix="killsoak")
     catalog = workdir / "catalog.yaml"
     catalog.write_text(soak.catalog_yaml(wave_item()), encoding="utf-8")
-    residents = [
-        Resident(
-            openid=f"o_kill_resident_{n:04d}",
-            phone=f"13{rng.randrange(10**9):09d}",
-            building=f"{rng.choice([1, 2, 3, 7, 8])}栋{rng.randint(1, 4)}单元",
-            wants_topic=rng.random() < args.subscribe_share,
-        )
-        for n in range(args.residents)
-    ]
-    fake = FakeWeChat(app_id=APP_ID, app_secret=APP_SECRET)
-    for resident in residents:
-        fake.add_user(resident.openid)
-    for unit in UNITS:
-        for n in range(args.members_per_unit):
-            fake.add_user(f"o_soak_unit_{unit}_{n}")
+    residents, fake = soak.population(args, rng, prefix="o_kill_resident")
 
     servers: list[KillableServer] = []
     pool: asyncpg.Pool | None = None

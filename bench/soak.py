@@ -968,14 +968,14 @@ async def broadcast_midway(
     )
 
 
-async def soak_run(args: argparse.Namespace, workdir: Path) -> int:
-    rng = random.Random(args.seed)
-    database = Database(args.database_url, workdir)
-    catalog = workdir / "catalog.yaml"
-    catalog.write_text(catalog_yaml(), encoding="utf-8")
+def population(
+    args: argparse.Namespace, rng: random.Random, prefix: str = "o_soak_resident"
+) -> tuple[list[Resident], FakeWeChat]:
+    """--residents residents (a share of them --subscribe-share wanting 反诈), and the
+    fake WeChat that knows them and the unit members ``bind_members`` binds."""
     residents = [
         Resident(
-            openid=f"o_soak_resident_{n:04d}",
+            openid=f"{prefix}_{n:04d}",
             phone=f"13{rng.randrange(10**9):09d}",
             building=f"{rng.choice([1, 2, 3, 7, 8])}栋{rng.randint(1, 4)}单元",
             wants_topic=rng.random() < args.subscribe_share,
@@ -988,6 +988,15 @@ async def soak_run(args: argparse.Namespace, workdir: Path) -> int:
     for unit in UNITS:
         for n in range(args.members_per_unit):
             fake.add_user(f"o_soak_unit_{unit}_{n}")
+    return residents, fake
+
+
+async def soak_run(args: argparse.Namespace, workdir: Path) -> int:
+    rng = random.Random(args.seed)
+    database = Database(args.database_url, workdir)
+    catalog = workdir / "catalog.yaml"
+    catalog.write_text(catalog_yaml(), encoding="utf-8")
+    residents, fake = population(args, rng)
 
     port = free_port()
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
