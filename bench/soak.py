@@ -136,11 +136,12 @@ NEEDS: list[tuple[str, int]] = [
 ]
 
 
-def catalog_yaml() -> str:
+def catalog_yaml(extra_items: str = "") -> str:
     """A small catalog: every unit takes its orders by WeChat (its bound members), the
     lecture has one session a week ahead with room for everybody, and 反诈 is a topic
     residents subscribe to themselves (default off), so the broadcast's audience is
-    exactly who sent 订阅 反诈."""
+    exactly who sent 订阅 反诈. ``extra_items``: more entries of ``items:`` (YAML,
+    indented as the others), for benches that need them (bench/kill_soak.py)."""
     day = lecture_day(7)
     units = "\n".join(
         f"  - {{id: {key}, name: {name}, kind: {'社区' if key == 'community' else '企业'}, "
@@ -190,7 +191,7 @@ items:
       - {{id: s1, start: "{day} 15:00", end: "{day} 16:30", capacity: 1000000,
           location: 二楼会议室}}
     next_steps: 请按时到二楼会议室，带上医保卡。
-  - id: legal-consult
+{extra_items}  - id: legal-consult
     title: 免费法律咨询
     unit: law
     category: 平安法治
@@ -738,8 +739,9 @@ def server_env(database_url: str, catalog: Path, port: int, api_base: str) -> di
     return env
 
 
-async def cli(env: dict[str, str], workdir: Path, *args: str) -> str:
-    """Run ``python -m bot ARGS``; its output, or RuntimeError with its error."""
+async def cli(env: dict[str, str], workdir: Path, *args: str, stdin: str | None = None) -> str:
+    """Run ``python -m bot ARGS`` (``stdin``: its input); its output, or RuntimeError
+    with its error."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -747,10 +749,11 @@ async def cli(env: dict[str, str], workdir: Path, *args: str) -> str:
         *args,
         env=env,
         cwd=workdir,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate()
+    out, err = await process.communicate(None if stdin is None else stdin.encode())
     if process.returncode != 0:
         raise RuntimeError(
             f"order-menu {' '.join(args[:2])} failed ({process.returncode}): "
@@ -760,18 +763,21 @@ async def cli(env: dict[str, str], workdir: Path, *args: str) -> str:
 
 
 class Server:
-    """``python -m bot serve`` in a subprocess, its output in a log file."""
+    """``python -m bot serve`` in a subprocess, its output in a log file (appended to
+    when the server is started again)."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, port: int) -> None:
+    def __init__(
+        self, env: dict[str, str], workdir: Path, port: int, log_name: str = "server.log"
+    ) -> None:
         self.env = env
         self.workdir = workdir
         self.base_url = f"http://127.0.0.1:{port}"
-        self.log_path = workdir / "server.log"
+        self.log_path = workdir / log_name
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self, http: aiohttp.ClientSession) -> float:
         began = time.monotonic()
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -842,7 +848,7 @@ class Server:
 class Database:
     """The soak's database: a SQLite file, or a PostgreSQL database made for the run."""
 
-    def __init__(self, given: str | None, workdir: Path) -> None:
+    def __init__(self, given: str | None, workdir: Path, prefix: str = "soak") -> None:
         self.created: str | None = None
         self.admin_url = given
         if given is None:
@@ -851,7 +857,7 @@ class Database:
         url = make_url(given)
         if url.drivername != "postgresql+asyncpg":
             raise SystemExit(f"--database-url: expected postgresql+asyncpg://…, got {given!r}")
-        self.created = f"soak_{secrets.token_hex(4)}"
+        self.created = f"{prefix}_{secrets.token_hex(4)}"
         self.url = url.set(database=self.created).render_as_string(hide_password=False)
 
     def describe(self) -> str:
@@ -962,14 +968,14 @@ async def broadcast_midway(
     )
 
 
-async def soak_run(args: argparse.Namespace, workdir: Path) -> int:
-    rng = random.Random(args.seed)
-    database = Database(args.database_url, workdir)
-    catalog = workdir / "catalog.yaml"
-    catalog.write_text(catalog_yaml(), encoding="utf-8")
+def population(
+    args: argparse.Namespace, rng: random.Random, prefix: str = "o_soak_resident"
+) -> tuple[list[Resident], FakeWeChat]:
+    """--residents residents (a share of them --subscribe-share wanting 反诈), and the
+    fake WeChat that knows them and the unit members ``bind_members`` binds."""
     residents = [
         Resident(
-            openid=f"o_soak_resident_{n:04d}",
+            openid=f"{prefix}_{n:04d}",
             phone=f"13{rng.randrange(10**9):09d}",
             building=f"{rng.choice([1, 2, 3, 7, 8])}栋{rng.randint(1, 4)}单元",
             wants_topic=rng.random() < args.subscribe_share,
@@ -982,6 +988,15 @@ async def soak_run(args: argparse.Namespace, workdir: Path) -> int:
     for unit in UNITS:
         for n in range(args.members_per_unit):
             fake.add_user(f"o_soak_unit_{unit}_{n}")
+    return residents, fake
+
+
+async def soak_run(args: argparse.Namespace, workdir: Path) -> int:
+    rng = random.Random(args.seed)
+    database = Database(args.database_url, workdir)
+    catalog = workdir / "catalog.yaml"
+    catalog.write_text(catalog_yaml(), encoding="utf-8")
+    residents, fake = population(args, rng)
 
     port = free_port()
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
