@@ -163,6 +163,13 @@ class MessageLedger:
             )
         )
 
+    async def defer_for_owner(self, key: str, payload: str) -> bool:
+        """A retry found another attempt still running at the end of its wait: store the
+        message on that attempt's behalf (see ``repo.defer_for_owner``)."""
+        return await self._db.run(
+            lambda c: repo.defer_for_owner(c, self.community_id, key, payload=payload)
+        )
+
     async def take_deferred(self, limit: int) -> list[Deferred]:
         """Deferred messages whose attempt died or failed, now held by this process."""
         owners = [new_token() for _ in range(limit)]

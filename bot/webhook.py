@@ -198,6 +198,11 @@ class Webhook:
         takeover = claim.status is Status.RUNNING
         if takeover:
             claim = await self.ledger.wait(key, deadline - loop.time())
+        if claim.status is Status.RUNNING and await self.ledger.defer_for_owner(key, encode(msg)):
+            # The attempt holding it missed WeChat's time (stalled, or killed before it
+            # could defer): "success" is only safe once the message is stored.
+            log.warning("%s still running elsewhere after the retry's wait: deferred", key)
+            return Outcome(None, Status.DEFERRED)
         if claim.status is not Status.NEW:
             log.debug("retry of %s: %s", key, claim.status.value)
             return Outcome(claim.reply if claim.status is Status.DONE else None, claim.status)

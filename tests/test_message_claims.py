@@ -247,3 +247,42 @@ async def test_a_lost_resident_lock_costs_a_retry_not_a_doubled_effect(
             select(models.ConversationState).where(models.ConversationState.openid == "o_lock")
         )
     assert state is not None and state.data == {"n": 2}  # neither update lost
+
+
+async def test_a_retry_finding_a_dead_attempts_claim_stores_the_message_before_success(
+    db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
+) -> None:
+    """The process that claimed a message was killed before it could defer it, and its
+    lease is not over yet when WeChat's retry comes: the retry may answer "success"
+    (WeChat's time is up) only because it stores the message, which is run once the
+    dead attempt's lease is over."""
+    fake_wechat.add_user("o_dead")
+    wechat = await start(
+        aiohttp_client,
+        db_url,
+        wechat_app_id=fake_wechat.app_id,
+        wechat_app_secret=fake_wechat.app_secret,
+        wechat_api_base=fake_wechat.base_url,
+        scheduler_interval=0.2,
+        reply_deadline=0.3,
+    )
+    Needs().install(wechat)
+    xml = wechat.event_xml("o_dead", "CLICK", "TEST_NEED_DEAD")
+    event_time = xml.split("<CreateTime>")[1].split("<")[0]
+    community = wechat.client.app[keys.TENANTS].default.id
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        session.add(  # the claim of the killed process, its lease still running
+            models.ProcessedMessage(
+                community_id=community,
+                key=f"evt:o_dead:{event_time}:click:TEST_NEED_DEAD",
+                received_at=dt.datetime.now(dt.UTC),
+                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+                done=False,
+                owner="killed",
+                lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2),
+            )
+        )
+    assert (await wechat.post(xml)).is_success  # WeChat's last retry: nothing after it
+    assert await eventually(lambda: asyncio.sleep(0, bool(replies_to(fake_wechat, "o_dead"))))
+    assert replies_to(fake_wechat, "o_dead") == ["记下了：TEST_NEED_DEAD"]
+    assert await needs_recorded(wechat, "TEST_NEED_DEAD") == 1

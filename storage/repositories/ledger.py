@@ -220,6 +220,20 @@ def defer(
     return bool(result.rowcount)
 
 
+def defer_for_owner(connection: Connection, community_id: str, key: str, *, payload: str) -> bool:
+    """Mark a message deferred on behalf of the attempt holding it, which has not
+    answered within WeChat's time (stalled or dead): the retry that found it so answers
+    "success", and the message is stored, so that its owner's reply goes out through
+    the outbox, or, if the owner is dead, its lease runs out and it is run again.
+    False if it finished meanwhile."""
+    result = connection.execute(
+        update(_TABLE)
+        .where(_C.community_id == community_id, _C.key == key, _C.done.is_(False))
+        .values(deferred=True, payload=payload)
+    )
+    return bool(result.rowcount)
+
+
 def take_deferred(
     connection: Connection,
     community_id: str,
