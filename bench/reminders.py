@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import select, text
 
 from bot.clock import SystemClock
+from bot.jobs.queue import JobQueue
 from bot.orders.effects import Policy
 from bot.reminders import ReminderRunner
-from bot.scheduler import Scheduler
 from bot.tenants import Account, Accounts
 from bot.webhook import DevOutbox
 from catalog.live import LiveCatalog
@@ -90,7 +90,7 @@ async def main(url: str, pending: int, burst: int) -> None:
     live = await LiveCatalog.load(catalog)
     accounts = Accounts([Account(catalog.community_id, live, DevOutbox())])
     runner = ReminderRunner(sessionmaker, accounts, Policy(), SystemClock())
-    scheduler = Scheduler()
+    scheduler = JobQueue()
     scheduler.every(1.0, "reminders", runner.run_once)
     scheduler.start()
     await scheduler.run_now("reminders")

@@ -21,6 +21,7 @@ from bot.clock import Clock, SystemClock
 from bot.communities import community_specs
 from bot.config import Settings
 from bot.dispatch import Dispatcher
+from bot.jobs.queue import JobQueue
 from bot.leader import Leadership
 from bot.ledger import MessageLedger
 from bot.logs import request_ids
@@ -29,7 +30,6 @@ from bot.orders.waitlist import HoldRunner
 from bot.outbox import OutboxWorker
 from bot.reminders import ReminderRunner
 from bot.resident_locks import ResidentLocks
-from bot.scheduler import Scheduler
 from bot.startup import prepare
 from bot.state import DatabaseStateStorage
 from bot.tasks import BackgroundTasks
@@ -229,11 +229,29 @@ def _live_catalog(accounts: Accounts, community_id: str) -> Catalog | None:
 
 
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
-    """Reminders, the outbox, waiting-list holds and housekeeping, polled by APScheduler
-    interval jobs.
+    """Scheduled work (``bot.jobs``): reminders, the outbox, waiting-list holds,
+    broadcasts, deferred messages and housekeeping, each a named job of the queue.
 
-    One of each worker serves every community: rows carry their community, and the
-    worker acts with that community's catalog and account."""
+    One of each worker serves every community served here: rows carry their
+    community, and the worker acts with that community's catalog and account.
+
+    Where each job runs. Work whose claims are safe across processes runs in every
+    process, so no community waits for one process (a leader that is slow, stuck or
+    gone): reminders and waiting-list holds (``RowJob``: rows claimed with
+    ``SKIP LOCKED`` in the transaction that acts on them), deferred messages (claims
+    with an owner token on the database clock), and each process's own catalog
+    refresh. The leader (``bot.leader``: one process per deployment, handed over in
+    seconds) keeps only what must happen in one place:
+
+    * the outbox: a recipient's messages go out in the order they were written (a
+      unit reads "新订单" before its "催办"), one batch after the other. Claims are
+      per row, so two processes would each take part of one recipient's backlog and
+      send them side by side, out of order;
+    * broadcasts: ``BROADCAST_RATE`` and the pause after WeChat's 45009 are one
+      budget per official account, kept in memory by one sender; every process
+      sending would multiply the rate WeChat sees;
+    * the ledger's purge: one DELETE of old rows is enough.
+    """
     settings = app[keys.SETTINGS]
     sessionmaker = app[keys.SESSIONMAKER]
     tenants = app[keys.TENANTS]
@@ -253,9 +271,9 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
         )
         await leadership.start()
         app[keys.LEADERSHIP] = leadership
-        scheduler = Scheduler(gate=lambda: leadership.is_leader)
+        scheduler = JobQueue(gate=lambda: leadership.is_leader)
         scheduler.every(settings.scheduler_interval, "reminders", runner.run_once)
-        scheduler.every(settings.scheduler_interval, "outbox", worker.run_once)
+        scheduler.every(settings.scheduler_interval, "outbox", worker.run_once, leader_only=True)
         holds = HoldRunner(
             sessionmaker,
             lambda community: _live_catalog(tenants.accounts, community),
@@ -274,21 +292,23 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
             budget=settings.scheduler_interval,
             lease=dt.timedelta(seconds=settings.broadcast_lease),
         )
-        scheduler.every(settings.scheduler_interval, "broadcasts", sender.run_once)
+        scheduler.every(
+            settings.scheduler_interval, "broadcasts", sender.run_once, leader_only=True
+        )
         scheduler.every(
             settings.catalog_refresh_interval,
             "catalog-refresh",
             lambda: refresh_catalogs(sessionmaker, tenants.accounts),
-            everywhere=True,
         )
         scheduler.every(
             settings.scheduler_interval,
             "deferred-messages",
             lambda: rerun_deferred(tenants),
-            everywhere=True,  # claims share them out: no process need be the leader
         )
         # The ledger's purge is not per community: one tenant's ledger does it for all.
-        scheduler.every(3600, "ledger-purge", tenants.default.webhook.ledger.purge)
+        scheduler.every(
+            3600, "ledger-purge", tenants.default.webhook.ledger.purge, leader_only=True
+        )
         app[keys.SCHEDULER] = scheduler
         scheduler.start()
         try:

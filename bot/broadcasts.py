@@ -38,6 +38,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.jobs.backoff import backoff
+from bot.jobs.lease import Lease
 from bot.orders.effects import Policy
 from bot.outbox import TemplateSender
 from bot.tenants import Account, Accounts, UnknownCommunity
@@ -54,6 +56,7 @@ from catalog.model import Catalog
 from storage import models
 from storage.batch import BatchDatabase
 from storage.repositories import broadcasts as repo
+from storage.repositories.residents import set_following
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +196,9 @@ class BroadcastSender:
         """Seconds one poll may spend sending before it yields to the next."""
         self._slow_until: dict[str, dt.datetime] = {}
         """Per community: WeChat's rate limit (45009) is per official account."""
-        self._lease = lease
+        self._lease = Lease(lease)
+        """A delivery left ``sending`` this long was abandoned by its process (it
+        died); a live sender renews it while WeChat takes its time."""
         self._max_attempts = max_attempts
 
     async def run_once(self) -> int:
@@ -201,7 +206,7 @@ class BroadcastSender:
         now = self._clock.now()
         await self.start_due_runs(now)
         async with self._sessionmaker.begin() as session:
-            await repo.settle_in_flight(session, older_than=now - self._lease)
+            await repo.settle_in_flight(session, older_than=now - self._lease.length)
         sent = 0
         loop = asyncio.get_running_loop()
         stop_at = loop.time() + self._budget
@@ -268,22 +273,33 @@ class BroadcastSender:
         cs = account.customer_service
         status, reason, retry_at, counted = "sent", None, None, True
         message = f"【{claimed.title}】\n{claimed.text}"
+
+        async def renew() -> None:
+            await self._db.run(lambda c: repo.renew(c, claimed.id, now=self._clock.now()))
+
         try:
             window_open = (
                 claimed.last_message_at is not None and now - claimed.last_message_at < WINDOW
             )
-            if window_open:
-                try:
-                    await cs.send_text(claimed.openid, message)
-                except WindowClosed:
+            # The API client's own attempts (WeChat busy, a token to refresh) can
+            # outlast the lease: renewed meanwhile, so a live send is not settled as
+            # unknown by another poll (it would be recorded so, though it arrived).
+            async with self._lease.kept(renew, f"broadcast delivery {claimed.id}"):
+                if window_open:
+                    try:
+                        await cs.send_text(claimed.openid, message)
+                    except WindowClosed:
+                        await _send_template(account, claimed.openid, claimed.title, claimed.text)
+                else:
                     await _send_template(account, claimed.openid, claimed.title, claimed.text)
-            else:
-                await _send_template(account, claimed.openid, claimed.title, claimed.text)
         except _NoTemplate:
             status, reason = "failed", NO_TEMPLATE
         except NotFollowing:
             status, reason = "skipped", UNFOLLOWED
-            await self._unfollowed(claimed.community_id, claimed.openid)
+            async with self._sessionmaker.begin() as session:
+                await set_following(
+                    session, claimed.community_id, claimed.openid, False, now=self._clock.now()
+                )
         except RateLimited:
             status, reason, counted = "pending", "rate limited (45009)", False
             retry_at = now + dt.timedelta(seconds=30)
@@ -303,7 +319,13 @@ class BroadcastSender:
                 log.warning("broadcast delivery %d: %s", claimed.id, reason)
             else:
                 status, reason = "pending", f"WeChat unavailable ({exc.errmsg})"[:200]
-                retry_at = now + min(RETRY_CAP, RETRY_FIRST * 2 ** (claimed.attempts - 1))
+                retry_at = now + dt.timedelta(
+                    seconds=backoff(
+                        claimed.attempts,
+                        first=RETRY_FIRST.total_seconds(),
+                        cap=RETRY_CAP.total_seconds(),
+                    )
+                )
         except OutcomeUnknown as exc:
             # Sent once (the client did not repeat it) and it may have arrived:
             # recorded once, never sent again.
@@ -331,16 +353,6 @@ class BroadcastSender:
                 status,
             )
         return status != "pending" or retry_at is not None
-
-    async def _unfollowed(self, community: str, openid: str) -> None:
-        async with self._sessionmaker.begin() as session:
-            resident = await session.scalar(
-                select(models.Resident).where(
-                    models.Resident.community_id == community, models.Resident.openid == openid
-                )
-            )
-            if resident is not None:
-                resident.following = False
 
 
 async def _send_template(account: Account, openid: str, title: str, text: str) -> None:

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.jobs.queue import JobQueue
 from bot.leader import Leadership
 from bot.orders.effects import Policy
-from bot.scheduler import Scheduler
 from bot.startup import Startup
 from bot.tasks import BackgroundTasks
 from bot.tenants import Tenants
@@ -55,7 +55,7 @@ LINKS = web.AppKey("links", list[Link])
 TASKS = web.AppKey("tasks", BackgroundTasks)
 CLOCK = web.AppKey("clock", Clock)
 POLICY = web.AppKey("policy", Policy)
-SCHEDULER = web.AppKey("scheduler", Scheduler)
+SCHEDULER = web.AppKey("scheduler", JobQueue)
 BATCH_DB = web.AppKey("batch_db", BatchDatabase)
 """Runs batches and single-row claims the cheapest way for the backend (storage.batch)."""
 LEADERSHIP = web.AppKey("leadership", Leadership)

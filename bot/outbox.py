@@ -39,14 +39,13 @@ Channels:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import os
-import random
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -57,6 +56,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.jobs.backoff import backoff
+from bot.jobs.lease import Lease
 from bot.webhook import CustomerService
 from bot.wechat.errors import (
     NotFollowing,
@@ -68,8 +69,13 @@ from bot.wechat.errors import (
 from bot.wechat.transport import request
 from storage import models
 from storage.repositories import outbox as repo
+from storage.repositories.residents import set_following
 
 log = logging.getLogger(__name__)
+
+
+RETRY_CAP = 3600.0
+"""Seconds: the longest wait between two attempts of a notification."""
 
 
 class Permanent(Exception):
@@ -144,18 +150,11 @@ class OutboxWorker:
         timeout: float = 10.0,
         budget: float = 1.0,
     ) -> None:
-        # The lease is how long a claim outlives a worker that stopped, not a bound on
-        # the work: a batch can take longer than any fixed lease (every send of one
-        # recipient, one after the other, each with the API client's own attempts,
-        # backoff and token refresh), so the worker renews its claim every
-        # ``renew_every`` seconds while it works. Two renewals may fail (a busy
-        # database) before the claim is lost; and a lost claim costs no duplicate:
-        # each row checks, just before its attempt, that it is still this worker's.
-        self._renew_every = lease.total_seconds() / 4 if renew_every is None else renew_every
-        if not 0 < self._renew_every * 3 <= lease.total_seconds():
-            raise ValueError(
-                f"renew_every {renew_every}: must be positive, at most a third of {lease}"
-            )
+        # A batch can take longer than any fixed lease (every send of one recipient,
+        # one after the other): the worker renews its claim while it works
+        # (bot.jobs.lease); each row checks, just before its attempt, that it is
+        # still this worker's.
+        self._lease = Lease(lease, renew_every)
         self._sessionmaker = sessionmaker
         self._accounts = accounts
         self._communities = list(communities) if communities is not None else None
@@ -163,7 +162,6 @@ class OutboxWorker:
         self._http = http
         self._clock = clock
         self._max_attempts = max_attempts
-        self._lease = lease
         self._backoff_base = backoff_base
         self._batch = batch
         self._budget = budget
@@ -197,7 +195,7 @@ class OutboxWorker:
                 claimed = await repo.claim_due(
                     session,
                     now=self._clock.now(),
-                    lease=self._lease,
+                    lease=self._lease.length,
                     limit=self._batch,
                     communities=self._communities,
                 )
@@ -206,16 +204,11 @@ class OutboxWorker:
                 recipient = (message.community_id, message.channel, message.target)
                 by_recipient.setdefault(recipient, []).append(message)
             held = _Held(claimed)
-            renewing = asyncio.create_task(self._keep_claim(held))
-            try:
+            async with self._lease.kept(functools.partial(self._renew, held), "notifications"):
                 outcomes = await asyncio.gather(
                     *(self._deliver_in_order(held, m) for m in by_recipient.values()),
                     return_exceptions=True,  # every recipient's sends end before this returns
                 )
-            finally:
-                renewing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewing
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
@@ -223,24 +216,15 @@ class OutboxWorker:
             if len(claimed) < self._batch or loop.time() >= stop_at:
                 return attempted
 
-    async def _keep_claim(self, held: _Held) -> None:
-        """Renew the claim on the rows still held every ``renew_every`` seconds, until
-        cancelled (the batch is done)."""
-        while True:
-            await asyncio.sleep(self._renew_every)
-            async with held.lock:
-                if not held.rows:
-                    continue
-                try:
-                    async with self._sessionmaker.begin() as session:
-                        await repo.renew(
-                            session, list(held.rows.values()), until=self._clock.now() + self._lease
-                        )
-                except Exception as exc:  # the next renewal may get through
-                    log.warning(
-                        "could not renew the claim on %d notification(s): %s",
-                        len(held.rows),
-                        describe(exc),
+    async def _renew(self, held: _Held) -> None:
+        """Renew the claim on the rows still held (see ``bot.jobs.lease``)."""
+        async with held.lock:
+            if held.rows:
+                async with self._sessionmaker.begin() as session:
+                    await repo.renew(
+                        session,
+                        list(held.rows.values()),
+                        until=self._lease.until(self._clock.now()),
                     )
 
     async def _deliver_in_order(self, held: _Held, messages: list[repo.Claimed]) -> int:
@@ -253,7 +237,7 @@ class OutboxWorker:
                 ours = await repo.start_attempt(
                     session,
                     message,
-                    until=self._clock.now() + self._lease,
+                    until=self._lease.until(self._clock.now()),
                     at_most_once=channel is not None and not channel.repeatable,
                 )
             if not ours:
@@ -301,7 +285,7 @@ class OutboxWorker:
                 elif ambiguous:
                     await repo.mark_unknown(session, message.id, error)
                 else:
-                    retry_at = None if give_up else now + self._backoff(message.attempts)
+                    retry_at = None if give_up else now + self._retry_in(message.attempts)
                     await repo.mark_failed(session, message.id, error, retry_at=retry_at)
         if error is None:
             return None
@@ -325,9 +309,10 @@ class OutboxWorker:
         )
         return retry_at
 
-    def _backoff(self, attempts: int) -> dt.timedelta:
-        delay = self._backoff_base * 2 ** (attempts - 1)
-        return dt.timedelta(seconds=min(delay, 3600) * random.uniform(0.8, 1.2))
+    def _retry_in(self, attempts: int) -> dt.timedelta:
+        return dt.timedelta(
+            seconds=backoff(attempts, first=self._backoff_base, cap=RETRY_CAP, jitter=0.2)
+        )
 
     # --- channels ----------------------------------------------------------------------
 
@@ -439,14 +424,9 @@ class OutboxWorker:
                 await cs.send_template(message.target, template, data)
         except NotFollowing:
             async with self._sessionmaker.begin() as session:
-                resident = await session.scalar(
-                    select(models.Resident).where(
-                        models.Resident.community_id == message.community_id,
-                        models.Resident.openid == message.target,
-                    )
+                await set_following(
+                    session, message.community_id, message.target, False, now=self._clock.now()
                 )
-                if resident is not None:
-                    resident.following = False
             raise Permanent("43004: the resident no longer follows the account") from None
 
 

@@ -1,32 +1,39 @@
 """Acting on due reminders: chase units, escalate, remind residents, ask for ratings.
 
-Each batch is claimed, acted on and marked in one transaction, so a reminder fires
-exactly once: if the process dies half-way, the transaction rolls back and the
-reminders are still due for the next poll (or the next process). A reminder that is
-no longer relevant when it comes due (the order was accepted, the session is over)
-is marked ``skipped``; one more than a week late is skipped as pointless.
+A :class:`~bot.jobs.rows.RowJob`: each batch is claimed, acted on and marked in one
+transaction, so a reminder fires exactly once: if the process dies half-way, the
+transaction rolls back and the reminders are still due for the next poll (or the
+next process). A reminder that is no longer relevant when it comes due (the order
+was accepted, the session is over) is marked ``skipped``; one more than a week late
+is skipped as pointless.
 
 Each reminder is acted on inside its own savepoint: one that fails (an order whose
 unit has been retired from the catalog, say) has its effects undone, is marked
 ``failed`` with the reason, and the rest of the batch goes on. Before, one bad row
 rolled the whole batch back and came first again at every poll, so no reminder of
 any community fired again.
+
+Runs in every process, no leader needed: the claim takes rows no other process holds,
+and the orders of a batch are locked in id order, so two processes whose batches
+touch the same orders wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.jobs.rows import Outcomes, RowJob
 from bot.orders import domain, effects
 from bot.tenants import Accounts, UnknownCommunity
 from catalog.model import Catalog
 from storage import models
-from storage.errors import database_unavailable
 from storage.order_status import OrderStatus
 from storage.repositories import reminders as repo
 
@@ -35,7 +42,17 @@ log = logging.getLogger(__name__)
 TOO_LATE = dt.timedelta(days=7)
 
 
-class ReminderRunner:
+@dataclass
+class Batch:
+    """What a batch of reminders needs: its orders' facts and their catalogs."""
+
+    facts: dict[int, effects.OrderFacts] = field(default_factory=dict)
+    catalogs: dict[str, Catalog] = field(default_factory=dict)
+
+
+class ReminderRunner(RowJob[models.Reminder, Batch]):
+    what = "reminder"
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
@@ -45,72 +62,61 @@ class ReminderRunner:
         *,
         batch: int = 500,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        super().__init__(sessionmaker, clock, batch=batch)
         self._accounts = accounts
         self._policy = policy
-        self._clock = clock
-        self._batch = batch
 
-    async def run_once(self) -> int:
-        """Fire everything due now, a batch per transaction; the number handled."""
-        total = 0
-        while True:
-            handled = await self._run_batch()
-            total += handled
-            if handled < self._batch:
-                return total
+    def label(self, row: models.Reminder) -> str:
+        return f"{row.id} ({row.key})"
 
-    async def _run_batch(self) -> int:
-        now = self._clock.now()
-        async with self._sessionmaker.begin() as session:
-            due = await repo.claim_due(
-                session, now=now, limit=self._batch, communities=[a.id for a in self._accounts]
+    async def claim(
+        self, session: AsyncSession, now: dt.datetime, limit: int
+    ) -> list[models.Reminder]:
+        return await repo.claim_due(
+            session, now=now, limit=limit, communities=[a.id for a in self._accounts]
+        )
+
+    async def prepare(
+        self, session: AsyncSession, rows: Sequence[models.Reminder], now: dt.datetime
+    ) -> Batch:
+        order_ids = {r.order_id for r in rows if r.order_id is not None}
+        if not order_ids:
+            return Batch()
+        orders = list(
+            await session.scalars(
+                select(models.Order)
+                .where(models.Order.id.in_(order_ids))
+                .order_by(models.Order.id)  # one lock order for every process: no deadlock
+                .with_for_update()
             )
-            order_ids = {r.order_id for r in due if r.order_id is not None}
-            orders = (
-                list(
-                    await session.scalars(
-                        select(models.Order).where(models.Order.id.in_(order_ids)).with_for_update()
-                    )
-                )
-                if order_ids
-                else []
+        )
+        batch = Batch()
+        for community_id in {o.community_id for o in orders}:
+            catalog = self._catalog(community_id)
+            if catalog is not None:
+                batch.catalogs[community_id] = catalog
+                mine = [o for o in orders if o.community_id == community_id]
+                batch.facts.update(await effects.load_many_facts(session, catalog, mine))
+        return batch
+
+    async def act(
+        self, session: AsyncSession, row: models.Reminder, prepared: Batch, now: dt.datetime
+    ) -> bool:
+        found = prepared.facts.get(row.order_id) if row.order_id is not None else None
+        return (
+            found is not None
+            and now - row.due_at <= TOO_LATE
+            and await self._fire(
+                session, row, found, now, prepared.catalogs[found.order.community_id]
             )
-            facts: dict[int, effects.OrderFacts] = {}
-            catalogs: dict[str, Catalog] = {}
-            for community_id in {o.community_id for o in orders}:
-                catalog = self._catalog(community_id)
-                if catalog is not None:
-                    catalogs[community_id] = catalog
-                    mine = [o for o in orders if o.community_id == community_id]
-                    facts.update(await effects.load_many_facts(session, catalog, mine))
-            fired: list[int] = []
-            skipped: list[int] = []
-            failed: list[tuple[int, str]] = []
-            for reminder in due:
-                found = facts.get(reminder.order_id) if reminder.order_id is not None else None
-                try:
-                    async with session.begin_nested():
-                        relevant = (
-                            found is not None
-                            and now - reminder.due_at <= TOO_LATE
-                            and await self._fire(
-                                session, reminder, found, now, catalogs[found.order.community_id]
-                            )
-                        )
-                except Exception as exc:
-                    if database_unavailable(exc):
-                        raise  # not this row's fault: the batch is retried whole
-                    log.exception("reminder %s (%s) failed", reminder.id, reminder.key)
-                    failed.append((reminder.id, f"{type(exc).__name__}: {exc}"))
-                    continue
-                (fired if relevant else skipped).append(reminder.id)
-            await repo.finish(session, fired, "done", now=now)
-            await repo.finish(session, skipped, "skipped", now=now)
-            await repo.fail(session, failed, now=now)
-        if due:
-            log.info("reminders: %d fired, %d no longer relevant", len(fired), len(skipped))
-        return len(due)
+        )
+
+    async def settle(
+        self, session: AsyncSession, outcomes: Outcomes[models.Reminder], now: dt.datetime
+    ) -> None:
+        await repo.finish(session, [r.id for r in outcomes.done], "done", now=now)
+        await repo.finish(session, [r.id for r in outcomes.skipped], "skipped", now=now)
+        await repo.fail(session, [(r.id, error) for r, error in outcomes.failed], now=now)
 
     def _catalog(self, community_id: str) -> Catalog | None:
         try:

@@ -44,6 +44,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.jobs.backoff import backoff
+
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -67,7 +69,7 @@ class Backoff:
         """The pause after ``quick_deaths`` deaths in a row (this one included)."""
         if quick_deaths <= 1:
             return 0.0
-        return float(min(self.maximum, self.first * 2 ** (quick_deaths - 2)))
+        return backoff(quick_deaths - 1, first=self.first, cap=self.maximum)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import datetime as dt
 import aiohttp
 import pytest
 
+from bot.jobs.queue import JobQueue
 from bot.outbox import OutboxWorker
-from bot.scheduler import Scheduler
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import CUSTOM_SEND_PATH, FakeWeChat, fake_wechat_fixture
 from tests.test_send_outcomes import (
@@ -50,7 +50,7 @@ async def test_a_service_stopped_after_the_first_of_three_notices_sends_the_rest
     clock = FakeClock.at("2026-12-07 10:00")
     async with aiohttp.ClientSession() as http:
         patient = Community(api_of(fake_wechat, sessionmaker, http, timeout=60.0))
-        scheduler = Scheduler()
+        scheduler = JobQueue()
         scheduler.every(60, "outbox", outbox_worker(sessionmaker, http, patient, clock).run_once)
         polling = asyncio.create_task(scheduler.run_now("outbox"))
         for _ in range(200):

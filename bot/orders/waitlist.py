@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.jobs.rows import Outcomes, RowJob
 from bot.orders import effects
 from bot.orders.effects import Policy
 from catalog.model import Catalog
 from storage import models
-from storage.errors import database_unavailable
 from storage.order_status import OPEN_STATUSES
 from storage.repositories import ordering
 from storage.repositories import waitlist as repo
@@ -184,10 +184,14 @@ async def decline(
     return True
 
 
-class HoldRunner:
+class HoldRunner(RowJob[tuple[models.WaitlistEntry, str], None]):
     """Scheduled: hands on the places whose hold ran out, for every community served
-    here. Each entry is handled in its own savepoint: one that fails keeps its place,
-    is tried again after ``RETRY_AFTER`` with its error noted, and the others go on."""
+    here. A :class:`~bot.jobs.rows.RowJob`: each entry is handled in its own
+    savepoint; one that fails keeps its place, is tried again after ``RETRY_AFTER``
+    with its error noted, and the others go on. Runs in every process: the claim
+    takes entries no other process holds, and every move is conditional."""
+
+    what = "waiting-list hold"
 
     def __init__(
         self,
@@ -201,42 +205,45 @@ class HoldRunner:
     ) -> None:
         """``catalogs``: the live catalog of a community (None: not served here);
         ``communities``: the ids of those served here."""
-        self._sessionmaker = sessionmaker
+        super().__init__(sessionmaker, clock, batch=batch)
         self._catalogs = catalogs
         self._policy = policy
-        self._clock = clock
         self._communities = communities
-        self._batch = batch
 
-    async def run_once(self) -> int:
-        """Hand on every hold that ran out, a batch per transaction; how many."""
-        total = 0
-        while True:
-            handled = await self._run_batch()
-            total += handled
-            if handled < self._batch:
-                return total
+    def label(self, row: tuple[models.WaitlistEntry, str]) -> str:
+        return str(row[0].id)
 
-    async def _run_batch(self) -> int:
-        now = self._clock.now()
-        async with self._sessionmaker.begin() as session:
-            lapsed = await repo.lapsed(
-                session, now=now, communities=self._communities(), limit=self._batch
-            )
-            for entry, community_id in lapsed:
-                try:
-                    async with session.begin_nested():
-                        await self._hand_on(session, entry, community_id, now)
-                except Exception as exc:
-                    if database_unavailable(exc):
-                        raise  # not this row's fault: the batch is retried whole
-                    log.exception("waiting-list hold %s could not be handed on", entry.id)
-                    await repo.set_aside(
-                        session, entry.id, f"{type(exc).__name__}: {exc}", now + RETRY_AFTER
-                    )
-        if lapsed:
-            log.info("waiting lists: %d held places handed on", len(lapsed))
-        return len(lapsed)
+    async def claim(
+        self, session: AsyncSession, now: dt.datetime, limit: int
+    ) -> list[tuple[models.WaitlistEntry, str]]:
+        return await repo.lapsed(session, now=now, communities=self._communities(), limit=limit)
+
+    async def prepare(
+        self,
+        session: AsyncSession,
+        rows: Sequence[tuple[models.WaitlistEntry, str]],
+        now: dt.datetime,
+    ) -> None:
+        return None
+
+    async def act(
+        self,
+        session: AsyncSession,
+        row: tuple[models.WaitlistEntry, str],
+        prepared: None,
+        now: dt.datetime,
+    ) -> bool:
+        entry, community_id = row
+        return await self._hand_on(session, entry, community_id, now)
+
+    async def settle(
+        self,
+        session: AsyncSession,
+        outcomes: Outcomes[tuple[models.WaitlistEntry, str]],
+        now: dt.datetime,
+    ) -> None:
+        for (entry, _), error in outcomes.failed:
+            await repo.set_aside(session, entry.id, error, now + RETRY_AFTER)
 
     async def _hand_on(
         self,
@@ -244,12 +251,13 @@ class HoldRunner:
         entry: models.WaitlistEntry,
         community_id: str,
         now: dt.datetime,
-    ) -> None:
+    ) -> bool:
+        """False when the hold was taken up or declined meanwhile."""
         catalog = self._catalogs(community_id)
         if catalog is None:
             raise LookupError(f"community {community_id!r} is not served here")
         if not await repo.move(session, entry.id, repo.OFFERED, repo.EXPIRED):
-            return  # taken up or declined meanwhile
+            return False  # taken up or declined meanwhile
         openid = await _openid(session, entry.resident_id)
         if openid is not None:
             from handlers import texts
@@ -273,6 +281,7 @@ class HoldRunner:
             cause=f"x{entry.id}",
             now=now,
         )
+        return True
 
 
 async def _item_of(session: AsyncSession, session_id: int) -> int:

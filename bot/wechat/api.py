@@ -36,7 +36,6 @@ import asyncio
 import enum
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -44,6 +43,7 @@ from typing import Any, TypeVar
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.jobs.backoff import backoff
 from bot.metrics import WECHAT_ERRORS
 from bot.wechat.errors import (
     TOKEN_ERRCODES,
@@ -357,8 +357,7 @@ class WeChatAPI:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: clients that failed together do not retry together."""
-        delay = min(BACKOFF_CAP, self._backoff_base * 2.0 ** (attempt - 1))
-        return delay / 2 + random.uniform(0, delay / 2)
+        return backoff(attempt, first=self._backoff_base, cap=BACKOFF_CAP, jitter=0.5)
 
     async def _request_once(
         self,

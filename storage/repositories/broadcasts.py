@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import models
+from storage.claims import claimable
 from storage.engine import dialect_name
 from storage.types import utcnow
 
@@ -138,8 +139,7 @@ def claim_next(
         query = query.join(models.Broadcast, run.broadcast_id == models.Broadcast.id).where(
             models.Broadcast.community_id.in_(communities)
         )
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(of=_DELIVERIES, skip_locked=True)
+    query = claimable(query, connection.dialect.name, of=_DELIVERIES)
     delivery_id = connection.scalar(query)
     if delivery_id is None:
         return None
@@ -200,6 +200,17 @@ def finish(
         update(_DELIVERIES)
         .where(_DELIVERIES.c.id == delivery_id, _DELIVERIES.c.status == "sending")
         .values(values)
+    )
+    return bool(result.rowcount)
+
+
+def renew(connection: Connection, delivery_id: int, *, now: dt.datetime) -> bool:
+    """The process sending this delivery is alive and still at it: its lease starts
+    again at ``now``. False when it is no longer ``sending`` (settled meanwhile)."""
+    result = connection.execute(
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == delivery_id, _DELIVERIES.c.status == "sending")
+        .values(updated_at=now)
     )
     return bool(result.rowcount)
 

@@ -36,6 +36,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.claims import claimable
 from storage.engine import dialect_name
 from storage.models import OutboxMessage
 from storage.types import utcnow
@@ -103,8 +104,7 @@ async def claim_due(
     )
     if communities is not None:
         due = due.where(OutboxMessage.community_id.in_(communities))
-    if dialect_name(session) == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+    due = claimable(due, dialect_name(session))
     rows = await session.execute(
         update(OutboxMessage)
         # Only the id here: conditions on the outer UPDATE too let PostgreSQL plan the

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.claims import claimable
 from storage.engine import dialect_name
 from storage.models import Reminder
 
@@ -73,8 +74,7 @@ async def claim_due(
     )
     if communities is not None:
         query = query.where(Reminder.community_id.in_(communities))
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = claimable(query, dialect_name(session))
     return list((await session.scalars(query)).all())
 
 

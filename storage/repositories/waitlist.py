@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import models
+from storage.claims import claimable
 from storage.engine import dialect_name
 from storage.types import utcnow
 
@@ -100,8 +101,7 @@ async def lapsed(
         .limit(limit)
         .execution_options(populate_existing=True)
     )
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update(of=models.WaitlistEntry, skip_locked=True)
+    query = claimable(query, dialect_name(session), of=models.WaitlistEntry)
     return [(entry, community) for entry, community in (await session.execute(query)).all()]
 
 

@@ -1,4 +1,4 @@
-"""Time-driven work, on APScheduler 3: a few interval jobs that poll our own tables.
+"""Named jobs on a timer, on APScheduler 3: interval jobs that poll our own tables.
 
 Reminders and notifications are rows in the database, not APScheduler jobs: its
 SQLAlchemy job store needs a synchronous driver, blocks the event loop on every
@@ -7,6 +7,11 @@ APScheduler only says "poll now"; what is due is decided by the rows, so nothing
 lost while the service is down, and each poll job runs one instance at a time.
 Errors of any job go to one listener that logs them; ``stop`` waits for jobs that are
 running, for a grace period, then cancels those still running.
+
+A job runs in every process unless it is registered ``leader_only``: most jobs claim
+their rows in a way that is safe across processes (``bot.jobs.rows``), so every
+process helps and no community waits for one process's turn. The few that must run
+in one place say why where they are registered (``bot.app.scheduler_context``).
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
 Job = Callable[[], Awaitable[object]]
 
 
-class Scheduler:
+class JobQueue:
     def __init__(self, gate: Callable[[], bool] | None = None) -> None:
-        """``gate``: polls run only while it says yes (leadership, see bot.leader)."""
+        """``gate``: ``leader_only`` jobs run only while it says yes (leadership, see
+        ``bot.leader``)."""
         self._gate = gate or (lambda: True)
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
@@ -50,18 +56,21 @@ class Scheduler:
         self._jobs: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         self._stopping = False
-        self._everywhere: set[str] = set()
+        self._leader_only: set[str] = set()
 
-    def every(self, seconds: float, name: str, job: Job, *, everywhere: bool = False) -> None:
+    def every(self, seconds: float, name: str, job: Job, *, leader_only: bool = False) -> None:
         """Run ``job`` every ``seconds``, one run at a time; ``name`` identifies it.
 
-        ``everywhere``: in every process, leader or not (keeping this process's own
-        state fresh), instead of in the leader only (work shared by all processes)."""
+        ``leader_only``: only in the process that holds the leadership, for work that
+        must happen in one place (say why where it is registered); otherwise in every
+        process, leader or not."""
+        if name in self._jobs:
+            raise ValueError(f"a job named {name!r} is registered already")
         self._jobs[name] = job
-        if everywhere:
-            self._everywhere.add(name)
+        if leader_only:
+            self._leader_only.add(name)
         self._scheduler.add_job(
-            self._poll,
+            self.tick,
             "interval",
             seconds=seconds,
             args=[name],
@@ -71,13 +80,20 @@ class Scheduler:
             misfire_grace_time=None,
         )
 
-    async def _poll(self, name: str) -> object:
-        if name not in self._everywhere and not self._gate():
+    async def tick(self, name: str) -> object:
+        """What the timer does for ``name``: run it, unless it is ``leader_only`` and
+        this process does not lead (then None)."""
+        if name in self._leader_only and not self._gate():
             return None
         return await self._run(name)
 
+    def runs_here(self, name: str) -> bool:
+        """Whether the timer runs ``name`` in this process now."""
+        return name not in self._leader_only or self._gate()
+
     async def run_now(self, name: str) -> object:
-        """Run a job at once (tests, and start-up catching up on what is overdue)."""
+        """Run a job at once, leader or not (tests, and start-up catching up on what
+        is overdue)."""
         return await self._run(name)
 
     async def _run(self, name: str) -> object:
