@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
-from bot.broadcasts import BroadcastSender  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
+from bot.jobs.broadcasts import BroadcastSender  # noqa: E402
 from bot.orders.effects import Policy  # noqa: E402
 from bot.tenants import Account, Accounts  # noqa: E402
 from bot.wechat.api import WeChatAPI  # noqa: E402

@@ -36,10 +36,10 @@ from sqlalchemy import select, text
 
 from bot.clock import SystemClock
 from bot.jobs.queue import JobQueue
+from bot.jobs.reminders import ReminderRunner
 from bot.orders.effects import Policy
-from bot.reminders import ReminderRunner
 from bot.tenants import Account, Accounts
-from bot.webhook import DevOutbox
+from bot.wechat.customer_service import DevOutbox
 from catalog.live import LiveCatalog
 from catalog.loader import demo_catalog_path, load_catalog
 from storage import migrate, models

@@ -16,22 +16,23 @@ from aiohttp import web
 
 import handlers
 from bot import keys, metrics
-from bot.broadcasts import BroadcastSender
 from bot.clock import Clock, SystemClock
 from bot.communities import community_specs
 from bot.config import Settings
 from bot.dispatch import Dispatcher
+from bot.jobs.broadcasts import BroadcastSender
+from bot.jobs.leader import Leadership
+from bot.jobs.outbox import OutboxWorker
 from bot.jobs.queue import JobQueue
-from bot.leader import Leadership
-from bot.ledger import MessageLedger
+from bot.jobs.reminders import ReminderRunner
 from bot.logs import request_ids
 from bot.orders.effects import Policy
 from bot.orders.waitlist import HoldRunner
-from bot.outbox import OutboxWorker
-from bot.reminders import ReminderRunner
-from bot.resident_locks import ResidentLocks
+from bot.pipeline.ledger import MessageLedger
+from bot.pipeline.resident_locks import ResidentLocks
+from bot.pipeline.state import DatabaseStateStorage
+from bot.pipeline.webhook import Webhook
 from bot.startup import prepare
-from bot.state import DatabaseStateStorage
 from bot.tasks import BackgroundTasks
 from bot.tenants import (
     Account,
@@ -54,8 +55,8 @@ from bot.web import (
     simulator,
     wechat,
 )
-from bot.webhook import CustomerService, DevOutbox, Webhook
 from bot.wechat.api import WeChatAPI
+from bot.wechat.customer_service import CustomerService, DevOutbox
 from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
 from catalog.model import Catalog
@@ -240,7 +241,7 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
     gone): reminders and waiting-list holds (``RowJob``: rows claimed with
     ``SKIP LOCKED`` in the transaction that acts on them), deferred messages (claims
     with an owner token on the database clock), and each process's own catalog
-    refresh. The leader (``bot.leader``: one process per deployment, handed over in
+    refresh. The leader (``bot.jobs.leader``: one process per deployment, handed over in
     seconds) keeps only what must happen in one place:
 
     * the outbox: a recipient's messages go out in the order they were written (a

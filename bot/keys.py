@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.jobs.leader import Leadership
 from bot.jobs.queue import JobQueue
-from bot.leader import Leadership
 from bot.orders.effects import Policy
 from bot.startup import Startup
 from bot.tasks import BackgroundTasks

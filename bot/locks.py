@@ -57,8 +57,8 @@ class AdvisoryConnection:
     which releases every lock it held. The connection is in autocommit: the locks
     belong to the session, and it must not sit idle in a transaction (which would
     hold back VACUUM everywhere). It is opened by the first :meth:`try_lock` after
-    being closed. Used by ``bot.resident_locks`` (many residents' locks on a few
-    connections) and ``bot.leader`` (the one leadership lock).
+    being closed. Used by ``bot.pipeline.resident_locks`` (many residents' locks on a few
+    connections) and ``bot.jobs.leader`` (the one leadership lock).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:

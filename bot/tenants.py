@@ -17,7 +17,8 @@ from typing import Generic, Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.communities import CommunitySpec
-from bot.webhook import CustomerService, DevOutbox, Webhook
+from bot.pipeline.webhook import Webhook
+from bot.wechat.customer_service import CustomerService, DevOutbox
 from bot.wechat.inbound import Codec
 from catalog.live import LiveCatalog
 from storage.repositories.catalog import live_catalog, newest_versions

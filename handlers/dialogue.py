@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dispatch import ActIs, Context, Conversation, Predicate, Redispatch
+from bot.dispatch import ActIs, Context, ConversationHandler, Predicate, Redispatch
 from bot.orders import effects
 from bot.wechat.inbound import Incoming
 from catalog import answers
@@ -43,7 +43,7 @@ CONFIRM_CANCEL = "feedback.cancel"
 PICK_CANCEL = "feedback.pick_cancel"
 ASK_STARS = "feedback.stars"
 
-conversation = Conversation("dialogue", [CONFIRM_CANCEL, PICK_CANCEL, ASK_STARS])
+conversation = ConversationHandler("dialogue", [CONFIRM_CANCEL, PICK_CANCEL, ASK_STARS])
 router = conversation
 
 RECENT = dt.timedelta(days=30)

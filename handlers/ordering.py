@@ -21,7 +21,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dispatch import ActIs, Click, Command, Context, Conversation, Kind, Predicate, Redispatch
+from bot.dispatch import (
+    ActIs,
+    Click,
+    Command,
+    Context,
+    ConversationHandler,
+    Kind,
+    Predicate,
+    Redispatch,
+)
 from bot.orders import domain
 from bot.wechat import MENU_SERVICES
 from bot.wechat.inbound import Incoming
@@ -43,7 +52,7 @@ CHOOSE_ITEM = "order.item"
 FORM = "order.form"
 SUMMARY = "order.summary"
 
-conversation = Conversation("ordering", [CHOOSE_CATEGORY, CHOOSE_ITEM, FORM, SUMMARY])
+conversation = ConversationHandler("ordering", [CHOOSE_CATEGORY, CHOOSE_ITEM, FORM, SUMMARY])
 router = conversation
 
 has_text = Predicate(lambda msg, ctx: bool(msg.text))

@@ -1,7 +1,7 @@
 """Run a batch of statements as one transaction, the cheapest way the backend allows.
 
 The webhook writes its ledger and reads conversation states in batches (see
-``bot.batching``); each batch is a plain function of a SQLAlchemy ``Connection``.
+``bot.pipeline.batching``); each batch is a plain function of a SQLAlchemy ``Connection``.
 
 * **PostgreSQL**: asyncpg speaks the protocol on the event loop, so the function
   runs through ``AsyncConnection.run_sync``.

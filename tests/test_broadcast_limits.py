@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.broadcasts import MAX_ATTEMPTS, RETRY_CAP
+from bot.jobs.broadcasts import MAX_ATTEMPTS, RETRY_CAP
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import CUSTOM_SEND_PATH, TEMPLATE_SEND_PATH, FakeWeChat, fake_wechat_fixture
 from tests.test_broadcasts import cli, follow, schedule, send_all, sender_on, service

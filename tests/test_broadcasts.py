@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from bot import keys
-from bot.broadcasts import BroadcastSender, next_due
 from bot.cli import main
+from bot.jobs.broadcasts import BroadcastSender, next_due
 from bot.tenants import Account, Accounts
 from storage import models
 from tests.fake_clock import SHANGHAI, FakeClock

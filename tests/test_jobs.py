@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import keys
-from bot.broadcasts import BroadcastSender
+from bot.jobs.broadcasts import BroadcastSender
 from bot.jobs.rows import Outcomes, RowJob
 from bot.tenants import Account, Accounts
 from storage import models

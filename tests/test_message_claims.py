@@ -28,7 +28,7 @@ from sqlalchemy import func, select, text, update
 
 from bot import keys
 from bot.dispatch import Context, Predicate, Router
-from bot.resident_locks import LOCK_CLASS
+from bot.pipeline.resident_locks import LOCK_CLASS
 from bot.wechat.inbound import Incoming
 from storage import models
 from tests.fake_clock import FakeClock

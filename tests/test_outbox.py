@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.outbox import OutboxWorker
-from bot.webhook import CustomerService, DevOutbox
+from bot.jobs.outbox import OutboxWorker
 from bot.wechat.api import WeChatAPI
+from bot.wechat.customer_service import CustomerService, DevOutbox
 from storage import models
 from storage.repositories import outbox
 from tests.fake_clock import FakeClock

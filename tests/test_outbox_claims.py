@@ -16,8 +16,8 @@ import datetime as dt
 import aiohttp
 import pytest
 
+from bot.jobs.outbox import OutboxWorker
 from bot.jobs.queue import JobQueue
-from bot.outbox import OutboxWorker
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import CUSTOM_SEND_PATH, FakeWeChat, fake_wechat_fixture
 from tests.test_send_outcomes import (

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from bot.resident_locks import LOCK_CLASS, ResidentLocks, lock_key
+from bot.pipeline.resident_locks import LOCK_CLASS, ResidentLocks, lock_key
 from storage.engine import create_engine
 
 

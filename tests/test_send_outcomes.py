@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import keys
-from bot.broadcasts import BroadcastSender
-from bot.outbox import OutboxWorker
+from bot.jobs.broadcasts import BroadcastSender
+from bot.jobs.outbox import OutboxWorker
 from bot.wechat.api import WeChatAPI
 from bot.wechat.errors import OutcomeUnknown, WeChatUnavailable
 from storage import models

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import keys
-from bot.outbox import OutboxWorker
+from bot.jobs.outbox import OutboxWorker
 from bot.wechat.api import WeChatAPI
 from storage import models
 from storage.repositories import outbox

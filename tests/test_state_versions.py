@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from bot.state import DatabaseStateStorage
+from bot.pipeline.state import DatabaseStateStorage
 from storage.batch import BatchDatabase
 from storage.engine import create_engine
 from storage.repositories.states import StateConflict

@@ -54,7 +54,7 @@ def broadcast_create(
     """Preview a broadcast, and schedule it with --yes."""
     import datetime as dt
 
-    from bot.broadcasts import BroadcastProblem, prepare
+    from bot.jobs.broadcasts import BroadcastProblem, prepare
 
     settings = settings_or_exit()
 
@@ -118,7 +118,7 @@ def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
     ``unknown`` deliveries were sent without a clear answer from WeChat: probably
     delivered, and never sent again.
     """
-    from bot.broadcasts import UNKNOWN_MEANS
+    from bot.jobs.broadcasts import UNKNOWN_MEANS
     from bot.spreadsheets import write_csv
     from storage import models
     from storage.repositories.broadcasts import delivery_rows, progress

@@ -1,6 +1,6 @@
 """Routing inbound messages to handlers (see ``router``) by filters (see ``filters``)."""
 
-from bot.dispatch.conversation import Conversation
+from bot.dispatch.conversation import ConversationHandler
 from bot.dispatch.filters import (
     ActIs,
     Click,
@@ -19,7 +19,7 @@ __all__ = [
     "Click",
     "Command",
     "Context",
-    "Conversation",
+    "ConversationHandler",
     "Dispatcher",
     "Event",
     "Filter",

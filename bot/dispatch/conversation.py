@@ -1,6 +1,6 @@
 """Multi-turn conversations, after python-telegram-bot's ``ConversationHandler``.
 
-A :class:`Conversation` router holds
+A :class:`ConversationHandler` router holds
 
 * ``entry``: handlers that start the conversation (tried when the resident is in no
   conversation at all: one conversation's entry points never cut into another's
@@ -13,7 +13,7 @@ A :class:`Conversation` router holds
 
 Handlers move between states with ``ctx.conversation.set(state, **data)`` and end
 with ``ctx.conversation.clear()``. The state lives in the database
-(``bot.state``) and times out after ``CONVERSATION_TIMEOUT``.
+(``bot.pipeline.state``) and times out after ``CONVERSATION_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bot.dispatch.router import Context, Handler, Router
 from bot.wechat.inbound import Incoming
 
 
-class Conversation(Router):
+class ConversationHandler(Router):
     def __init__(self, name: str, states: Iterable[str]) -> None:
         super().__init__(name)
         self.entry = Router(f"{name}.entry")

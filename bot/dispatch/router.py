@@ -21,8 +21,8 @@ from typing import Any
 from bot.clock import Clock, SystemClock
 from bot.dispatch.filters import Filter
 from bot.orders.effects import Policy
-from bot.state import Conversation
-from bot.unit_of_work import Sessions, UnitOfWork
+from bot.pipeline.state import Conversation
+from bot.pipeline.unit_of_work import Sessions, UnitOfWork
 from bot.wechat.inbound import Incoming
 from catalog.matcher import Matcher, MatchResult
 from catalog.model import Catalog
@@ -45,7 +45,7 @@ class Context:
     matcher: Matcher
     conversation: Conversation
     sessionmaker: Sessions
-    """Sessions of the message's unit of work (see ``bot.unit_of_work``): nothing a
+    """Sessions of the message's unit of work (see ``bot.pipeline.unit_of_work``): nothing a
     handler writes is committed before the message's reply is recorded."""
     message_key: str
     """The message's dedupe key: effects keyed by it happen once however often it comes."""

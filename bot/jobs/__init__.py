@@ -17,7 +17,7 @@
   PostgreSQL, the write lock of ``BEGIN IMMEDIATE`` on SQLite.
 
 Deferred inbound messages use the same pieces through the message ledger
-(``bot.ledger``: claims with an owner token and a lease on the database clock), and
+(``bot.pipeline.ledger``: claims with an owner token and a lease on the database clock), and
 are run again by the ``deferred-messages`` job.
 
 Why not a job library: see docs/operations.md, "Scheduled work".

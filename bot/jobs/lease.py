@@ -6,7 +6,7 @@ messages one after the other), so a worker renews the lease on what it still hol
 every ``renew_every`` seconds while it works (:meth:`Lease.kept`). Two renewals may
 fail (a busy database) before the claim is lost; and a lost claim costs no duplicate,
 because every row checks, just before its attempt and when its outcome is recorded,
-that it is still this worker's (see ``bot.outbox`` and ``bot.broadcasts``).
+that it is still this worker's (see ``bot.jobs.outbox`` and ``bot.jobs.broadcasts``).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ Job = Callable[[], Awaitable[object]]
 class JobQueue:
     def __init__(self, gate: Callable[[], bool] | None = None) -> None:
         """``gate``: ``leader_only`` jobs run only while it says yes (leadership, see
-        ``bot.leader``)."""
+        ``bot.jobs.leader``)."""
         self._gate = gate or (lambda: True)
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)

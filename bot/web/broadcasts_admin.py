@@ -17,7 +17,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot import keys
-from bot.broadcasts import (
+from bot.jobs.broadcasts import (
     GAVE_UP,
     NO_CLEAR_ANSWER,
     NO_TEMPLATE,

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.web.params import query_int
-from bot.webhook import DevOutbox
+from bot.wechat.customer_service import DevOutbox
 
 routes = web.RouteTableDef()
 

@@ -40,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.jobs.backoff import backoff
 from bot.jobs.lease import Lease
+from bot.jobs.outbox import TemplateSender
 from bot.orders.effects import Policy
-from bot.outbox import TemplateSender
 from bot.tenants import Account, Accounts, UnknownCommunity
 from bot.wechat.errors import (
     NotFollowing,

@@ -58,7 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.jobs.backoff import backoff
 from bot.jobs.lease import Lease
-from bot.webhook import CustomerService
+from bot.wechat.customer_service import CustomerService
 from bot.wechat.errors import (
     NotFollowing,
     OutcomeUnknown,

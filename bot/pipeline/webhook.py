@@ -2,7 +2,7 @@
 
 :meth:`Webhook.handle` does, in this order:
 
-1. **Claim** the message in the ledger (``bot.ledger``): a retry of a message
+1. **Claim** the message in the ledger (``bot.pipeline.ledger``): a retry of a message
    already handled gets the same reply, and never a second run of its effects. The
    claim's owner token fences this attempt: if another takes the claim over, this
    one can no longer commit.
@@ -19,10 +19,10 @@ order is fixed and matters (:meth:`Webhook._process`):
   deferred message the scheduler, runs it again); a claim taken over is left alone.
 * **resident lock**, taken *before* the state is read: one resident's messages are
   handled one at a time, in order, whichever process received them
-  (``bot.resident_locks``). It is an optimisation, not the guarantee: the state's
+  (``bot.pipeline.resident_locks``). It is an optimisation, not the guarantee: the state's
   version and the claim's token are.
 * **state**: the conversation, loaded with its version.
-* **transaction** (``bot.unit_of_work``): the handler's effects, the state saved
+* **transaction** (``bot.pipeline.unit_of_work``): the handler's effects, the state saved
   compare-and-set, the reply recorded by the claim's owner and, for a deferred
   message, the reply as an outbox row, all commit together or not at all.
 * **handler**: the dispatcher picks it (in a savepoint of its own).
@@ -31,11 +31,9 @@ order is fixed and matters (:meth:`Webhook._process`):
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
@@ -47,13 +45,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.dispatch import Context, Dispatcher
 from bot.dispatch.router import SORRY
-from bot.ledger import ClaimLost, MessageLedger, Status
 from bot.locks import KeyedLocks
 from bot.metrics import HANDLER_SECONDS, MESSAGES
 from bot.orders.effects import RESIDENT, Policy
-from bot.state import Conversation, StateStorage
+from bot.pipeline.ledger import ClaimLost, MessageLedger, Status
+from bot.pipeline.state import Conversation, StateStorage
+from bot.pipeline.unit_of_work import UnitOfWork
 from bot.tasks import BackgroundTasks
-from bot.unit_of_work import UnitOfWork
 from bot.wechat.inbound import Incoming, text_reply
 from catalog.live import LiveCatalog
 from storage.repositories import ledger as ledger_repo
@@ -89,7 +87,7 @@ class Attempt:
 
     msg: Incoming
     token: str
-    """The claim's owner token (see ``bot.ledger``)."""
+    """The claim's owner token (see ``bot.pipeline.ledger``)."""
     retry_in: float = 2.0
     """If this run fails, when a deferred message is run again."""
     takeover: bool = False
@@ -107,36 +105,6 @@ Middleware = Callable[[Attempt, Step], Awaitable[None]]
 
 class Locks(Protocol):
     def __call__(self, key: str) -> AbstractAsyncContextManager[None]: ...
-
-
-class CustomerService(Protocol):
-    """Where replies that missed the deadline go: WeChat's customer-service API."""
-
-    async def send_text(self, openid: str, text: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class SentLater:
-    seq: int
-    openid: str
-    text: str
-
-
-class DevOutbox:
-    """Stands in for the customer-service API when no WeChat credentials are set
-    (development, ``order-menu chat``, the simulator): late replies are kept here,
-    numbered, and logged; ``GET /dev/outbox`` hands them out."""
-
-    def __init__(self, size: int = 1000) -> None:
-        self.sent: deque[SentLater] = deque(maxlen=size)
-        self._seq = itertools.count(1)
-
-    async def send_text(self, openid: str, text: str) -> None:
-        log.info("late reply to %s (no WeChat credentials; kept locally): %s", openid, text)
-        self.sent.append(SentLater(next(self._seq), openid, text))
-
-    def after(self, seq: int, openid: str | None = None) -> list[SentLater]:
-        return [m for m in self.sent if m.seq > seq and openid in (None, m.openid)]
 
 
 @dataclass(frozen=True)
@@ -177,7 +145,7 @@ class Webhook:
         # Not ``locks or …``: a lock table with no lock held has length 0 and is false,
         # which silently replaced the cross-process locks by in-process ones.
         self.locks: Locks = locks if locks is not None else KeyedLocks()
-        """Per resident, taken before the state is read (bot.resident_locks across
+        """Per resident, taken before the state is read (bot.pipeline.resident_locks across
         processes; in-process only when none is given)."""
         self.matching = matching
         """The worker thread that runs the matcher, off the event loop (see

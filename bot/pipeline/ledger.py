@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from bot.batching import Batcher
 from bot.clock import Clock, SystemClock
+from bot.pipeline.batching import Batcher
 from storage.batch import BatchDatabase
 from storage.repositories import ledger as repo
 from storage.repositories import residents as residents_repo

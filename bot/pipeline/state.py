@@ -6,7 +6,7 @@ resident's lock *before* the state is read and saves it before the lock is let g
 so two messages of one resident never see the same state.
 
 The database storage reads the states of concurrent messages in one query (group
-commit, see ``bot.batching``) and writes only states a handler changed.
+commit, see ``bot.pipeline.batching``) and writes only states a handler changed.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bot.batching import Batcher
 from bot.clock import Clock, SystemClock
+from bot.pipeline.batching import Batcher
 from storage.batch import BatchDatabase
 from storage.repositories import states as repo
 
