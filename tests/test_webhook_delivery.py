@@ -322,3 +322,44 @@ async def test_an_answered_message_the_database_failed_is_run_again_when_it_is_b
             assert await connection.scalar(text("SELECT count(*) FROM late_probe")) == 1
     else:  # PostgreSQL refuses the statement itself: an apology, never silence
         assert await late() == [SORRY] and len(runs) == 1
+
+
+async def test_an_answered_message_that_keeps_failing_is_given_up_with_one_apology(
+    db_url: str, aiohttp_client: Client
+) -> None:
+    """A late message whose every run fails (the fault: the database connection reset
+    each time) is not tried forever: after its runs it is settled with its error for
+    staff, and the resident, who was told nothing, gets one apology."""
+    from sqlalchemy.exc import OperationalError
+
+    wechat = await start(aiohttp_client, db_url, reply_deadline=0.2, scheduler_interval=0.1)
+    webhook = wechat.client.app[keys.TENANTS].default.webhook
+    webhook.max_runs, webhook.rerun_pause = 3, 0.05
+    runs: list[str] = []
+
+    async def always_cut(msg: Incoming, ctx: Context) -> str:
+        runs.append(msg.key)
+        await asyncio.sleep(0.3)  # past the reply deadline: WeChat hears "success"
+        raise OperationalError("SELECT 1", {}, ConnectionResetError())
+
+    router = Router("cut")
+    router.on(clicked("TEST_CUT"))(always_cut)
+    webhook.dispatcher.include(router)
+    assert (await wechat.event("o_cut", "CLICK", key="TEST_CUT")).is_success
+
+    async def late() -> list[str]:
+        outbox = await wechat.client.get("/dev/outbox", params={"openid": "o_cut"})
+        return [m["text"] for m in (await outbox.json())["messages"]]
+
+    for _ in range(100):
+        if await late():
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # more polls of the job: nothing more is run or sent
+    assert await late() == [SORRY]
+    assert len(runs) == 4  # the first run, then three by the job
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        row = await session.scalar(
+            select(ProcessedMessage).where(ProcessedMessage.key.like("evt:o_cut:%"))
+        )
+    assert row is not None and row.done and "OperationalError" in (row.error or "")

@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.dispatch import Context, Dispatcher
 from bot.dispatch.router import SORRY
+from bot.jobs.backoff import backoff
 from bot.locks import KeyedLocks
 from bot.metrics import HANDLER_SECONDS, MESSAGES
 from bot.orders.effects import RESIDENT, Policy
@@ -150,6 +151,9 @@ class Webhook:
         self.matching = matching
         """The worker thread that runs the matcher, off the event loop (see
         ``Context.match``); None: asyncio's default executor."""
+        self.max_runs = MAX_RUNS
+        self.rerun_pause = 2.0
+        """Before the second run of a deferred message that failed; doubled after each."""
         self.middlewares: tuple[Middleware, ...] = (
             self._release_on_failure,
             self._resident_lock,
@@ -210,7 +214,7 @@ class Webhook:
         job of every process: the claims share them out). Returns how many ran."""
         taken = await self.ledger.take_deferred(limit)
         for message in taken:
-            retry_in = min(2.0 * 3**message.attempts, 600.0)
+            retry_in = backoff(message.attempts, first=self.rerun_pause, cap=600.0)
             try:
                 msg = decode(message.payload)
                 await self._process(msg, message.owner, retry_in=retry_in, takeover=True)
@@ -218,14 +222,14 @@ class Webhook:
                 continue
             except Exception as exc:
                 log.warning("deferred message %s failed (run %d)", message.key, message.attempts)
-                if message.attempts >= MAX_RUNS or not message.payload:
+                if message.attempts >= self.max_runs or not message.payload:
                     await self._give_up(message.key, message.owner, exc, payload=message.payload)
         return len(taken)
 
     async def _give_up(self, key: str, token: str, exc: Exception, *, payload: str) -> None:
         """A deferred message that keeps failing: settle it with its error, and tell
         the resident (once) to send it again rather than leave them waiting."""
-        log.error("deferred message %s given up after %d runs: %r", key, MAX_RUNS, exc)
+        log.error("deferred message %s given up after %d runs: %r", key, self.max_runs, exc)
         self.ledger.finished(key)
         openid = json.loads(payload).get("openid") if payload else None
         async with self.sessionmaker.begin() as session:
