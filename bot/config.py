@@ -103,7 +103,8 @@ class Settings(BaseSettings):
     """Hours a freed place is held for the first resident on the waiting list before it
     is offered to the next (counted from when the offer may be sent: after quiet hours)."""
     session_reminder_time: str = "20:00"
-    """Local time, the evening before a booked session, of the reminder to the resident."""
+    """Local time, the evening before a booked slot, of the reminder to the resident (the
+    variable keeps its published name, SESSION_REMINDER_TIME)."""
     working_hours: str = "09:00-18:00"
     """The working day for SLA clocks (Monday-Friday and 调休 days, not holidays)."""
     quiet_hours: str = "22:00-08:00"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -69,7 +69,7 @@ class Mode(StrEnum):
     """How a unit delivers an item (the four service modes of the co-building model)."""
 
     POINT = "点单"  # a resident orders, the unit delivers
-    ORDER = "订单式"  # the community collects a batch of needs and orders a session
+    ORDER = "订单式"  # the community collects a batch of needs and orders a slot
     PROXY = "代办式"  # staff or the unit do the paperwork on the resident's behalf
     GROUP = "组团式"  # several units deliver together; the lead unit owns the order
 
@@ -174,8 +174,9 @@ class Unit(_Model):
     """The unit's public promise in its co-building contract (shown on the 公示 page)."""
 
 
-class Session(_Model):
-    """One dated occurrence of an item (a class, a clinic day) with limited places."""
+class DatedSlot(_Model):
+    """One dated occurrence of an item (a class, a clinic day) with limited places: an
+    entry of the item's ``sessions:`` in the catalog file (the format's name for it)."""
 
     id: Id
     title: str | None = None
@@ -187,7 +188,7 @@ class Session(_Model):
     location: str | None = None
 
     @model_validator(mode="after")
-    def _end_after_start(self) -> Session:
+    def _end_after_start(self) -> DatedSlot:
         if self.end is not None and self.end <= self.start:
             raise ValueError("end must be after start")
         return self
@@ -234,11 +235,17 @@ class WeeklySlot(_Model):
         return self
 
 
+SLOT_QUESTION: Final = "session"
+"""The kind of question that picks one of an item's slots (and the id of that question
+in a default form): the catalog format's name for it, also the key of its answer in
+stored orders."""
+
+
 class Question(_Model):
     """One question of an item's order form.
 
     Built-in kinds know how to ask, parse and validate natural answers
-    (``session``: 周六上午; ``people``: 两个人; ``phone``: a mainland mobile number,
+    (``session`` picks a slot: 周六上午; ``people``: 两个人; ``phone``: a mainland mobile number,
     remembered; ``building``: resolves the grid; ``notes``: free text). ``text`` and
     ``choice`` questions carry their own prompt.
     """
@@ -261,6 +268,12 @@ class Question(_Model):
 
 
 class Item(_Model):
+    # The catalog format's keys stay as they are where a Python name differs from one
+    # (``slots`` is ``sessions:`` in the file): read and written only by the format's name.
+    model_config = ConfigDict(
+        validate_by_alias=True, validate_by_name=False, serialize_by_alias=True
+    )
+
     id: Id
     title: Text
     unit: Id
@@ -279,7 +292,8 @@ class Item(_Model):
     """Handled per grid (网格): the order carries the grid resolved from the building."""
     form: list[Question] | None = None
     """Questions asked before placing an order; None means the default form for the mode."""
-    sessions: list[Session] = Field(default_factory=list)
+    slots: list[DatedSlot] = Field(default_factory=list, alias="sessions")
+    """Dated slots; the catalog file calls them ``sessions:`` (see ``model_config``)."""
     weekly: list[WeeklySlot] = Field(default_factory=list)
     next_steps: str | None = None
     """What happens after ordering, told to the resident on confirmation."""
@@ -287,7 +301,7 @@ class Item(_Model):
     @model_validator(mode="after")
     def _unique_nested_ids(self) -> Item:
         for name, ids in (
-            ("sessions", [s.id for s in self.sessions]),
+            ("sessions", [s.id for s in self.slots]),
             ("form", [q.id for q in self.form or []]),
         ):
             seen = {i for i in ids if ids.count(i) > 1}

@@ -38,7 +38,7 @@ from catalog import answers
 from catalog.acts import Act
 from catalog.forms import EXAMPLES, ask, questions_for
 from catalog.matcher import Candidate, MatchResult
-from catalog.schema import Item, Question
+from catalog.schema import SLOT_QUESTION, Item, Question
 from catalog.understanding import STRONG_MATCH, Reading
 from handlers import staff, texts
 from storage.repositories import ordering as repo
@@ -51,6 +51,10 @@ CHOOSE_CATEGORY = "order.category"
 CHOOSE_ITEM = "order.item"
 FORM = "order.form"
 SUMMARY = "order.summary"
+
+HELD_SLOT = "session"
+"""Key of the slot's id in the conversation's ``held`` place (a waiting-list offer):
+stored in ``conversation_states``, so it keeps the name states were saved with."""
 
 conversation = ConversationHandler("ordering", [CHOOSE_CATEGORY, CHOOSE_ITEM, FORM, SUMMARY])
 router = conversation
@@ -259,7 +263,7 @@ async def answered(msg: Incoming, ctx: Context) -> str:
     item = ctx.catalog.item(data["item"])
     questions = questions_for(item)
     question = questions[data["q"]]
-    if question.kind == "session" and data.get("full") and _wants_waitlist(msg.text):
+    if question.kind == SLOT_QUESTION and data.get("full") and _wants_waitlist(msg.text):
         return await _join_waitlist(msg, ctx, item, data)
     value, problem = _understand(question, msg.text, data, ctx)
     # Any text fits a free question: make sure it is meant as the answer (谢谢, 5分 or
@@ -377,7 +381,7 @@ def _missed(ctx: Context, again: str, *, optional: bool = False, way_out: str | 
 def _prompt(ctx: Context, question: Question) -> str:
     """The pending question as it was asked (with its options, if any)."""
     data = ctx.conversation.data
-    if question.kind == "session" and data.get("offered"):
+    if question.kind == SLOT_QUESTION and data.get("offered"):
         return ask(question) + "\n" + _numbered([s["label"] for s in data["offered"]])
     prompt = ask(question) + ("" if question.required else "（可以回复“没有”跳过）")
     if question.kind == "choice":
@@ -407,8 +411,8 @@ async def confirmed(msg: Incoming, ctx: Context) -> str:
         async with ctx.sessionmaker.begin() as session:
             order = await _place(session, msg, ctx, item, data)
             code = order.code
-    except repo.SessionFull as full:
-        return await _session_full(ctx, item, full.remaining)
+    except repo.SlotFull as full:
+        return await _slot_full(ctx, item, full.remaining)
     except repo.DuplicateMessage as duplicate:  # the same message, placed by another process
         code = duplicate.code
     ctx.conversation.clear()
@@ -510,10 +514,10 @@ async def _start_form(
     if offers:  # a place freed for this resident from the waiting list: theirs to take
         offer = offers[0]
         zone = ZoneInfo(ctx.catalog.document.community.timezone)
-        label = texts.session_label(offer.starts_at.astimezone(zone), offer.location, None)
+        label = texts.slot_label(offer.starts_at.astimezone(zone), offer.location, None)
         ctx.conversation.data["held"] = {
             "entry": offer.entry_id,
-            "session": offer.session_id,
+            HELD_SLOT: offer.slot_id,
             "label": label,
         }
         intro = texts.offer_taken(item.title)
@@ -536,14 +540,14 @@ async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str
             data["q"] += 1
             continue
         held = data.get("held")
-        if question.kind == "session" and held is not None:
-            data["answers"][question.id] = {"id": held["session"], "label": held["label"]}
+        if question.kind == SLOT_QUESTION and held is not None:
+            data["answers"][question.id] = {"id": held[HELD_SLOT], "label": held["label"]}
             data["q"] += 1
             continue
-        if question.kind == "session":
-            offered = await _offer_sessions(ctx, item)
+        if question.kind == SLOT_QUESTION:
+            offered = await _offer_slots(ctx, item)
             if not offered:
-                return await _no_sessions(ctx, item)
+                return await _no_slots(ctx, item)
             data["offered"] = offered
             ctx.conversation.set(FORM, **data)
             return ask(question) + "\n" + _numbered([s["label"] for s in offered])
@@ -556,22 +560,22 @@ async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str
     return _summary(ctx, item, data)
 
 
-async def _offer_sessions(ctx: Context, item: Item) -> list[dict[str, Any]]:
+async def _offer_slots(ctx: Context, item: Item) -> list[dict[str, Any]]:
     zone = ZoneInfo(ctx.catalog.document.community.timezone)
     async with ctx.sessionmaker.begin() as session:
         row = await repo.item_row(session, ctx.community_id, item.id)
-        options = await repo.upcoming_sessions(session, row, item.weekly, zone)
+        options = await repo.upcoming_slots(session, row, item.weekly, zone)
     offered: list[dict[str, Any]] = []
     for option in options:
         if option.remaining == 0:
-            continue  # full sessions are not offered; the next ones with places are
+            continue  # full slots are not offered; the next ones with places are
         if len(offered) == 5:
             break
         offered.append(
             {
                 "id": option.id,
                 "starts_at": option.starts_at.isoformat(),
-                "label": texts.session_label(
+                "label": texts.slot_label(
                     option.starts_at.astimezone(zone), option.location, option.remaining
                 ),
             }
@@ -579,7 +583,7 @@ async def _offer_sessions(ctx: Context, item: Item) -> list[dict[str, Any]]:
     return offered
 
 
-async def _no_sessions(ctx: Context, item: Item) -> str:
+async def _no_slots(ctx: Context, item: Item) -> str:
     async with ctx.sessionmaker.begin() as session:
         await record_unmet_need(
             session,
@@ -596,7 +600,7 @@ async def _no_sessions(ctx: Context, item: Item) -> str:
             message_key=ctx.message_key,
         )
     ctx.conversation.clear()
-    return texts.no_sessions(item.title)
+    return texts.no_slots(item.title)
 
 
 def _understand(
@@ -607,7 +611,7 @@ def _understand(
     if not question.required and answers.is_skip(text):
         return None, None
     kind = question.kind
-    if kind == "session":
+    if kind == SLOT_QUESTION:
         offered = data.get("offered", [])
         zone = ZoneInfo(ctx.catalog.document.community.timezone)
         slots = [
@@ -625,7 +629,7 @@ def _understand(
             return None, f"那天有好几场，请回复序号选一场：\n{listing}"
         if found is None:
             listing = _numbered([s["label"] for s in offered])
-            return None, f"{texts.NOT_UNDERSTOOD}{EXAMPLES['session']}。\n{listing}"
+            return None, f"{texts.NOT_UNDERSTOOD}{EXAMPLES[SLOT_QUESTION]}。\n{listing}"
         chosen = next(s for s in offered if str(s["id"]) == found.key)
         return {"id": chosen["id"], "label": chosen["label"]}, None
     if kind == "people":
@@ -694,7 +698,7 @@ async def _place(
     resident = await residents.resident_for(session, ctx.community_id, msg.openid)
     values = data["answers"]
     people = 1
-    session_id = None
+    slot_id = None
     grid = None
     for question in questions_for(item):
         value = values.get(question.id)
@@ -711,8 +715,8 @@ async def _place(
                 resident.grid_key = grid  # targets grid-wide broadcasts later
         elif question.kind == "people":
             people = int(value)
-        elif question.kind == "session":
-            session_id = int(value["id"])
+        elif question.kind == SLOT_QUESTION:
+            slot_id = int(value["id"])
     row = await repo.item_row(session, ctx.community_id, item.id)
     stored = {**values, "people": people}
     held = data.get("held")
@@ -726,11 +730,11 @@ async def _place(
         resident=resident,
         answers=stored,
         description=data.get("need", ""),
-        session_id=session_id,
+        slot_id=slot_id,
         people=people,
         grid_key=grid,
         message_key=ctx.message_key,
-        offer=held["entry"] if held is not None and held["session"] == session_id else None,
+        offer=held["entry"] if held is not None and held[HELD_SLOT] == slot_id else None,
     )
     for index, attachment in enumerate(data.get("attachments", [])):
         await repo.attach(
@@ -750,15 +754,15 @@ def _grid_of(ctx: Context, building: str) -> str | None:
     return None
 
 
-async def _session_full(ctx: Context, item: Item, remaining: int) -> str:
+async def _slot_full(ctx: Context, item: Item, remaining: int) -> str:
     data = ctx.conversation.data
     questions = questions_for(item)
-    data["q"] = next(i for i, q in enumerate(questions) if q.kind == "session")
+    data["q"] = next(i for i, q in enumerate(questions) if q.kind == SLOT_QUESTION)
     data["full"] = data["answers"].pop(questions[data["q"]].id, None)
     data.pop("held", None)  # no longer held for them (or too few for the party)
     ctx.conversation.set(FORM, **data)
-    prefix = texts.session_full(remaining)
-    offered = await _offer_sessions(ctx, item)
+    prefix = texts.slot_full(remaining)
+    offered = await _offer_slots(ctx, item)
     if not offered:
         return prefix + "\n" + texts.WAITLIST_ONLY
     data["offered"] = offered

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from catalog.schema import SLOT_QUESTION
+
 
 def welcome(community: str) -> str:
     return (
@@ -55,7 +57,7 @@ WAITLIST_ONLY = (
 OR_WAITLIST = "请回复序号换一场，或回复“候补”排队等这一场的空位。"
 
 LABELS = {
-    "session": "时间",
+    SLOT_QUESTION: "时间",
     "people": "人数",
     "phone": "电话",
     "building": "地址",
@@ -70,7 +72,7 @@ def pick_a_number(count: int) -> str:
     return f"请回复1到{count}之间的序号，比如“1”。不需要了请回复“取消”。"
 
 
-def session_label(starts_at: dt.datetime, location: str | None, remaining: int | None) -> str:
+def slot_label(starts_at: dt.datetime, location: str | None, remaining: int | None) -> str:
     """12月5日（周六）09:00 社区广场 · 还剩12个名额 (``starts_at`` in local time)."""
     weekday = WEEKDAYS[starts_at.weekday()]
     label = f"{starts_at.month}月{starts_at.day}日（周{weekday}）{starts_at:%H:%M}"
@@ -90,11 +92,11 @@ def placed(code: str, next_steps: str | None) -> str:
     return f"好的，已经帮您提交了！\n订单号：{code}\n{then}\n发“我的订单”可以随时查看进度。"
 
 
-def no_sessions(title: str) -> str:
+def no_slots(title: str) -> str:
     return f"「{title}」近期还没有安排场次。已经帮您记下了，有安排时社区会通知大家。"
 
 
-def session_full(remaining: int) -> str:
+def slot_full(remaining: int) -> str:
     if remaining > 0:
         return f"不好意思，这一场只剩{remaining}个名额了，不够您这次的人数。"
     return "不好意思，这一场刚刚约满了。"

@@ -6,7 +6,7 @@ is a question to the database, which filters do not ask: this router takes the
 words an answer may be, looks, and when nothing is held passes the message on to
 the routers after it, as if it had never stopped here.
 
-要 (好的, 确认, 可以 …) starts the booking with the held place as its session: the
+要 (好的, 确认, 可以 …) starts the booking with the held place as its slot: the
 remaining questions are asked, and 确认 places the order with that place
 (``handlers.ordering``). Naming the service works too (ordering finds the hold).
 """

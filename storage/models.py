@@ -3,7 +3,7 @@
 Conventions:
 - Every time is stored in UTC (:class:`UTCDateTime`); the community's time zone is
   applied only when talking to people.
-- Catalog records (units, items, sessions) are *retired*, never deleted: orders keep
+- Catalog records (units, items, slots) are *retired*, never deleted: orders keep
   pointing at what was ordered, and the 公示 history stays true.
 - ``key`` columns hold the catalog's own ids (``law-firm``); ``id`` columns are
   surrogate keys that nothing outside the database relies on.
@@ -294,7 +294,7 @@ class Reminder(Base):
     community_id: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
-    """accept_remind, escalate, session_eve, rate_ask."""
+    """accept_remind, escalate, session_eve (the eve of a booked slot), rate_ask."""
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     due_at: Mapped[dt.datetime]
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -336,8 +336,10 @@ class ItemCoUnit(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
 
 
-class ItemSession(Base):
-    """A dated occurrence of an item with limited places."""
+class ItemSlot(Base):
+    """A dated occurrence of an item with limited places (a slot: the catalog's
+    ``sessions:`` entries and the dated weeks of its ``weekly:`` ones). Table and column
+    names keep the catalog format's word, ``session``."""
 
     __tablename__ = "item_sessions"
     __table_args__ = (UniqueConstraint("item_id", "key"),)
@@ -399,7 +401,7 @@ class Order(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
-    session_id: Mapped[int | None] = mapped_column(ForeignKey("item_sessions.id"))
+    slot_id: Mapped[int | None] = mapped_column("session_id", ForeignKey("item_sessions.id"))
     status: Mapped[str] = mapped_column(String(16))
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     grid_key: Mapped[str | None] = mapped_column(String(64))
@@ -418,7 +420,7 @@ class Order(Base):
     item: Mapped[Item] = relationship(lazy="raise")
     unit: Mapped[Unit] = relationship(lazy="raise")
     resident: Mapped[Resident] = relationship(lazy="raise")
-    session: Mapped[ItemSession | None] = relationship(lazy="raise")
+    slot: Mapped[ItemSlot | None] = relationship(lazy="raise")
 
 
 class OrderEvent(Base):
@@ -453,10 +455,10 @@ class OrderAttachment(Base):
 
 
 class WaitlistEntry(Base):
-    """A resident waiting for a place in a full session, and the offer of a freed one.
+    """A resident waiting for a place in a full slot, and the offer of a freed one.
 
     ``waiting`` → ``offered`` (a place is held for the resident until ``hold_until``;
-    it counts in the session's ``booked``) → ``accepted`` (the order placed with it),
+    it counts in the slot's ``booked``) → ``accepted`` (the order placed with it),
     ``declined`` or ``expired`` (the place went to the next in line). Every move is a
     conditional UPDATE on the status, so a place is handed on once.
     """
@@ -469,7 +471,7 @@ class WaitlistEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("item_sessions.id"))
+    slot_id: Mapped[int] = mapped_column("session_id", ForeignKey("item_sessions.id"))
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
     people: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,4 @@
-"""A small catalog for ordering tests, with sessions dated relative to today (so the
+"""A small catalog for ordering tests, with slots dated relative to today (so the
 tests do not expire with the demo catalog's dates)."""
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ async def test_changed_fields_are_updated_in_place(sessionmaker: Sessions) -> No
     assert await count(sessionmaker, models.ItemCoUnit) == 2  # 1 here + 1 on eye-screening
 
 
-SESSIONS_CATALOG = """
+SLOTS_CATALOG = """
 community: {id: c1, name: 测试社区, grids: [{id: g1, name: 一网格}]}
 units: [{id: u1, name: 单位, kind: 机关}]
 items:
@@ -123,28 +123,26 @@ items:
 """
 
 
-async def test_sessions_are_stored_in_utc_and_retired_when_dropped(sessionmaker: Sessions) -> None:
-    await do_import(sessionmaker, parse_catalog(SESSIONS_CATALOG))
+async def test_slots_are_stored_in_utc_and_retired_when_dropped(sessionmaker: Sessions) -> None:
+    await do_import(sessionmaker, parse_catalog(SLOTS_CATALOG))
     async with sessionmaker() as session:
-        dec = await session.scalar(
-            select(models.ItemSession).where(models.ItemSession.key == "dec")
-        )
+        dec = await session.scalar(select(models.ItemSlot).where(models.ItemSlot.key == "dec"))
     assert dec is not None
     # 09:00 in Asia/Shanghai is 01:00 UTC, and comes back as an aware UTC time
     assert dec.starts_at == dt.datetime(2026, 12, 12, 1, 0, tzinfo=dt.UTC)
     assert dec.starts_at.tzinfo is not None and dec.capacity == 40
 
-    without_jan = SESSIONS_CATALOG.replace(
+    without_jan = SLOTS_CATALOG.replace(
         '      - {id: jan, start: "2027-01-09 09:00", capacity: 40}\n', ""
     )
     summary = await do_import(sessionmaker, parse_catalog(without_jan))
-    assert summary.sessions.retired == ["clinic/jan"]
-    assert await count(sessionmaker, models.ItemSession) == 2
+    assert summary.slots.retired == ["clinic/jan"]
+    assert await count(sessionmaker, models.ItemSlot) == 2
 
 
 async def test_two_communities_do_not_touch_each_other(sessionmaker: Sessions) -> None:
     await do_import(sessionmaker, load_catalog(QINGSHIWAN))
-    other = await do_import(sessionmaker, parse_catalog(SESSIONS_CATALOG))
+    other = await do_import(sessionmaker, parse_catalog(SLOTS_CATALOG))
     assert other.items.retired == []
     async with sessionmaker() as session:
         qingshiwan = await live_catalog(session, "qingshiwan")

@@ -50,7 +50,7 @@ def test_demo_catalog_ships_in_the_package_and_is_valid() -> None:
     # the community itself and the 14 contracted units of the news story
     assert len(catalog.units) >= 15
     assert len(catalog.items) >= 48
-    assert any(i.sessions for i in catalog.items), "the demo shows dated sessions"
+    assert any(i.slots for i in catalog.items), "the demo shows dated slots"
     assert any(i.weekly for i in catalog.items), "the demo shows weekly classes"
     assert any(i.form for i in catalog.items), "the demo shows custom forms"
     assert catalog.document.topics and catalog.document.lexicon
@@ -163,7 +163,7 @@ def test_extended_fields_load_and_chinese_weekdays_are_understood() -> None:
     item = parse_catalog(text).item("class")
     assert item.mode is Mode.POINT
     assert item.weekly[0].weekday == 2
-    assert item.sessions[0].capacity is None
+    assert item.slots[0].capacity is None
 
 
 def test_version_ignores_formatting_but_not_content() -> None:

@@ -128,11 +128,11 @@ def test_catalog_import_is_idempotent_from_the_cli(db_url: str) -> None:
     assert again.exit_code == 0 and "nothing changed" in again.output
 
 
-def test_a_proxy_order_for_a_weekly_class_takes_a_place_in_a_dated_session(
+def test_a_proxy_order_for_a_weekly_class_takes_a_place_in_a_dated_slot(
     db_url: str,
 ) -> None:
-    """代办 for the lawyer's Wednesday mornings: the session is asked for, as by chat, and
-    a place is taken (it used to be placed with no session, no place and no reminder)."""
+    """代办 for the lawyer's Wednesday mornings: the slot is asked for, as by chat, and a
+    place is taken (it used to be placed with no slot, no place and no reminder)."""
     assert invoke("catalog", "import", str(DEMO_CATALOG), DATABASE_URL=db_url).exit_code == 0
     flags = ["orders", "create", "--item", "legal-consult", "--name", "王", "--phone"]
     missing = invoke(*flags, "13800000000", DATABASE_URL=db_url)
@@ -147,7 +147,7 @@ def test_a_proxy_order_for_a_weekly_class_takes_a_place_in_a_dated_session(
         try:
             async with create_sessionmaker(engine)() as session:
                 row = await session.scalar(
-                    select(models.ItemSession).where(models.ItemSession.key == found[1])
+                    select(models.ItemSlot).where(models.ItemSlot.key == found[1])
                 )
                 return -1 if row is None else row.booked
         finally:

@@ -54,7 +54,7 @@ async def test_the_evaluation_exports_never_hold_live_formulas(
     await add_user(wechat, "staff1", "staff")
     staff = await login(wechat, "staff1")
     token = await csrf_of(staff, "/console")
-    for item, session in (
+    for item, slot in (
         ("home-repair", ""),
         ("legal-consult", ""),
         ("allowance", ""),
@@ -65,7 +65,7 @@ async def test_the_evaluation_exports_never_hold_live_formulas(
             data={
                 "csrf": token,
                 "item": item,
-                "session": session,
+                "session": slot,
                 "name": "张奶奶",
                 "phone": "13800001234",
             },

@@ -82,25 +82,25 @@ async def _order(
     openid: str,
     *,
     item: str = "home-repair",
-    session_key: str | None = None,
+    slot_key: str | None = None,
 ) -> str:
     async with sessionmaker.begin() as session:
         row = await repo.item_row(session, "testville", item)
         resident = await residents.resident_for(session, "testville", openid)
-        session_id = None
-        if session_key:
+        slot_id = None
+        if slot_key:
             found = await session.scalar(
-                select(models.ItemSession).where(models.ItemSession.key == session_key)
+                select(models.ItemSlot).where(models.ItemSlot.key == slot_key)
             )
             assert found is not None
-            session_id = found.id
+            slot_id = found.id
         order = await domain.place_order(
             session,
             **await _scope(session),
             item=row,
             resident=resident,
             answers={},
-            session_id=session_id,
+            slot_id=slot_id,
         )
         return order.code
 
@@ -142,18 +142,16 @@ async def test_fifty_residents_racing_for_ten_places(
     async def attempt(n: int) -> str:
         try:
             return await _order(
-                sessionmaker, f"o_race_{n}", item="health-lecture", session_key="first"
+                sessionmaker, f"o_race_{n}", item="health-lecture", slot_key="first"
             )
-        except repo.SessionFull:
+        except repo.SlotFull:
             return "full"
 
     results = await asyncio.gather(*(attempt(n) for n in range(50)))
     placed = [r for r in results if r != "full"]
     assert len(placed) == 10 and len(set(placed)) == 10
     async with sessionmaker() as session:
-        first = await session.scalar(
-            select(models.ItemSession).where(models.ItemSession.key == "first")
-        )
+        first = await session.scalar(select(models.ItemSlot).where(models.ItemSlot.key == "first"))
         count = await session.scalar(select(func.count(models.Order.id)))
     assert first is not None and first.booked == 10 and count == 10
 
@@ -162,7 +160,7 @@ async def test_fifty_residents_racing_for_ten_places(
         await domain.cancel_by_resident(
             session, **await _scope(session), openid=_openid_of(results, placed[0]), code=placed[0]
         )
-    assert await _order(sessionmaker, "o_late", item="health-lecture", session_key="first")
+    assert await _order(sessionmaker, "o_late", item="health-lecture", slot_key="first")
 
 
 def _openid_of(results: list[str], code: str) -> str:
@@ -241,6 +239,7 @@ def test_proxy_orders_from_the_cli(db_url: str, tmp_path: Path) -> None:
         (["--item", "allowance", "--phone", "12345"], "--phone: '12345' is not a mainland mobile"),
         (["--item", "health-lecture"], "--session: item 'health-lecture' needs one of: first"),
         (["--item", "health-lecture", "--session", "nope"], "has no session 'nope'"),
+        (["--item", "health-lecture", "--slot", "nope"], "has no session 'nope'"),  # alias
     ):
         base = {"--name": "王", "--phone": "13800000000"}
         flags = [*args]

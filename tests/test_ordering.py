@@ -189,12 +189,12 @@ async def test_choice_questions_show_their_options(
     assert "堆的是什么：旧家具" in await say(wechat, "o_choice", "13811110000")
 
 
-async def test_sessions_people_and_the_session_running_full(
+async def test_slots_people_and_the_slot_running_full(
     db_url: str, aiohttp_client: Client, tmp_path: Path
 ) -> None:
     wechat = await bot(aiohttp_client, db_url, write_catalog(tmp_path, capacity=3))
-    sessions = await say(wechat, "o_zhou", "我想报名健康讲座")
-    assert "还剩3个名额" in sessions and "1. " in sessions and "2. " in sessions
+    slots = await say(wechat, "o_zhou", "我想报名健康讲座")
+    assert "还剩3个名额" in slots and "1. " in slots and "2. " in slots
     assert "几位" in await say(wechat, "o_zhou", "1")
     assert "1到10位" in await say(wechat, "o_zhou", "二十个人")
     await say(wechat, "o_zhou", "两个人", "13700001111")
@@ -208,9 +208,7 @@ async def test_sessions_people_and_the_session_running_full(
     assert "候补" in waiting
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         entries = (await session.scalars(select(models.WaitlistEntry))).all()
-        first = await session.scalar(
-            select(models.ItemSession).where(models.ItemSession.key == "first")
-        )
+        first = await session.scalar(select(models.ItemSlot).where(models.ItemSlot.key == "first"))
     assert len(entries) == 1 and first is not None and first.booked == 2
 
 
@@ -260,12 +258,12 @@ async def test_my_orders_cancelling_and_rating(
         await move(wechat, second, status, actor="unit:property")
     assert "谢谢您的评价（5分）" in await say(wechat, "o_he", f"评价 {second} 五星 师傅很耐心")
     assert "已评价" in await say(wechat, "o_he", f"评价 {second} 3")
-    rated = await session_order(wechat, second)
+    rated = await stored_order(wechat, second)
     assert rated.rating == 5 and rated.rating_comment == "师傅很耐心"
     assert "不能在这里取消" in await say(wechat, "o_he", f"取消订单 {second}")
 
 
-async def session_order(wechat: WeChatServer, code: str) -> models.Order:
+async def stored_order(wechat: WeChatServer, code: str) -> models.Order:
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         order = await session.scalar(select(models.Order).where(models.Order.code == code))
     assert order is not None

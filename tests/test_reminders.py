@@ -1,5 +1,5 @@
 """Reminders with a clock the tests move: chasing units, escalation on working hours,
-the eve of a session, rating requests, quiet hours, and a restart while due."""
+the eve of a slot, rating requests, quiet hours, and a restart while due."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ async def test_an_accepted_order_is_neither_chased_nor_escalated(
     assert states == {"skipped"}
 
 
-async def test_the_eve_of_a_session_reminds_the_resident(
+async def test_the_eve_of_a_slot_reminds_the_resident(
     db_url: str, aiohttp_client: Client, tmp_path: Path
 ) -> None:
     clock = FakeClock.at(MONDAY)

@@ -267,9 +267,7 @@ async def test_calling_off_a_booking_in_ones_own_words_cancels_it_after_confirmi
     [order] = await orders_of(wechat)
     assert order.status == OrderStatus.CANCELLED
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
-        first = await session.scalar(
-            select(models.ItemSession).where(models.ItemSession.key == "first")
-        )
+        first = await session.scalar(select(models.ItemSlot).where(models.ItemSlot.key == "first"))
     assert first is not None and first.booked == 0  # the places are free again
 
 

@@ -1,6 +1,6 @@
 """Promises kept: residents told 「有空位会通知您」 are offered a freed place, in turn.
 
-Through the real webhook: a session fills up, residents join its waiting list, a
+Through the real webhook: a slot fills up, residents join its waiting list, a
 booking is cancelled; the first in line is offered the place (once, through the
 outbox) and it is held for them; 要 books it through the ordinary form, 不要了 or a
 hold running out hands it to the next. Places never overbook, whatever the order in
@@ -67,7 +67,7 @@ async def book(wechat: WeChatServer, openid: str, phone: str) -> str:
 
 
 async def queue(wechat: WeChatServer, first: str, *waiting: str) -> list[str]:
-    """The session fills up while others fill in the form: ``waiting`` reach 确认 after
+    """The slot fills up while others fill in the form: ``waiting`` reach 确认 after
     ``first`` took the last place, find it full, and join the waiting list in this
     order. ``first`` may be several residents (``a+b``); their order codes."""
     for n, openid in enumerate(waiting):
@@ -86,20 +86,20 @@ async def offers_to(wechat: WeChatServer, openid: str) -> list[str]:
 async def booked(wechat: WeChatServer) -> int:
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         row = await session.scalar(
-            select(models.ItemSession).where(models.ItemSession.key == "clinic-day")
+            select(models.ItemSlot).where(models.ItemSlot.key == "clinic-day")
         )
     assert row is not None
     return row.booked
 
 
-async def open_orders_in_session(wechat: WeChatServer) -> int:
+async def open_orders_in_slot(wechat: WeChatServer) -> int:
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         return int(
             await session.scalar(
                 select(func.count(models.Order.id))
-                .join(models.ItemSession, models.Order.session_id == models.ItemSession.id)
+                .join(models.ItemSlot, models.Order.slot_id == models.ItemSlot.id)
                 .where(
-                    models.ItemSession.key == "clinic-day",
+                    models.ItemSlot.key == "clinic-day",
                     models.Order.status.not_in(["cancelled", "closed"]),
                 )
             )
@@ -141,7 +141,7 @@ async def test_a_cancelled_place_is_offered_to_the_first_waiting_who_books_it(
     assert placed[1] in "".join(await outbox_texts(wechat, "clinic"))  # the unit is told
 
     assert await entries(wechat) == {"o_wait1": "accepted", "o_wait2": "waiting"}
-    assert await booked(wechat) == 1 and await open_orders_in_session(wechat) == 1
+    assert await booked(wechat) == 1 and await open_orders_in_slot(wechat) == 1
     assert len(await offers_to(wechat, "o_wait1")) == 1 and await offers_to(wechat, "o_wait2") == []
 
 
@@ -172,7 +172,7 @@ async def test_a_hold_that_runs_out_or_is_declined_goes_to_the_next(
     assert len(await offers_to(wechat, "o_w3")) == 1
     await fill_in(wechat, "o_w3", await say(wechat, "o_w3", "好的"), "13700000002")
     assert CODE.search(await say(wechat, "o_w3", "确认"))
-    assert await booked(wechat) == 1 and await open_orders_in_session(wechat) == 1
+    assert await booked(wechat) == 1 and await open_orders_in_slot(wechat) == 1
     for openid in ("o_w1", "o_w2", "o_w3"):
         assert len(await offers_to(wechat, openid)) == 1, openid
 
@@ -192,7 +192,7 @@ async def test_two_places_freed_at_once_go_to_two_residents_and_never_overbook(
         assert len(await offers_to(wechat, openid)) == 1
         await fill_in(wechat, openid, await say(wechat, openid, "要"), "13700000009")
     await asyncio.gather(say(wechat, "o_w1", "确认"), say(wechat, "o_w2", "确认"))
-    assert await booked(wechat) == 2 and await open_orders_in_session(wechat) == 2
+    assert await booked(wechat) == 2 and await open_orders_in_slot(wechat) == 2
     assert await offers_to(wechat, "o_w3") == []
 
 

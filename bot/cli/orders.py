@@ -59,7 +59,7 @@ def orders_list(status_text: str | None, limit: int, as_json: bool) -> None:
         created = local_time(row.created_at, row.timezone)
         click.echo(
             f"{row.code:<10} {created}  {row.status.label:<4} {row.item_title}"
-            f" ({row.unit})  {row.resident}" + (f"  [{row.session}]" if row.session else "")
+            f" ({row.unit})  {row.resident}" + (f"  [{row.slot}]" if row.slot else "")
         )
 
 
@@ -69,7 +69,11 @@ def orders_list(status_text: str | None, limit: int, as_json: bool) -> None:
 @click.option("--phone", required=True, help="The resident's mobile number.")
 @click.option("--building", default=None, help="Where they live or where the need is.")
 @click.option(
-    "--session", "session_key", default=None, help="The session's id (items with sessions)."
+    "--session",
+    "--slot",
+    "slot_key",
+    default=None,
+    help="The slot's id (an entry of the item's sessions: in the catalog, or a weekly slot's).",
 )
 @click.option("--people", type=click.IntRange(1, 100), default=1, show_default=True)
 @click.option("--note", default="", help="The need in the resident's words.")
@@ -82,7 +86,7 @@ def orders_create(
     name: str,
     phone: str,
     building: str | None,
-    session_key: str | None,
+    slot_key: str | None,
     people: int,
     note: str,
     staff: str,
@@ -119,7 +123,7 @@ def orders_create(
                 name=name.strip(),
                 phone=mobile,
                 building=building,
-                session_key=session_key,
+                slot_key=slot_key,
                 people=people,
                 note=note,
                 staff=staff,

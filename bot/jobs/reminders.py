@@ -4,7 +4,7 @@ A :class:`~bot.jobs.rows.RowJob`: each batch is claimed, acted on and marked in 
 transaction, so a reminder fires exactly once: if the process dies half-way, the
 transaction rolls back and the reminders are still due for the next poll (or the
 next process). A reminder that is no longer relevant when it comes due (the order
-was accepted, the session is over) is marked ``skipped``; one more than a week late
+was accepted, the slot is over) is marked ``skipped``; one more than a week late
 is skipped as pointless.
 
 Each reminder is acted on inside its own savepoint: one that fails (an order whose
@@ -168,7 +168,7 @@ class ReminderRunner(RowJob[models.Reminder, Batch]):
                 now=now,
             )
             return True
-        if reminder.kind == "session_eve":
+        if reminder.kind == effects.SLOT_EVE:
             if status not in (OrderStatus.DISPATCHED, OrderStatus.ACCEPTED, OrderStatus.ESCALATED):
                 return False
             if facts.starts_at is None or facts.starts_at <= now or facts.openid is None:

@@ -12,13 +12,13 @@ them with :func:`place_order`). Each call, in the caller's transaction:
 
    ============  ==========================================================
    dispatched    the unit (and co-units) told; its chase and escalation
-                 clocks started; the eve-of-session reminder (once)
+                 clocks started; the eve-of-slot reminder (once)
    accepted …    the resident told (accepted, in service, completed,
    closed        returned, closed); a rating asked for after completion;
                  staff told of a return
    escalated     staff alerted (督办)
    cancelled     the unit told it need not come
-   cancelled,    places of a session still ahead released: offered to the
+   cancelled,    places of a slot still ahead released: offered to the
    closed        first on its waiting list (held for them), the rest given
                  back (``bot.orders.waitlist``)
    ============  ==========================================================
@@ -48,7 +48,7 @@ from storage.order_status import (
 from storage.repositories import ordering, proxy
 
 RELEASES_PLACES = frozenset({OrderStatus.CANCELLED, OrderStatus.CLOSED})
-"""Moves that give an order's places in a session back (or to the waiting list)."""
+"""Moves that give an order's places in a slot back (or to the waiting list)."""
 USES_PLACES = frozenset({OrderStatus.IN_SERVICE, OrderStatus.COMPLETED, OrderStatus.RATED})
 """Statuses whose place was used: closing such an order frees nothing."""
 
@@ -92,12 +92,12 @@ async def transition(
         await effects.order_escalated(session, catalog, facts, reason, overdue=actor == "system")
     else:
         await effects.order_changed(session, catalog, policy, facts, to, now, note=reason)
-    if to in RELEASES_PLACES and current not in USES_PLACES and order.session_id is not None:
+    if to in RELEASES_PLACES and current not in USES_PLACES and order.slot_id is not None:
         await waitlist.free_places(
             session,
             catalog,
             policy,
-            order.session_id,
+            order.slot_id,
             ordering.places_of(order),
             cause=f"e{event.id}",
             now=now,
@@ -115,7 +115,7 @@ async def place_order(
     resident: models.Resident,
     answers: dict[str, Any],
     description: str = "",
-    session_id: int | None = None,
+    slot_id: int | None = None,
     people: int = 1,
     grid_key: str | None = None,
     message_key: str | None = None,
@@ -127,16 +127,14 @@ async def place_order(
 
     ``offer``: the waiting-list entry whose held place the resident takes up; if the
     hold is still theirs, its places are used (no more are taken for them), else
-    places are taken as for anyone. Raises ``ordering.SessionFull`` when the session
+    places are taken as for anyone. Raises ``ordering.SlotFull`` when the slot
     has too few places, ``ordering.DuplicateMessage`` when another process placed the
     order of this message at the same moment. A retried message (same
     ``message_key``) returns the order it placed, with nothing written again.
     """
     held = 0
-    if offer is not None and session_id is not None:
-        held = await waitlist.take_up(
-            session, offer, resident_id=resident.id, session_id=session_id
-        )
+    if offer is not None and slot_id is not None:
+        held = await waitlist.take_up(session, offer, resident_id=resident.id, slot_id=slot_id)
     order, new = await ordering.insert_order(
         session,
         community_id=item.community_id,
@@ -144,7 +142,7 @@ async def place_order(
         resident=resident,
         answers=answers,
         description=description,
-        session_id=session_id,
+        slot_id=slot_id,
         people=people,
         held=held,
         grid_key=grid_key,
@@ -155,9 +153,9 @@ async def place_order(
         return order
     if held:
         await waitlist.link_order(session, offer, order.id)  # type: ignore[arg-type]
-        if held > people and session_id is not None:  # fewer came than were held for
+        if held > people and slot_id is not None:  # fewer came than were held for
             await waitlist.free_places(
-                session, catalog, policy, session_id, held - people, cause=f"o{order.id}", now=now
+                session, catalog, policy, slot_id, held - people, cause=f"o{order.id}", now=now
             )
     await dispatch_new(session, catalog, policy, order, now)
     return order
@@ -245,7 +243,7 @@ async def place_proxy_order(
     name: str,
     phone: str,
     building: str | None,
-    session_key: str | None,
+    slot_key: str | None,
     people: int,
     note: str,
     staff: str,
@@ -260,7 +258,7 @@ async def place_proxy_order(
         name=name,
         phone=phone,
         building=building,
-        session_key=session_key,
+        slot_key=slot_key,
         people=people,
         community_id=community_id,
     )
@@ -274,10 +272,10 @@ async def place_proxy_order(
             resident=plan.resident,
             answers=plan.answers,
             description=note,
-            session_id=plan.session_id,
+            slot_id=plan.slot_id,
             people=people,
             placed_by=f"staff:{staff}",
         )
-    except ordering.SessionFull as full:
-        raise proxy.session_full(session_key, full) from None
-    return order, plan.summary(order, session_key=session_key)
+    except ordering.SlotFull as full:
+        raise proxy.slot_full(slot_key, full) from None
+    return order, plan.summary(order, slot_key=slot_key)

@@ -30,6 +30,11 @@ RESIDENT = "resident"
 """Outbox channel of messages to a resident (customer-service, else template)."""
 
 
+SLOT_EVE = "session_eve"
+"""Kind (and key prefix) of the reminder on the eve of a booked slot: stored in
+``reminders``, so it keeps the name it was first stored under."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """The delays and calendars reminders follow (from the settings)."""
@@ -37,7 +42,7 @@ class Policy:
     remind_after_hours: float = 4.0
     escalate_after_hours: float = 8.0
     rate_ask_after_hours: float = 2.0
-    session_reminder_time: dt.time = dt.time(20, 0)
+    slot_reminder_time: dt.time = dt.time(20, 0)
     working_hours: tuple[dt.time, dt.time] = (dt.time(9), dt.time(18))
     quiet_hours: tuple[dt.time, dt.time] = (dt.time(22), dt.time(8))
     waitlist_hold_hours: float = 2.0
@@ -48,7 +53,7 @@ class Policy:
             remind_after_hours=settings.remind_after_hours,
             escalate_after_hours=settings.escalate_after_hours,
             rate_ask_after_hours=settings.rate_ask_after_hours,
-            session_reminder_time=dt.time.fromisoformat(settings.session_reminder_time),
+            slot_reminder_time=dt.time.fromisoformat(settings.session_reminder_time),
             working_hours=parse_span(settings.working_hours),
             quiet_hours=parse_span(settings.quiet_hours),
             waitlist_hold_hours=settings.waitlist_hold_hours,
@@ -119,13 +124,13 @@ async def order_placed(
     if facts.starts_at is not None and facts.openid is not None:
         local = facts.starts_at.astimezone(worktime.zone)
         eve = dt.datetime.combine(
-            local.date() - dt.timedelta(days=1), policy.session_reminder_time, worktime.zone
+            local.date() - dt.timedelta(days=1), policy.slot_reminder_time, worktime.zone
         )
         await reminders.schedule(
             session,
             community_id=order.community_id,
-            key=f"session_eve:{order.code}",
-            kind="session_eve",
+            key=f"{SLOT_EVE}:{order.code}",
+            kind=SLOT_EVE,
             order_id=order.id,
             due_at=eve.astimezone(dt.UTC),
         )
@@ -342,12 +347,12 @@ async def load_many_facts(
             )
         ).all()
     )
-    booked_ids = {o.session_id for o in orders if o.session_id is not None}
-    sessions = (
+    booked_ids = {o.slot_id for o in orders if o.slot_id is not None}
+    slots = (
         {
             s.id: s
             for s in await session.scalars(
-                select(models.ItemSession).where(models.ItemSession.id.in_(booked_ids))
+                select(models.ItemSlot).where(models.ItemSlot.id.in_(booked_ids))
             )
         }
         if booked_ids
@@ -365,7 +370,7 @@ async def load_many_facts(
     facts = {}
     for order in orders:
         resident = residents[order.resident_id]
-        booked = sessions.get(order.session_id) if order.session_id is not None else None
+        booked = slots.get(order.slot_id) if order.slot_id is not None else None
         facts[order.id] = OrderFacts(
             order=order,
             item=items[order.item_id],

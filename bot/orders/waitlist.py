@@ -1,16 +1,16 @@
-"""Promises kept: a freed place goes to the first on the session's waiting list.
+"""Promises kept: a freed place goes to the first on the slot's waiting list.
 
-Residents who find a session full may wait for it (「有空位会通知您」). When places
+Residents who find a slot full may wait for it (「有空位会通知您」). When places
 are freed (a cancellation, an order closed, an offer declined or run out), in the
 same transaction as the change that freed them:
 
 * each is held for the first resident still waiting whose party fits (it stays
-  counted in the session's ``booked``, so nobody else can take it), and the resident
+  counted in the slot's ``booked``, so nobody else can take it), and the resident
   is told through the outbox, keyed by the entry and the cause;
 * places nobody waits for are given back.
 
 The hold lasts ``Policy.waitlist_hold_hours`` from when the offer may be sent (after
-the quiet hours), never past the start of the session. The resident takes it up by
+the quiet hours), never past the start of the slot. The resident takes it up by
 chat (``handlers.waitlist``: 要 / 好的, or naming the service); the booking then asks
 the remaining questions and uses the held place (``domain.place_order(offer=…)``).
 不要了 hands it on at once; :class:`HoldRunner` hands on the holds that ran out.
@@ -51,21 +51,21 @@ async def free_places(
     session: AsyncSession,
     catalog: Catalog,
     policy: Policy,
-    session_id: int,
+    slot_id: int,
     people: int,
     *,
     cause: str,
     now: dt.datetime,
 ) -> None:
-    """``people`` places of a session are no longer taken: hold them for the first
+    """``people`` places of a slot are no longer taken: hold them for the first
     ones waiting, and give back the rest. ``cause`` names what freed them (the order
     event ``e<id>``, an entry declined ``d<id>`` or run out ``x<id>``, an order that
     needed fewer than held ``o<id>``): the offer's outbox key carries it."""
     if people <= 0:
         return
-    booked = await session.get(models.ItemSession, session_id)
+    booked = await session.get(models.ItemSlot, slot_id)
     if booked is not None and booked.retired_at is None and booked.starts_at > now:
-        for entry in await repo.waiting(session, session_id):
+        for entry in await repo.waiting(session, slot_id):
             if people <= 0:
                 break
             if entry.people > people:
@@ -91,14 +91,14 @@ async def free_places(
                 continue
             await _tell_offer(session, catalog, policy, entry, booked, hold_until, cause, now)
             people -= entry.people
-    await ordering.release_places(session, session_id, people)
+    await ordering.release_places(session, slot_id, people)
 
 
 async def _has_booked(session: AsyncSession, entry: models.WaitlistEntry) -> bool:
-    """Whether the resident got into the session some other way meanwhile."""
+    """Whether the resident got into the slot some other way meanwhile."""
     found = await session.scalar(
         select(models.Order.id).where(
-            models.Order.session_id == entry.session_id,
+            models.Order.slot_id == entry.slot_id,
             models.Order.resident_id == entry.resident_id,
             models.Order.status.in_([s.value for s in OPEN_STATUSES]),
         )
@@ -111,7 +111,7 @@ async def _tell_offer(
     catalog: Catalog,
     policy: Policy,
     entry: models.WaitlistEntry,
-    booked: models.ItemSession,
+    booked: models.ItemSlot,
     hold_until: dt.datetime,
     cause: str,
     now: dt.datetime,
@@ -123,7 +123,7 @@ async def _tell_offer(
         return
     zone = ZoneInfo(catalog.document.community.timezone)
     title = await _title(session, catalog, booked.item_id)
-    label = texts.session_label(booked.starts_at.astimezone(zone), booked.location, None)
+    label = texts.slot_label(booked.starts_at.astimezone(zone), booked.location, None)
     text = texts.waitlist_offer(title, label, hold_until.astimezone(zone))
     key = f"waitlist:{entry.id}:{cause}"
     await effects.notify_resident(session, catalog, policy, openid, key, text, now)
@@ -144,13 +144,11 @@ async def _title(session: AsyncSession, catalog: Catalog, item_id: int) -> str:
     return catalog.item(key).title if catalog.has_item(key) else str(title)
 
 
-async def take_up(
-    session: AsyncSession, entry_id: int, *, resident_id: int, session_id: int
-) -> int:
+async def take_up(session: AsyncSession, entry_id: int, *, resident_id: int, slot_id: int) -> int:
     """The resident books with the place held for them: the places held, or 0 when the
-    hold is no longer theirs (ran out and handed on, or another session's)."""
+    hold is no longer theirs (ran out and handed on, or another slot's)."""
     entry = await session.get(models.WaitlistEntry, entry_id, populate_existing=True)
-    if entry is None or entry.resident_id != resident_id or entry.session_id != session_id:
+    if entry is None or entry.resident_id != resident_id or entry.slot_id != slot_id:
         return 0
     if not await repo.move(session, entry_id, repo.OFFERED, repo.ACCEPTED):
         return 0
@@ -176,7 +174,7 @@ async def decline(
         session,
         catalog,
         policy,
-        offer.session_id,
+        offer.slot_id,
         offer.people,
         cause=f"d{offer.entry_id}",
         now=now,
@@ -262,7 +260,7 @@ class HoldRunner(RowJob[tuple[models.WaitlistEntry, str], None]):
         if openid is not None:
             from handlers import texts
 
-            title = await _title(session, catalog, await _item_of(session, entry.session_id))
+            title = await _title(session, catalog, await _item_of(session, entry.slot_id))
             await effects.notify_resident(
                 session,
                 catalog,
@@ -276,7 +274,7 @@ class HoldRunner(RowJob[tuple[models.WaitlistEntry, str], None]):
             session,
             catalog,
             self._policy,
-            entry.session_id,
+            entry.slot_id,
             entry.people,
             cause=f"x{entry.id}",
             now=now,
@@ -284,9 +282,9 @@ class HoldRunner(RowJob[tuple[models.WaitlistEntry, str], None]):
         return True
 
 
-async def _item_of(session: AsyncSession, session_id: int) -> int:
+async def _item_of(session: AsyncSession, slot_id: int) -> int:
     item_id = await session.scalar(
-        select(models.ItemSession.item_id).where(models.ItemSession.id == session_id)
+        select(models.ItemSlot.item_id).where(models.ItemSlot.id == slot_id)
     )
     assert item_id is not None
     return item_id

@@ -9,7 +9,7 @@ message may remain, so that the attempt that does commit finds the world as it w
 Handlers keep writing ``async with ctx.sessionmaker.begin() as session`` (and
 ``ctx.sessionmaker()`` to read): here both give the message's one session. A
 ``begin()`` block is a SAVEPOINT, so a handler that catches a failure of its own
-block (a session just filled up) goes on with its earlier work intact, as it did
+block (a slot just filled up) goes on with its earlier work intact, as it did
 when each block was a transaction of its own; nothing is committed until the
 pipeline commits the whole message.
 

@@ -1,4 +1,4 @@
-"""The catalog in the console: what is offered, sessions and places, and a new version
+"""The catalog in the console: what is offered, slots and places, and a new version
 imported from YAML without a restart (the matcher index is rebuilt in a thread and
 swapped in; requests in flight keep the version they started with).
 
@@ -66,13 +66,13 @@ async def _render(
     async with request.app[keys.READER]() as session:
         rows = (
             await session.execute(
-                select(models.Item.key, models.ItemSession)
-                .join(models.ItemSession, models.ItemSession.item_id == models.Item.id)
+                select(models.Item.key, models.ItemSlot)
+                .join(models.ItemSlot, models.ItemSlot.item_id == models.Item.id)
                 .where(
                     models.Item.community_id == catalog.community_id,
-                    models.ItemSession.retired_at.is_(None),
+                    models.ItemSlot.retired_at.is_(None),
                 )
-                .order_by(models.ItemSession.starts_at)
+                .order_by(models.ItemSlot.starts_at)
             )
         ).all()
         imported_at = await session.scalar(
@@ -81,12 +81,12 @@ async def _render(
             .order_by(models.CatalogVersion.id.desc())
             .limit(1)
         )
-    sessions: dict[str, list[str]] = {}
+    slots: dict[str, list[str]] = {}
     for item_key, booked in rows:
         places = (
             f"{booked.booked}/{booked.capacity}" if booked.capacity else f"{booked.booked}/不限"
         )
-        sessions.setdefault(item_key, []).append(
+        slots.setdefault(item_key, []).append(
             f"{booked.starts_at.astimezone(zone):%m-%d %H:%M} 已约{places}"
         )
     context = {
@@ -105,7 +105,7 @@ async def _render(
         ],
         "items": catalog.items,
         "unit_names": {u.id: u.name for u in catalog.units},
-        "sessions": sessions,
+        "slots": slots,
         "problems": problems,
         "summary": summary,
         "text": text,
@@ -206,7 +206,7 @@ def summary_zh(summary: ImportSummary, before: Catalog, after: Catalog) -> str:
         ("共建单位", summary.units, True),
         ("服务项目", summary.items, True),
         ("网格", summary.grids, True),
-        ("场次", summary.sessions, False),
+        ("场次", summary.slots, False),
     ):
         parts = []
         for what, ids in counts.as_dict().items():

@@ -33,6 +33,7 @@ from bot.web.scope import catalog_of
 from catalog.answers import parse_phone
 from catalog.forms import questions_for
 from catalog.normalize import normalize
+from catalog.schema import SLOT_QUESTION
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import ordering, remarks
@@ -103,23 +104,23 @@ async def _board(
         problem=problem,
         form=form or {},
         proxy_items=[(i.id, i.title) for i in catalog.items if not i.confidential],
-        proxy_sessions=_proxy_sessions(request, user),
+        proxy_slots=_proxy_slots(request, user),
         **await _orders(request, user, "/console"),
     )
     status = 400 if problem else 200
     return aiohttp_jinja2.render_template("console.html", request, context, status=status)
 
 
-def _proxy_sessions(request: web.Request, user: SignedIn) -> list[tuple[str, str]]:
-    """The dated sessions still to come, by the words staff know them by (the item,
-    the time, the topic), never the catalog's session ids."""
+def _proxy_slots(request: web.Request, user: SignedIn) -> list[tuple[str, str]]:
+    """The dated slots still to come, by the words staff know them by (the item,
+    the time, the topic), never the catalog's slot ids."""
     catalog = catalog_of(request, user)
     now = request.app[keys.CLOCK].now().astimezone(_zone(request, user)).replace(tzinfo=None)
     return [
         (s.id, f"{item.title} {s.start:%m-%d %H:%M}" + (f" {s.title}" if s.title else ""))
         for item in catalog.items
         if not item.confidential
-        for s in item.sessions
+        for s in item.slots
         if s.start > now
     ]
 
@@ -154,7 +155,7 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
                 name=name,
                 phone=phone,
                 building=form.get("building", "").strip() or None,
-                session_key=form.get("session", "").strip() or None,
+                slot_key=form.get("session", "").strip() or None,  # the form's field name
                 people=people,
                 note=form.get("note", "").strip()[:500],
                 staff=user.username,
@@ -383,7 +384,7 @@ def _answers(item: Any, answers: dict[str, Any]) -> list[tuple[str, str]]:
     return shown
 
 
-LABELS_BY_KIND = {"session": "时间", "building": "地址", "name": "称呼", "notes": "补充"}
+LABELS_BY_KIND = {SLOT_QUESTION: "时间", "building": "地址", "name": "称呼", "notes": "补充"}
 
 
 STAFF_ACTIONS = {

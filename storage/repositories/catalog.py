@@ -1,6 +1,6 @@
 """Import a catalog into the database, and read the live catalog back.
 
-Importing is idempotent and never loses history: a unit, item, grid or session that
+Importing is idempotent and never loses history: a unit, item, grid or slot that
 disappears from the file is *retired* (``retired_at`` set), not deleted, so orders
 keep pointing at what was ordered; if it comes back it is restored.
 """
@@ -49,13 +49,14 @@ class ImportSummary:
     units: ChangeCount = field(default_factory=ChangeCount)
     items: ChangeCount = field(default_factory=ChangeCount)
     grids: ChangeCount = field(default_factory=ChangeCount)
-    sessions: ChangeCount = field(default_factory=ChangeCount)
+    slots: ChangeCount = field(default_factory=ChangeCount)
+    """Shown as "sessions", the catalog format's name for them."""
     new_version: bool = False
 
     @property
     def changed(self) -> bool:
         return self.new_version or any(
-            c.changed for c in (self.units, self.items, self.grids, self.sessions)
+            c.changed for c in (self.units, self.items, self.grids, self.slots)
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,7 +67,7 @@ class ImportSummary:
             "units": self.units.as_dict(),
             "items": self.items.as_dict(),
             "grids": self.grids.as_dict(),
-            "sessions": self.sessions.as_dict(),
+            "sessions": self.slots.as_dict(),
         }
 
     def describe(self) -> str:
@@ -78,7 +79,7 @@ class ImportSummary:
             ("units", self.units),
             ("items", self.items),
             ("grids", self.grids),
-            ("sessions", self.sessions),
+            ("sessions", self.slots),
         ):
             parts = [
                 f"{len(ids)} {what}" + (f" ({', '.join(ids)})" if what != "added" else "")
@@ -243,7 +244,7 @@ async def _sync_items(
 
     for item, row in synced:
         await _sync_co_units(session, row, [units[u].id for u in item.co_units])
-        await _sync_sessions(session, item, row, zone, summary.sessions, now)
+        await _sync_slots(session, item, row, zone, summary.slots, now)
 
 
 async def _sync_co_units(session: AsyncSession, item: models.Item, unit_ids: list[int]) -> None:
@@ -263,7 +264,7 @@ async def _sync_co_units(session: AsyncSession, item: models.Item, unit_ids: lis
     session.add_all(models.ItemCoUnit(item_id=item.id, unit_id=u) for u in wanted - current)
 
 
-async def _sync_sessions(
+async def _sync_slots(
     session: AsyncSession,
     item: schema.Item,
     row: models.Item,
@@ -271,8 +272,8 @@ async def _sync_sessions(
     counts: ChangeCount,
     now: dt.datetime,
 ) -> None:
-    existing = await _by_key(session, models.ItemSession, models.ItemSession.item_id == row.id)
-    for spec in item.sessions:
+    existing = await _by_key(session, models.ItemSlot, models.ItemSlot.item_id == row.id)
+    for spec in item.slots:
         label = f"{item.id}/{spec.id}"
         values = {
             "starts_at": to_utc(spec.start, zone),
@@ -280,14 +281,12 @@ async def _sync_sessions(
             "capacity": spec.capacity,
             "location": spec.location,
         }
-        _upsert(
-            session, existing, spec.id, label, counts, values, models.ItemSession, item_id=row.id
-        )
+        _upsert(session, existing, spec.id, label, counts, values, models.ItemSlot, item_id=row.id)
     for key, found in existing.items():
         _retire(found, f"{item.id}/{key}", counts, now)
 
 
-KeyedRow = TypeVar("KeyedRow", models.Grid, models.Unit, models.Item, models.ItemSession)
+KeyedRow = TypeVar("KeyedRow", models.Grid, models.Unit, models.Item, models.ItemSlot)
 
 
 async def _by_key(

@@ -3,7 +3,7 @@
 Every change of status is written by :func:`write_transition`, which checks the
 state machine (``storage.order_status``) and appends an ``order_events`` row: the
 audit trail the unit portal, disclosure and evaluation read. It is called by the
-order domain (``bot.orders``) alone, which adds the change's effects. Places in a session are
+order domain (``bot.orders``) alone, which adds the change's effects. Places in a slot are
 taken with one conditional UPDATE (``booked + n <= capacity``), so concurrent orders
 never overbook, whatever the database.
 """
@@ -31,10 +31,10 @@ CODE_LENGTH = 6
 """31⁶ ≈ 890 million codes, drawn at random: neither guessable nor in sequence."""
 
 WEEKS_AHEAD = 4
-"""How far ahead weekly slots are offered (and turned into bookable sessions)."""
+"""How far ahead weekly slots are offered (and turned into dated slots)."""
 
 
-ItemSessionTable: Any = models.ItemSession.__table__
+ItemSlotTable: Any = models.ItemSlot.__table__
 """Core table: place counts are changed by conditional UPDATEs, not through the ORM."""
 
 
@@ -48,8 +48,8 @@ def normalise_code(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class SessionOption:
-    """A bookable session of an item, as offered to a resident."""
+class SlotOption:
+    """A bookable slot of an item, as offered to a resident."""
 
     id: int
     key: str
@@ -60,8 +60,8 @@ class SessionOption:
     """Places left; None for no limit."""
 
 
-class SessionFull(Exception):
-    """The session has fewer places left than asked for."""
+class SlotFull(Exception):
+    """The slot has fewer places left than asked for."""
 
     def __init__(self, remaining: int) -> None:
         super().__init__(f"only {remaining} place(s) left")
@@ -85,31 +85,31 @@ async def item_row(session: AsyncSession, community_id: str, item_key: str) -> m
     return row
 
 
-async def upcoming_sessions(
+async def upcoming_slots(
     session: AsyncSession,
     item: models.Item,
     weekly: list[WeeklySlot],
     zone: ZoneInfo,
     *,
     now: dt.datetime | None = None,
-) -> list[SessionOption]:
-    """The item's sessions still ahead, soonest first. Weekly slots become dated
-    sessions (key ``w<slot>-<date>``) for the next few weeks, so their places are
-    counted like any session's."""
+) -> list[SlotOption]:
+    """The item's slots still ahead, soonest first. Weekly slots become dated slots
+    (key ``w<n>-<date>``, n the weekly slot's index) for the next few weeks, so their
+    places are counted like any other slot's."""
     now = now or utcnow()
     if weekly:
         await _materialise_weekly(session, item, weekly, zone, now)
     rows = await session.scalars(
-        select(models.ItemSession)
+        select(models.ItemSlot)
         .where(
-            models.ItemSession.item_id == item.id,
-            models.ItemSession.retired_at.is_(None),
-            models.ItemSession.starts_at > now,
+            models.ItemSlot.item_id == item.id,
+            models.ItemSlot.retired_at.is_(None),
+            models.ItemSlot.starts_at > now,
         )
-        .order_by(models.ItemSession.starts_at, models.ItemSession.id)
+        .order_by(models.ItemSlot.starts_at, models.ItemSlot.id)
     )
     return [
-        SessionOption(
+        SlotOption(
             id=row.id,
             key=row.key,
             starts_at=row.starts_at,
@@ -129,9 +129,7 @@ async def _materialise_weekly(
     now: dt.datetime,
 ) -> None:
     existing = set(
-        await session.scalars(
-            select(models.ItemSession.key).where(models.ItemSession.item_id == item.id)
-        )
+        await session.scalars(select(models.ItemSlot.key).where(models.ItemSlot.item_id == item.id))
     )
     today = now.astimezone(zone).date()
     for index, slot in enumerate(weekly):
@@ -147,7 +145,7 @@ async def _materialise_weekly(
             try:
                 async with session.begin_nested():  # another process may add it too
                     session.add(
-                        models.ItemSession(
+                        models.ItemSlot(
                             item_id=item.id,
                             key=key,
                             starts_at=starts,
@@ -179,7 +177,7 @@ async def insert_order(
     resident: models.Resident,
     answers: dict[str, Any],
     description: str = "",
-    session_id: int | None = None,
+    slot_id: int | None = None,
     people: int = 1,
     held: int = 0,
     grid_key: str | None = None,
@@ -191,7 +189,7 @@ async def insert_order(
     that follows) is the order domain's (``bot.orders.domain.place_order``).
 
     ``held``: places already held for this resident (a waiting-list offer taken up);
-    only the rest are taken. Raises :class:`SessionFull` when the session has fewer
+    only the rest are taken. Raises :class:`SlotFull` when the slot has fewer
     places than that. With a ``message_key``, a second call for the same message
     returns the order the first one placed (not new).
     """
@@ -199,14 +197,14 @@ async def insert_order(
         existing = await order_by_message(session, community_id, message_key)
         if existing is not None:
             return existing, False
-    if session_id is not None and people > held:
-        await take_places(session, session_id, people - held)
+    if slot_id is not None and people > held:
+        await take_places(session, slot_id, people - held)
     order = models.Order(
         community_id=community_id,
         item_id=item.id,
         unit_id=item.unit_id,
         resident_id=resident.id,
-        session_id=session_id,
+        slot_id=slot_id,
         status=OrderStatus.SUBMITTED.value,
         answers=answers,
         description=description,
@@ -249,36 +247,36 @@ class DuplicateMessage(Exception):
         self.code = code
 
 
-async def take_places(session: AsyncSession, session_id: int, people: int) -> None:
-    """Take ``people`` places with one conditional UPDATE; :class:`SessionFull` if
+async def take_places(session: AsyncSession, slot_id: int, people: int) -> None:
+    """Take ``people`` places with one conditional UPDATE; :class:`SlotFull` if
     fewer are left."""
-    taken = ItemSessionTable.c
+    taken = ItemSlotTable.c
     result = await session.execute(
-        update(ItemSessionTable)
+        update(ItemSlotTable)
         .where(
-            taken.id == session_id,
+            taken.id == slot_id,
             (taken.capacity.is_(None)) | (taken.booked + people <= taken.capacity),
         )
         .values(booked=taken.booked + people)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        row = await session.get(models.ItemSession, session_id)
+        row = await session.get(models.ItemSlot, slot_id)
         remaining = 0 if row is None or row.capacity is None else row.capacity - row.booked
-        raise SessionFull(max(remaining, 0))
+        raise SlotFull(max(remaining, 0))
 
 
-async def release_places(session: AsyncSession, session_id: int, people: int) -> None:
-    """Give ``people`` places of a session back (none is held for anyone)."""
+async def release_places(session: AsyncSession, slot_id: int, people: int) -> None:
+    """Give ``people`` places of a slot back (none is held for anyone)."""
     if people <= 0:
         return
-    taken = ItemSessionTable.c
+    taken = ItemSlotTable.c
     await session.execute(
-        update(ItemSessionTable).where(taken.id == session_id).values(booked=taken.booked - people)
+        update(ItemSlotTable).where(taken.id == slot_id).values(booked=taken.booked - people)
     )
 
 
 def places_of(order: models.Order) -> int:
-    """How many places an order with a session holds."""
+    """How many places an order with a slot holds."""
     return int((order.answers or {}).get("people", 1) or 1)
 
 
@@ -357,12 +355,12 @@ async def recent_orders(
             models.Item.key,
             models.Item.title,
             models.Order.status,
-            models.ItemSession.starts_at,
+            models.ItemSlot.starts_at,
             models.Order.created_at,
         )
         .join(models.Resident, models.Order.resident_id == models.Resident.id)
         .join(models.Item, models.Order.item_id == models.Item.id)
-        .outerjoin(models.ItemSession, models.Order.session_id == models.ItemSession.id)
+        .outerjoin(models.ItemSlot, models.Order.slot_id == models.ItemSlot.id)
         .where(models.Order.community_id == community_id, models.Resident.openid == openid)
         .order_by(models.Order.created_at.desc(), models.Order.id.desc())
         .limit(limit)
@@ -401,14 +399,14 @@ async def orders_touched_since(
             models.Item.title,
             models.Unit.key,
             models.Order.status,
-            models.ItemSession.starts_at,
+            models.ItemSlot.starts_at,
             models.Order.rating,
             models.Order.updated_at,
         )
         .join(models.Resident, models.Order.resident_id == models.Resident.id)
         .join(models.Item, models.Order.item_id == models.Item.id)
         .join(models.Unit, models.Order.unit_id == models.Unit.id)
-        .outerjoin(models.ItemSession, models.Order.session_id == models.ItemSession.id)
+        .outerjoin(models.ItemSlot, models.Order.slot_id == models.ItemSlot.id)
         .where(
             models.Order.community_id == community_id,
             models.Resident.openid == openid,

@@ -23,7 +23,8 @@ class OrderRow:
     status: OrderStatus
     resident: str
     phone: str | None
-    session: str | None
+    slot: str | None
+    """The slot's catalog id (``session`` in JSON, the catalog format's word)."""
     created_at: dt.datetime
     timezone: str
     """The community's time zone, for showing times to people."""
@@ -40,7 +41,7 @@ class OrderRow:
             "status": self.status.value,
             "resident": self.resident,
             "phone": self.phone,
-            "session": self.session,
+            "session": self.slot,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -56,7 +57,7 @@ async def list_orders(
     item = aliased(models.Item)
     unit = aliased(models.Unit)
     resident = aliased(models.Resident)
-    item_session = aliased(models.ItemSession)
+    item_slot = aliased(models.ItemSlot)
     query = (
         select(
             models.Order,
@@ -64,14 +65,14 @@ async def list_orders(
             item.title,
             unit.key,
             resident,
-            item_session.key,
+            item_slot.key,
             models.Community.timezone,
         )
         .join(models.Community, models.Order.community_id == models.Community.id)
         .join(item, models.Order.item_id == item.id)
         .join(unit, models.Order.unit_id == unit.id)
         .join(resident, models.Order.resident_id == resident.id)
-        .outerjoin(item_session, models.Order.session_id == item_session.id)
+        .outerjoin(item_slot, models.Order.slot_id == item_slot.id)
         .order_by(models.Order.created_at.desc(), models.Order.id.desc())
         .limit(limit)
     )
@@ -89,9 +90,9 @@ async def list_orders(
             status=OrderStatus(order.status),
             resident=res.name or res.openid or f"resident-{res.id}",
             phone=res.phone,
-            session=session_key,
+            slot=slot_key,
             created_at=order.created_at,
             timezone=timezone,
         )
-        for order, item_key, item_title, unit_key, res, session_key, timezone in rows
+        for order, item_key, item_title, unit_key, res, slot_key, timezone in rows
     ]

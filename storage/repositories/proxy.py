@@ -31,10 +31,10 @@ class ProxyPlan:
     catalog: Catalog
     item: models.Item
     resident: models.Resident
-    session_id: int | None
+    slot_id: int | None
     answers: dict[str, Any]
 
-    def summary(self, order: models.Order, *, session_key: str | None) -> dict[str, Any]:
+    def summary(self, order: models.Order, *, slot_key: str | None) -> dict[str, Any]:
         """The order placed, for people (the CLI prints it)."""
         item = self.catalog.item(self.item.key)
         return {
@@ -44,7 +44,7 @@ class ProxyPlan:
             "unit": self.catalog.unit(item.unit).name,
             "status": order.status,
             "resident": self.answers["name"],
-            "session": session_key,
+            "session": slot_key,  # the CLI's JSON key
             "placed_by": order.placed_by,
         }
 
@@ -56,7 +56,7 @@ async def check_proxy_order(
     name: str,
     phone: str,
     building: str | None,
-    session_key: str | None,
+    slot_key: str | None,
     people: int,
     community_id: str | None = None,
 ) -> ProxyPlan:
@@ -86,39 +86,39 @@ async def check_proxy_order(
             "请居民本人通过公众号提交，内容只有承办单位能看到。",
         )
     row = await ordering.item_row(session, community, item_key)
-    upcoming: list[ordering.SessionOption] = []
+    upcoming: list[ordering.SlotOption] = []
     if item.weekly:
-        # Weekly classes become dated sessions (w<slot>-<date>) with places, as they do
+        # Weekly classes become dated slots (w<n>-<date>) with places, as they do
         # when a resident books by chat: a proxy order takes a place like any other.
         zone = ZoneInfo(catalog.document.community.timezone)
-        upcoming = await ordering.upcoming_sessions(session, row, item.weekly, zone)
-        if session_key is None:
+        upcoming = await ordering.upcoming_slots(session, row, item.weekly, zone)
+        if slot_key is None:
             keys = [o.key for o in upcoming[:6]]
             raise ProxyOrderError(
                 f"--session: weekly item '{item_key}' needs one of: {', '.join(keys)}",
                 f"「{item.title}」每周都有，需要选一次参加的时间，请在场次列表里选一场。",
             )
 
-    session_id = None
-    if session_key is not None:
+    slot_id = None
+    if slot_key is not None:
         found = await session.scalar(
-            select(models.ItemSession).where(
-                models.ItemSession.item_id == row.id,
-                models.ItemSession.key == session_key,
-                models.ItemSession.retired_at.is_(None),
+            select(models.ItemSlot).where(
+                models.ItemSlot.item_id == row.id,
+                models.ItemSlot.key == slot_key,
+                models.ItemSlot.retired_at.is_(None),
             )
         )
         if found is None:
-            keys = [s.id for s in item.sessions] or [o.key for o in upcoming[:6]]
+            keys = [s.id for s in item.slots] or [o.key for o in upcoming[:6]]
             raise ProxyOrderError(
-                f"--session: item '{item_key}' has no session '{session_key}'"
+                f"--session: item '{item_key}' has no session '{slot_key}'"
                 + (f" (sessions: {', '.join(keys)})" if keys else " (it has no dated sessions)"),
                 f"「{item.title}」没有这个场次"
                 + ("，请在场次列表里重新选择。" if keys else "，它不需要选场次。"),
             )
-        session_id = found.id
-    elif item.sessions:
-        keys = [s.id for s in item.sessions]
+        slot_id = found.id
+    elif item.slots:
+        keys = [s.id for s in item.slots]
         raise ProxyOrderError(
             f"--session: item '{item_key}' needs one of: {', '.join(keys)}",
             f"「{item.title}」需要选择场次，请在场次列表里选一场。",
@@ -128,11 +128,11 @@ async def check_proxy_order(
         session, community, name=name, phone=phone, building=building
     )
     answers = {"name": name, "phone": phone, "building": building, "people": people}
-    return ProxyPlan(catalog, row, resident, session_id, answers)
+    return ProxyPlan(catalog, row, resident, slot_id, answers)
 
 
-def session_full(session_key: str | None, full: ordering.SessionFull) -> ProxyOrderError:
+def slot_full(slot_key: str | None, full: ordering.SlotFull) -> ProxyOrderError:
     return ProxyOrderError(
-        f"--session: '{session_key}' has only {full.remaining} place(s) left",
+        f"--session: '{slot_key}' has only {full.remaining} place(s) left",
         f"这个场次只剩 {full.remaining} 个名额了。",
     )

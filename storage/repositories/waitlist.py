@@ -1,7 +1,7 @@
-"""Waiting lists of full sessions, and the offers of places freed in them.
+"""Waiting lists of full slots, and the offers of places freed in them.
 
 An entry is ``waiting`` until a place is freed; it is then ``offered`` (the place is
-held for the resident: it stays counted in the session's ``booked``) until
+held for the resident: it stays counted in the slot's ``booked``) until
 ``hold_until``, and ends ``accepted``, ``declined`` or ``expired``. Each move is one
 conditional UPDATE on the status (:func:`move`): of two transactions handing the same
 place on, or a resident accepting while the hold runs out, exactly one wins, on
@@ -33,21 +33,19 @@ EXPIRED = "expired"
 Table: Any = models.WaitlistEntry.__table__
 
 
-async def join(
-    session: AsyncSession, session_id: int, resident_id: int, *, people: int = 1
-) -> None:
-    """Put a resident on a full session's waiting list, at the end; once (joining
+async def join(session: AsyncSession, slot_id: int, resident_id: int, *, people: int = 1) -> None:
+    """Put a resident on a full slot's waiting list, at the end; once (joining
     again after an offer ended queues again)."""
     entry = await session.scalar(
         select(models.WaitlistEntry).where(
-            models.WaitlistEntry.session_id == session_id,
+            models.WaitlistEntry.slot_id == slot_id,
             models.WaitlistEntry.resident_id == resident_id,
         )
     )
     if entry is None:
         session.add(
             models.WaitlistEntry(
-                session_id=session_id, resident_id=resident_id, people=people, status=WAITING
+                slot_id=slot_id, resident_id=resident_id, people=people, status=WAITING
             )
         )
     elif entry.status not in (WAITING, OFFERED):
@@ -56,13 +54,11 @@ async def join(
     await session.flush()
 
 
-async def waiting(session: AsyncSession, session_id: int) -> list[models.WaitlistEntry]:
-    """Who waits for a place in the session, first come first."""
+async def waiting(session: AsyncSession, slot_id: int) -> list[models.WaitlistEntry]:
+    """Who waits for a place in the slot, first come first."""
     rows = await session.scalars(
         select(models.WaitlistEntry)
-        .where(
-            models.WaitlistEntry.session_id == session_id, models.WaitlistEntry.status == WAITING
-        )
+        .where(models.WaitlistEntry.slot_id == slot_id, models.WaitlistEntry.status == WAITING)
         .order_by(models.WaitlistEntry.created_at, models.WaitlistEntry.id)
         .execution_options(populate_existing=True)
     )
@@ -90,8 +86,8 @@ async def lapsed(
     on PostgreSQL)."""
     query = (
         select(models.WaitlistEntry, models.Item.community_id)
-        .join(models.ItemSession, models.WaitlistEntry.session_id == models.ItemSession.id)
-        .join(models.Item, models.ItemSession.item_id == models.Item.id)
+        .join(models.ItemSlot, models.WaitlistEntry.slot_id == models.ItemSlot.id)
+        .join(models.Item, models.ItemSlot.item_id == models.Item.id)
         .where(
             models.WaitlistEntry.status == OFFERED,
             models.WaitlistEntry.hold_until <= now,
@@ -122,7 +118,7 @@ class Offer:
     """A place held for a resident, as the conversation needs it."""
 
     entry_id: int
-    session_id: int
+    slot_id: int
     item_key: str
     starts_at: dt.datetime
     location: str | None
@@ -137,16 +133,16 @@ async def open_offers(
     query = (
         select(
             models.WaitlistEntry.id,
-            models.WaitlistEntry.session_id,
+            models.WaitlistEntry.slot_id,
             models.Item.key,
-            models.ItemSession.starts_at,
-            models.ItemSession.location,
+            models.ItemSlot.starts_at,
+            models.ItemSlot.location,
             models.WaitlistEntry.people,
             models.WaitlistEntry.hold_until,
         )
         .join(models.Resident, models.WaitlistEntry.resident_id == models.Resident.id)
-        .join(models.ItemSession, models.WaitlistEntry.session_id == models.ItemSession.id)
-        .join(models.Item, models.ItemSession.item_id == models.Item.id)
+        .join(models.ItemSlot, models.WaitlistEntry.slot_id == models.ItemSlot.id)
+        .join(models.Item, models.ItemSlot.item_id == models.Item.id)
         .where(
             models.Resident.community_id == community_id,
             models.Resident.openid == openid,
