@@ -29,15 +29,24 @@ class KeyedLocks:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def __call__(self, key: str) -> AsyncIterator[None]:
+    async def __call__(self, key: str, *, max_wait: float | None = None) -> AsyncIterator[None]:
+        """Hold ``key``'s lock; with ``max_wait``, go on without it after that many
+        seconds (for a caller that knows the holder may never let go)."""
         lock, users = self._locks.get(key, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
         self._locks[key] = (lock, users + 1)
+        held = False
         try:
-            async with lock:
-                yield
+            try:
+                async with asyncio.timeout(max_wait):
+                    held = await lock.acquire()
+            except TimeoutError:
+                pass
+            yield
         finally:
+            if held:
+                lock.release()
             lock, users = self._locks[key]
             if users == 1:
                 del self._locks[key]

@@ -52,6 +52,10 @@ class Catalog:
     def unit(self, unit_id: str) -> Unit:
         return self._units[unit_id]
 
+    def find_unit(self, unit_id: str) -> Unit | None:
+        """The unit, or None if it is not (or no longer) in the catalog."""
+        return self._units.get(unit_id)
+
     def item(self, item_id: str) -> Item:
         return self._items[item_id]
 

@@ -379,3 +379,33 @@ async def test_a_service_withdrawn_mid_conversation_is_explained_not_apologised_
     reply = await say(wechat, "o_mid", "1栋")
     assert "调整了" in reply and "小问题" not in reply
     assert "菜单" in await say(wechat, "o_mid", "帮助")  # no longer stuck in the form
+
+
+async def test_orders_of_a_unit_retired_from_the_catalog_can_still_be_cancelled_and_closed(
+    db_url: str, aiohttp_client: Client, catalog_file: Path, tmp_path: Path
+) -> None:
+    """The unit left the catalog with orders open: the resident's 取消 and staff's
+    关闭 still go through (they used to fail on the unit's missing channels, and the
+    resident was told to try again, forever)."""
+    wechat = await bot(aiohttp_client, db_url, catalog_file)
+    await say(wechat, "o_law", "想找律师咨询欠薪的事", "1栋", "13899990001")
+    first = CODE.search(await say(wechat, "o_law", "确认"))
+    await say(wechat, "o_law2", "想找律师咨询欠薪的事", "2栋", "13899990002")
+    second = CODE.search(await say(wechat, "o_law2", "确认"))
+    assert first and second
+    changed = await asyncio.to_thread(
+        without_unit, catalog_file, "law", tmp_path / "without-law.yaml"
+    )
+    app = wechat.client.app
+    async with app[keys.SESSIONMAKER].begin() as session:
+        await import_catalog(session, load_catalog(changed), source="test")
+    await app[keys.SCHEDULER].run_now("catalog-refresh")
+
+    reply = await say(wechat, "o_law", f"取消订单 {first[1]}")
+    assert "取消" in reply and "小问题" not in reply
+    await move(wechat, second[1], OrderStatus.CLOSED)
+    async with app[keys.SESSIONMAKER]() as session:
+        statuses = dict(
+            (await session.execute(select(models.Order.code, models.Order.status))).all()
+        )
+    assert statuses[first[1]] == "cancelled" and statuses[second[1]] == "closed"

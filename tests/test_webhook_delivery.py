@@ -363,3 +363,66 @@ async def test_an_answered_message_that_keeps_failing_is_given_up_with_one_apolo
             select(ProcessedMessage).where(ProcessedMessage.key.like("evt:o_cut:%"))
         )
     assert row is not None and row.done and "OperationalError" in (row.error or "")
+
+
+async def test_a_failing_handler_leaves_neither_its_effects_nor_its_state(
+    db_url: str, aiohttp_client: Client
+) -> None:
+    """A handler that wrote, moved the conversation on, then failed: the resident gets
+    an apology and the message leaves nothing behind, so that sending it again works
+    as the first time would have."""
+    wechat = await start(aiohttp_client, db_url)
+    failing = Router("failing")
+
+    @failing.on(clicked("TEST_FAIL"))
+    async def write_then_fail(msg: Incoming, ctx: Context) -> str:
+        async with ctx.sessionmaker.begin() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO unmet_needs (community_id, openid, message_key, text,"
+                    " normalized, candidates, catalog_version, created_at)"
+                    " VALUES (:c, :o, :k, 'TEST_FAIL', 'TEST_FAIL', '[]', 't', :now)"
+                ),
+                {"c": ctx.community_id, "o": msg.openid, "k": msg.key, "now": utcnow()},
+            )
+        ctx.conversation.set("booking_half_done", step=2)
+        raise RuntimeError("a bug after its effects")
+
+    wechat.client.app[keys.TENANTS].default.webhook.dispatcher.include(failing)
+    assert (await wechat.event("o_fail", "CLICK", key="TEST_FAIL")).text == SORRY
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        needs = await session.scalar(
+            text("SELECT count(*) FROM unmet_needs WHERE text = 'TEST_FAIL'")
+        )
+        state = await session.scalar(
+            select(ConversationState).where(ConversationState.openid == "o_fail")
+        )
+    assert needs == 0
+    assert state is None or state.state is None
+
+
+async def test_a_message_waiting_for_the_matcher_holds_up_no_other_residents_write(
+    db_url: str, aiohttp_client: Client
+) -> None:
+    """The one matching thread is busy (the fault: a long message being read). A
+    resident's 好的 waits for it, and must do so before its transaction begins: on
+    SQLite that transaction holds the write lock, and another resident following the
+    account (which writes) was kept waiting until the database gave up (503)."""
+    import threading
+
+    wechat = await start(aiohttp_client, db_url, db_pool_timeout=1.0)
+    assert (await wechat.text("o_warm", "帮助")).status == 200
+    webhook = wechat.client.app[keys.TENANTS].default.webhook
+    gate = threading.Event()
+    busy = asyncio.get_running_loop().run_in_executor(webhook.matching, gate.wait, 10)
+    try:
+        ack = asyncio.ensure_future(wechat.text("o_ack", "好的"))
+        await asyncio.sleep(0.3)  # 好的 is waiting for the matching thread
+        began = time.monotonic()
+        follow = await wechat.event("o_new", "subscribe")
+        took = time.monotonic() - began
+    finally:
+        gate.set()
+    await busy
+    assert (await ack).status == 200
+    assert follow.status == 200 and "欢迎" in follow.text and took < 0.8, (follow.status, took)

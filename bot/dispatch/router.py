@@ -208,20 +208,25 @@ class Dispatcher(Router):
         try:
             resolved = self.resolve(msg, ctx)
         except MatchNeeded:
-            # Only messages that reach a filter on the reading pay for it (a command
-            # such as 帮助 does not); those are read in a thread and resolved again,
-            # which is safe because filters are plain functions of the message and
-            # the context.
+            # A filter wants the reading: read in a thread and resolve again, which is
+            # safe because filters are plain functions of the message and the context.
             await ctx.read()
             resolved = self.resolve(msg, ctx)
         if resolved is None:
             return None, ""
         handler, arguments, router = resolved
+        if msg.text:
+            # Read before the handler touches the database: on SQLite the message's
+            # transaction holds the write lock from its first statement, and a read
+            # waits for the one matching thread.
+            await ctx.read()
+        before = ctx.conversation.snapshot()
         try:
             return await handler(**arguments), router
         except Redispatch:
             raise
         except Exception as exc:
+            ctx.conversation.restore(before)  # as if the message had not come
             if ctx.unit is not None:
                 # Nothing of a message whose handler failed is kept (the apology is
                 # recorded in a fresh transaction). A savepoint per handler would do it

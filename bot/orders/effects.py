@@ -78,6 +78,9 @@ class OrderFacts:
     unit: str
     """The catalog id of the unit the order is dispatched to now (re-dispatch moves it
     away from the item's own unit)."""
+    unit_name: str
+    """Its name, from the database: a unit since retired from the catalog is still
+    named in what is said about its orders."""
     openid: str | None
     """The resident's WeChat, None for proxy orders (代办)."""
     phone: str | None
@@ -97,7 +100,7 @@ async def order_placed(
     event = facts.event_id
     await notify_unit(session, catalog, facts.unit, f"placed:{order.code}:{event}", "新订单", lines)
     for co_unit in item.co_units:
-        lead = catalog.unit(facts.unit).name
+        lead = facts.unit_name
         co_lines = [f"【协办】{item.title}（{lead}牵头）", f"订单号：{order.code}"]
         co_lines += _details(catalog, facts)
         await notify_unit(
@@ -152,7 +155,7 @@ async def order_escalated(
 ) -> None:
     """Staff are alerted (督办), once per escalation: an overdue order names its unit
     and the reason; one escalated by a colleague gives their note."""
-    unit = catalog.unit(facts.unit).name
+    unit = facts.unit_name
     said = f"{unit}{reason or '超时未接单'}" if overdue else f"督办说明：{reason or '未填写'}"
     lines = [f"【督办】{facts.item.title} 订单号：{facts.order.code}", f"{said}，请社区协调处理。"]
     key = f"escalate:{facts.order.code}:{facts.event_id}"
@@ -181,7 +184,7 @@ async def order_changed(
     note: str | None = None,
 ) -> None:
     order, item = facts.order, facts.item
-    unit = catalog.unit(facts.unit).name
+    unit = facts.unit_name
     news = RESIDENT_NEWS.get(new)
     if news is not None and facts.openid is not None:
         text = f"您的订单 {order.code}（{item.title}）" + news.format(unit=unit, code=order.code)
@@ -219,8 +222,11 @@ async def notify_unit(
     """One outbox row per channel the unit declared (log when it declared none); for
     the ``wechat`` channel, one row per bound member, so that a failure to reach one
     member is retried for that member alone."""
-    unit = catalog.unit(unit_id)
-    channels: list[dict[str, Any]] = [c.model_dump() for c in unit.channels] or [{"type": "log"}]
+    unit = catalog.find_unit(unit_id)
+    if unit is None:  # retired from the catalog: its bound members, if any, still hear
+        channels: list[dict[str, Any]] = [{"type": "wechat"}]
+    else:
+        channels = [c.model_dump() for c in unit.channels] or [{"type": "log"}]
     text = "\n".join(lines)
     for index, channel in enumerate(channels):
         members: list[str | None] = [None]
@@ -338,15 +344,14 @@ async def load_many_facts(
             select(models.Resident).where(models.Resident.id.in_({o.resident_id for o in orders}))
         )
     }
-    unit_keys = dict(
-        (
-            await session.execute(
-                select(models.Unit.id, models.Unit.key).where(
-                    models.Unit.id.in_({o.unit_id for o in orders})
-                )
+    unit_rows = {
+        unit_id: (key, name)
+        for unit_id, key, name in await session.execute(
+            select(models.Unit.id, models.Unit.key, models.Unit.name).where(
+                models.Unit.id.in_({o.unit_id for o in orders})
             )
-        ).all()
-    )
+        )
+    }
     booked_ids = {o.slot_id for o in orders if o.slot_id is not None}
     slots = (
         {
@@ -374,7 +379,8 @@ async def load_many_facts(
         facts[order.id] = OrderFacts(
             order=order,
             item=items[order.item_id],
-            unit=unit_keys[order.unit_id],
+            unit=unit_rows[order.unit_id][0],
+            unit_name=unit_rows[order.unit_id][1],
             openid=resident.openid,
             phone=resident.phone,
             starts_at=booked.starts_at if booked else None,

@@ -65,14 +65,18 @@ class ResidentLocks:
         self._max_wait = max_wait
 
     @contextlib.asynccontextmanager
-    async def __call__(self, key: str) -> AsyncIterator[None]:
-        async with self._local(key):
+    async def __call__(self, key: str, *, max_wait: float | None = None) -> AsyncIterator[None]:
+        """Hold ``key``'s lock in every process; ``max_wait`` (else the default, see
+        the class) bounds each of the two waits, after which the caller goes on
+        without the lock. The database lock is polled, never waited on in a query, so
+        a bounded wait never cancels a query on the shared lock connection."""
+        async with self._local(key, max_wait=max_wait):
             if not self._shared:
                 yield
                 return
             number = lock_key(key)
             connection = self._shared[number % len(self._shared)]
-            held = await self._acquire(connection, number)
+            held = await self._acquire(connection, number, max_wait)
             try:
                 yield
             finally:
@@ -82,9 +86,11 @@ class ResidentLocks:
                     except Exception:
                         log.warning("resident lock: could not unlock (connection lost)")
 
-    async def _acquire(self, connection: AdvisoryConnection, number: int) -> bool:
+    async def _acquire(
+        self, connection: AdvisoryConnection, number: int, max_wait: float | None
+    ) -> bool:
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + self._max_wait
+        give_up = loop.time() + (self._max_wait if max_wait is None else max_wait)
         delay = self._poll
         reconnected = False
         while True:
@@ -99,7 +105,7 @@ class ResidentLocks:
                 log.warning("resident lock unavailable (%s): handling without it", exc)
                 return False
             if loop.time() >= give_up:
-                log.warning("resident lock held over %.0f s elsewhere: going on", self._max_wait)
+                log.warning("resident lock held too long elsewhere: going on without it")
                 return False
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)

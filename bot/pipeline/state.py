@@ -12,6 +12,7 @@ commit, see ``bot.pipeline.batching``) and writes only states a handler changed.
 from __future__ import annotations
 
 import abc
+import copy
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,13 @@ class Conversation:
 
     def clear(self) -> None:
         self.set(None)
+
+    def snapshot(self) -> tuple[str | None, dict[str, Any], bool]:
+        """What :meth:`restore` puts back (a handler that failed changes nothing)."""
+        return self.state, copy.deepcopy(self.data), self.changed
+
+    def restore(self, snapshot: tuple[str | None, dict[str, Any], bool]) -> None:
+        self.state, self.data, self.changed = snapshot[0], copy.deepcopy(snapshot[1]), snapshot[2]
 
 
 class StateStorage(abc.ABC):

@@ -67,10 +67,18 @@ PASSIVE_EVENTS = frozenset({"unsubscribe", "templatesendjobfinish", "masssendjob
 
 MAX_RUNS = 5
 """Runs of a deferred message before it is given up (and the resident told)."""
+WECHAT_PATIENCE = 5.0
+"""Seconds WeChat waits for an answer before it retries."""
 TAKEOVER_LOCK_WAIT = 2.0
 """Seconds a taken-over message waits for its resident's lock before going on
 without it: the attempt holding it is presumed dead, and if it is only stalled, the
 claim's token and the state's version keep it from committing."""
+
+
+def late_key(community_id: str, message_key: str) -> str:
+    """The outbox key of a late reply: one per message of each community's account (the
+    same MsgId may come to two accounts)."""
+    return f"late:{community_id}:{message_key}"
 
 
 def encode(msg: Incoming) -> str:
@@ -105,7 +113,14 @@ Middleware = Callable[[Attempt, Step], Awaitable[None]]
 
 
 class Locks(Protocol):
-    def __call__(self, key: str) -> AbstractAsyncContextManager[None]: ...
+    def __call__(
+        self, key: str, *, max_wait: float | None = None
+    ) -> AbstractAsyncContextManager[None]: ...
+
+
+class MessageBusy(Exception):
+    """The message could not be answered in time and is not known to be stored: it must
+    not be acknowledged (the web layer answers 503, and WeChat retries)."""
 
 
 @dataclass(frozen=True)
@@ -170,11 +185,17 @@ class Webhook:
         takeover = claim.status is Status.RUNNING
         if takeover:
             claim = await self.ledger.wait(key, deadline - loop.time())
-        if claim.status is Status.RUNNING and await self.ledger.defer_for_owner(key, encode(msg)):
-            # The attempt holding it missed WeChat's time (stalled, or killed before it
-            # could defer): "success" is only safe once the message is stored.
-            log.warning("%s still running elsewhere after the retry's wait: deferred", key)
-            return Outcome(None, Status.DEFERRED)
+            if claim.status is Status.RUNNING:
+                if await self.ledger.defer_for_owner(key, encode(msg)):
+                    # The attempt holding it missed WeChat's time (stalled, or killed
+                    # before it could defer): "success" only once the message is stored.
+                    log.warning("%s still running elsewhere after the retry's wait: deferred", key)
+                    return Outcome(None, Status.DEFERRED)
+                # It finished, or its claim was given up, meanwhile: look again (a
+                # claim given up is taken here, and run below at once).
+                claim = await self.ledger.wait(key, 0)
+                if claim.status is Status.RUNNING:
+                    raise MessageBusy(key)
         if claim.status is not Status.NEW:
             log.debug("retry of %s: %s", key, claim.status.value)
             return Outcome(claim.reply if claim.status is Status.DONE else None, claim.status)
@@ -187,8 +208,19 @@ class Webhook:
         await asyncio.wait((task,), timeout=max(deadline - loop.time(), 0))
         if not task.done():
             # Stored before "success" is answered: from here on nobody will send the
-            # message again, so it must survive this process.
-            if await self.ledger.defer(key, claim.token, encode(msg)):
+            # message again, so it must survive this process. Within what is left of
+            # WeChat's patience: a passive reply later than that reaches nobody.
+            budget = max(WECHAT_PATIENCE - self.deadline - 0.2, 0.3)
+            try:
+                deferred = await asyncio.wait_for(
+                    self.ledger.defer(key, claim.token, encode(msg)), budget
+                )
+            except TimeoutError:
+                # Not known to be stored: not acknowledged. WeChat's retry finds it
+                # deferred, finished, or still running (and stores it then).
+                self.tasks.spawn(self._settle_late(key, task), name=f"late reply {key}")
+                raise MessageBusy(key) from None
+            if deferred:
                 log.warning("reply to %s not ready in %.1f s: sending it later", key, self.deadline)
                 self.tasks.spawn(self._settle_late(key, task), name=f"late reply {key}")
                 return Outcome(None, Status.NEW)
@@ -223,7 +255,12 @@ class Webhook:
             except Exception as exc:
                 log.warning("deferred message %s failed (run %d)", message.key, message.attempts)
                 if message.attempts >= self.max_runs or not message.payload:
-                    await self._give_up(message.key, message.owner, exc, payload=message.payload)
+                    try:
+                        await self._give_up(
+                            message.key, message.owner, exc, payload=message.payload
+                        )
+                    except Exception:  # the database away: the lease brings it back
+                        log.warning("could not give up %s", message.key, exc_info=True)
         return len(taken)
 
     async def _give_up(self, key: str, token: str, exc: Exception, *, payload: str) -> None:
@@ -242,7 +279,7 @@ class Webhook:
                 await outbox.enqueue(
                     session,
                     community_id=self.community_id,
-                    key=f"late:{key}",
+                    key=late_key(self.community_id, key),
                     channel=RESIDENT,
                     target=openid,
                     payload={"text": SORRY},
@@ -282,18 +319,9 @@ class Webhook:
         self.ledger.finished(key)
 
     async def _resident_lock(self, attempt: Attempt, next_step: Step) -> None:
-        lock = self.locks(f"{self.community_id}:{attempt.msg.openid}")
-        try:
-            async with asyncio.timeout(TAKEOVER_LOCK_WAIT if attempt.takeover else None):
-                await lock.__aenter__()
-        except TimeoutError:
-            log.warning("%s: resident lock held by a stalled attempt: going on", attempt.msg.key)
+        wait = TAKEOVER_LOCK_WAIT if attempt.takeover else None
+        async with self.locks(f"{self.community_id}:{attempt.msg.openid}", max_wait=wait):
             await next_step(attempt)
-            return
-        try:
-            await next_step(attempt)
-        finally:
-            await lock.__aexit__(None, None, None)
 
     async def _load_state(self, attempt: Attempt, next_step: Step) -> None:
         attempt.conversation = await self.states.load((self.community_id, attempt.msg.openid))
@@ -324,7 +352,7 @@ class Webhook:
                 await outbox.enqueue(
                     unit.session,
                     community_id=self.community_id,
-                    key=f"late:{msg.key}",
+                    key=late_key(self.community_id, msg.key),
                     channel=RESIDENT,
                     target=msg.openid,
                     payload={"text": attempt.text},

@@ -331,7 +331,7 @@ async def _order_page(
         order=order,
         status=OrderStatus(order.status),
         item=facts.item,
-        unit=catalog.unit(facts.unit).name,
+        unit=facts.unit_name,
         phone=facts.phone,
         starts_at=facts.starts_at.astimezone(zone) if facts.starts_at else None,
         events=[

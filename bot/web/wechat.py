@@ -15,6 +15,7 @@ import time
 from aiohttp import web
 
 from bot import keys
+from bot.pipeline.webhook import MessageBusy
 from bot.tenants import Tenant
 from bot.wechat.inbound import SUCCESS, Rejected, check_signature
 from storage.errors import database_failed
@@ -79,6 +80,9 @@ async def receive(request: web.Request) -> web.Response:
 
     try:
         outcome = await tenant.webhook.handle(envelope.incoming, started=started)
+    except MessageBusy:
+        log.warning("%s: not answered in time: left for WeChat's retry", envelope.incoming.key)
+        return web.Response(status=503, text="unavailable")
     except StateConflict:
         # Another message of this resident saved the conversation state meanwhile:
         # nothing of this one was recorded, and WeChat's retry runs it on the new state.

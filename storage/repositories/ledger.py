@@ -224,8 +224,11 @@ def defer_for_owner(connection: Connection, community_id: str, key: str, *, payl
     """Mark a message deferred on behalf of the attempt holding it, which has not
     answered within WeChat's time (stalled or dead): the retry that found it so answers
     "success", and the message is stored, so that its owner's reply goes out through
-    the outbox, or, if the owner is dead, its lease runs out and it is run again.
-    False if it finished meanwhile."""
+    the outbox, or, if the owner is dead, it is run again when the owner's claim lease
+    runs out. That lease is left as it is, on purpose: a live owner defers its own
+    message at its deadline, before its lease ends, so one that has not is presumed
+    dead (if it is only stalled, the token fences it). False if it finished
+    meanwhile, or its claim was given up."""
     result = connection.execute(
         update(_TABLE)
         .where(_C.community_id == community_id, _C.key == key, _C.done.is_(False))
