@@ -511,28 +511,17 @@ async def order_action(request: web.Request) -> web.StreamResponse:
                     raise _Refused("没有这个单位，请从列表里选择。", 400)
                 note = note or f"派给{target.name}"
             try:
-                if action == "refuse_return":
-                    await domain.refuse_return(
-                        session,
-                        order,
-                        actor=f"{user.role}:{user.username}",
-                        reason=note,
-                        catalog=catalog,
-                        policy=request.app[keys.POLICY],
-                        now=clock.now(),
-                    )
+                said: dict[str, Any] = {
+                    "actor": f"{user.role}:{user.username}",
+                    "reason": note,
+                    "catalog": catalog,
+                    "policy": request.app[keys.POLICY],
+                    "now": clock.now(),
+                }
+                if action == "refuse_return":  # back to where it was, not to one status
+                    await domain.refuse_return(session, order, **said)
                 else:
-                    await domain.transition(
-                        session,
-                        order,
-                        wanted,
-                        actor=f"{user.role}:{user.username}",
-                        reason=note,
-                        catalog=catalog,
-                        policy=request.app[keys.POLICY],
-                        now=clock.now(),
-                        unit=target,
-                    )
+                    await domain.transition(session, order, wanted, unit=target, **said)
             except IllegalTransition as refused:
                 # Most often a second click, or a colleague was quicker.
                 log.info("order %s: %s", code, refused)
