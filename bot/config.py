@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     """Working hours after dispatch without acceptance before staff are alerted."""
     rate_ask_after_hours: float = Field(default=2.0, gt=0)
     """Hours after completion before an unrated order's resident is asked to rate it."""
+    followup_again_days: int = Field(default=0, ge=0, le=30)
+    """Days after completion of the second 回访 (the resident asked once more whether it
+    is still solved); 0 turns it off. At most 30: the bot links what a resident says to
+    orders of the last 30 days."""
     waitlist_hold_hours: float = Field(default=2.0, gt=0)
     """Hours a freed place is held for the first resident on the waiting list before it
     is offered to the next (counted from when the offer may be sent: after quiet hours)."""

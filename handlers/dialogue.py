@@ -2,7 +2,8 @@
 
 Greetings get a short welcome and the menu; thanks a warm word, and praise naming a
 unit or an order is kept for that unit (evidence for 动态考评); an outcome of an order
-(修好了很满意 / 还在漏) reaches that order instead of starting a new one; a bare rating
+(修好了很满意 / 还在漏) reaches that order instead of starting a new one: 没解决 about a
+completed order (the 回访's question) reopens it to the same unit; a bare rating
 (5分) rates the order just completed; calling an order off in one's own words
 (我妈去不了了，不去义诊了) asks to confirm and cancels it; a question is answered from
 the catalog's FAQ or handed to staff; a complaint about the service goes to staff;
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dispatch import ActIs, Context, ConversationHandler, Predicate, Redispatch
-from bot.orders import effects
+from bot.orders import domain, effects
 from bot.wechat.inbound import Incoming
 from catalog import answers
 from catalog.acts import Act
@@ -148,7 +149,11 @@ async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
     async with ctx.sessionmaker() as session:
         orders = _about(reading, await _orders(session, ctx))
     done = [o for o in orders if o.status is OrderStatus.COMPLETED and not o.rated]
-    if reading.detail.satisfied is False:
+    live = [o for o in orders if o.status is not OrderStatus.CANCELLED]
+    finished = bool(live) and live[0].status in (OrderStatus.COMPLETED, OrderStatus.RATED)
+    if reading.detail.satisfied is False and not (
+        reading.detail.outcome == "unsolved" and finished
+    ):
         # 不满意: an apology and a person, never 「太好了」; then the rating, if due.
         reply = await _complain(msg, ctx, order=done[0] if done else None)
         if not done:
@@ -156,7 +161,6 @@ async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
         ctx.conversation.set(ASK_STARS, code=done[0].code, title=done[0].title)
         return f"{reply}\n{texts.ASK_STARS}"
     if reading.detail.outcome == "unsolved":
-        live = [o for o in orders if o.status is not OrderStatus.CANCELLED]
         if not live:
             # No order it could be about: a problem to report, like any request, or,
             # when it speaks of a promise or a visit, a complaint for staff.
@@ -164,12 +168,26 @@ async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
             if plain.act is Act.COMPLAINT:
                 return await _complain(msg, ctx, order=None)
             return await ordering.handle_request(msg, ctx, plain)
+        order = live[0]
+        unit = _unit_name(ctx.catalog, order.unit)
+        if finished:  # 回访 answered 没解决: back to the same unit
+            try:
+                async with ctx.sessionmaker.begin() as session:
+                    await reopen(session, ctx, msg, order)
+                return texts.reopened(unit, order.title, order.code)
+            except IllegalTransition:  # moved meanwhile: passed on as it is now
+                pass
         async with ctx.sessionmaker.begin() as session:
-            await _pass_on(session, ctx, msg, live[0], solved=False)
-        return texts.outcome_passed_on(_unit_name(ctx.catalog, live[0].unit), live[0].title)
+            await _pass_on(session, ctx, msg, order, solved=False)
+        return texts.outcome_passed_on(unit, order.title)
     if done:
         order = done[0]
         stars = reading.detail.stars or (5 if reading.detail.satisfied else None)
+        if reading.detail.outcome == "solved":  # the 回访 is answered: not asked again
+            async with ctx.sessionmaker.begin() as session:
+                await staff.remark(
+                    session, ctx, "outcome", detail="solved", unit_key=order.unit, order_id=order.id
+                )
         if stars is None:
             ctx.conversation.set(ASK_STARS, code=order.code, title=order.title)
             return texts.solved_thanks(order.title)
@@ -184,6 +202,23 @@ async def outcome(msg: Incoming, ctx: Context, reading: Reading) -> str:
         async with ctx.sessionmaker.begin() as session:
             await _pass_on(session, ctx, msg, open_[0], solved=True)
     return texts.THANKS
+
+
+async def reopen(session: AsyncSession, ctx: Context, msg: Incoming, order: RecentOrder) -> None:
+    """没解决 about a completed order: back to the same unit with the resident's words
+    (the unit and staff are told by the order domain); kept as an unsolved outcome."""
+    await domain.reopen_by_resident(
+        session,
+        catalog=ctx.catalog,
+        policy=ctx.policy,
+        now=ctx.clock.now(),
+        openid=ctx.openid,
+        code=order.code,
+        words=msg.text,
+    )
+    await staff.remark(
+        session, ctx, "outcome", detail="unsolved", unit_key=order.unit, order_id=order.id
+    )
 
 
 async def _pass_on(

@@ -165,7 +165,17 @@ def attached(code: str) -> str:
 
 BIND_HOW = "请发“绑定 邀请码”，邀请码由社区工作人员提供。"
 NOT_A_MEMBER = "这个命令是给共建单位工作人员用的。如果您是单位工作人员，请先发“绑定 邀请码”。"
-RETURN_NEEDS_REASON = "退回订单请说明原因，比如：退回 {code} 不属于我们的服务范围。"
+_REASON_EXAMPLES = {
+    "退单": "退单 {code} 配件要一个月才到",
+    "退回": "退回 {code} 配件要一个月才到",
+    "办不了": "办不了 {code} 这是楼体结构问题，需要住建部门鉴定",
+}
+
+
+def needs_reason(word: str, code: str) -> str:
+    example = _REASON_EXAMPLES.get(word, f"{word} {{code}} 原因").format(code=code)
+    return f"{word}请说明原因，比如：{example}"
+
 
 _BIND_REFUSED = {
     "unknown": "这个邀请码不对，请核对后再发一次，或者请社区工作人员重新生成。",
@@ -197,7 +207,17 @@ def cannot_act(word: str, code: str, status: str) -> str:
     return f"订单 {code} 现在是“{status}”，不能{word}。"
 
 
+_ACTED = {
+    "退单": "已提交退单申请：订单 {code}（{title}）。社区同意前，订单仍由贵单位负责。",
+    "办不了": "已记为办不了：订单 {code}（{title}），居民会收到您的说明。",
+    "不归我管": "已交回社区改派：订单 {code}（{title}），不会算在贵单位的考评里。",
+}
+_ACTED["退回"] = _ACTED["退单"]
+
+
 def acted(word: str, code: str, title: str, phone: str | None, where: str | None) -> str:
+    if word in _ACTED:
+        return _ACTED[word].format(code=code, title=title)
     lines = [f"已{word}：订单 {code}（{title}），居民会收到通知。"]
     if word == "接单":
         if phone:
@@ -267,7 +287,7 @@ QUESTION_HANDED_OFF = "您问的这个我还答不上来，已经转给社区工
 NOTHING_TO_CANCEL = "您现在没有可以取消的预约。需要办什么事，直接告诉我就行。"
 NOTHING_TO_RATE = "您现在没有要评价的订单。需要办什么事，直接告诉我就行。"
 KEEP_ORDER = "好的，订单给您保留着。"
-ASK_STARS = "您给这次服务打几分？回复1到5分就行（5分最好）。"
+ASK_STARS = "愿意的话，给这次服务打几分？回复1到5分就行，不打也没关系。"
 
 
 def praised(unit: str | None) -> str:
@@ -291,6 +311,13 @@ def rated_in_words(stars: int, title: str) -> str:
 
 def outcome_passed_on(unit: str, title: str) -> str:
     return f"收到，已经把您说的情况转告{unit}（{title}），请他们尽快处理。社区也会跟进。"
+
+
+def reopened(unit: str, title: str, code: str) -> str:
+    return (
+        f"抱歉还没解决好。订单 {code}（{title}）已经重新交给{unit}，"
+        "您说的情况也转告了他们，会尽快再来处理。社区也会跟进。"
+    )
 
 
 def solved_thanks(title: str) -> str:

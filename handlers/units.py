@@ -1,4 +1,6 @@
-"""Partner units by chat: bind with an invite code, then 接单 / 开始 / 完成 / 退回 / 待办.
+"""Partner units by chat: bind with an invite code, then 接单 / 开始 / 完成 / 待办, and
+the honest outcomes: 办不了 (with a reason), 不归我管 (back to staff to re-dispatch),
+退单 (also 退回; with a reason, until staff approve it the order stays the unit's).
 
 Only bound members may act, and only on their own unit's orders; every action goes
 through the order domain, and the resident is told (through the outbox).
@@ -23,9 +25,15 @@ ACTIONS = {
     "接单": OrderStatus.ACCEPTED,
     "开始": OrderStatus.IN_SERVICE,
     "完成": OrderStatus.COMPLETED,
-    "退回": OrderStatus.RETURNED,
+    "退单": OrderStatus.RETURN_ASKED,
+    "退回": OrderStatus.RETURN_ASKED,
+    "办不了": OrderStatus.NOT_POSSIBLE,
+    "不归我管": OrderStatus.MISROUTED,
 }
-ACTION = re.compile(r"^\s*(接单|开始|完成|退回)\s*([A-Za-z0-9]{6})\s*(.*)$", re.S)
+NEEDS_REASON = frozenset({OrderStatus.RETURN_ASKED, OrderStatus.NOT_POSSIBLE})
+ACTION = re.compile(
+    r"^\s*(接单|开始|完成|退单|退回|办不了|不归我管)\s*([A-Za-z0-9]{6})\s*(.*)$", re.S
+)
 
 
 @router.on(Command("绑定", "绑定单位"))
@@ -47,8 +55,8 @@ async def act(msg: Incoming, ctx: Context) -> str:
     assert found is not None
     word, code, note = found[1], found[2].upper(), found[3].strip()
     wanted = ACTIONS[word]
-    if wanted is OrderStatus.RETURNED and not note:
-        return texts.RETURN_NEEDS_REASON.format(code=code)
+    if wanted in NEEDS_REASON and not note:
+        return texts.needs_reason(word, code)
     async with ctx.sessionmaker.begin() as session:
         mine = await repo.memberships(session, ctx.community_id, msg.openid)
         if not mine:
@@ -89,6 +97,7 @@ async def todo(msg: Incoming, ctx: Context) -> str:
     lines = ["待办订单："]
     lines += [f"{code} {title}：{OrderStatus(status).label}" for code, title, status in rows]
     lines.append("回复“接单 订单号”接单，“完成 订单号 办理情况”办结。")
+    lines.append("不归贵单位管回复“不归我管 订单号”，办不了回复“办不了 订单号 原因”。")
     return "\n".join(lines)
 
 

@@ -59,7 +59,8 @@ def test_the_life_cycle_reaches_every_status() -> None:
                 frontier.append(nxt)
     assert reachable == set(OrderStatus)
     finals = {s for s, nxt in TRANSITIONS.items() if not nxt}
-    assert finals == {OrderStatus.RATED, OrderStatus.CANCELLED, OrderStatus.CLOSED}
+    # A rated order may still be reopened (回访: 没解决); 办不了 is an end.
+    assert finals == {OrderStatus.NOT_POSSIBLE, OrderStatus.CANCELLED, OrderStatus.CLOSED}
 
 
 @pytest.fixture
@@ -117,7 +118,12 @@ async def test_transitions_write_the_audit_trail_and_refuse_illegal_moves(
         await move(OrderStatus.ACCEPTED, actor="unit:property")
         with pytest.raises(IllegalTransition, match="accepted; it cannot become rated"):
             await move(OrderStatus.RATED, actor="resident")
-        await move(OrderStatus.RETURNED, actor="unit:property", reason="不归我们管")
+        with pytest.raises(IllegalTransition, match="accepted; it cannot become returned"):
+            await move(OrderStatus.RETURNED, actor="unit:property")  # only staff approve
+        await move(OrderStatus.RETURN_ASKED, actor="unit:property", reason="配件没到")
+        with pytest.raises(IllegalTransition):  # a refusal goes back where it was, only
+            await move(OrderStatus.IN_SERVICE, actor="staff:li")
+        await move(OrderStatus.RETURNED, actor="staff:li", reason="同意")
         await move(OrderStatus.DISPATCHED, actor="staff:li")
     async with sessionmaker() as session:
         events = (
@@ -131,7 +137,8 @@ async def test_transitions_write_the_audit_trail_and_refuse_illegal_moves(
         ("resident", None, "submitted", None),
         ("system", "submitted", "dispatched", "自动派单"),
         ("unit:property", "dispatched", "accepted", None),
-        ("unit:property", "accepted", "returned", "不归我们管"),
+        ("unit:property", "accepted", "return_asked", "配件没到"),
+        ("staff:li", "return_asked", "returned", "同意"),
         ("staff:li", "returned", "dispatched", None),
     ]
 

@@ -138,8 +138,8 @@ async def test_a_completed_order_is_rated_or_the_resident_is_asked(
     await say(wechat, "o_b", f"评价 {second} 4")  # rated before the request is due
     clock.advance(hours=2, minutes=1)
     await tick(wechat)
-    assert any("您满意吗" in t for t in await outbox_texts(wechat, "o_a"))
-    assert not any("您满意吗" in t for t in await outbox_texts(wechat, "o_b"))
+    assert any("回访" in t and "解决了吗" in t for t in await outbox_texts(wechat, "o_a"))
+    assert not any("回访" in t for t in await outbox_texts(wechat, "o_b"))
 
 
 async def test_residents_are_not_messaged_in_quiet_hours(

@@ -1,5 +1,6 @@
-"""Units by chat, through the real webhook: binding, 待办, 接单 → 开始 → 完成, 退回,
-and refusals for unbound users, other units' orders and illegal moves."""
+"""Units by chat, through the real webhook: binding, 待办, 接单 → 开始 → 完成, the
+honest outcomes (办不了, 不归我管, 退单 until staff decide), and refusals for unbound
+users, other units' orders and illegal moves."""
 
 from __future__ import annotations
 
@@ -7,17 +8,20 @@ import asyncio
 import datetime as dt
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot import keys
 from bot.cli import main
+from bot.orders import domain
 from storage import models
 from storage.order_status import OrderStatus
 from storage.repositories import units as repo
+from storage.repositories.evaluation import unit_months
 from tests.ordering_catalog import write_catalog
-from tests.test_ordering import CODE, move, say
+from tests.test_ordering import CODE, move, orders_of, say
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
@@ -96,7 +100,7 @@ async def test_a_unit_works_an_order_and_the_resident_hears_of_it(
     told = await outbox_texts(wechat, "o_resident")
     assert any("已被阳光物业接单" in t for t in told)
     assert any("开始为您服务" in t for t in told)
-    assert any("办完了" in t and "换了新水管" in t and "5分" in t for t in told)
+    assert any("办好了" in t and "换了新水管" in t and "没解决" in t for t in told)
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         order = await session.scalar(select(models.Order).where(models.Order.code == code))
         assert order is not None
@@ -119,30 +123,86 @@ async def test_units_cannot_touch_other_units_orders(
     assert "现在没有待办" in await say(wechat, "o_lawyer", "待办")
 
 
-async def test_returning_needs_a_reason_and_tells_staff(
+async def test_returning_needs_a_reason_and_waits_for_staff(
     db_url: str, aiohttp_client: Client, tmp_path: Path
 ) -> None:
+    """退单 (or 退回) asks staff: the order stays the unit's until they approve it."""
     wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
     code = await place(wechat, "o_resident")
     await say(wechat, "o_worker", f"绑定 {await invite(db_url, 'property')}")
-    assert "说明原因" in await say(wechat, "o_worker", f"退回 {code}")
-    assert "已退回" in await say(wechat, "o_worker", f"退回 {code} 这是自来水公司管的")
+    assert "说明原因" in await say(wechat, "o_worker", f"退单 {code}")
+    asked = await say(wechat, "o_worker", f"退回 {code} 这是自来水公司管的")
+    assert "退单申请" in asked and "仍由贵单位负责" in asked
     staff = await outbox_texts(wechat, "community")
-    assert any("退回" in t and "自来水公司" in t for t in staff)
-    assert any("重新安排" in t for t in await outbox_texts(wechat, "o_resident"))
+    assert [t for t in staff if "退单申请" in t and "自来水公司" in t and code in t]
+    assert not any("重新安排" in t for t in await outbox_texts(wechat, "o_resident"))
+    [order] = await orders_of(wechat)
+    assert order.status == OrderStatus.RETURN_ASKED
+    assert "不能接单" in await say(wechat, "o_worker", f"接单 {code}")  # staff decide first
 
 
 async def test_a_second_acceptance_after_a_return_is_told_to_the_resident_again(
     db_url: str, aiohttp_client: Client, tmp_path: Path
 ) -> None:
-    """接单 → 退回 → re-dispatch → 接单: the resident hears of both acceptances (keyed
-    by status and order code, the second message used to be dropped)."""
+    """接单 → 退单 → approved → re-dispatch → 接单: the resident hears of both
+    acceptances (keyed by status and order code, the second message used to be dropped)."""
     wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
     code = await place(wechat, "o_twice")
     await say(wechat, "o_fixer", f"绑定 {await invite(db_url, 'property')}")
     assert "已接单" in await say(wechat, "o_fixer", f"接单 {code}")
-    assert "已退回" in await say(wechat, "o_fixer", f"退回 {code} 配件没到，先退回")
+    assert "退单申请" in await say(wechat, "o_fixer", f"退单 {code} 配件没到，先退回")
+    await move(wechat, code, OrderStatus.RETURNED)
     await move(wechat, code, OrderStatus.DISPATCHED)
     assert "已接单" in await say(wechat, "o_fixer", f"接单 {code}")
     accepted = [t for t in await outbox_texts(wechat, "o_twice") if "接单" in t]
     assert len(accepted) == 2, accepted
+
+
+async def test_not_possible_needs_a_reason_ends_the_order_and_tells_the_resident_kindly(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    code = await place(wechat, "o_sad")
+    await say(wechat, "o_worker", f"绑定 {await invite(db_url, 'property')}")
+    assert "说明原因" in await say(wechat, "o_worker", f"办不了 {code}")
+    assert "已记为办不了" in await say(wechat, "o_worker", f"办不了 {code} 是楼体裂缝，要住建鉴定")
+    [order] = await orders_of(wechat)
+    assert order.status == OrderStatus.NOT_POSSIBLE
+    [told] = [t for t in await outbox_texts(wechat, "o_sad") if "没能办成" in t]
+    assert "很抱歉" in told and "住建鉴定" in told and "转人工" in told
+    assert any("办不了" in t and code in t for t in await outbox_texts(wechat, "community"))
+    assert "不能接单" in await say(wechat, "o_worker", f"接单 {code}")  # it has ended
+
+
+async def test_not_ours_goes_back_to_staff_and_is_not_counted_against_the_unit(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    code = await place(wechat, "o_where")
+    await say(wechat, "o_worker", f"绑定 {await invite(db_url, 'property')}")
+    reply = await say(wechat, "o_worker", f"不归我管 {code} 这是自来水公司的主管道")
+    assert "交回社区改派" in reply and "不会算" in reply
+    [order] = await orders_of(wechat)
+    assert order.status == OrderStatus.MISROUTED
+    assert any("不归他们管" in t and code in t for t in await outbox_texts(wechat, "community"))
+    assert any("更合适的单位" in t for t in await outbox_texts(wechat, "o_where"))
+    app = wechat.client.app
+    async with app[keys.SESSIONMAKER]() as session:
+        months = await unit_months(session, "testville", ZoneInfo("Asia/Shanghai"))
+    assert [m for m in months if m.unit == "property"] == []  # not the unit's to count
+    # Staff re-dispatch it: the new unit is told as of a new order.
+    async with app[keys.SESSIONMAKER].begin() as session:
+        law = await repo.unit_row(session, "testville", "law")
+        row = await session.scalar(select(models.Order).where(models.Order.code == code))
+        assert law is not None and row is not None
+        await domain.transition(
+            session,
+            row,
+            OrderStatus.DISPATCHED,
+            actor="staff:t",
+            catalog=app[keys.TENANTS].default.catalog.current,
+            policy=app[keys.POLICY],
+            now=app[keys.CLOCK].now(),
+            unit=law,
+        )
+    assert any("新订单" in t and code in t for t in await outbox_texts(wechat, "law"))

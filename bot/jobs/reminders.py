@@ -1,4 +1,4 @@
-"""Acting on due reminders: chase units, escalate, remind residents, ask for ratings.
+"""Acting on due reminders: chase units, escalate, remind residents, follow up (回访).
 
 A :class:`~bot.jobs.rows.RowJob`: each batch is claimed, acted on and marked in one
 transaction, so a reminder fires exactly once: if the process dies half-way, the
@@ -35,6 +35,7 @@ from bot.tenants import Accounts, UnknownCommunity
 from catalog.model import Catalog
 from storage import models
 from storage.order_status import OrderStatus
+from storage.repositories import ordering, remarks
 from storage.repositories import reminders as repo
 
 log = logging.getLogger(__name__)
@@ -185,14 +186,32 @@ class ReminderRunner(RowJob[models.Reminder, Batch]):
             )
             return True
         if reminder.kind == "rate_ask":
+            # 回访: solved or not, and a rating if they like; never pressed for one.
             if status is not OrderStatus.COMPLETED or facts.openid is None:
                 return False
+            if await remarks.said_solved_since_completion(session, order.id):
+                return False  # they already said 解决了
             text = (
-                f"您的订单 {code}（{title}）办完了，您满意吗？"
-                "直接回复几分（1到5分，比如“5分”），也可以说说您的意见。"
+                f"回访：您的订单 {code}（{title}）办完了。{effects.FOLLOWUP_QUESTION}"
+                "愿意的话也可以打个分（1到5分），不打也没关系。"
             )
             await effects.notify_resident(
                 session, catalog, self._policy, facts.openid, f"rate:{reminder.id}", text, now
+            )
+            return True
+        if reminder.kind == effects.FOLLOWUP_AGAIN:
+            # The second 回访, once, and only if this completion still stands.
+            if status not in (OrderStatus.COMPLETED, OrderStatus.RATED) or facts.openid is None:
+                return False
+            if await ordering.latest_completion(session, order.id) != int(reminder.note or 0):
+                return False
+            unit = catalog.unit(facts.unit).name
+            text = (
+                f"回访：您的订单 {code}（{title}）办完有些日子了，现在还好吗？"
+                f"如果问题又出现了，回复“没解决”，我们请{unit}再来看看；一切都好就不用回复。"
+            )
+            await effects.notify_resident(
+                session, catalog, self._policy, facts.openid, f"again:{reminder.id}", text, now
             )
             return True
         log.warning("unknown reminder kind %r (%s)", reminder.kind, reminder.key)

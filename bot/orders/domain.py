@@ -14,8 +14,13 @@ them with :func:`place_order`). Each call, in the caller's transaction:
    dispatched    the unit (and co-units) told; its chase and escalation
                  clocks started; the eve-of-slot reminder (once)
    accepted …    the resident told (accepted, in service, completed,
-   closed        returned, closed); a rating asked for after completion;
-                 staff told of a return
+   closed        returned, closed); 回访 after completion (solved? and a
+                 rating), and a second one after FOLLOWUP_AGAIN_DAYS
+   reopened      the unit told again, with the resident's words; staff too
+   not_possible  the resident told kindly, with the reason; staff told
+   misrouted     staff asked to re-dispatch; the resident told to wait
+   return_asked  staff asked to approve the 退单; approval (→ returned)
+                 tells the unit, refusal (back to where it was) too
    escalated     staff alerted (督办)
    cancelled     the unit told it need not come
    cancelled,    places of a slot still ahead released: offered to the
@@ -33,6 +38,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.orders import effects, waitlist
@@ -41,13 +47,14 @@ from catalog.model import Catalog
 from storage import models
 from storage.order_status import (
     CANCELLABLE_BY_RESIDENT,
+    RESUMED_AFTER_REFUSAL,
     IllegalTransition,
     OrderStatus,
     check_transition,
 )
 from storage.repositories import ordering, proxy
 
-RELEASES_PLACES = frozenset({OrderStatus.CANCELLED, OrderStatus.CLOSED})
+RELEASES_PLACES = frozenset({OrderStatus.CANCELLED, OrderStatus.CLOSED, OrderStatus.NOT_POSSIBLE})
 """Moves that give an order's places in a slot back (or to the waiting list)."""
 USES_PLACES = frozenset({OrderStatus.IN_SERVICE, OrderStatus.COMPLETED, OrderStatus.RATED})
 """Statuses whose place was used: closing such an order frees nothing."""
@@ -79,12 +86,20 @@ async def transition(
         if to is not OrderStatus.DISPATCHED:
             raise ValueError("only a dispatch moves an order to another unit")
         check_transition(order.code, current, to)  # before the unit is changed
+        if current is OrderStatus.RETURN_ASKED:  # decide the 退单 first
+            raise IllegalTransition(order.code, current, to)
         order.unit_id = unit.id
+    refused = current is OrderStatus.RETURN_ASKED and to in RESUMED_AFTER_REFUSAL
+    if refused and to is not await status_before_return(session, order):
+        # A refused 退单 goes back to where the order was, nowhere else.
+        raise IllegalTransition(order.code, current, to)
     event = await ordering.write_transition(session, order, to, actor=actor, note=reason)
     facts = dataclasses.replace(
         await effects.load_facts(session, catalog, order), event_id=event.id
     )
-    if to is OrderStatus.DISPATCHED:
+    if refused:
+        await effects.return_refused(session, catalog, facts, reason)
+    elif to is OrderStatus.DISPATCHED:
         await effects.order_placed(session, catalog, policy, facts, now)
     elif to is OrderStatus.CANCELLED:
         await effects.order_cancelled(session, catalog, facts, by_resident=actor == "resident")
@@ -103,6 +118,75 @@ async def transition(
             now=now,
         )
     return event
+
+
+async def status_before_return(session: AsyncSession, order: models.Order) -> OrderStatus | None:
+    """The status the order had when its unit asked to return it (退单), or None."""
+    before = await session.scalar(
+        select(models.OrderEvent.from_status)
+        .where(
+            models.OrderEvent.order_id == order.id,
+            models.OrderEvent.to_status == OrderStatus.RETURN_ASKED.value,
+        )
+        .order_by(models.OrderEvent.id.desc())
+        .limit(1)
+    )
+    return OrderStatus(before) if before else None
+
+
+async def refuse_return(
+    session: AsyncSession,
+    order: models.Order,
+    *,
+    actor: str,
+    reason: str | None,
+    catalog: Catalog,
+    policy: Policy,
+    now: dt.datetime,
+) -> models.OrderEvent:
+    """Staff do not approve a unit's 退单: the order goes back to where it was, still
+    the unit's, and the unit is told (``IllegalTransition`` if none is asked)."""
+    current = OrderStatus(order.status)
+    back = await status_before_return(session, order)
+    if current is not OrderStatus.RETURN_ASKED or back is None:
+        raise IllegalTransition(order.code, current, back or OrderStatus.DISPATCHED)
+    return await transition(
+        session,
+        order,
+        back,
+        actor=actor,
+        reason=reason,
+        catalog=catalog,
+        policy=policy,
+        now=now,
+    )
+
+
+async def reopen_by_resident(
+    session: AsyncSession,
+    *,
+    catalog: Catalog,
+    policy: Policy,
+    now: dt.datetime,
+    openid: str,
+    code: str,
+    words: str,
+) -> models.Order:
+    """回访: the resident says a completed order is not solved (没解决, 还在漏): it goes
+    back to the same unit with their words (``IllegalTransition`` unless it was
+    completed or rated; ``ordering.OrderNotFound`` if it is not theirs)."""
+    order = await ordering.resident_order(session, catalog.community_id, openid, code)
+    await transition(
+        session,
+        order,
+        OrderStatus.REOPENED,
+        actor="resident",
+        reason=words[:500] or "居民说还没解决",
+        catalog=catalog,
+        policy=policy,
+        now=now,
+    )
+    return order
 
 
 async def place_order(

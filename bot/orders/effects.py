@@ -46,6 +46,8 @@ class Policy:
     working_hours: tuple[dt.time, dt.time] = (dt.time(9), dt.time(18))
     quiet_hours: tuple[dt.time, dt.time] = (dt.time(22), dt.time(8))
     waitlist_hold_hours: float = 2.0
+    followup_again_days: float = 0.0
+    """Days after completion of the second 回访 (0: none)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -57,6 +59,7 @@ class Policy:
             working_hours=parse_span(settings.working_hours),
             quiet_hours=parse_span(settings.quiet_hours),
             waitlist_hold_hours=settings.waitlist_hold_hours,
+            followup_again_days=settings.followup_again_days,
         )
 
     def worktime(self, catalog: Catalog) -> WorkTime:
@@ -96,7 +99,10 @@ async def order_placed(
     order, item = facts.order, facts.item
     lines = [f"【新订单】{item.title}", f"订单号：{order.code}"]
     lines += _details(catalog, facts)
-    lines.append(f"请回复“接单 {order.code}”接单，办不了请回复“退回 {order.code} 原因”。")
+    lines.append(f"请回复“接单 {order.code}”接单。")
+    lines.append(
+        f"不归贵单位管请回复“不归我管 {order.code}”，办不了请回复“办不了 {order.code} 原因”。"
+    )
     event = facts.event_id
     await notify_unit(session, catalog, facts.unit, f"placed:{order.code}:{event}", "新订单", lines)
     for co_unit in item.co_units:
@@ -162,13 +168,20 @@ async def order_escalated(
     await notify_staff(session, catalog, key, lines, facts.item)
 
 
+FOLLOWUP_QUESTION = "问题解决了吗？回复“解决了”或“没解决”就行。"
+"""回访, in plain words: solved or not (没解决 sends the order back to the unit)."""
+FOLLOWUP_AGAIN = "followup_again"
+"""Kind of the reminder of the second 回访 (``FOLLOWUP_AGAIN_DAYS`` after completion)."""
+
 RESIDENT_NEWS = {
     OrderStatus.ACCEPTED: "已被{unit}接单，工作人员会尽快联系您。",
     OrderStatus.IN_SERVICE: "{unit}已经开始为您服务了。",
-    OrderStatus.COMPLETED: (
-        "已经办完了。办得怎么样？直接回复几分（1到5分，比如“5分”），或者说说您的意见就行。"
-    ),
+    OrderStatus.COMPLETED: "{unit}说已经办好了。" + FOLLOWUP_QUESTION,
     OrderStatus.RETURNED: "需要重新安排，社区正在为您协调，请稍等。",
+    OrderStatus.MISROUTED: "需要转给更合适的单位，社区正在为您安排，请稍等。",
+    OrderStatus.NOT_POSSIBLE: (
+        "，很抱歉，{unit}这次没能办成。社区工作人员会帮您想想别的办法，也可以回复“转人工”找人帮忙。"
+    ),
     OrderStatus.CLOSED: "已经关闭。有疑问请发“转人工”。",
 }
 
@@ -186,34 +199,86 @@ async def order_changed(
     order, item = facts.order, facts.item
     unit = facts.unit_name
     news = RESIDENT_NEWS.get(new)
+    event = facts.event_id
     if news is not None and facts.openid is not None:
         text = f"您的订单 {order.code}（{item.title}）" + news.format(unit=unit, code=order.code)
         if new is OrderStatus.COMPLETED and note:
             text += f"\n办理情况：{note}"
+        if new is OrderStatus.NOT_POSSIBLE and note:
+            text += f"\n单位说明：{note}"
         await notify_resident(
-            session,
-            catalog,
-            policy,
-            facts.openid,
-            f"{new.value}:{order.code}:{facts.event_id}",
-            text,
-            now,
+            session, catalog, policy, facts.openid, f"{new.value}:{order.code}:{event}", text, now
         )
     if new is OrderStatus.COMPLETED and facts.openid is not None:
         await reminders.schedule(
             session,
             community_id=order.community_id,
-            key=f"rate_ask:{order.code}:{facts.event_id}",
+            key=f"rate_ask:{order.code}:{event}",
             kind="rate_ask",
             order_id=order.id,
             due_at=now + dt.timedelta(hours=policy.rate_ask_after_hours),
         )
-    if new is OrderStatus.RETURNED:
+        if policy.followup_again_days > 0:
+            await reminders.schedule(
+                session,
+                community_id=order.community_id,
+                key=f"{FOLLOWUP_AGAIN}:{order.code}:{event}",
+                kind=FOLLOWUP_AGAIN,
+                order_id=order.id,
+                due_at=now + dt.timedelta(days=policy.followup_again_days),
+                note=str(event),  # the completion it follows up
+            )
+    title = f"{item.title} 订单号：{order.code}"
+    if new is OrderStatus.REOPENED:
         lines = [
-            f"【退回】{item.title} 订单号：{order.code}",
-            f"{unit}退回了订单：{note or '未说明原因'}",
+            f"【重办】{title}",
+            f"居民说问题还没解决：{note or '未说明'}",
+            *_details(catalog, facts),
+            f"请尽快再去看看，办好后回复“完成 {order.code} 办理情况”。",
         ]
-        await notify_staff(session, catalog, f"returned:{order.code}:{facts.event_id}", lines, item)
+        await notify_unit(
+            session, catalog, facts.unit, f"reopened:{order.code}:{event}", "重办", lines
+        )
+        staff = [
+            f"【重办】{title}",
+            f"居民说{unit}办的还没解决：{note or '未说明'}，已交回{unit}。",
+        ]
+        await notify_staff(session, catalog, f"reopened:{order.code}:{event}", staff, item)
+    elif new is OrderStatus.NOT_POSSIBLE:
+        lines = [f"【办不了】{title}", f"{unit}说办不了：{note or '未说明原因'}，居民已收到说明。"]
+        await notify_staff(session, catalog, f"not_possible:{order.code}:{event}", lines, item)
+    elif new is OrderStatus.MISROUTED:
+        lines = [
+            f"【待改派】{title}",
+            f"{unit}说这件事不归他们管：{note or '未说明'}。请在工作台改派给合适的单位。",
+        ]
+        await notify_staff(session, catalog, f"misrouted:{order.code}:{event}", lines, item)
+    elif new is OrderStatus.RETURN_ASKED:
+        lines = [
+            f"【退单申请】{title}",
+            f"{unit}申请退单：{note or '未说明原因'}。",
+            "请在工作台审核：同意后改派，不同意则仍由该单位办理。",
+        ]
+        await notify_staff(session, catalog, f"return_asked:{order.code}:{event}", lines, item)
+    elif new is OrderStatus.RETURNED:
+        lines = [f"【退单已同意】{title}", "社区同意了退单，这个订单不用再办了，谢谢。"]
+        await notify_unit(
+            session, catalog, facts.unit, f"returned:{order.code}:{event}", "退单", lines
+        )
+
+
+async def return_refused(
+    session: AsyncSession, catalog: Catalog, facts: OrderFacts, note: str | None
+) -> None:
+    """Staff did not approve the 退单: the unit is told it still has the order."""
+    order = facts.order
+    lines = [
+        f"【退单未同意】{facts.item.title} 订单号：{order.code}",
+        f"社区没有同意退单{('：' + note) if note else ''}。",
+        "订单仍由贵单位办理，有困难请联系社区。",
+    ]
+    key = f"return_refused:{order.code}:{facts.event_id}"
+    await notify_unit(session, catalog, facts.unit, key, "退单", lines)
 
 
 async def notify_unit(

@@ -105,10 +105,39 @@ async def _board(
         form=form or {},
         proxy_items=[(i.id, i.title) for i in catalog.items if not i.confidential],
         proxy_slots=_proxy_slots(request, user),
+        waiting=await _waiting_for_staff(request, user),
         **await _orders(request, user, "/console"),
     )
     status = 400 if problem else 200
     return aiohttp_jinja2.render_template("console.html", request, context, status=status)
+
+
+WAITING_FOR_STAFF = (
+    (OrderStatus.RETURN_ASKED, "个退单申请等您审核"),
+    (OrderStatus.MISROUTED, "个订单单位说不归他们管，等您改派"),
+    (OrderStatus.RETURNED, "个退单已同意，等您改派"),
+)
+
+
+async def _waiting_for_staff(request: web.Request, user: SignedIn) -> list[dict[str, Any]]:
+    """Orders only staff can move on (a 退单 to decide, an order to re-dispatch)."""
+    query = _visible(
+        select(models.Order.status, func.count(models.Order.id))
+        .join(models.Item, models.Order.item_id == models.Item.id)
+        .where(
+            models.Order.community_id == user.community_id,
+            models.Order.status.in_([s.value for s, _ in WAITING_FOR_STAFF]),
+        )
+        .group_by(models.Order.status),
+        user,
+    )
+    async with request.app[keys.READER]() as session:
+        counts = dict((await session.execute(query)).all())
+    return [
+        {"status": status.value, "count": counts[status.value], "words": words}
+        for status, words in WAITING_FOR_STAFF
+        if counts.get(status.value)
+    ]
 
 
 def _proxy_slots(request: web.Request, user: SignedIn) -> list[tuple[str, str]]:
@@ -346,9 +375,17 @@ async def _order_page(
         ],
         units=[(u.id, u.name) for u in catalog.units],
         actions=_actions(user, OrderStatus(order.status)),
+        placeholders=PLACEHOLDERS,
+        asked_return=_asked_return(events) if order.status == OrderStatus.RETURN_ASKED else None,
         answers=_answers(facts.item, order.answers or {}),
     )
     return aiohttp_jinja2.render_template("order.html", request, context, status=status)
+
+
+def _asked_return(events: Any) -> str:
+    """The reason of the 退单 waiting for staff (its latest request)."""
+    asked = [e for e in events if e.to_status == OrderStatus.RETURN_ASKED.value]
+    return (asked[-1].note or "未说明原因") if asked else "未说明原因"
 
 
 ROLES_ZH = {"admin": "管理员", "staff": "工作人员", "unit": "单位成员"}
@@ -391,29 +428,56 @@ STAFF_ACTIONS = {
     "dispatch": OrderStatus.DISPATCHED,
     "escalate": OrderStatus.ESCALATED,
     "close": OrderStatus.CLOSED,
+    "approve_return": OrderStatus.RETURNED,
+    "refuse_return": OrderStatus.RETURN_ASKED,  # back to where it was (domain.refuse_return)
 }
 UNIT_ACTIONS = {
     "accept": OrderStatus.ACCEPTED,
     "start": OrderStatus.IN_SERVICE,
     "complete": OrderStatus.COMPLETED,
-    "return": OrderStatus.RETURNED,
+    "not_possible": OrderStatus.NOT_POSSIBLE,
+    "misrouted": OrderStatus.MISROUTED,
+    "return": OrderStatus.RETURN_ASKED,
 }
 LABELS = {
     "dispatch": "派单/改派",
     "escalate": "督办",
     "close": "关闭",
+    "approve_return": "同意退单",
+    "refuse_return": "不同意退单",
     "accept": "接单",
     "start": "开始服务",
     "complete": "办结",
-    "return": "退回",
+    "not_possible": "办不了",
+    "misrouted": "不归我管",
+    "return": "申请退单",
 }
+REASON_NEEDED = {
+    "not_possible": "请写上办不了的原因，居民会看到。",
+    "return": "申请退单请写上原因，社区审核时会看到。",
+}
+PLACEHOLDERS = {
+    "not_possible": "办不了的原因（必填，居民会看到）",
+    "return": "退单原因（必填）",
+    "misrouted": "应该由哪里办（可选）",
+    "refuse_return": "不同意的理由（可选，单位会看到）",
+}
+DECIDE_RETURN = ("approve_return", "refuse_return", "close")
+"""What staff may do with an order whose unit asked to return it: decide first."""
 
 
 def _actions(user: SignedIn, status: OrderStatus) -> list[tuple[str, str]]:
     from storage.order_status import TRANSITIONS
 
+    if status is OrderStatus.RETURN_ASKED:
+        names = DECIDE_RETURN if user.role != "unit" else ()
+        return [(name, LABELS[name]) for name in names]
     table = UNIT_ACTIONS if user.role == "unit" else STAFF_ACTIONS
-    return [(name, LABELS[name]) for name, to in table.items() if to in TRANSITIONS[status]]
+    return [
+        (name, LABELS[name])
+        for name, to in table.items()
+        if to in TRANSITIONS[status] and name not in DECIDE_RETURN
+    ]
 
 
 @routes.post("/console/orders/{code}/{action}")
@@ -427,8 +491,8 @@ async def order_action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="这个操作不属于您的角色。")
     wanted = table[action]
     note = form.get("note", "").strip()[:500] or None
-    if wanted is OrderStatus.RETURNED and not note:
-        return await _order_page(request, user, code, "退回时请填写原因。", 400)
+    if action in REASON_NEEDED and not note:
+        return await _order_page(request, user, code, REASON_NEEDED[action], 400)
     catalog = catalog_of(request, user)
     clock = request.app[keys.CLOCK]
     try:
@@ -447,17 +511,17 @@ async def order_action(request: web.Request) -> web.StreamResponse:
                     raise _Refused("没有这个单位，请从列表里选择。", 400)
                 note = note or f"派给{target.name}"
             try:
-                await domain.transition(
-                    session,
-                    order,
-                    wanted,
-                    actor=f"{user.role}:{user.username}",
-                    reason=note,
-                    catalog=catalog,
-                    policy=request.app[keys.POLICY],
-                    now=clock.now(),
-                    unit=target,
-                )
+                said: dict[str, Any] = {
+                    "actor": f"{user.role}:{user.username}",
+                    "reason": note,
+                    "catalog": catalog,
+                    "policy": request.app[keys.POLICY],
+                    "now": clock.now(),
+                }
+                if action == "refuse_return":  # back to where it was, not to one status
+                    await domain.refuse_return(session, order, **said)
+                else:
+                    await domain.transition(session, order, wanted, unit=target, **said)
             except IllegalTransition as refused:
                 # Most often a second click, or a colleague was quicker.
                 log.info("order %s: %s", code, refused)
@@ -483,8 +547,9 @@ def cannot(refused: IllegalTransition, action: str) -> str:
     """Why the order did not move, politely: a second click is told it is done."""
     label = refused.current.label
     if refused.current is refused.wanted:
-        done = f"已经{label[1:]}" if label.startswith("已") else f"已经在{label}"
-        return f"这个订单{done}了。"
+        if label.startswith("已"):
+            return f"这个订单已经{label[1:]}了。"
+        return f"这个订单已经是「{label}」了。"
     return f"这个订单现在是「{label}」，不能{LABELS[action]}了。"
 
 

@@ -5,7 +5,12 @@ Definitions (also shown on the evaluation and 公示 pages):
 * **volume**: orders dispatched to the unit in the month (first dispatch).
 * **响应率 (response)**: of those, the share accepted within the unit's promise
   (``accept_within_hours`` of the catalog, wall-clock hours after dispatch).
-* **解决率 (resolution)**: of those, the share completed (completed or rated).
+* **解决率 (resolution)**: of those, the share completed (completed or rated). An order
+  the resident said was not solved at the 回访 (reopened, 重办) is not solved until the
+  unit completes it again; 办不了 (not possible) and an approved 退单 count in the
+  volume and are not solved.
+* **不归我管 (misrouted)**: an order the unit sent back to staff as not theirs is not
+  counted for it (the dispatch was wrong); re-dispatched, it counts for the new unit.
 * **满意率 (satisfaction)**: of those rated, the share rated 4 or 5.
 * **average hours** from dispatch to acceptance, and from dispatch to completion.
 * **composite**: weighted sum of the three rates (weights configurable; a rate with
@@ -44,6 +49,10 @@ class UnitMonth:
     completed: int = 0
     rated: int = 0
     satisfied: int = 0
+    reopened: int = 0
+    """Orders the resident said were not solved at least once (重办)."""
+    not_possible: int = 0
+    """Orders the unit said it could not do (办不了)."""
     accept_hours: list[float] = field(default_factory=list)
     complete_hours: list[float] = field(default_factory=list)
 
@@ -91,6 +100,8 @@ class UnitMonth:
             "avg_accept_hours": hours(self.avg_accept_hours),
             "avg_complete_hours": hours(self.avg_complete_hours),
             "composite": pct(self.composite(weights)),
+            "reopened": self.reopened,
+            "not_possible": self.not_possible,
         }
 
 
@@ -136,8 +147,8 @@ async def unit_months(
     for order_id, (_, rating, unit_key, unit_name, sla_hours) in orders.items():
         history = events.get(order_id, [])
         dispatched = next((at for at, s in history if s == "dispatched"), None)
-        if dispatched is None:
-            continue
+        if dispatched is None or history[-1][1] == "misrouted":
+            continue  # misrouted: with staff to re-dispatch, not the unit's to count
         month = f"{dispatched.astimezone(zone):%Y-%m}"
         figures = table.setdefault(
             (unit_key, month), UnitMonth(unit=unit_key, unit_name=unit_name, month=month)
@@ -150,9 +161,12 @@ async def unit_months(
             if waited <= sla_hours:
                 figures.accepted_in_time += 1
         completed = next((at for at, s in history if s == "completed"), None)
-        if completed is not None:
+        verdicts = [s for _, s in history if s in ("completed", "reopened")]
+        if completed is not None and verdicts[-1] == "completed":  # not reopened since
             figures.completed += 1
             figures.complete_hours.append((completed - dispatched).total_seconds() / 3600)
+        figures.reopened += "reopened" in verdicts
+        figures.not_possible += history[-1][1] == "not_possible"
         if rating is not None:
             figures.rated += 1
             figures.satisfied += rating >= 4

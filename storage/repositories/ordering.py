@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -453,3 +453,15 @@ async def attach(
         session.add(
             models.OrderAttachment(order_id=order_id, message_key=message_key, kind=kind, data=data)
         )
+
+
+async def latest_completion(session: AsyncSession, order_id: int) -> int | None:
+    """The id of the order's latest completion event (a reopened order completed again
+    has a newer one)."""
+    found = await session.scalar(
+        select(func.max(models.OrderEvent.id)).where(
+            models.OrderEvent.order_id == order_id,
+            models.OrderEvent.to_status == "completed",
+        )
+    )
+    return int(found) if found is not None else None

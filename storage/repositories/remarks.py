@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import dialect_name
-from storage.models import ResidentRemark, Unit
+from storage.models import OrderEvent, ResidentRemark, Unit
 
 LONGEST = 2000
 """Characters of the resident's words kept (a remark is a sentence, not an essay)."""
@@ -110,3 +110,24 @@ async def voices_by_unit(session: AsyncSession, community_id: str) -> list[UnitV
         for name, kinds in counts.items()
     ]
     return sorted(voices, key=lambda v: (-v.praise, v.complaints, v.unit))
+
+
+async def said_solved_since_completion(session: AsyncSession, order_id: int) -> bool:
+    """Whether the resident said 解决了 about the order after its latest completion (the
+    回访 reminder need not ask again)."""
+    completed = (
+        select(func.max(OrderEvent.at))
+        .where(OrderEvent.order_id == order_id, OrderEvent.to_status == "completed")
+        .scalar_subquery()
+    )
+    found = await session.scalar(
+        select(ResidentRemark.id)
+        .where(
+            ResidentRemark.order_id == order_id,
+            ResidentRemark.kind == "outcome",
+            ResidentRemark.detail == "solved",
+            ResidentRemark.created_at >= completed,
+        )
+        .limit(1)
+    )
+    return found is not None
