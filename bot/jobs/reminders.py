@@ -205,7 +205,7 @@ class ReminderRunner(RowJob[models.Reminder, Batch]):
                 return False
             if await ordering.latest_completion(session, order.id) != int(reminder.note or 0):
                 return False
-            unit = catalog.unit(facts.unit).name
+            unit = facts.unit_name
             text = (
                 f"回访：您的订单 {code}（{title}）办完有些日子了，现在还好吗？"
                 f"如果问题又出现了，回复“没解决”，我们请{unit}再来看看；一切都好就不用回复。"
