@@ -1,7 +1,9 @@
 """Partner units by chat: bind with an invite code, then 接单 / 开始 / 完成 / 退回 / 待办.
 
 Only bound members may act, and only on their own unit's orders; every action goes
-through the order domain, and the resident is told (through the outbox).
+through the order domain, and the resident is told (through the outbox). Binding
+sends the new member the unit's notifications of open orders that failed because
+nobody was bound yet.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from bot.wechat.inbound import Incoming
 from handlers import texts
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
-from storage.repositories import ordering
+from storage.repositories import deliveries, ordering
 from storage.repositories import units as repo
 
 router = Router("units")
@@ -36,6 +38,11 @@ async def bind(msg: Incoming, ctx: Context, args: str) -> str:
         async with ctx.sessionmaker.begin() as session:
             unit = await repo.redeem(session, ctx.community_id, args.split()[0], msg.openid)
             name = unit.name
+            # What failed for want of a bound member goes to this one, in the binding's
+            # own transaction: bound and not told is never the outcome.
+            await deliveries.resend_to_new_member(
+                session, ctx.community_id, unit.key, msg.openid, ctx.clock.now()
+            )
     except repo.InviteError as refused:
         return texts.bind_refused(refused.reason)
     return texts.bound(name)

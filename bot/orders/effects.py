@@ -95,13 +95,21 @@ async def order_placed(
     lines += _details(catalog, facts)
     lines.append(f"请回复“接单 {order.code}”接单，办不了请回复“退回 {order.code} 原因”。")
     event = facts.event_id
-    await notify_unit(session, catalog, facts.unit, f"placed:{order.code}:{event}", "新订单", lines)
+    await notify_unit(
+        session, catalog, facts.unit, f"placed:{order.code}:{event}", "新订单", lines, order.id
+    )
     for co_unit in item.co_units:
         lead = catalog.unit(facts.unit).name
         co_lines = [f"【协办】{item.title}（{lead}牵头）", f"订单号：{order.code}"]
         co_lines += _details(catalog, facts)
         await notify_unit(
-            session, catalog, co_unit, f"co:{order.code}:{event}:{co_unit}", "协办订单", co_lines
+            session,
+            catalog,
+            co_unit,
+            f"co:{order.code}:{event}:{co_unit}",
+            "协办订单",
+            co_lines,
+            order.id,
         )
 
     worktime = policy.worktime(catalog)
@@ -144,7 +152,7 @@ async def order_cancelled(
     why = "居民已取消这个订单" if by_resident else "这个订单已取消"
     lines = [f"【取消】{facts.item.title} 订单号：{order.code}", f"{why}，不用再上门了。"]
     key = f"cancelled:{order.code}:{facts.event_id}"
-    await notify_unit(session, catalog, facts.unit, key, "订单取消", lines)
+    await notify_unit(session, catalog, facts.unit, key, "订单取消", lines, order.id)
 
 
 async def order_escalated(
@@ -156,7 +164,7 @@ async def order_escalated(
     said = f"{unit}{reason or '超时未接单'}" if overdue else f"督办说明：{reason or '未填写'}"
     lines = [f"【督办】{facts.item.title} 订单号：{facts.order.code}", f"{said}，请社区协调处理。"]
     key = f"escalate:{facts.order.code}:{facts.event_id}"
-    await notify_staff(session, catalog, key, lines, facts.item)
+    await notify_staff(session, catalog, key, lines, facts.item, facts.order.id)
 
 
 RESIDENT_NEWS = {
@@ -195,6 +203,7 @@ async def order_changed(
             f"{new.value}:{order.code}:{facts.event_id}",
             text,
             now,
+            order.id,
         )
     if new is OrderStatus.COMPLETED and facts.openid is not None:
         await reminders.schedule(
@@ -210,15 +219,23 @@ async def order_changed(
             f"【退回】{item.title} 订单号：{order.code}",
             f"{unit}退回了订单：{note or '未说明原因'}",
         ]
-        await notify_staff(session, catalog, f"returned:{order.code}:{facts.event_id}", lines, item)
+        key = f"returned:{order.code}:{facts.event_id}"
+        await notify_staff(session, catalog, key, lines, item, order.id)
 
 
 async def notify_unit(
-    session: AsyncSession, catalog: Catalog, unit_id: str, key: str, title: str, lines: list[str]
+    session: AsyncSession,
+    catalog: Catalog,
+    unit_id: str,
+    key: str,
+    title: str,
+    lines: list[str],
+    order_id: int | None = None,
 ) -> None:
     """One outbox row per channel the unit declared (log when it declared none); for
     the ``wechat`` channel, one row per bound member, so that a failure to reach one
-    member is retried for that member alone."""
+    member is retried for that member alone. ``order_id``: the order it is about (a
+    failure to deliver it is shown on the order, see ``bot.jobs.failures``)."""
     unit = catalog.unit(unit_id)
     channels: list[dict[str, Any]] = [c.model_dump() for c in unit.channels] or [{"type": "log"}]
     text = "\n".join(lines)
@@ -236,11 +253,17 @@ async def notify_unit(
                 channel=str(channel["type"]),
                 target=unit_id,
                 payload={"title": title, "text": text, "channel": channel, "member": member},
+                order_id=order_id,
             )
 
 
 async def notify_staff(
-    session: AsyncSession, catalog: Catalog, key: str, lines: list[str], item: Item | None = None
+    session: AsyncSession,
+    catalog: Catalog,
+    key: str,
+    lines: list[str],
+    item: Item | None = None,
+    order_id: int | None = None,
 ) -> None:
     """Alert community staff: the community's own unit (kind 社区), else the log.
 
@@ -256,9 +279,10 @@ async def notify_staff(
             channel="log",
             target="staff",
             payload={"title": "提醒", "text": "\n".join(lines), "channel": {"type": "log"}},
+            order_id=order_id,
         )
         return
-    await notify_unit(session, catalog, staff.id, key, "提醒", lines)
+    await notify_unit(session, catalog, staff.id, key, "提醒", lines, order_id)
 
 
 async def notify_resident(
@@ -269,6 +293,7 @@ async def notify_resident(
     key: str,
     text: str,
     now: dt.datetime,
+    order_id: int | None = None,
 ) -> None:
     """A message to a resident, held back until the quiet hours end."""
     await outbox.enqueue(
@@ -279,6 +304,7 @@ async def notify_resident(
         target=openid,
         payload={"text": text},
         not_before=policy.worktime(catalog).after_quiet_hours(now),
+        order_id=order_id,
     )
 
 
