@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Order, OutboxMessage
+from storage.models import Item, Order, OutboxMessage, Unit
 from storage.order_status import OPEN_STATUSES
 
 UNDELIVERED = ("failed", "unknown")
@@ -44,9 +44,7 @@ def _open_orders_undelivered(community_id: str) -> Select[Any]:
     )
 
 
-async def undelivered_by_order(
-    session: AsyncSession, order_ids: Collection[int]
-) -> dict[int, int]:
+async def undelivered_by_order(session: AsyncSession, order_ids: Collection[int]) -> dict[int, int]:
     """How many notifications of each of ``order_ids`` were not delivered (only the
     orders with some)."""
     if not order_ids:
@@ -202,3 +200,70 @@ async def resend_one(
     if row is None or not await _requeue(session, row, now):
         return None
     return row
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """An open order as the daily digest weighs it."""
+
+    code: str
+    title: str
+    unit_key: str
+    unit_name: str
+    status: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    causes: tuple[tuple[str | None, str], ...]
+    """(cause, channel) of each notification of it not delivered."""
+
+
+async def open_orders(
+    session: AsyncSession, community_id: str, limit: int = 2000
+) -> list[OpenOrder]:
+    """The community's open orders (not confidential ones: staff are not shown those),
+    oldest first, with their undelivered notifications."""
+    rows = (
+        await session.execute(
+            select(
+                Order.id,
+                Order.code,
+                Item.title,
+                Unit.key,
+                Unit.name,
+                Order.status,
+                Order.created_at,
+                Order.updated_at,
+            )
+            .join(Item, Order.item_id == Item.id)
+            .join(Unit, Order.unit_id == Unit.id)
+            .where(Order.community_id == community_id, _open(), Item.confidential.is_(False))
+            .order_by(Order.created_at, Order.id)
+            .limit(limit)
+        )
+    ).all()
+    causes: dict[int, list[tuple[str | None, str]]] = {}
+    ids = [row[0] for row in rows]
+    for start in range(0, len(ids), 500):
+        for order_id, cause, channel in await session.execute(
+            select(OutboxMessage.order_id, OutboxMessage.cause, OutboxMessage.channel)
+            .where(
+                OutboxMessage.order_id.in_(ids[start : start + 500]),
+                OutboxMessage.status.in_(UNDELIVERED),
+            )
+            .order_by(OutboxMessage.id)
+        ):
+            if order_id is not None:
+                causes.setdefault(order_id, []).append((cause, channel))
+    return [
+        OpenOrder(
+            code=code,
+            title=title,
+            unit_key=unit_key,
+            unit_name=unit_name,
+            status=status,
+            created_at=created_at,
+            updated_at=updated_at,
+            causes=tuple(causes.get(order_id, ())),
+        )
+        for order_id, code, title, unit_key, unit_name, status, created_at, updated_at in rows
+    ]
