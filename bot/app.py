@@ -21,6 +21,8 @@ from bot.communities import community_specs
 from bot.config import Settings
 from bot.dispatch import Dispatcher
 from bot.jobs.broadcasts import BroadcastSender
+from bot.jobs.digest import Digest
+from bot.jobs.failures import SettingsCheck
 from bot.jobs.leader import Leadership
 from bot.jobs.outbox import OutboxWorker
 from bot.jobs.queue import JobQueue
@@ -222,6 +224,12 @@ async def rerun_deferred(tenants: Tenants) -> int:
     return sum([await tenant.webhook.rerun_deferred() for tenant in tenants])
 
 
+SETTINGS_CHECK_INTERVAL = 60.0
+"""Seconds between two looks for notifications whose missing setting is now set."""
+DIGEST_INTERVAL = 60.0
+"""Seconds between two looks at whether a community's daily digest is due."""
+
+
 def _live_catalog(accounts: Accounts, community_id: str) -> Catalog | None:
     try:
         return accounts[community_id].catalog.current
@@ -251,7 +259,9 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
     * broadcasts: ``BROADCAST_RATE`` and the pause after WeChat's 45009 are one
       budget per official account, kept in memory by one sender; every process
       sending would multiply the rate WeChat sees;
-    * the ledger's purge: one DELETE of old rows is enough.
+    * the ledger's purge: one DELETE of old rows is enough;
+    * putting back notifications whose missing setting is now set: the process that
+      sends them is the one whose environment counts.
     """
     settings = app[keys.SETTINGS]
     sessionmaker = app[keys.SESSIONMAKER]
@@ -275,6 +285,28 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
         scheduler = JobQueue(gate=lambda: leadership.is_leader)
         scheduler.every(settings.scheduler_interval, "reminders", runner.run_once)
         scheduler.every(settings.scheduler_interval, "outbox", worker.run_once, leader_only=True)
+        # Next to the outbox, in the process that sends it: rows that failed for want
+        # of a setting are put back once this process has it (checked at start-up too).
+        settings_check = SettingsCheck(
+            sessionmaker, lambda: [t.id for t in tenants], app[keys.CLOCK]
+        )
+        scheduler.every(
+            SETTINGS_CHECK_INTERVAL,
+            "delivery-settings",
+            settings_check.run_once,
+            leader_only=True,
+            at_start=True,
+        )
+        # In every process: the day's digest is claimed by its key, so it goes out once.
+        digest = Digest(
+            sessionmaker,
+            lambda community: _live_catalog(tenants.accounts, community),
+            lambda: [t.id for t in tenants],
+            app[keys.POLICY],
+            app[keys.CLOCK],
+            settings.digest_at,
+        )
+        scheduler.every(DIGEST_INTERVAL, "daily-digest", digest.run_once)
         holds = HoldRunner(
             sessionmaker,
             lambda community: _live_catalog(tenants.accounts, community),

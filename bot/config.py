@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import ipaddress
 import re
 from pathlib import Path
@@ -109,6 +110,9 @@ class Settings(BaseSettings):
     session_reminder_time: str = "20:00"
     """Local time, the evening before a booked slot, of the reminder to the resident (the
     variable keeps its published name, SESSION_REMINDER_TIME)."""
+    digest_time: str = "09:00"
+    """Local time of the daily digest to staff (stuck orders, notifications not
+    delivered); after the quiet hours if it falls in them. Empty: no digest."""
     working_hours: str = "09:00-18:00"
     """The working day for SLA clocks (Monday-Friday and 调休 days, not holidays)."""
     quiet_hours: str = "22:00-08:00"
@@ -209,6 +213,21 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"'{value}': expected HH:MM, e.g. 20:00") from None
         return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, value: str) -> str:
+        if value.strip():
+            try:
+                dt.time.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(f"'{value}': expected HH:MM, e.g. 09:00, or empty") from None
+        return value.strip()
+
+    @property
+    def digest_at(self) -> dt.time | None:
+        """``DIGEST_TIME`` as a time of day; None when there is no digest."""
+        return dt.time.fromisoformat(self.digest_time) if self.digest_time else None
 
     @field_validator("evaluation_weights")
     @classmethod

@@ -3,7 +3,9 @@ the honest outcomes: 办不了 (with a reason), 不归我管 (back to staff to r
 退单 (also 退回; with a reason, until staff approve it the order stays the unit's).
 
 Only bound members may act, and only on their own unit's orders; every action goes
-through the order domain, and the resident is told (through the outbox).
+through the order domain, and the resident is told (through the outbox). Binding
+sends the new member the unit's notifications of open orders that failed because
+nobody was bound yet.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from bot.wechat.inbound import Incoming
 from handlers import texts
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
-from storage.repositories import ordering
+from storage.repositories import deliveries, ordering
 from storage.repositories import units as repo
 
 router = Router("units")
@@ -44,6 +46,11 @@ async def bind(msg: Incoming, ctx: Context, args: str) -> str:
         async with ctx.sessionmaker.begin() as session:
             unit = await repo.redeem(session, ctx.community_id, args.split()[0], msg.openid)
             name = unit.name
+            # What failed for want of a bound member goes to this one, in the binding's
+            # own transaction: bound and not told is never the outcome.
+            await deliveries.resend_to_new_member(
+                session, ctx.community_id, unit.key, msg.openid, ctx.clock.now()
+            )
     except repo.InviteError as refused:
         return texts.bind_refused(refused.reason)
     return texts.bound(name)

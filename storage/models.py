@@ -142,7 +142,10 @@ class OutboxMessage(Base):
     """A notification to deliver, written in the transaction of the change behind it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "order_id", "status"),  # an order's undelivered notifications
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[str] = mapped_column(String(64))
@@ -162,6 +165,11 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    """The order the notification is about; None for messages about no order."""
+    cause: Mapped[str | None] = mapped_column(String(64))
+    """Why it was not delivered, as a code (``bot.jobs.failures.CAUSES``): set with
+    ``failed`` or ``unknown``, cleared once it is sent."""
 
 
 class Broadcast(Base):

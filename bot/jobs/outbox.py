@@ -79,7 +79,15 @@ RETRY_CAP = 3600.0
 
 
 class Permanent(Exception):
-    """A delivery that retrying cannot fix (no such URL configured, not following)."""
+    """A delivery that retrying cannot fix (no such URL configured, not following).
+
+    ``cause`` says why as a code (``bot.jobs.failures.CAUSES``): kept on the row, it
+    tells staff in plain words and decides what sends the row again (a member
+    binding, the setting appearing)."""
+
+    def __init__(self, message: str, cause: str = "refused") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -265,12 +273,13 @@ class OutboxWorker:
         """Send one message and record the outcome; when it is to be tried again."""
         error: str | None = None
         permanent = ambiguous = False
+        cause = "gave_up"
         try:
             if channel is None:
-                raise Permanent(f"unknown channel '{message.channel}'")
+                raise Permanent(f"unknown channel '{message.channel}'", "channel")
             await channel.deliver(message)
         except Permanent as exc:
-            error, permanent = str(exc), True
+            error, permanent, cause = str(exc), True, exc.cause
         except Exception as exc:  # network, HTTP status, WeChat errcodes
             error = describe(exc)
             ambiguous = channel is not None and not channel.repeatable and may_have_arrived(exc)
@@ -286,7 +295,9 @@ class OutboxWorker:
                     await repo.mark_unknown(session, message.id, error)
                 else:
                     retry_at = None if give_up else now + self._retry_in(message.attempts)
-                    await repo.mark_failed(session, message.id, error, retry_at=retry_at)
+                    await repo.mark_failed(
+                        session, message.id, error, retry_at=retry_at, cause=cause
+                    )
         if error is None:
             return None
         if ambiguous:
@@ -368,14 +379,16 @@ class OutboxWorker:
             fresh=False,  # a repeat is deduped by the key
         ) as response:
             if 400 <= response.status < 500 and response.status not in (408, 429):
-                raise Permanent(f"HTTP {response.status} from {channel['url']}")
+                raise Permanent(f"HTTP {response.status} from {channel['url']}", "refused")
             response.raise_for_status()
 
     def _account(self, message: repo.Claimed) -> ResidentAccount:
         try:
             return self._accounts(message.community_id)
         except LookupError:
-            raise Permanent(f"community '{message.community_id}' is not served here") from None
+            raise Permanent(
+                f"community '{message.community_id}' is not served here", "community"
+            ) from None
 
     async def _wechat_unit(self, message: repo.Claimed) -> None:
         member = message.payload.get("member")
@@ -395,7 +408,7 @@ class OutboxWorker:
                 )
             )
         if not members:
-            raise Permanent(f"unit '{message.target}' has no bound members yet")
+            raise Permanent(f"unit '{message.target}' has no bound members yet", "no_member")
         for openid in members:  # a row enqueued before per-member rows existed
             await self._to_member(openid, message)
 
@@ -418,7 +431,8 @@ class OutboxWorker:
             except WindowClosed:
                 if not (template and isinstance(cs, TemplateSender)):
                     raise Permanent(
-                        "45015: outside the 48-hour window and no WECHAT_RESIDENT_TEMPLATE_ID"
+                        "45015: outside the 48-hour window and no WECHAT_RESIDENT_TEMPLATE_ID",
+                        "window_closed",
                     ) from None
                 data = {"first": "社区服务提醒", "remark": message.payload["text"]}
                 await cs.send_template(message.target, template, data)
@@ -427,7 +441,9 @@ class OutboxWorker:
                 await set_following(
                     session, message.community_id, message.target, False, now=self._clock.now()
                 )
-            raise Permanent("43004: the resident no longer follows the account") from None
+            raise Permanent(
+                "43004: the resident no longer follows the account", "not_following"
+            ) from None
 
 
 def _sf_string(value: str) -> str:
@@ -439,7 +455,7 @@ def _sf_string(value: str) -> str:
 def _env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
-        raise Permanent(f"environment variable {name} is not set")
+        raise Permanent(f"environment variable {name} is not set", f"setting:{name}")
     return value
 
 

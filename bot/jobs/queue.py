@@ -17,6 +17,7 @@ in one place say why where they are registered (``bot.app.scheduler_context``).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -58,12 +59,21 @@ class JobQueue:
         self._stopping = False
         self._leader_only: set[str] = set()
 
-    def every(self, seconds: float, name: str, job: Job, *, leader_only: bool = False) -> None:
+    def every(
+        self,
+        seconds: float,
+        name: str,
+        job: Job,
+        *,
+        leader_only: bool = False,
+        at_start: bool = False,
+    ) -> None:
         """Run ``job`` every ``seconds``, one run at a time; ``name`` identifies it.
 
         ``leader_only``: only in the process that holds the leadership, for work that
         must happen in one place (say why where it is registered); otherwise in every
-        process, leader or not."""
+        process, leader or not. ``at_start``: the first run as soon as the queue
+        starts, not ``seconds`` later."""
         if name in self._jobs:
             raise ValueError(f"a job named {name!r} is registered already")
         self._jobs[name] = job
@@ -78,6 +88,7 @@ class JobQueue:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
+            **({"next_run_time": dt.datetime.now(dt.UTC)} if at_start else {}),
         )
 
     async def tick(self, name: str) -> object:

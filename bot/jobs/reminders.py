@@ -151,7 +151,7 @@ class ReminderRunner(RowJob[models.Reminder, Batch]):
                 f"订单号 {code} 派单后还没有接单，请尽快回复“接单 {code}”。",
             ]
             await effects.notify_unit(
-                session, catalog, facts.unit, f"remind:{reminder.id}", "催办", lines
+                session, catalog, facts.unit, f"remind:{reminder.id}", "催办", lines, order.id
             )
             return True
         if reminder.kind == "escalate":
@@ -182,7 +182,14 @@ class ReminderRunner(RowJob[models.Reminder, Batch]):
                 text += facts.item.next_steps
             text += "去不了的话直接回复“去不了了”，把名额让给别人。"
             await effects.notify_resident(
-                session, catalog, self._policy, facts.openid, f"eve:{reminder.id}", text, now
+                session,
+                catalog,
+                self._policy,
+                facts.openid,
+                f"eve:{reminder.id}",
+                text,
+                now,
+                order.id,
             )
             return True
         if reminder.kind == "rate_ask":
@@ -196,7 +203,14 @@ class ReminderRunner(RowJob[models.Reminder, Batch]):
                 "愿意的话也可以打个分（1到5分），不打也没关系。"
             )
             await effects.notify_resident(
-                session, catalog, self._policy, facts.openid, f"rate:{reminder.id}", text, now
+                session,
+                catalog,
+                self._policy,
+                facts.openid,
+                f"rate:{reminder.id}",
+                text,
+                now,
+                order.id,
             )
             return True
         if reminder.kind == effects.FOLLOWUP_AGAIN:

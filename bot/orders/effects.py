@@ -104,13 +104,21 @@ async def order_placed(
         f"不归贵单位管请回复“不归我管 {order.code}”，办不了请回复“办不了 {order.code} 原因”。"
     )
     event = facts.event_id
-    await notify_unit(session, catalog, facts.unit, f"placed:{order.code}:{event}", "新订单", lines)
+    await notify_unit(
+        session, catalog, facts.unit, f"placed:{order.code}:{event}", "新订单", lines, order.id
+    )
     for co_unit in item.co_units:
         lead = facts.unit_name
         co_lines = [f"【协办】{item.title}（{lead}牵头）", f"订单号：{order.code}"]
         co_lines += _details(catalog, facts)
         await notify_unit(
-            session, catalog, co_unit, f"co:{order.code}:{event}:{co_unit}", "协办订单", co_lines
+            session,
+            catalog,
+            co_unit,
+            f"co:{order.code}:{event}:{co_unit}",
+            "协办订单",
+            co_lines,
+            order.id,
         )
 
     worktime = policy.worktime(catalog)
@@ -153,7 +161,7 @@ async def order_cancelled(
     why = "居民已取消这个订单" if by_resident else "这个订单已取消"
     lines = [f"【取消】{facts.item.title} 订单号：{order.code}", f"{why}，不用再上门了。"]
     key = f"cancelled:{order.code}:{facts.event_id}"
-    await notify_unit(session, catalog, facts.unit, key, "订单取消", lines)
+    await notify_unit(session, catalog, facts.unit, key, "订单取消", lines, order.id)
 
 
 async def order_escalated(
@@ -165,7 +173,7 @@ async def order_escalated(
     said = f"{unit}{reason or '超时未接单'}" if overdue else f"督办说明：{reason or '未填写'}"
     lines = [f"【督办】{facts.item.title} 订单号：{facts.order.code}", f"{said}，请社区协调处理。"]
     key = f"escalate:{facts.order.code}:{facts.event_id}"
-    await notify_staff(session, catalog, key, lines, facts.item)
+    await notify_staff(session, catalog, key, lines, facts.item, facts.order.id)
 
 
 FOLLOWUP_QUESTION = "问题解决了吗？回复“解决了”或“没解决”就行。"
@@ -207,7 +215,14 @@ async def order_changed(
         if new is OrderStatus.NOT_POSSIBLE and note:
             text += f"\n单位说明：{note}"
         await notify_resident(
-            session, catalog, policy, facts.openid, f"{new.value}:{order.code}:{event}", text, now
+            session,
+            catalog,
+            policy,
+            facts.openid,
+            f"{new.value}:{order.code}:{event}",
+            text,
+            now,
+            order.id,
         )
     if new is OrderStatus.COMPLETED and facts.openid is not None:
         await reminders.schedule(
@@ -237,33 +252,41 @@ async def order_changed(
             f"请尽快再去看看，办好后回复“完成 {order.code} 办理情况”。",
         ]
         await notify_unit(
-            session, catalog, facts.unit, f"reopened:{order.code}:{event}", "重办", lines
+            session, catalog, facts.unit, f"reopened:{order.code}:{event}", "重办", lines, order.id
         )
         staff = [
             f"【重办】{title}",
             f"居民说{unit}办的还没解决：{note or '未说明'}，已交回{unit}。",
         ]
-        await notify_staff(session, catalog, f"reopened:{order.code}:{event}", staff, item)
+        await notify_staff(
+            session, catalog, f"reopened:{order.code}:{event}", staff, item, order.id
+        )
     elif new is OrderStatus.NOT_POSSIBLE:
         lines = [f"【办不了】{title}", f"{unit}说办不了：{note or '未说明原因'}，居民已收到说明。"]
-        await notify_staff(session, catalog, f"not_possible:{order.code}:{event}", lines, item)
+        await notify_staff(
+            session, catalog, f"not_possible:{order.code}:{event}", lines, item, order.id
+        )
     elif new is OrderStatus.MISROUTED:
         lines = [
             f"【待改派】{title}",
             f"{unit}说这件事不归他们管：{note or '未说明'}。请在工作台改派给合适的单位。",
         ]
-        await notify_staff(session, catalog, f"misrouted:{order.code}:{event}", lines, item)
+        await notify_staff(
+            session, catalog, f"misrouted:{order.code}:{event}", lines, item, order.id
+        )
     elif new is OrderStatus.RETURN_ASKED:
         lines = [
             f"【退单申请】{title}",
             f"{unit}申请退单：{note or '未说明原因'}。",
             "请在工作台审核：同意后改派，不同意则仍由该单位办理。",
         ]
-        await notify_staff(session, catalog, f"return_asked:{order.code}:{event}", lines, item)
+        await notify_staff(
+            session, catalog, f"return_asked:{order.code}:{event}", lines, item, order.id
+        )
     elif new is OrderStatus.RETURNED:
         lines = [f"【退单已同意】{title}", "社区同意了退单，这个订单不用再办了，谢谢。"]
         await notify_unit(
-            session, catalog, facts.unit, f"returned:{order.code}:{event}", "退单", lines
+            session, catalog, facts.unit, f"returned:{order.code}:{event}", "退单", lines, order.id
         )
 
 
@@ -278,15 +301,22 @@ async def return_refused(
         "订单仍由贵单位办理，有困难请联系社区。",
     ]
     key = f"return_refused:{order.code}:{facts.event_id}"
-    await notify_unit(session, catalog, facts.unit, key, "退单", lines)
+    await notify_unit(session, catalog, facts.unit, key, "退单", lines, order.id)
 
 
 async def notify_unit(
-    session: AsyncSession, catalog: Catalog, unit_id: str, key: str, title: str, lines: list[str]
+    session: AsyncSession,
+    catalog: Catalog,
+    unit_id: str,
+    key: str,
+    title: str,
+    lines: list[str],
+    order_id: int | None = None,
 ) -> None:
     """One outbox row per channel the unit declared (log when it declared none); for
     the ``wechat`` channel, one row per bound member, so that a failure to reach one
-    member is retried for that member alone."""
+    member is retried for that member alone. ``order_id``: the order it is about (a
+    failure to deliver it is shown on the order, see ``bot.jobs.failures``)."""
     unit = catalog.find_unit(unit_id)
     if unit is None:  # retired from the catalog: its bound members, if any, still hear
         channels: list[dict[str, Any]] = [{"type": "wechat"}]
@@ -307,11 +337,17 @@ async def notify_unit(
                 channel=str(channel["type"]),
                 target=unit_id,
                 payload={"title": title, "text": text, "channel": channel, "member": member},
+                order_id=order_id,
             )
 
 
 async def notify_staff(
-    session: AsyncSession, catalog: Catalog, key: str, lines: list[str], item: Item | None = None
+    session: AsyncSession,
+    catalog: Catalog,
+    key: str,
+    lines: list[str],
+    item: Item | None = None,
+    order_id: int | None = None,
 ) -> None:
     """Alert community staff: the community's own unit (kind 社区), else the log.
 
@@ -327,9 +363,10 @@ async def notify_staff(
             channel="log",
             target="staff",
             payload={"title": "提醒", "text": "\n".join(lines), "channel": {"type": "log"}},
+            order_id=order_id,
         )
         return
-    await notify_unit(session, catalog, staff.id, key, "提醒", lines)
+    await notify_unit(session, catalog, staff.id, key, "提醒", lines, order_id)
 
 
 async def notify_resident(
@@ -340,6 +377,7 @@ async def notify_resident(
     key: str,
     text: str,
     now: dt.datetime,
+    order_id: int | None = None,
 ) -> None:
     """A message to a resident, held back until the quiet hours end."""
     await outbox.enqueue(
@@ -350,6 +388,7 @@ async def notify_resident(
         target=openid,
         payload={"text": text},
         not_before=policy.worktime(catalog).after_quiet_hours(now),
+        order_id=order_id,
     )
 
 

@@ -27,6 +27,7 @@ from yarl import URL
 from bot import keys
 from bot.orders import domain, effects
 from bot.spreadsheets import csv_bytes, xlsx_bytes
+from bot.web import deliveries
 from bot.web.auth import checked_form, require
 from bot.web.params import path_id, query_int, whole_number
 from bot.web.scope import catalog_of
@@ -36,6 +37,7 @@ from catalog.normalize import normalize
 from catalog.schema import SLOT_QUESTION
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
+from storage.repositories import deliveries as repo_deliveries
 from storage.repositories import ordering, remarks
 from storage.repositories.evaluation import unit_months
 from storage.repositories.proxy import ProxyOrderError
@@ -48,6 +50,7 @@ STAFF = ("staff", "admin")
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
+    deliveries.setup(app)
     app[keys.LINKS].extend(
         [
             keys.Link(
@@ -108,6 +111,8 @@ async def _board(
         waiting=await _waiting_for_staff(request, user),
         **await _orders(request, user, "/console"),
     )
+    async with request.app[keys.READER]() as session:
+        context["undelivered_total"] = await deliveries.front_count(session, user.community_id)
     status = 400 if problem else 200
     return aiohttp_jinja2.render_template("console.html", request, context, status=status)
 
@@ -237,6 +242,7 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
     item_key = query_args.get("item") or None
     grid = query_args.get("grid") or None
     day = query_args.get("date") or None
+    undelivered = query_args.get("undelivered") == "1" and user.role != "unit"
     zone = _zone(request, user)
     conditions = [models.Order.community_id == user.community_id]
     if status:
@@ -250,6 +256,8 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
     if day:
         start, end = _local_day(day, zone)
         conditions += [models.Order.created_at >= start, models.Order.created_at < end]
+    if undelivered:
+        conditions.append(repo_deliveries.undelivered_condition(user.community_id))
 
     def board_query(*columns: Any) -> Any:
         query = (
@@ -275,6 +283,7 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
                 .offset((page - 1) * PAGE_SIZE)
             )
         ).all()
+        not_delivered = await deliveries.board_counts(session, [row[0].id for row in rows])
     catalog = catalog_of(request, user)
     grid_names = {g.id: g.name for g in catalog.document.community.grids}
     orders = []
@@ -290,6 +299,7 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
                 "created": f"{local:%Y-%m-%d %H:%M}",
                 "grid": grid_names.get(order.grid_key or "", ""),
                 "confidential": confidential,
+                "undelivered": not_delivered.get(order.id, 0),
             }
         )
 
@@ -305,7 +315,14 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
             "previous": page_link(page - 1) if page > 1 else None,
             "next": page_link(page + 1) if page < pages else None,
         },
-        "filters": {"status": status, "unit": unit, "item": item_key, "grid": grid, "date": day},
+        "filters": {
+            "status": status,
+            "unit": unit,
+            "item": item_key,
+            "grid": grid,
+            "date": day,
+            "undelivered": undelivered,
+        },
         "statuses": [(s.value, s.label) for s in OrderStatus],
         "units": [(u.id, u.name) for u in catalog.units],
         "grids": [(g.id, g.name) for g in catalog.document.community.grids],
@@ -352,6 +369,9 @@ async def _order_page(
                 .order_by(models.OrderEvent.at, models.OrderEvent.id)
             )
         ).all()
+        not_delivered = (
+            await deliveries.for_order(session, order.id, zone) if user.role in STAFF else []
+        )
     catalog = catalog_of(request, user)
     context = _context(
         request,
@@ -378,6 +398,7 @@ async def _order_page(
         placeholders=PLACEHOLDERS,
         asked_return=_asked_return(events) if order.status == OrderStatus.RETURN_ASKED else None,
         answers=_answers(facts.item, order.answers or {}),
+        deliveries=not_delivered,
     )
     return aiohttp_jinja2.render_template("order.html", request, context, status=status)
 
@@ -813,6 +834,7 @@ ACTIONS_ZH = {
     "broadcast": "安排推送",
     "catalog_import": "导入服务清单",
     "learn": "学习箱",
+    "resend": "重新发送通知",
     **LABELS,
 }
 """The audit log's actions (recorded in English, for operators) as staff say them."""

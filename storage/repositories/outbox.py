@@ -65,10 +65,13 @@ async def enqueue(
     target: str,
     payload: dict[str, Any],
     not_before: dt.datetime | None = None,
-) -> None:
+    order_id: int | None = None,
+) -> bool:
+    """Whether the row is new (False: a notification with this key was enqueued
+    before, and this one is dropped)."""
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     now = utcnow()
-    await session.execute(
+    written = await session.scalar(
         insert(OutboxMessage)
         .values(
             community_id=community_id,
@@ -80,9 +83,12 @@ async def enqueue(
             attempts=0,
             next_attempt_at=not_before or now,
             created_at=now,
+            order_id=order_id,
         )
         .on_conflict_do_nothing(index_elements=[OutboxMessage.key])
+        .returning(OutboxMessage.id)
     )
+    return written is not None
 
 
 async def claim_due(
@@ -192,7 +198,7 @@ async def settle_abandoned(session: AsyncSession, *, now: dt.datetime) -> int:
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == "sending", OutboxMessage.next_attempt_at <= now)
-        .values(status="unknown", last_error=ABANDONED)
+        .values(status="unknown", last_error=ABANDONED, cause="abandoned")
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -201,18 +207,24 @@ async def mark_sent(session: AsyncSession, message_id: int, *, now: dt.datetime)
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
-        .values(status="sent", sent_at=now, last_error=None)
+        .values(status="sent", sent_at=now, last_error=None, cause=None)
     )
 
 
 async def mark_failed(
-    session: AsyncSession, message_id: int, error: str, *, retry_at: dt.datetime | None
+    session: AsyncSession,
+    message_id: int,
+    error: str,
+    *,
+    retry_at: dt.datetime | None,
+    cause: str = "gave_up",
 ) -> None:
     """Record a failed attempt that certainly did not arrive: retry at ``retry_at``,
-    or give up (None)."""
+    or give up (None) for ``cause`` (``bot.jobs.failures.CAUSES``)."""
     values: dict[str, Any] = {"last_error": error[:1000]}
     if retry_at is None:
         values["status"] = "failed"
+        values["cause"] = cause[:64]
     else:
         values["status"] = "pending"
         values["next_attempt_at"] = retry_at
@@ -226,7 +238,7 @@ async def mark_unknown(session: AsyncSession, message_id: int, error: str) -> No
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
-        .values(status="unknown", last_error=error[:1000])
+        .values(status="unknown", last_error=error[:1000], cause="unknown")
     )
 
 
