@@ -5,6 +5,7 @@ the public page's figures, definitions and grid board."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +337,38 @@ async def test_the_public_page_shows_figures_and_nothing_about_residents(
     assert "阳光物业" in page and "响应率" in page and "派单" in page
     assert "13899990000" not in page and "水管爆了" not in page and "o_pub" not in page
     assert "1栋" not in page
+
+
+async def test_the_public_page_shows_no_failure_for_an_order_minutes_old(
+    db_url: str, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """Ordered through the webhook a moment ago: the 公示 page showed 响应率 0.0% /
+    解决率 0.0%. Now: one order 未到期, no rate, and how each rate is computed. Once
+    its promises have run out (the order aged by ten days), it counts as a failure.
+
+    (Order events are stamped by the database's clock, not the app's, so the order is
+    aged in the database rather than by a fake clock.)"""
+    from tests.webhook_app import start
+
+    wechat = await start(
+        aiohttp_client, db_url, catalog_path=write_catalog(tmp_path), evaluation_min_sample=1
+    )
+    await say(wechat, "o_pub", "水管爆了", "1栋", "13899990000", "确认")
+
+    async def property_figures() -> str:
+        page = await (await wechat.client.get("/public")).text()
+        return page.split("<h3>阳光物业")[1].split("</table>")[0]
+
+    card = await property_figures()
+    assert "0.0%" not in card, card
+    assert re.search(r"<td>\d{4}-\d\d</td><td>1</td><td>1</td>", card), card  # 1 单, 1 未到期
+    assert card.count("样本不足") == 3, card
+    page = await (await wechat.client.get("/public")).text()
+    assert "响应率 = 按时接单的单数" in page and "工作小时" in page
+
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        for event in await session.scalars(select(models.OrderEvent)):
+            event.at -= dt.timedelta(days=10)
+    card = await property_figures()
+    assert "<td>1</td><td>0</td>" in card, card  # nothing pending any more
+    assert '0.0%<span class="sample">1单</span>' in card, card  # not accepted in time
