@@ -21,6 +21,12 @@ def month_label(month: str, first: bool = False) -> str:
     return f"{year}年{int(number)}月" if first or number == "01" else f"{int(number)}月"
 
 
+def _heading(title: str) -> str:
+    return (
+        f'<text x="4" y="18" font-size="15" font-weight="bold" fill="#333">{escape(title)}</text>'
+    )
+
+
 def _colour(index: int) -> str:
     return COLOURS[index % len(COLOURS)]
 
@@ -29,7 +35,7 @@ def line_chart(
     title: str, months: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]]
 ) -> Markup:
     """One line per series over ``months`` (values in percent, None: a gap)."""
-    left, right, top, bottom = 44, 12, 12, 28
+    left, right, top, bottom = 44, 12, 36, 28
     width, plot_height = 600, 180
     legend_rows = (len(series) + 2) // 3
     height = top + plot_height + bottom + 20 * legend_rows
@@ -46,6 +52,7 @@ def line_chart(
         f'<svg class="chart line" viewBox="0 0 {width} {height}" width="100%" '
         f'role="img" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
+        _heading(title),
     ]
     for level in (0, 25, 50, 75, 100):
         parts.append(
@@ -94,8 +101,8 @@ def bar_chart(
     title: str, measures: Sequence[str], groups: Sequence[tuple[str, Sequence[float | None]]]
 ) -> Markup:
     """Horizontal bars: a group per unit, a bar per measure (percent; None: 样本不足)."""
-    label_width, right, top = 150, 56, 8
-    width = 600
+    label_width, right, top = 120, 44, 32
+    width = 440
     bar, gap = 12, 14
     group_height = bar * len(measures) + gap
     legend_top = top + group_height * len(groups) + 4
@@ -105,6 +112,7 @@ def bar_chart(
         f'<svg class="chart bars" viewBox="0 0 {width} {height}" width="100%" '
         f'role="img" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
+        _heading(title),
     ]
     for level in (0, 50, 100):
         gx = label_width + plot_width * level / 100
@@ -134,7 +142,7 @@ def bar_chart(
                 f'fill="#333">{value:.0f}%</text>'
             )
     for m, measure in enumerate(measures):
-        lx = label_width + m * 110
+        lx = label_width + m * 90
         parts.append(
             f'<rect x="{lx}" y="{legend_top + 6}" width="14" height="10" fill="{_colour(m)}"/>'
             f'<text x="{lx + 20}" y="{legend_top + 15}" font-size="12" '
