@@ -214,26 +214,13 @@ async def test_an_order_accepted_in_time_counts_at_once(
     sessionmaker: Sessions, catalog_imported: None
 ) -> None:
     async with sessionmaker.begin() as session:
+        dispatched = ("2026-12-07 10:00", "dispatched")
         await add_orders(
             session,
             "home-repair",
             [
-                (
-                    "Q00001",
-                    None,
-                    [("2026-12-07 10:00", "dispatched"), ("2026-12-07 10:30", "accepted")],
-                )
-            ],
-        )
-        await add_orders(
-            session,
-            "home-repair",
-            [
-                (
-                    "Q00002",
-                    None,
-                    [("2026-12-07 10:00", "dispatched"), ("2026-12-07 10:10", "cancelled")],
-                )
+                ("Q00001", None, [dispatched, ("2026-12-07 10:30", "accepted")]),
+                ("Q00002", None, [dispatched, ("2026-12-07 10:10", "cancelled")]),
             ],
         )
     async with sessionmaker() as session:
