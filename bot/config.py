@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     'unknown'. Longer than any one send, retries included."""
     evaluation_weights: str = "0.1,0.5,0.4"
     """Weights of 响应率, 解决率, 满意率 in the evaluation's composite score."""
+    evaluation_min_sample: int = Field(default=5, ge=1, le=1000)
+    """Orders a rate needs (in a month, or the period shown) before it is given and the
+    unit ranked; fewer show 样本不足: one order would make a rate 0 % or 100 %."""
+    complete_within_hours: float = Field(default=27.0, gt=0)
+    """Working hours after dispatch by which an order should be completed (three
+    working days): until then an open order does not count against 解决率."""
     wechat_resident_template_id: str | None = None
     """Template for messages to residents outside WeChat's 48-hour window."""
 

@@ -136,3 +136,31 @@ async def test_staff_cannot_file_a_confidential_report_by_posting_its_hidden_id(
             .where(models.Item.key == "integrity-report")
         )
     assert reports == 1  # only the resident's own
+
+
+def grid_board(page: str) -> list[tuple[str, int, int, int]]:
+    """The 公示 page's per-grid rows: (grid, open, completed this month, completed)."""
+    table = page.split('class="figures grids"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td></tr>", table)
+    return [(name, int(a), int(b), int(c)) for name, a, b, c in rows]
+
+
+async def test_the_public_grid_board_counts_no_confidential_report(site: Site) -> None:
+    """The resident's repair and confidential report are both open (and both from 1栋,
+    第一网格): the board counts one open order in all, and no figure of it names a
+    resident, a building or an order."""
+    wechat, repair, secret = site
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        # Put the report in the repair's grid, so a count of it could show there.
+        grid = await session.scalar(
+            select(models.Order.grid_key).where(models.Order.code == repair)
+        )
+        order = await session.scalar(select(models.Order).where(models.Order.code == secret))
+        assert order is not None and grid is not None
+        order.grid_key = grid
+    page = await (await wechat.client.get("/public")).text()
+    board = grid_board(page)
+    assert ("第一网格", 1, 0, 0) in board, board
+    assert sum(row[1] for row in board) == 1, board
+    for private in ("13899990000", "o_res", "1栋", repair, secret, "廉情", "收红包", "g1"):
+        assert private not in page, private

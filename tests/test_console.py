@@ -301,7 +301,8 @@ async def test_evaluation_exports_and_the_units_own_figures(
     assert rows[0][:4] == ("月份", "单位ID", "单位", "派单")
     assert any(r[1] == "property" and r[3] == 1 for r in rows[1:])
     page = await (await staff.get("/console/evaluation")).text()
-    assert "综合得分趋势" in page and "<polyline" in page
+    # One order is too few to draw or rank (the minimum sample is five).
+    assert "暂时画不出图" in page and "<svg" not in page and "样本不足" in page
     await staff.close()
     unit = await login(wechat, "property1")
     portal = await (await unit.get("/portal")).text()

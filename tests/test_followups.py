@@ -5,6 +5,7 @@ stops the reminder; the second 回访 comes once; staff approve or refuse a 退�
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ import aiohttp
 
 from bot import keys
 from storage.order_status import OrderStatus
-from storage.repositories.evaluation import unit_months
+from storage.repositories.evaluation import Rules, unit_months
 from tests.fake_clock import FakeClock
 from tests.ordering_catalog import write_catalog
 from tests.test_console import add_user, csrf_of, login
@@ -36,7 +37,9 @@ async def completed(wechat: WeChatServer, db_url: str, resident: str, worker: st
 
 async def resolution(wechat: WeChatServer) -> float | None:
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
-        [month] = await unit_months(session, "testville", ZONE, unit="property")
+        # One order: the minimum sample is 1 here, so its rate is shown.
+        rules = Rules(now=dt.datetime.now(dt.UTC), min_sample=1)
+        [month] = await unit_months(session, "testville", ZONE, rules, unit="property")
     return month.resolution_rate
 
 

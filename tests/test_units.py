@@ -19,7 +19,7 @@ from bot.orders import domain
 from storage import models
 from storage.order_status import OrderStatus
 from storage.repositories import units as repo
-from storage.repositories.evaluation import unit_months
+from storage.repositories.evaluation import Rules, unit_months
 from tests.ordering_catalog import write_catalog
 from tests.test_ordering import CODE, move, orders_of, say
 from tests.webhook_app import Client, start
@@ -188,7 +188,9 @@ async def test_not_ours_goes_back_to_staff_and_is_not_counted_against_the_unit(
     assert any("更合适的单位" in t for t in await outbox_texts(wechat, "o_where"))
     app = wechat.client.app
     async with app[keys.SESSIONMAKER]() as session:
-        months = await unit_months(session, "testville", ZoneInfo("Asia/Shanghai"))
+        months = await unit_months(
+            session, "testville", ZoneInfo("Asia/Shanghai"), Rules(now=dt.datetime.now(dt.UTC))
+        )
     assert [m for m in months if m.unit == "property"] == []  # not the unit's to count
     # Staff re-dispatch it: the new unit is told as of a new order.
     async with app[keys.SESSIONMAKER].begin() as session:

@@ -27,7 +27,7 @@ from yarl import URL
 from bot import keys
 from bot.orders import domain, effects
 from bot.spreadsheets import csv_bytes, xlsx_bytes
-from bot.web import deliveries
+from bot.web import deliveries, figures
 from bot.web.auth import checked_form, require
 from bot.web.params import path_id, query_int, whole_number
 from bot.web.scope import catalog_of
@@ -212,6 +212,7 @@ async def portal(request: web.Request) -> dict[str, Any]:
             session,
             user.community_id,
             _zone(request, user),
+            figures.rules(request.app, catalog),
             unit=user.unit_key,
             include_confidential=True,  # the unit's own orders, confidential ones too
         )
@@ -221,6 +222,7 @@ async def portal(request: web.Request) -> dict[str, Any]:
         user,
         services=[i.title for i in catalog.items if i.unit == user.unit_key],
         figures=[m.as_row(weights) for m in months][:6],
+        min_sample=request.app[keys.SETTINGS].evaluation_min_sample,
         **await _orders(request, user, "/portal"),
     )
 
@@ -707,8 +709,9 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
     user = require(request, *STAFF)
     weights = request.app[keys.SETTINGS].evaluation_weights_tuple
     zone = _zone(request, user)
+    rules = figures.rules(request.app, catalog_of(request, user))
     async with request.app[keys.READER]() as session:
-        months = await unit_months(session, user.community_id, zone)
+        months = await unit_months(session, user.community_id, zone, rules)
         voices = await remarks.voices_by_unit(session, user.community_id)
         said = await remarks.recent_remarks(
             session, user.community_id, ("praise", "complaint"), limit=20
@@ -730,17 +733,36 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
             charset="utf-8",
             headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'},
         )
+    span = query_int(request, "months", label="统计时段", default=6, low=1, high=12)
+    if span not in figures.PERIODS:
+        raise web.HTTPBadRequest(text="统计时段请选一个月、近三个月、近半年或近一年。")
+    this_month = figures.last_months(rules.now, zone, 1)[0]
+    end = request.query.get("end", this_month)
+    if not MONTH.fullmatch(end) or end > this_month:
+        end = this_month
+    period = figures.last_months(rules.now, zone, span, end)
     context = _context(
         request,
         user,
-        rows=rows,
+        rows=[row for row in rows if row["month"] in period],
         weights=weights,
-        trends=_trends(rows),
+        min_sample=rules.min_sample,
+        complete_within=rules.complete_within_hours,
+        span=span,
+        periods=figures.PERIODS,
+        period=figures.period_label(period),
+        earlier=figures.shift_month(end, -span),
+        later=figures.shift_month(end, span) if end < this_month else None,
+        standings=figures.standings(months, period, weights),
+        charts=figures.charts(months, period, weights),
         voices=voices,
         said=[(r, f"{r.created_at.astimezone(zone):%m-%d %H:%M}") for r in said],
     )
     return aiohttp_jinja2.render_template("evaluation.html", request, context)
 
+
+MONTH = re.compile(r"20\d\d-(0[1-9]|1[0-2])")
+"""A month in the evaluation page's query (``end=2026-11``)."""
 
 EXPORT_HEADERS = {
     # Both files are opened by staff in a spreadsheet, so both say it in Chinese; the
@@ -755,37 +777,11 @@ EXPORT_HEADERS = {
     "avg_accept_hours": "平均接单(小时)",
     "avg_complete_hours": "平均办结(小时)",
     "composite": "综合得分",
+    "response_sample": "响应率计算单数",
+    "resolution_sample": "解决率计算单数",
+    "satisfaction_sample": "满意率计算单数",
+    "pending": "未到期单数",
 }
-
-
-def _trends(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Per unit, the composite score over its last 12 months as an SVG polyline."""
-    by_unit: dict[str, list[tuple[str, float]]] = {}
-    names: dict[str, str] = {}
-    for row in rows:
-        score = row["composite"]
-        if isinstance(score, int | float):
-            by_unit.setdefault(str(row["unit"]), []).append((str(row["month"]), float(score)))
-            names[str(row["unit"])] = str(row["unit_name"])
-    trends = []
-    for unit, points in by_unit.items():
-        points = sorted(points)[-12:]
-        width, height = 240, 60
-        step = width / max(len(points) - 1, 1)
-        line = " ".join(
-            f"{i * step:.1f},{height - score / 100 * height:.1f}"
-            for i, (_, score) in enumerate(points)
-        )
-        trends.append(
-            {
-                "unit": names[unit],
-                "points": line,
-                "first": points[0][0],
-                "last": points[-1][0],
-                "latest": points[-1][1],
-            }
-        )
-    return trends
 
 
 # --- audit -------------------------------------------------------------------------------

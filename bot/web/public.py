@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,10 +11,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bot import keys
+from bot.web import figures
 from bot.web.scope import named_tenant
 from storage import migrate
 from storage.engine import read_only_engine, write_refused
 from storage.repositories.evaluation import unit_months
+from storage.repositories.grid_board import GridCounts, grid_counts
 
 routes = web.RouteTableDef()
 
@@ -71,14 +74,21 @@ async def services(request: web.Request) -> dict[str, Any]:
 @routes.get("/public/{community}")
 @aiohttp_jinja2.template("disclosure.html")
 async def disclosure(request: web.Request) -> dict[str, Any]:
-    """公示: the contracted units, their promises and items, and their monthly figures
-    (the last six months). Nothing about residents: no names, phones or order texts."""
+    """公示: the contracted units, their promises and items, their monthly figures (the
+    last six months) with the number of orders behind each rate, how the rates are
+    computed, and a per-grid board of open and completed orders. Nothing about
+    residents: no names, phones, addresses or order texts; confidential items are in
+    no figure and no count."""
     catalog = named_tenant(request).catalog.current
     zone = ZoneInfo(catalog.document.community.timezone)
+    rules = figures.rules(request.app, catalog)
+    local = rules.now.astimezone(zone)
+    month_start = dt.datetime(local.year, local.month, 1, tzinfo=zone)
     async with request.app[keys.READER]() as session:
-        figures = await unit_months(session, catalog.community_id, zone)
+        months = await unit_months(session, catalog.community_id, zone, rules)
+        board = await grid_counts(session, catalog.community_id, month_start)
     by_unit: dict[str, list[dict[str, object]]] = {}
-    for month in figures:
+    for month in months:
         by_unit.setdefault(month.unit, []).append(month.as_row())
     units = []
     for unit in catalog.units:
@@ -87,11 +97,33 @@ async def disclosure(request: web.Request) -> dict[str, Any]:
                 "name": unit.name,
                 "kind": unit.kind,
                 "commitment": unit.commitment,
+                "accept_within": unit.accept_within_hours,
                 "services": [i.title for i in catalog.public_items() if i.unit == unit.id],
                 "months": by_unit.get(unit.id, [])[:6],
             }
         )
-    return {"community": catalog.community_name, "units": units}
+    grids = [(g.name, board.pop(g.id, None)) for g in catalog.document.community.grids]
+    # Orders without a grid, or of a grid the catalog no longer has, in one row.
+    rest = [board.pop(key) for key in list(board)]
+    if rest:
+        grids.append(
+            (
+                "未分网格",
+                GridCounts(
+                    open=sum(c.open for c in rest),
+                    completed_since=sum(c.completed_since for c in rest),
+                    completed=sum(c.completed for c in rest),
+                ),
+            )
+        )
+    return {
+        "community": catalog.community_name,
+        "units": units,
+        "grids": grids,
+        "month": f"{local.month}月",
+        "min_sample": rules.min_sample,
+        "complete_within": rules.complete_within_hours,
+    }
 
 
 @routes.get("/readyz")
