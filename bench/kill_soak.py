@@ -1061,6 +1061,14 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         dup,
     )
     row.notes.append(f"outbox statuses: {dict(sorted(statuses.items()))}")
+    keys_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row_ in outbox:
+        payload = _payload(row_)
+        to = payload.get("member") if row_["channel"] == "wechat" else row_["target"]
+        keys_of[(str(to), str(payload.get("text", "")))].append(f"{row_['key']} ({row_['status']})")
+    short = [m for m, n in wanted_msgs.items() if received[m] != n]
+    for m in short[:3]:
+        row.notes.append(f"{m[0]}: {wanted_msgs[m]} rows, {received[m]} received: {keys_of[m]}")
     rows.append(row)
 
     # Broadcast deliveries → received.
