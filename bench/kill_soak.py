@@ -204,7 +204,7 @@ def wave_item() -> str:
 
 
 SESSION_TIME = re.compile(r"\d+月\d+日（周.）\d\d:\d\d")
-"""A session's time as the replies name it (handlers.texts.session_label)."""
+"""A session's time as the replies name it (handlers.texts.slot_label)."""
 
 
 def session_time(starts_at: dt.datetime) -> str:
