@@ -710,7 +710,7 @@ async def _place(
             resident.name = resident.name or value
         elif question.kind == "building":
             resident.building = value
-            grid = _grid_of(ctx, value)
+            grid = grid_of(ctx, value)
             if grid is not None:
                 resident.grid_key = grid  # targets grid-wide broadcasts later
         elif question.kind == "people":
@@ -743,7 +743,7 @@ async def _place(
     return order
 
 
-def _grid_of(ctx: Context, building: str) -> str | None:
+def grid_of(ctx: Context, building: str) -> str | None:
     """The grid (网格) whose areas name the building: 七栋 and 7栋 alike, and 11栋 is
     not 1栋."""
     said = answers.arabic_numerals(building)
