@@ -97,5 +97,5 @@ async def recent(session: AsyncSession, community_id: str, limit: int = 50) -> l
             .where(NoticeAnswer.notice_id.in_([r.id for r in rows]))
             .group_by(NoticeAnswer.notice_id)
         )
-        counts = {n: (a, r) for n, a, r in found.tuples()}
+        counts = {n: (a, r) for n, a, r in found.all()}
     return [Listed(r, *counts.get(r.id, (0, 0))) for r in rows]
