@@ -14,6 +14,9 @@ The order is the order of precedence:
    messages with those words pass through it to the routers after it).
 3. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
    photos or places about an order placed a little earlier.
+   ``notices``: a notice staff published (5栋今日停水) answers a message about the same
+   thing from a resident there, once, before any order is taken; 报修 then still
+   places it (other messages pass through it to the routers after it).
 4. ``ordering``: the ordering conversation (the menu, requests for a service, then
    its states); ``dialogue``: what residents do besides ordering (greetings, thanks,
    outcomes of orders, ratings and cancellations in words, questions, complaints,
@@ -37,6 +40,7 @@ def routers() -> list[Router]:
         emergency,
         long_texts,
         media,
+        notices,
         ordering,
         orders,
         start,
@@ -45,7 +49,8 @@ def routers() -> list[Router]:
         waitlist,
     )
 
-    residents = [orders.router, ordering.router, dialogue.router, media.router]
+    later = [ordering.router, dialogue.router, media.router]
+    residents = [orders.router, notices.router(later), *later]
     return [
         emergency.router,
         long_texts.router,

@@ -722,7 +722,7 @@ async def _place(
             resident.name = resident.name or value
         elif question.kind == "building":
             resident.building = value
-            grid = _grid_of(ctx, value)
+            grid = grid_of(ctx, value)
             if grid is not None:
                 resident.grid_key = grid  # targets grid-wide broadcasts later
         elif question.kind == "people":
@@ -808,7 +808,7 @@ RANGE = re.compile(
 BUILDING = re.compile(r"(?<!\d)(\d+)\s*(?:栋|幢|号楼|号)")
 
 
-def _grid_of(ctx: Context, building: str) -> str | None:
+def grid_of(ctx: Context, building: str) -> str | None:
     """The grid (网格) whose areas name the building: 七栋 and 7栋 alike, and 11栋 is
     not 1栋. An area given as a range (解东小区1-6栋) holds each building in it: 3栋
     is there, said with or without the compound's name; when two compounds' ranges

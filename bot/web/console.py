@@ -1027,6 +1027,8 @@ ACTIONS_ZH = {
     "catalog_import": "导入服务清单",
     "learn": "学习箱",
     "resend": "重新发送通知",
+    "notice": "发布停水停电通知",
+    "notice.withdraw": "撤回通知",
     **LABELS,
 }
 """The audit log's actions (recorded in English, for operators) as staff say them."""
