@@ -95,8 +95,9 @@ class MessageLedger:
         # One transaction at a time writes the claims of many messages: SQLite allows
         # one writer, and writers queuing inside SQLite (its busy handler sleeps and
         # retries) cost far more than queuing here.
-        self._writes: Batcher[str, Claim] = Batcher(self._claim_batch)
-        self._finishes: Batcher[_Finish, Exception | None] = Batcher(self._finish_batch)
+        # Claims and the records of messages whose handlers wrote nothing share one
+        # batch, so one transaction at a time writes the ledger.
+        self._writes: Batcher[str | _Finish, Claim | Exception | None] = Batcher(self._write_batch)
         self._running: dict[str, asyncio.Event] = {}
         """Messages this process is handling: a local retry waits on the event."""
 
@@ -104,6 +105,7 @@ class MessageLedger:
         if key in self._running:  # a retry racing its first attempt in this process
             return Claim(Status.RUNNING)
         claim = await self._writes.submit(key)
+        assert isinstance(claim, Claim)
         if claim.status is Status.NEW:
             self._running[key] = asyncio.Event()
         return claim
@@ -143,8 +145,8 @@ class MessageLedger:
         ``also`` (the state's save) and, if the message was deferred, ``late`` as an
         outbox row, in a savepoint of their own so that one message's
         :class:`ClaimLost` or state conflict leaves the others' records alone."""
-        outcome = await self._finishes.submit(_Finish(key, token, reply, resident, also, late))
-        if outcome is not None:
+        outcome = await self._writes.submit(_Finish(key, token, reply, resident, also, late))
+        if isinstance(outcome, Exception):
             raise outcome
 
     def finished(self, key: str) -> None:
@@ -273,12 +275,21 @@ class MessageLedger:
 
     async def close(self) -> None:
         await self._writes.close()
-        await self._finishes.close()
 
     # --- batches ---------------------------------------------------------------------
 
-    async def _finish_batch(self, items: list[_Finish]) -> list[Exception | None]:
-        return await self._db.run(lambda c: self._finish_many(c, items))
+    async def _write_batch(self, writes: list[str | _Finish]) -> list[Claim | Exception | None]:
+        return await self._db.run(lambda c: self._write(c, writes))
+
+    def _write(
+        self, connection: Connection, writes: list[str | _Finish]
+    ) -> list[Claim | Exception | None]:
+        """Records first, then claims, in one transaction; results in request order."""
+        finishes = [w for w in writes if isinstance(w, _Finish)]
+        keys = [w for w in writes if isinstance(w, str)]
+        recorded = iter(self._finish_many(connection, finishes) if finishes else [])
+        claimed = iter(self._claim(connection, keys) if keys else [])
+        return [next(recorded) if isinstance(w, _Finish) else next(claimed) for w in writes]
 
     def _finish_many(self, connection: Connection, items: list[_Finish]) -> list[Exception | None]:
         outcomes: list[Exception | None] = []
@@ -304,9 +315,6 @@ class MessageLedger:
             else:
                 outcomes.append(None)
         return outcomes
-
-    async def _claim_batch(self, keys: list[str]) -> list[Claim]:
-        return await self._db.run(lambda c: self._claim(c, keys))
 
     def _claim(self, connection: Connection, keys: list[str]) -> list[Claim]:
         """Claim a batch of messages in one transaction."""

@@ -55,6 +55,7 @@ from bot.pipeline.unit_of_work import UnitOfWork
 from bot.tasks import BackgroundTasks
 from bot.wechat.inbound import Incoming, text_reply
 from catalog.live import LiveCatalog
+from storage.engine import create_sessionmaker, read_only_engine
 from storage.repositories import ledger as ledger_repo
 from storage.repositories import outbox
 
@@ -151,6 +152,9 @@ class Webhook:
         self.community_id = community_id
         self.catalog = catalog
         self.sessionmaker = sessionmaker
+        bind = sessionmaker.kw.get("bind")
+        self.readers = create_sessionmaker(read_only_engine(bind)) if bind is not None else None
+        """Read-only sessions for handlers' reads before their first write."""
         self.ledger = ledger
         self.states = states
         self.dispatcher = dispatcher
@@ -329,7 +333,7 @@ class Webhook:
 
     async def _transaction(self, attempt: Attempt, next_step: Step) -> None:
         msg = attempt.msg
-        unit = attempt.unit = UnitOfWork(self.sessionmaker)
+        unit = attempt.unit = UnitOfWork(self.sessionmaker, self.readers)
         try:
             await next_step(attempt)
             attempt.reply_xml = text_reply(msg, attempt.text) if attempt.text else None
@@ -345,9 +349,11 @@ class Webhook:
                 if attempt.text
                 else None
             )
-            if not unit.session.in_transaction():
-                # The handler wrote nothing: the record goes with other messages' in
-                # one transaction (group commit), the same steps in a savepoint.
+            if not unit.wrote:
+                # The handler wrote nothing (it may have read): the record goes with
+                # other messages' in one transaction (group commit), the same steps
+                # in a savepoint of its own.
+                await unit.close()
                 await self.ledger.finish(
                     msg.key,
                     attempt.token,
