@@ -10,9 +10,10 @@ from sqlalchemy import select
 from bot import keys
 from storage import models
 from storage.repositories import followers
+from tests.ordering_catalog import write_catalog
+from tests.test_console import add_user, login
 from tests.test_ordering import CODE, orders_of, say, start_order
 from tests.test_units import invite, outbox_texts
-from tests.ordering_catalog import write_catalog
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
@@ -66,6 +67,11 @@ async def test_two_residents_one_leak_one_order_both_told_each_step_once(
     assert await followers_of(wechat, code) == [("o_second", followers.FOLLOWING)]
     unit = await outbox_texts(wechat, "property")
     assert count(unit, "同一问题", code, "共2户反映") == 1, unit
+    for user, role, unit_key in (("staff1", "staff", None), ("property1", "unit", "property")):
+        await add_user(wechat, user, role, unit_key)
+        browser = await login(wechat, user)
+        assert "共2户反映" in await (await browser.get(f"/console/orders/{code}")).text()
+        await browser.close()
 
     # The unit works the one order by chat; a retried 完成 changes nothing.
     await say(wechat, "o_worker", f"绑定 {await invite(db_url, 'property')}")
