@@ -1,7 +1,7 @@
 """order followers: residents who joined an order for the same problem (我也遇到)
 
 Revision ID: 0020
-Revises: 0019
+Revises: 0021
 Create Date: 2026-12-05
 
 Two residents of one building reporting the same leak used to make two orders, and
@@ -9,6 +9,8 @@ the unit two trips. A resident who reports a problem an open order already cover
 may now join it: one row per order and resident, ``following`` or ``left``. They hear
 of the order's progress like its reporter, and the unit sees how many households
 reported it.
+
+It follows 0021 (notices), which reached main first: one line of migrations.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0019"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
