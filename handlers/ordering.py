@@ -598,10 +598,11 @@ async def _offer_to_join(ctx: Context, item: Item, questions: list[Question]) ->
     data["shared_checked"] = True
     async with ctx.sessionmaker() as session:
         resident = await residents.find_resident(session, ctx.community_id, ctx.openid)
+        building: str | None
         if said is not None:
-            building, grid = shared.building_of(said), _grid_of(ctx, said)
+            building, grid = said, grid_of(ctx, said)
         elif resident is not None:  # no building asked: where the resident said before
-            building, grid = shared.building_of(resident.building), resident.grid_key
+            building, grid = resident.building, resident.grid_key
         else:
             return None
         found = await shared.joinable(
@@ -640,7 +641,7 @@ async def join_or_not(msg: Incoming, ctx: Context) -> str:
         where = offer.get("building")
         if where:
             resident.building = where
-            resident.grid_key = _grid_of(ctx, where) or resident.grid_key
+            resident.grid_key = grid_of(ctx, where) or resident.grid_key
         joined = await shared.join(
             session,
             ctx.catalog,

@@ -16,31 +16,19 @@ community's own item) nor into a confidential item (never a shared problem).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.orders import effects
-from catalog.answers import arabic_numerals
 from catalog.forms import questions_for
 from catalog.model import Catalog
+from catalog.notices import building_number, same_building
 from catalog.schema import Item
 from storage import models
 from storage.order_status import OPEN_STATUSES, OrderStatus
 from storage.repositories import followers
-
-_BUILDING = re.compile(r"(\d{1,4})\s*(?:号楼|栋|幢|座|号)")
-
-
-def building_of(said: str | None) -> str | None:
-    """The building named in an address as typed or spoken (五栋2单元, 5号楼301 → 5栋);
-    None when it names none."""
-    if not said:
-        return None
-    found = _BUILDING.search(arabic_numerals(said))
-    return f"{int(found[1])}栋" if found else None
 
 
 def _said_building(item: Item, answers: dict[str, object]) -> str | None:
@@ -71,9 +59,11 @@ async def joinable(
 ) -> Joinable | None:
     """The open order of ``item`` at the resident's place they might join, or None.
 
-    Same building (and not another grid's building of that number) when the resident
-    named one; else the same grid. The resident's own orders are left out."""
-    if not item.is_shared_problem or (building is None and grid is None):
+    ``building``: where the resident said it is, in their words. The same building
+    (五栋 is 解东小区5栋2单元, not 15栋 nor another estate's or grid's 5栋) when it
+    names one; else the same grid. The resident's own orders are left out."""
+    numbered = building_number(building) if building else None
+    if not item.is_shared_problem or (numbered is None and grid is None):
         return None
     item_id = await session.scalar(
         select(models.Item.id).where(
@@ -86,11 +76,12 @@ async def joinable(
     for order in await followers.open_orders_of_item(session, catalog.community_id, item_id):
         if order.resident_id == resident_id:
             continue
-        if building is not None:
+        if building is not None and numbered is not None:
             same_grid = grid is None or order.grid_key is None or order.grid_key == grid
-            theirs = building_of(_said_building(item, order.answers or {}))
-            if theirs == building and same_grid:
-                return Joinable(order.id, order.code, building)
+            theirs = _said_building(item, order.answers or {})
+            numbered_too = theirs is not None and building_number(theirs) is not None
+            if numbered_too and same_grid and same_building(building, str(theirs)):
+                return Joinable(order.id, order.code, f"{numbered[1]}栋")
         elif grid is not None and order.grid_key == grid:
             return Joinable(order.id, order.code, grids.get(grid, "您这个网格"))
     return None
