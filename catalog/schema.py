@@ -287,6 +287,11 @@ class Replies(_Model):
         return {"接单": self.accept, "完成": self.complete}.get(word, [])
 
 
+SHARED_PROBLEM_CATEGORIES: Final = frozenset({"物业服务", "城市管理"})
+"""Categories whose items are shared problems unless an item says otherwise
+(``shared_problem:``): repairs, upkeep and nuisances around the buildings."""
+
+
 class Item(_Model):
     # The catalog format's keys stay as they are where a Python name differs from one
     # (``slots`` is ``sessions:`` in the file): read and written only by the format's name.
@@ -319,11 +324,27 @@ class Item(_Model):
     """What happens after ordering, told to the resident on confirmation."""
     replies: Replies | None = None
     """常用回复 the unit picks when it accepts or completes an order of this item."""
+    shared_problem: bool | None = None
+    """A problem several households may report at once (a leak, a broken lamp, a
+    hazard, noise): a resident reporting it where an open order for it already is,
+    in the same building (or grid), is offered to join that order (我也遇到). None:
+    decided by the category (see :attr:`is_shared_problem`)."""
+
+    @property
+    def is_shared_problem(self) -> bool:
+        """Whether residents may join one another's orders of this item. Never for a
+        confidential item (a report names no one to anyone) nor one booked by slot
+        (each place is someone's); otherwise as declared, else by category."""
+        if self.confidential or self.slots or self.weekly:
+            return False
+        if self.shared_problem is not None:
+            return self.shared_problem
+        return self.category in SHARED_PROBLEM_CATEGORIES
 
     @model_serializer(mode="wrap")
-    def _without_unused_replies(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # Catalogs without replies keep the content hash they had before replies existed.
-        return _without_defaults(handler(self), replies=None)
+    def _without_unused_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Catalogs that use neither keep the content hash they had before they existed.
+        return _without_defaults(handler(self), replies=None, shared_problem=None)
 
     @model_validator(mode="after")
     def _unique_nested_ids(self) -> Item:

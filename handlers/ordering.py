@@ -9,6 +9,9 @@ The conversation (see ``bot.dispatch.conversation``):
 * **choose_category → choose_item → form → summary**: answers by number or in
   natural words; a wrong answer is asked again with an example.
 * ``取消``/``算了``/``退出`` leave from any state; ``确认`` places the order.
+* **join** - a shared problem (a leak, a broken lamp) reported where an open order for
+  it already is (same building, else same grid): the resident is offered to join it
+  (``算我一个``) or to report it on their own (``单独报``); see ``bot.orders.shared``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from bot.dispatch import (
     Predicate,
     Redispatch,
 )
-from bot.orders import domain
+from bot.orders import domain, shared
 from bot.wechat import MENU_SERVICES
 from bot.wechat.inbound import Incoming
 from catalog import answers
@@ -51,12 +54,14 @@ CHOOSE_CATEGORY = "order.category"
 CHOOSE_ITEM = "order.item"
 FORM = "order.form"
 SUMMARY = "order.summary"
+JOIN = "order.join"
+"""Offered to join an open order for the same problem at the same place (我也遇到)."""
 
 HELD_SLOT = "session"
 """Key of the slot's id in the conversation's ``held`` place (a waiting-list offer):
 stored in ``conversation_states``, so it keeps the name states were saved with."""
 
-conversation = ConversationHandler("ordering", [CHOOSE_CATEGORY, CHOOSE_ITEM, FORM, SUMMARY])
+conversation = ConversationHandler("ordering", [CHOOSE_CATEGORY, CHOOSE_ITEM, FORM, SUMMARY, JOIN])
 router = conversation
 
 has_text = Predicate(lambda msg, ctx: bool(msg.text))
@@ -539,6 +544,9 @@ async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str
     data = ctx.conversation.data
     questions = questions_for(item)
     while data["q"] < len(questions):
+        offer = await _offer_to_join(ctx, item, questions)
+        if offer is not None:
+            return offer
         question = questions[data["q"]]
         known = data.get("remembered", {}).get(question.kind) if remembered else None
         if known and question.kind == "phone":
@@ -562,8 +570,102 @@ async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str
         if question.kind == "choice":
             prompt += "\n" + _numbered(question.choices)
         return prompt
+    offer = await _offer_to_join(ctx, item, questions)
+    if offer is not None:
+        return offer
     ctx.conversation.set(SUMMARY, **data)
     return _summary(ctx, item, data)
+
+
+async def _offer_to_join(ctx: Context, item: Item, questions: list[Question]) -> str | None:
+    """Once the place is known (the building answered, or the form done without one),
+    an open order for the same shared problem there is offered to join; None if
+    there is none (or it was looked for already)."""
+    data = ctx.conversation.data
+    if data.get("shared_checked") or not item.is_shared_problem:
+        return None
+    answered = data["answers"]
+    said = next(
+        (
+            str(answered[q.id])
+            for q in questions[: data["q"]]
+            if q.kind == "building" and answered.get(q.id)
+        ),
+        None,
+    )
+    if said is None and data["q"] < len(questions):
+        return None
+    data["shared_checked"] = True
+    async with ctx.sessionmaker() as session:
+        resident = await residents.find_resident(session, ctx.community_id, ctx.openid)
+        building: str | None
+        if said is not None:
+            building, grid = said, grid_of(ctx, said)
+        elif resident is not None:  # no building asked: where the resident said before
+            building, grid = resident.building, resident.grid_key
+        else:
+            return None
+        found = await shared.joinable(
+            session,
+            ctx.catalog,
+            item,
+            resident_id=resident.id if resident is not None else None,
+            building=building,
+            grid=grid,
+        )
+    if found is None:
+        return None
+    data["shared"] = {"order": found.order_id, "code": found.code, "building": said}
+    ctx.conversation.set(JOIN, **data)
+    return texts.shared_offer(found.place, found.code)
+
+
+JOIN_WORDS = ("算我一个", "算我一份", "算我", "加我一个", "我也是", "一起")
+ALONE_WORDS = ("单独", "另报", "自己报", "分开")
+
+
+@conversation.state(JOIN).on(has_text)
+async def join_or_not(msg: Incoming, ctx: Context) -> str:
+    data = ctx.conversation.data
+    item = ctx.catalog.item(data["item"])
+    said = msg.text.strip()
+    if any(w in said for w in ALONE_WORDS) or answers.is_no(said):
+        data.pop("shared", None)
+        ctx.conversation.set(FORM, **data)
+        return await _ask_next(ctx, item)
+    if not (any(w in said for w in JOIN_WORDS) or answers.is_yes(said)):
+        return _missed(ctx, texts.SHARED_HOW)
+    offer = data["shared"]
+    async with ctx.sessionmaker.begin() as session:
+        resident = await residents.resident_for(session, ctx.community_id, msg.openid)
+        where = offer.get("building")
+        if where:
+            resident.building = where
+            resident.grid_key = grid_of(ctx, where) or resident.grid_key
+        joined = await shared.join(
+            session,
+            ctx.catalog,
+            order_id=offer["order"],
+            resident=resident,
+            message_key=ctx.message_key,
+            building=where,
+            note=data.get("need") or None,
+        )
+        if joined is not None:  # photos they sent go with the order they joined
+            for index, attachment in enumerate(data.get("attachments", [])):
+                await repo.attach(
+                    session,
+                    offer["order"],
+                    f"{ctx.message_key}#{index}",
+                    attachment["kind"],
+                    attachment,
+                )
+    if joined is None:  # done or cancelled meanwhile: their own order, then
+        data.pop("shared", None)
+        ctx.conversation.set(FORM, **data)
+        return texts.SHARED_GONE + "\n" + await _ask_next(ctx, item)
+    ctx.conversation.clear()
+    return texts.joined_shared(joined.code, joined.households)
 
 
 async def _offer_slots(ctx: Context, item: Item) -> list[dict[str, Any]]:

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dispatch import Click, Command, Context, Kind, Router, StateIs
-from bot.orders import domain
+from bot.orders import domain, shared
 from bot.wechat import MY_ORDERS
 from bot.wechat.inbound import Incoming
 from handlers import staff, texts
-from storage.order_status import IllegalTransition
+from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import ordering as repo
 
 router = Router("orders")
@@ -64,11 +64,17 @@ async def cancel(ctx: Context, code_said: str) -> str:
                 code=code_said,
             )
             code = order.code
+            handed_over = order.status != OrderStatus.CANCELLED
     except repo.OrderNotFound:
-        return texts.no_such_order(code_said)
+        # An order the resident joined (我也遇到): only their own interest is withdrawn.
+        async with ctx.sessionmaker.begin() as session:
+            left = await shared.leave(
+                session, ctx.catalog, openid=ctx.openid, code=code_said, now=ctx.clock.now()
+            )
+        return texts.no_such_order(code_said) if left is None else texts.left_shared(left)
     except IllegalTransition as refused:
         return texts.cannot_cancel(refused.code, refused.current)
-    return texts.cancelled(code)
+    return texts.handed_over(code) if handed_over else texts.cancelled(code)
 
 
 @router.on(Command("评价", "评分", "打分"))

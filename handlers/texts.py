@@ -143,6 +143,35 @@ def cancelled(code: str) -> str:
     return f"订单 {code} 已经取消了。有需要随时再找我。"
 
 
+def left_shared(code: str) -> str:
+    return f"好的，订单 {code} 之后的进展就不再发给您了。问题还会由师傅继续处理。"
+
+
+def handed_over(code: str) -> str:
+    return (
+        f"好的，您这边不用管了。订单 {code} 还有其他住户也反映了同样的问题，"
+        "会继续为他们办理，之后的进展不再发给您。"
+    )
+
+
+def shared_offer(place: str, code: str) -> str:
+    return (
+        f"{place}已经有人报了同样的问题（订单号：{code}），师傅已在处理。要不要算您一份？"
+        "回复“算我一个”，或回复“单独报”。"
+    )
+
+
+SHARED_HOW = "要算您一份请回复“算我一个”；想自己另外报一单请回复“单独报”。"
+SHARED_GONE = "刚才那个订单已经办结了，我们接着帮您单独报。"
+
+
+def joined_shared(code: str, households: int) -> str:
+    return (
+        f"好的，已经算您一份！\n订单号：{code}\n现在共{households}户反映了这个问题，"
+        f"处理进展会同样发给您。不想再收到可以回复“取消订单 {code}”。"
+    )
+
+
 def cannot_cancel(code: str, status: object) -> str:
     label = getattr(status, "label", status)
     return f"订单 {code} 现在是“{label}”，已经不能在这里取消了。需要帮助请发“转人工”。"

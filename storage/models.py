@@ -446,6 +446,33 @@ class OrderEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class OrderFollower(Base):
+    """A resident who reported the same problem as an order's reporter and joined it
+    (我也遇到): they hear of its progress like the reporter, and the unit sees how many
+    households are affected. ``status``: ``following``, or ``left`` (the resident
+    withdrew their interest; the order goes on). One row per order and resident, so a
+    retried message joins once."""
+
+    __tablename__ = "order_followers"
+    __table_args__ = (
+        UniqueConstraint("order_id", "resident_id"),
+        Index(None, "resident_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    status: Mapped[str] = mapped_column(String(16), default="following")
+    message_key: Mapped[str | None] = mapped_column(String(200))
+    """The message that joined the order."""
+    building: Mapped[str | None] = mapped_column(String(200))
+    """Where this resident said the problem is (their own words)."""
+    note: Mapped[str | None] = mapped_column(Text)
+    """What they said about it."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    left_at: Mapped[dt.datetime | None]
+
+
 class OrderAttachment(Base):
     """A photo or a place a resident sent about an order (a leak, a missing manhole)."""
 

@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.orders import effects, waitlist
+from bot.orders import effects, shared, waitlist
 from bot.orders.effects import Policy
 from catalog.model import Catalog
 from storage import models
@@ -271,11 +271,17 @@ async def cancel_by_resident(
     code: str,
 ) -> models.Order:
     """The resident calls an order off (``ordering.OrderNotFound`` if it is not
-    theirs; ``IllegalTransition`` once the service has started)."""
+    theirs; ``IllegalTransition`` once the service has started).
+
+    An order other households joined (我也遇到) is not called off: it is handed to the
+    first of them (``shared.hand_over``), still open; ``order.resident_id`` tells
+    the caller so."""
     order = await ordering.resident_order(session, catalog.community_id, openid, code)
     status = OrderStatus(order.status)
     if status not in CANCELLABLE_BY_RESIDENT:  # e.g. the unit has started the service
         raise IllegalTransition(order.code, status, OrderStatus.CANCELLED)
+    if await shared.hand_over(session, order, now) is not None:
+        return order
     await transition(
         session,
         order,

@@ -24,7 +24,7 @@ from catalog.model import Catalog
 from catalog.schema import Item
 from storage import models
 from storage.order_status import OrderStatus
-from storage.repositories import outbox, reminders, units
+from storage.repositories import followers, outbox, reminders, units
 
 RESIDENT = "resident"
 """Outbox channel of messages to a resident (customer-service, else template)."""
@@ -91,6 +91,8 @@ class OrderFacts:
     location: str | None
     event_id: int
     """The order's latest event: the change these facts are loaded to announce."""
+    households: int = 1
+    """Households that reported it: the reporter and those who joined (我也遇到)."""
 
 
 async def order_placed(
@@ -198,6 +200,12 @@ RESIDENT_NEWS = {
     OrderStatus.CLOSED: "已经关闭。有疑问请发“转人工”。",
 }
 
+FOLLOWER_NEWS = {
+    OrderStatus.COMPLETED: "{unit}说已经办好了。如果还没解决，请回复“转人工”告诉我们。",
+}
+"""What those who joined an order hear instead, where it differs: 回访 (解决了/没解决)
+is the reporter's; a follower who still has the problem tells staff."""
+
 
 async def order_changed(
     session: AsyncSession,
@@ -213,24 +221,43 @@ async def order_changed(
     unit = facts.unit_name
     news = RESIDENT_NEWS.get(new)
     event = facts.event_id
+    said = ""
+    if new is OrderStatus.ACCEPTED and note:
+        said = f"\n单位留言：{note}"
+    if new is OrderStatus.COMPLETED and note:
+        said = f"\n办理情况：{note}"
+    if new is OrderStatus.NOT_POSSIBLE and note:
+        said = f"\n单位说明：{note}"
     if news is not None and facts.openid is not None:
         text = f"您的订单 {order.code}（{item.title}）" + news.format(unit=unit, code=order.code)
-        if new is OrderStatus.ACCEPTED and note:
-            text += f"\n单位留言：{note}"
-        if new is OrderStatus.COMPLETED and note:
-            text += f"\n办理情况：{note}"
-        if new is OrderStatus.NOT_POSSIBLE and note:
-            text += f"\n单位说明：{note}"
         await notify_resident(
             session,
             catalog,
             policy,
             facts.openid,
             f"{new.value}:{order.code}:{event}",
-            text,
+            text + said,
             now,
             order.id,
         )
+    news = FOLLOWER_NEWS.get(new, news)
+    if news is not None:
+        # Those who joined the order (我也遇到) hear of each change too, each once:
+        # keyed by the event and their follower row.
+        for follower, openid in await followers.followers_of(session, order.id):
+            text = f"您反映的问题（订单号 {order.code}，{item.title}）" + news.format(
+                unit=unit, code=order.code
+            )
+            await notify_resident(
+                session,
+                catalog,
+                policy,
+                openid,
+                f"{new.value}:{order.code}:{event}:f{follower}",
+                text + said,
+                now,
+                order.id,
+            )
     if new is OrderStatus.COMPLETED and facts.openid is not None:
         await reminders.schedule(
             session,
@@ -416,6 +443,8 @@ def _details(catalog: Catalog, facts: OrderFacts) -> list[str]:
         lines.append(f"电话：{facts.phone}")
     if facts.order.description:
         lines.append(f"情况：{facts.order.description[:200]}")
+    if facts.households > 1:
+        lines.append(f"共{facts.households}户反映")
     return lines
 
 
@@ -427,7 +456,8 @@ async def load_facts(session: AsyncSession, catalog: Catalog, order: models.Orde
 async def load_many_facts(
     session: AsyncSession, catalog: Catalog, orders: list[models.Order]
 ) -> dict[int, OrderFacts]:
-    """Facts of many orders in three queries, whatever their number (reminder batches)."""
+    """Facts of many orders in a fixed number of queries, whatever their number
+    (reminder batches)."""
     if not orders:
         return {}
     items: dict[int, Item] = {}
@@ -483,6 +513,7 @@ async def load_many_facts(
             )
         ).all()
     )
+    reported = await followers.households(session, [o.id for o in orders])
     facts = {}
     for order in orders:
         resident = residents[order.resident_id]
@@ -497,5 +528,6 @@ async def load_many_facts(
             starts_at=booked.starts_at if booked else None,
             location=booked.location if booked else None,
             event_id=latest.get(order.id, 0),
+            households=reported[order.id],
         )
     return facts

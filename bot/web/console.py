@@ -544,6 +544,7 @@ async def _order_page(
         item=facts.item,
         unit=facts.unit_name,
         phone=facts.phone,
+        households=facts.households,  # 我也遇到: the reporter and those who joined
         starts_at=facts.starts_at.astimezone(zone) if facts.starts_at else None,
         events=[
             {
