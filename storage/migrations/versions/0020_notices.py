@@ -1,6 +1,6 @@
 """notices: staff tell a grid or a building something before residents ask
 
-Revision ID: 0021
+Revision ID: 0020
 Revises: 0019
 Create Date: 2026-12-09
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0021"
+revision = "0020"
 down_revision = "0019"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """order followers: residents who joined an order for the same problem (我也遇到)
 
-Revision ID: 0020
-Revises: 0021
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-05
 
 Two residents of one building reporting the same leak used to make two orders, and
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0021"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
