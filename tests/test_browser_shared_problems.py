@@ -1,0 +1,73 @@
+"""In a real browser (Playwright driving Debian's Chromium): two households of one
+building report the same leak through the webhook (我也遇到); the unit member opens
+the one order in the portal and sees how many households it is for, and so does
+staff in the console. Every page must be in Chinese, with no English word or
+internal id. Screenshots are saved under ``test-artifacts/screenshots/<backend>/``
+(not committed).
+
+Needs ``/usr/bin/chromium``; see tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.ordering_catalog import write_catalog
+from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (fixture)
+from tests.test_console import PASSWORD, add_user
+from tests.test_ordering import say
+from tests.test_shared_problems import place, report
+from tests.test_staff_pages_chinese import ALLOWED, INTERNAL_IDS
+from tests.visible_text import english_words, visible_text
+from tests.webhook_app import Client, start
+
+
+async def test_one_order_for_two_households_as_the_unit_and_staff_see_it(
+    db_url: str,
+    aiohttp_client: Client,
+    tmp_path: Path,
+    chromium: str,  # noqa: F811 (the fixture imported above)
+    backend: str,
+) -> None:
+    from playwright.async_api import Page, async_playwright, expect
+
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    code = await place(wechat, "o_first", "楼道的水管漏水了", "1栋")
+    assert "算我一个" in await report(wechat, "o_second", "我家楼下水管也在漏水", "1栋")
+    assert "共2户" in await say(wechat, "o_second", "算我一个")
+    await add_user(wechat, "property1", "unit", "property")
+    await add_user(wechat, "staff1", "staff")
+    base = str(wechat.client.make_url("")).rstrip("/")
+    shots = ARTIFACTS / backend
+    shots.mkdir(parents=True, exist_ok=True)
+
+    async def check(page: Page, name: str) -> None:
+        text = visible_text(await page.content())
+        words = english_words(text, ALLOWED | {code}) + INTERNAL_IDS.findall(text)
+        assert not words, (name, words, text[:300])
+        await page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+    async def sign_in(page: Page, where: str, user: str) -> None:
+        await page.goto(f"{base}{where}")
+        await page.fill("input[name=username]", user)
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=ARGS
+        )
+        unit = await browser.new_page(viewport={"width": 390, "height": 800})
+        await sign_in(unit, "/portal", "property1")
+        orders = unit.locator("table.orders")
+        await expect(orders).to_contain_text(code)
+        await unit.click(f"a:text-is('{code}')")
+        await expect(unit.locator("body")).to_contain_text("共2户反映")
+        await check(unit, "portal-shared-order-390")
+
+        staff = await browser.new_page(viewport={"width": 1280, "height": 800})
+        await sign_in(staff, "/console", "staff1")
+        await staff.goto(f"{base}/console/orders/{code}")
+        await expect(staff.locator("body")).to_contain_text("共2户反映")
+        await check(staff, "console-shared-order-1280")
+        await browser.close()
