@@ -12,6 +12,8 @@ The order is the order of precedence:
    ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
    ``waitlist``: 要 / 不要了 answering a place freed from a waiting list (other
    messages with those words pass through it to the routers after it).
+   ``handoff_thread``: while a resident's 转人工 is open, their texts go to its
+   thread for staff (see ``handlers.handoff_thread``).
 3. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
    photos or places about an order placed a little earlier.
 4. ``ordering``: the ordering conversation (the menu, requests for a service, then
@@ -35,6 +37,7 @@ def routers() -> list[Router]:
     from handlers import (
         dialogue,
         emergency,
+        handoff_thread,
         long_texts,
         media,
         ordering,
@@ -46,12 +49,14 @@ def routers() -> list[Router]:
     )
 
     residents = [orders.router, ordering.router, dialogue.router, media.router]
+    thread = handoff_thread.router(residents)
     return [
         emergency.router,
         long_texts.router,
         start.router,
         units.router,
         subscriptions.router,
-        waitlist.router(residents),
+        waitlist.router([thread]),
+        thread,
         *residents,
     ]

@@ -11,13 +11,15 @@ from storage.repositories import handoffs, remarks
 
 
 async def hand_to_staff(session: AsyncSession, ctx: Context, text: str) -> None:
-    """Put the message on the staff's 转人工 list, as ``text``."""
+    """Put the message on the staff's 转人工 list, as ``text`` (into the thread of
+    the resident's open handoff, if there is one)."""
     await handoffs.hand_off(
         session,
         community_id=ctx.community_id,
         openid=ctx.openid,
         message_key=ctx.message_key,
         text=text,
+        now=ctx.clock.now(),
     )
 
 

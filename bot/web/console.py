@@ -38,12 +38,15 @@ from catalog.schema import SLOT_QUESTION
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import deliveries as repo_deliveries
+from storage.repositories import handoffs as repo_handoffs
 from storage.repositories import ordering, remarks
 from storage.repositories.evaluation import unit_months
 from storage.repositories.proxy import ProxyOrderError
 from storage.repositories.users import SignedIn, audit
 
 log = logging.getLogger(__name__)
+HANDOFF_CLOSED = "这次人工服务已经结束，谢谢您。有事可以直接跟我说，或回复“转人工”再找工作人员。"
+"""Told to the resident when staff close a 转人工: their next message goes to the bot."""
 routes = web.RouteTableDef()
 STAFF = ("staff", "admin")
 
@@ -597,28 +600,56 @@ async def _order_for(
 @routes.get("/console/handoffs")
 @aiohttp_jinja2.template("handoffs.html")
 async def handoffs(request: web.Request) -> dict[str, Any]:
+    """The open 转人工 threads: who the resident is, what they wrote since, and
+    staff replies, oldest first, until staff close them."""
     user = require(request, *STAFF)
     zone = _zone(request, user)
     async with request.app[keys.READER]() as session:
         rows = (
-            await session.scalars(
-                select(models.Handoff)
+            await session.execute(
+                select(models.Handoff, models.Resident.name, models.Resident.building)
+                .outerjoin(
+                    models.Resident,
+                    (models.Resident.community_id == models.Handoff.community_id)
+                    & (models.Resident.openid == models.Handoff.openid),
+                )
                 .where(
                     models.Handoff.community_id == user.community_id,
-                    models.Handoff.status == "open",
+                    models.Handoff.status == repo_handoffs.OPEN,
                 )
-                .order_by(models.Handoff.created_at)
+                .order_by(models.Handoff.created_at, models.Handoff.id)
             )
         ).all()
-    return _context(
-        request,
-        user,
-        limit=HANDOFF_ANSWER_LIMIT,
-        handoffs=[
-            {"id": h.id, "text": h.text, "at": f"{h.created_at.astimezone(zone):%m-%d %H:%M}"}
-            for h in rows
-        ],
-    )
+        threads = await repo_handoffs.threads(session, [h.id for h, _, _ in rows])
+
+    def when(moment: dt.datetime) -> str:
+        return f"{moment.astimezone(zone):%m-%d %H:%M}"
+
+    listed = []
+    for handoff, name, building in rows:
+        said = [
+            {"who": "居民", "staff": False, "text": handoff.text, "at": when(handoff.created_at)}
+        ]
+        said += [
+            {
+                "who": "工作人员" if m.author == "staff" else "居民",
+                "staff": m.author == "staff",
+                "text": m.text,
+                "at": when(m.at),
+            }
+            for m in threads[handoff.id]
+        ]
+        listed.append(
+            {
+                "id": handoff.id,
+                "name": name or "未留称呼的居民",
+                "building": building or "",
+                "at": when(handoff.created_at),
+                "messages": said,
+                "answered": handoff.answered_at is not None,
+            }
+        )
+    return _context(request, user, limit=HANDOFF_ANSWER_LIMIT, handoffs=listed)
 
 
 HANDOFF_ANSWER_LIMIT = 600
@@ -626,35 +657,68 @@ HANDOFF_ANSWER_LIMIT = 600
 bytes), with room for the line that says who answers."""
 
 
+async def _open_handoff(session: AsyncSession, user: SignedIn, handoff_id: int) -> models.Handoff:
+    handoff = await session.get(models.Handoff, handoff_id, with_for_update=True)
+    if handoff is None or handoff.community_id != user.community_id:
+        raise web.HTTPNotFound(text="没有找到这位居民的留言，可能已经处理了。")
+    if handoff.status != repo_handoffs.OPEN:
+        raise web.HTTPConflict(text="这次人工服务已经结束了。")
+    return handoff
+
+
 @routes.post("/console/handoffs/{id}/answer")
 async def answer_handoff(request: web.Request) -> web.StreamResponse:
+    """A reply in the thread; the handoff stays open (staff close it when done)."""
     user = require(request, *STAFF)
     handoff_id = path_id(request)
     form = await checked_form(request, user)
     text = form.get("text", "").strip()
     if not text or len(text) > HANDOFF_ANSWER_LIMIT:
         raise web.HTTPBadRequest(text=f"回复请写 1 到 {HANDOFF_ANSWER_LIMIT} 个字。")
+    now = request.app[keys.CLOCK].now()
     async with request.app[keys.SESSIONMAKER].begin() as session:
-        handoff = await session.get(models.Handoff, handoff_id, with_for_update=True)
-        if handoff is None or handoff.community_id != user.community_id:
-            raise web.HTTPNotFound(text="没有找到这位居民的留言，可能已经处理了。")
-        if handoff.status != "open":
-            raise web.HTTPConflict(text="这位居民已经有同事回复过了。")
-        # The answer goes out through the outbox like any message to a resident.
-        catalog = catalog_of(request, user)
+        handoff = await _open_handoff(session, user, handoff_id)
+        reply = await repo_handoffs.add_staff_reply(session, handoff, user.username, text, now)
+        if reply is not None:  # not a double click
+            # The answer goes out through the outbox like any message to a resident.
+            await effects.notify_resident(
+                session,
+                catalog_of(request, user),
+                request.app[keys.POLICY],
+                handoff.openid,
+                f"handoff:{handoff.id}:{reply.id}",
+                f"社区工作人员回复：{text}",
+                now,
+            )
+            await audit(
+                session, user.community_id, user.username, "answer_handoff", str(handoff.id), text
+            )
+    raise web.HTTPFound(f"/console/handoffs#handoff-{handoff_id}")
+
+
+@routes.post("/console/handoffs/{id}/close")
+async def close_handoff(request: web.Request) -> web.StreamResponse:
+    """Staff are done: the resident is told, and what they write next goes to the bot."""
+    user = require(request, *STAFF)
+    handoff_id = path_id(request)
+    await checked_form(request, user)
+    now = request.app[keys.CLOCK].now()
+    async with request.app[keys.SESSIONMAKER].begin() as session:
+        handoff = await _open_handoff(session, user, handoff_id)
+        handoff.status = repo_handoffs.CLOSED
+        handoff.closed_at = now
+        handoff.closed_by = user.username
         await effects.notify_resident(
             session,
-            catalog,
+            catalog_of(request, user),
             request.app[keys.POLICY],
             handoff.openid,
-            f"handoff:{handoff.id}",
-            f"社区工作人员回复：{text}",
-            request.app[keys.CLOCK].now(),
+            f"handoff:{handoff.id}:closed",
+            HANDOFF_CLOSED,
+            now,
         )
-        handoff.status = "answered"
-        handoff.answered_at = request.app[keys.CLOCK].now()
         await audit(
-            session, user.community_id, user.username, "answer_handoff", str(handoff.id), text
+            session, user.community_id, user.username, "close_handoff", str(handoff.id), None
         )
     raise web.HTTPFound("/console/handoffs")
 
@@ -827,6 +891,7 @@ ACTIONS_ZH = {
     "login": "登录",
     "proxy_order": "代办下单",
     "answer_handoff": "回复转人工",
+    "close_handoff": "结束转人工",
     "broadcast": "安排推送",
     "catalog_import": "导入服务清单",
     "learn": "学习箱",
@@ -841,7 +906,7 @@ def _audit_target(action: str, target: str | None) -> str:
     broadcast in words; a catalog's content hash is an internal id, not shown."""
     if action == "login":
         return ROLES_ZH.get(target or "", "")
-    if action == "answer_handoff":
+    if action in ("answer_handoff", "close_handoff"):
         return f"留言 {target}"
     if action == "broadcast":
         return f"推送 {target}"

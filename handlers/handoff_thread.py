@@ -1,0 +1,42 @@
+"""While a resident's 转人工 is open, what they write goes to staff, not to the bot.
+
+Staff see it as a thread on the console and close it when they are done; until then a
+resident's later messages (another 转人工 included) land in that thread. Whether a
+handoff is open is a question to the database, which filters do not ask: this
+router takes every text, looks, and when nothing is open passes the message on to
+the routers after it, as if it had never stopped here.
+"""
+
+from __future__ import annotations
+
+from bot.dispatch import Context, Kind, Router
+from bot.wechat.inbound import Incoming
+from handlers import texts
+from storage.repositories import handoffs
+
+
+def router(after: list[Router]) -> Router:
+    """Messages for an open handoff's thread, handing everything else to ``after``."""
+    rest = Router("handoff_thread.rest")
+    rest.include(*after)
+    own = Router("handoff_thread")
+
+    @own.on(Kind("text"))
+    async def into_thread(msg: Incoming, ctx: Context) -> str | None:
+        async with ctx.sessionmaker.begin() as session:
+            current = await handoffs.open_handoff(session, ctx.community_id, ctx.openid)
+            if current is not None:
+                await handoffs.add_resident_message(
+                    session, current, ctx.message_key, msg.text, ctx.clock.now()
+                )
+        if current is not None:
+            ctx.conversation.clear()
+            return texts.IN_THREAD
+        await ctx.read()  # the routers after may filter on the reading
+        resolved = rest.resolve(msg, ctx)
+        if resolved is None:
+            return None
+        handler, arguments, _ = resolved
+        return await handler(**arguments)
+
+    return own
