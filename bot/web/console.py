@@ -101,16 +101,19 @@ async def _board(
     user: SignedIn,
     problem: str | None = None,
     form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> web.Response:
-    """The board; after a refused proxy order, with the problem and what was typed."""
+    """The board; after a refused proxy order, with the problem, what was typed, and
+    each field's reason next to it (``errors``)."""
     catalog = catalog_of(request, user)
     context = _context(
         request,
         user,
         problem=problem,
         form=form or {},
+        errors=errors or {},
         proxy_items=[(i.id, i.title) for i in catalog.items if not i.confidential],
-        proxy_slots=_proxy_slots(request, user),
+        proxy_slots=await _proxy_slots(request, user),
         waiting=await _waiting_for_staff(request, user),
         **await _orders(request, user, "/console"),
     )
@@ -148,38 +151,93 @@ async def _waiting_for_staff(request: web.Request, user: SignedIn) -> list[dict[
     ]
 
 
-def _proxy_slots(request: web.Request, user: SignedIn) -> list[tuple[str, str]]:
-    """The dated slots still to come, by the words staff know them by (the item,
-    the time, the topic), never the catalog's slot ids."""
+async def _proxy_slots(
+    request: web.Request, user: SignedIn
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The slots still to come that have places left, by item, in the words staff know
+    them by (the day, the time, the topic, the places left), never the catalog's slot
+    ids. A slot's value names its item too (``item@slot``): choosing it is enough.
+
+    Weekly classes are listed for the weeks a resident could book them in chat, by the
+    keys their dated slots get when booked (``ordering.upcoming_slots``)."""
     catalog = catalog_of(request, user)
-    now = request.app[keys.CLOCK].now().astimezone(_zone(request, user)).replace(tzinfo=None)
-    return [
-        (s.id, f"{item.title} {s.start:%m-%d %H:%M}" + (f" {s.title}" if s.title else ""))
-        for item in catalog.items
-        if not item.confidential
-        for s in item.slots
-        if s.start > now
-    ]
+    zone = _zone(request, user)
+    now = request.app[keys.CLOCK].now()
+    async with request.app[keys.READER]() as session:
+        rows = await session.execute(
+            select(
+                models.Item.key,
+                models.ItemSlot.key,
+                models.ItemSlot.capacity,
+                models.ItemSlot.booked,
+            )
+            .join(models.Item, models.ItemSlot.item_id == models.Item.id)
+            .where(
+                models.Item.community_id == user.community_id,
+                models.ItemSlot.retired_at.is_(None),
+                models.ItemSlot.starts_at > now,
+            )
+        )
+        left = {
+            (item, slot): None if capacity is None else max(capacity - booked, 0)
+            for item, slot, capacity, booked in rows.all()
+        }
+    today = now.astimezone(zone).date()
+    grouped = []
+    for item in catalog.items:
+        if item.confidential:
+            continue
+        found: list[tuple[dt.datetime, str, str | None, int | None]] = [
+            (s.start.replace(tzinfo=zone), s.id, s.title, s.capacity) for s in item.slots
+        ]
+        for index, weekly in enumerate(item.weekly):
+            for ahead in range(ordering.WEEKS_AHEAD * 7):
+                day = today + dt.timedelta(days=ahead)
+                if day.isoweekday() == weekly.weekday:
+                    starts = dt.datetime.combine(day, weekly.start, zone)
+                    found.append((starts, f"w{index}-{day:%Y%m%d}", None, weekly.capacity))
+        options = []
+        for starts, key, title, capacity in sorted(found, key=lambda f: f[0]):
+            remaining = left.get((item.id, key), capacity)
+            if starts <= now or remaining == 0:
+                continue
+            label = f"{starts:%m月%d日} 周{WEEKDAYS_ZH[starts.weekday()]} {starts:%H:%M}"
+            label += f" {title}" if title else ""
+            label += f"（还剩 {remaining} 个名额）" if remaining is not None else "（名额不限）"
+            options.append((f"{item.id}@{key}", label))
+        if options:
+            grouped.append((item.title, options))
+    return grouped
+
+
+WEEKDAYS_ZH = "一二三四五六日"
+PROXY_FIELDS = ("item", "name", "phone", "building", "session", "people", "note")
 
 
 @routes.post("/console/proxy")
 async def proxy_order(request: web.Request) -> web.StreamResponse:
-    """代办: staff order for a resident who has no smartphone."""
+    """代办: staff order for a resident who has no smartphone. A refusal shows the form
+    again with everything typed and the reason next to the field at fault."""
     user = require(request, *STAFF)
-    form = await checked_form(request, user)
-    form.pop("csrf", None)
-    phone = parse_phone(form.get("phone", ""))
-    name = form.get("name", "").strip()[:50]
-    people = whole_number(form.get("people", "").strip() or "1", 1, 100)
-    problem = None
+    posted = await checked_form(request, user)
+    form = {name: posted.get(name, "") for name in PROXY_FIELDS}
+    item_key, _, slot_key = form["session"].strip().rpartition("@")
+    if not item_key:  # a slot chosen without its item (an older page, a script)
+        item_key = form["item"]
+    else:
+        form["item"] = item_key  # the slot chosen names its item
+    phone = parse_phone(form["phone"])
+    name = form["name"].strip()[:50]
+    people = whole_number(form["people"].strip() or "1", 1, 100)
+    errors = {}
     if not name:
-        problem = "请填写居民的称呼。"
-    elif phone is None:
-        problem = "手机号码不对，请填写11位手机号。"
-    elif people is None:
-        problem = "人数请填写 1 到 100 之间的整数。"
-    if problem is not None or phone is None or people is None:
-        return await _board(request, user, problem, form)
+        errors["name"] = "请填写居民的称呼。"
+    if phone is None:
+        errors["phone"] = "手机号码不对，请填写11位手机号。"
+    if people is None:
+        errors["people"] = "人数请填写 1 到 100 之间的整数。"
+    if errors or phone is None or people is None:
+        return await _board(request, user, "；".join(errors.values()), form, errors)
     catalog = catalog_of(request, user)
     try:
         async with request.app[keys.SESSIONMAKER].begin() as session:
@@ -188,20 +246,21 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
                 catalog=catalog,
                 policy=request.app[keys.POLICY],
                 now=request.app[keys.CLOCK].now(),
-                item_key=form.get("item", ""),
+                item_key=item_key,
                 name=name,
                 phone=phone,
-                building=form.get("building", "").strip() or None,
-                slot_key=form.get("session", "").strip() or None,  # the form's field name
+                building=form["building"].strip() or None,
+                slot_key=slot_key.strip() or None,  # the form's field is ``session``
                 people=people,
-                note=form.get("note", "").strip()[:500],
+                note=form["note"].strip()[:500],
                 staff=user.username,
                 community_id=user.community_id,
             )
             await audit(session, user.community_id, user.username, "proxy_order", order.code, name)
             code = order.code
     except ProxyOrderError as exc:
-        return await _board(request, user, exc.for_staff, form)
+        where = {exc.field if exc.field in PROXY_FIELDS else "item": exc.for_staff}
+        return await _board(request, user, exc.for_staff, form, where)
     raise web.HTTPFound(f"/console/orders/{code}")
 
 
