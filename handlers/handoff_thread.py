@@ -1,10 +1,15 @@
-"""While a resident's 转人工 is open, what they write goes to staff, not to the bot.
+"""While a resident's 转人工 is open, what they write goes into its thread for staff.
 
-Staff see it as a thread on the console and close it when they are done; until then a
-resident's later messages (another 转人工 included) land in that thread. Whether a
-handoff is open is a question to the database, which filters do not ask: this
-router takes every text, looks, and when nothing is open passes the message on to
-the routers after it, as if it had never stopped here.
+Staff see the thread on the console and close it when they are done; until then a
+resident's later messages (another 转人工 included) land in it. When the resident
+asked for a person, that is all: the bot only says it is passed on. When the bot
+made the handoff itself (a question it could not answer, a complaint, an emergency),
+the message is recorded for staff and the bot answers it as usual, so a form or a
+rating the resident is in the middle of goes on.
+
+Whether a handoff is open is a question to the database, which filters do not ask:
+this router takes every text, looks, and otherwise passes the message on to the
+routers after it, as if it had never stopped here.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ def router(after: list[Router]) -> Router:
                 await handoffs.add_resident_message(
                     session, current, ctx.message_key, msg.text, ctx.clock.now()
                 )
-        if current is not None:
+        if current is not None and current.asked:
             ctx.conversation.clear()
             return texts.IN_THREAD
         await ctx.read()  # the routers after may filter on the reading

@@ -10,9 +10,12 @@ from bot.dispatch import Context
 from storage.repositories import handoffs, remarks
 
 
-async def hand_to_staff(session: AsyncSession, ctx: Context, text: str) -> None:
+async def hand_to_staff(
+    session: AsyncSession, ctx: Context, text: str, *, asked: bool = False
+) -> None:
     """Put the message on the staff's 转人工 list, as ``text`` (into the thread of
-    the resident's open handoff, if there is one)."""
+    the resident's open handoff, if there is one). ``asked``: the resident asked for
+    a person (转人工); their messages go to staff only until staff close it."""
     await handoffs.hand_off(
         session,
         community_id=ctx.community_id,
@@ -20,6 +23,7 @@ async def hand_to_staff(session: AsyncSession, ctx: Context, text: str) -> None:
         message_key=ctx.message_key,
         text=text,
         now=ctx.clock.now(),
+        asked=asked,
     )
 
 

@@ -517,6 +517,10 @@ class Handoff(Base):
     """When staff last replied."""
     closed_at: Mapped[dt.datetime | None]
     closed_by: Mapped[str | None] = mapped_column(String(64))
+    asked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The resident asked for a person (转人工): while open, what they write goes to
+    staff only. Otherwise (the bot handed on a question, a complaint, an emergency)
+    their later messages join the thread and the bot answers them as usual."""
 
 
 class HandoffMessage(Base):

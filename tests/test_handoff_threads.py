@@ -99,3 +99,21 @@ async def test_a_retried_message_is_kept_once(site: WeChatServer) -> None:
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         rows = (await session.scalars(select(models.HandoffMessage.text))).all()
     assert list(rows) == ["家里停电了"]
+
+
+async def test_a_handoff_the_bot_made_records_what_follows_and_the_bot_still_answers(
+    site: WeChatServer,
+) -> None:
+    """A question the bot cannot answer mid-form is handed on; the resident then answers
+    the form's question: the bot goes on with the form (the resident did not ask for a
+    person), and staff see both messages in the thread."""
+    wechat = site
+    assert "哪栋楼" in await say(wechat, "o_res", "水管爆了")
+    handed = await say(wechat, "o_res", "现在是寒假，暑假才有吗？")
+    assert "工作人员" in handed and "哪栋楼" in handed, handed
+    reply = await say(wechat, "o_res", "5栋")
+    assert "请核对" in reply, reply  # the form goes on (the phone is remembered)
+    staff = await login(wechat, "staff1")
+    shown = visible_text(await (await staff.get("/console/handoffs")).text())
+    assert "暑假才有吗" in shown and "5栋" in shown and "小助手转来" in shown, shown
+    await staff.close()

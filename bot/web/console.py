@@ -706,6 +706,7 @@ async def handoffs(request: web.Request) -> dict[str, Any]:
                 "at": when(handoff.created_at),
                 "messages": said,
                 "answered": handoff.answered_at is not None,
+                "asked": handoff.asked,
             }
         )
     return _context(request, user, limit=HANDOFF_ANSWER_LIMIT, handoffs=listed)

@@ -45,14 +45,19 @@ async def hand_off(
     message_key: str,
     text: str,
     now: dt.datetime | None = None,
+    asked: bool = False,
 ) -> None:
     """Put a message on the staff's 转人工 list, once per inbound message (a retried
     message, or a second handler on the same message, adds nothing). While the
-    resident's handoff is open, the message joins its thread instead."""
+    resident's handoff is open, the message joins its thread instead. ``asked``: the
+    resident asked for a person, so until staff close it their messages go to staff
+    only (see ``handlers.handoff_thread``)."""
     current = await open_handoff(session, community_id, openid)
     if current is not None:
         if current.message_key != message_key:
             await add_resident_message(session, current, message_key, text, now)
+        if asked:
+            current.asked = True
         return
     insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
     statement = insert(Handoff).values(
@@ -61,6 +66,7 @@ async def hand_off(
         message_key=message_key,
         text=text,
         created_at=now or utcnow(),
+        asked=asked,
     )
     await session.execute(statement.on_conflict_do_nothing())
 

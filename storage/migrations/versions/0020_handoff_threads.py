@@ -8,6 +8,9 @@ A 转人工 was one message, and one staff reply closed it: what the resident wr
 went to the bot. Each handoff now keeps a thread (``handoff_messages``: the
 resident's later messages, keyed by the message so a retried one is kept once, and
 staff replies) and stays open until staff close it (``closed_at``, ``closed_by``).
+``asked``: the resident asked for a person (转人工), so what they write while it is
+open goes to staff only; a handoff the bot made (a question it could not answer, a
+complaint, an emergency) records their later messages and the bot still answers.
 Rows answered before this migration (status ``answered``) read as closed.
 """
 
@@ -28,6 +31,9 @@ def upgrade() -> None:
     with op.batch_alter_table("handoffs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("closed_at", TIME, nullable=True))
         batch_op.add_column(sa.Column("closed_by", sa.String(length=64), nullable=True))
+        batch_op.add_column(
+            sa.Column("asked", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "handoff_messages",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -66,5 +72,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_handoff_messages_handoff_id_at"), table_name="handoff_messages")
     op.drop_table("handoff_messages")
     with op.batch_alter_table("handoffs", schema=None) as batch_op:
+        batch_op.drop_column("asked")
         batch_op.drop_column("closed_by")
         batch_op.drop_column("closed_at")
