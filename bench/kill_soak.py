@@ -4,7 +4,10 @@ every few seconds, while WeChat traffic goes on; then every effect is counted.
 
     .venv/bin/python bench/kill_soak.py [--duration 600] [--kill-every 20] [--rate 10]
         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
-        [--seed N] [--keep]
+        [--reply-deadline S] [--accept-share 0.7] [--offer-timeout 60] [--seed N] [--keep]
+
+    With --reply-deadline well under the handlers' time (e.g. 0.03) a real share of
+    messages is answered "success" and deferred, so that kills hit deferred messages.
 
     Develop with short runs: --duration 60 --kill-every 10
 
@@ -41,7 +44,10 @@ SIGKILL and is started again at once. The traffic, open-loop at --rate msg/s
 * every --wave-every s a wave of --wave-size residents books 大型义诊 together: all
   reach the summary, then all send 确认 at once; two get the places, the others are
   told the session just filled and answer 候补 (waitlist); then one who got a place
-  cancels it (取消订单 CODE), and the other orders go to the clinic's members;
+  cancels it (取消订单 CODE), and the other orders go to the clinic's members. The
+  freed place is offered (outbox) to the first on the list: who gets the offer takes
+  it up (--accept-share: 要, the remaining questions, 确认) or hands it on (不要了),
+  and the next gets it; those waiting wait at most --offer-timeout s;
 * at --broadcast-at s, ``order-menu broadcast create --topic anti-fraud --yes``.
 
 Then the kills stop and the run drains (--drain-timeout: the outbox, reminders and
@@ -80,11 +86,19 @@ if the run could not be set up):
 * broadcast deliveries → received: each delivery row of the broadcast (one per
   subscriber when it ran) against the residents that received its title; also the
   residents whose 订阅 was acknowledged before it was created and who have no row.
-* late replies → received: per person, the messages acknowledged with "success"
-  against the customer-service messages they got that are neither an outbox row nor
-  the broadcast. missing = fewer, duplicated = more.
-* waitlist offers → received: not on today's main (no offers are sent); the place to
-  count them is ``waitlist_offers`` below, marked ``WAITLIST OFFERS``.
+* late replies: every message answered "success" has exactly one outbox row
+  ``late:<message key>`` (its reply, written with its effects), and one answered
+  with a passive reply has none (two replies); those rows against what the fake
+  WeChat got. Then the effect rows above again for the messages answered "success"
+  alone (a message run again by another process after its own died).
+* waitlist offers: every place freed (a resident's cancellation, an offer declined)
+  while someone waited gets exactly one offer row ``resident:waitlist:ENTRY:CAUSE``
+  (missing also when, at the end, a session has a free place and someone waiting;
+  duplicated also when an entry was offered twice or a row names no known cause);
+  offer rows against what the fake WeChat got; every 确认 that took up an offer
+  acknowledged → exactly one order, linked to its waitlist entry (the held place);
+  and every session: booked ≤ capacity and booked = places of its open orders plus
+  places held by offers.
 """
 
 from __future__ import annotations
@@ -190,7 +204,7 @@ def wave_item() -> str:
 
 
 SESSION_TIME = re.compile(r"\d+月\d+日（周.）\d\d:\d\d")
-"""A session's time as the replies name it (handlers.texts.session_label)."""
+"""A session's time as the replies name it (handlers.texts.slot_label)."""
 
 
 def session_time(starts_at: dt.datetime) -> str:
@@ -199,9 +213,15 @@ def session_time(starts_at: dt.datetime) -> str:
     return f"{local.month}月{local.day}日（周{weekday}）{local:%H:%M}"
 
 
+OFFER_PREFIX = "好消息！您候补的"
+"""How a waiting-list offer begins (handlers.texts.waitlist_offer)."""
+LAPSED_PREFIX = "给您留的「"
+
+
 def is_notification(text: str) -> bool:
-    """What the service sends on its own (outbox, broadcast), as opposed to a late reply."""
-    return text.startswith(("【", "您的订单 "))
+    """What the service sends on its own (outbox, broadcast, waiting-list offers), as
+    opposed to a late reply."""
+    return text.startswith(("【", "您的订单 ", OFFER_PREFIX, LAPSED_PREFIX))
 
 
 # --- what was sent, and what came back ---------------------------------------------------
@@ -221,6 +241,8 @@ class Sent:
     """reply, success (late), lost (WeChat gave up), refused (HTTP 4xx)."""
     reply: str | None = None
     """The reply: the passive one, or for a late one the customer-service message."""
+    acked_at: float | None = None
+    """time.time() when it was acknowledged."""
 
     @property
     def acknowledged(self) -> bool:
@@ -292,6 +314,9 @@ class KillSoak(Soak):
         self.dirty: set[str] = set()
         self.late_inbox: dict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
         self.late_strays = 0
+        self.offer_inbox: dict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
+        self.offer_strays = 0
+        self.offers: Counter[str] = Counter()
         self._seen_sent = 0
         self.staff_steps: list[dict[str, Any]] = []
         self.staff: aiohttp.ClientSession | None = None
@@ -343,6 +368,7 @@ class KillSoak(Soak):
                 record.outcome = "refused"
                 self.record_error(f"HTTP {status}", body[:80])
                 return record
+            record.acked_at = time.time()
             if body in ("success", ""):
                 record.outcome = "success"
                 try:
@@ -387,7 +413,9 @@ class KillSoak(Soak):
                 if body.get("msgtype") != "text":
                     continue
                 content = str((body.get("text") or {}).get("content", ""))
-                if not is_notification(content):
+                if content.startswith(OFFER_PREFIX):
+                    self.offer_inbox[str(body.get("touser"))].put_nowait(content)
+                elif not is_notification(content):
                     self.late_inbox[str(body.get("touser"))].put_nowait(content)
             await asyncio.sleep(0.1)
 
@@ -551,11 +579,14 @@ class KillSoak(Soak):
                 self.dirty.add(resident.openid)
                 resident.holder = None
         confirmed = await asyncio.gather(*(self.confirm(r) for r in at_summary))
-        placed = [(r, code) for r, code in zip(at_summary, confirmed, strict=True) if code]
+        placed = [(r, code) for r, (code, _) in zip(at_summary, confirmed, strict=True) if code]
+        waiting = [(r, when) for r, (_, when) in zip(at_summary, confirmed, strict=True) if when]
         for resident in at_summary:
-            if all(resident is not r for r, _ in placed):
+            if all(resident is not r for r, _ in placed + waiting):
                 resident.holder = None
         if not placed:
+            for resident, _ in waiting:
+                resident.holder = None
             return
         canceller, code = placed[0]
         await asyncio.sleep(self.rng.uniform(1, 4))
@@ -575,6 +606,99 @@ class KillSoak(Soak):
             self.schedule(
                 Resend(self, member, code, resident), self.rng.uniform(*self.accept_after)
             )
+        try:
+            await self.offers_of_wave(waiting)
+        finally:
+            for resident, _ in waiting:
+                resident.holder = None
+
+    # --- waiting-list offers: 要 (and the rest of the form), or 不要了 ---
+
+    async def offers_of_wave(self, waiting: list[tuple[Resident, str]]) -> None:
+        """Those of the wave on the waiting list wait for the freed place's offer (the
+        one naming their session); who gets it takes it up (--accept-share) or hands
+        it on with 不要了, and the next in line gets it. Over once someone took it,
+        or after --offer-timeout without an offer."""
+        settled = asyncio.Event()
+
+        async def one(resident: Resident, when: str) -> None:
+            inbox = self.offer_inbox[resident.openid]
+            until = self.loop.time() + self.args.offer_timeout
+            while True:
+                left = until - self.loop.time()
+                if settled.is_set() or left <= 0:
+                    return
+                getting = asyncio.ensure_future(inbox.get())
+                stopping = asyncio.ensure_future(settled.wait())
+                done, _ = await asyncio.wait(
+                    (getting, stopping), timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                stopping.cancel()
+                if getting not in done:
+                    getting.cancel()
+                    continue
+                if when in getting.result():
+                    break
+                self.offer_strays += 1  # another session's offer (an earlier wave)
+            self.offers["received"] += 1
+            if self.rng.random() < self.args.accept_share:
+                try:
+                    await self.take_offer(resident)
+                finally:
+                    settled.set()
+            else:
+                await self.decline_offer(resident)
+
+        await asyncio.gather(*(one(r, when) for r, when in waiting))
+
+    async def take_offer(self, resident: Resident) -> None:
+        """要, the remaining questions, 确认: an order with the held place."""
+        talk = Conversation(self, resident, "要")
+        content, kind = "要", "offer-take"
+        for step in range(soak.MAX_STEPS):
+            record = await self.exchange(
+                resident.openid, "text", {"Content": content}, kind, offer=True
+            )
+            reply = record.reply
+            if reply is None or SORRY in reply:
+                self.dirty.add(resident.openid)
+                return
+            if step == 0 and "名额给您留着" not in reply:
+                self.record_error("offer: 要 did not take the held place", reply[:60])
+                self.dirty.add(resident.openid)
+                return
+            if kind == "confirm":
+                placed = CODE.search(reply)
+                if placed is None:
+                    self.record_error("offer: unexpected reply to 确认", reply[:60])
+                    self.dirty.add(resident.openid)
+                    return
+                self.offers["taken"] += 1
+                self.counts["placed"] += 1
+                self.orders[placed[1]] = resident
+                member = self.rng.choice(self.members[WAVE_UNIT])
+                self.schedule(
+                    Resend(self, member, placed[1], resident),
+                    self.rng.uniform(*self.accept_after),
+                )
+                return
+            try:
+                content = "1" if "几位" in reply else talk.answer(reply)
+            except Unexpected as exc:
+                self.record_error("unexpected reply (offer)", str(exc))
+                self.dirty.add(resident.openid)
+                return
+            kind = "confirm" if content == "确认" else "offer-take"
+            await asyncio.sleep(self.rng.uniform(0.3, 1.5))
+        self.dirty.add(resident.openid)
+
+    async def decline_offer(self, resident: Resident) -> None:
+        record = await self.exchange(resident.openid, "text", {"Content": "不要了"}, "decline")
+        if record.reply is None or "让给下一位" not in record.reply:
+            self.record_error("offer: unexpected reply to 不要了", str(record.reply)[:60])
+            self.dirty.add(resident.openid)
+        else:
+            self.offers["declined"] += 1
 
     async def to_summary(self, resident: Resident) -> bool:
         """The conversation of bench/soak.py up to the summary (people: one)."""
@@ -595,33 +719,39 @@ class KillSoak(Soak):
             await asyncio.sleep(self.rng.uniform(0.3, 1.5))
         return False
 
-    async def confirm(self, resident: Resident) -> str | None:
-        """确认 (all of the wave at once); 候补 when told the session is full."""
+    async def confirm(self, resident: Resident) -> tuple[str | None, str | None]:
+        """确认 (all of the wave at once); 候补 when told the session is full. The order
+        placed, or the time of the session whose waiting list was joined."""
         record = await self.exchange(
             resident.openid, "text", {"Content": "确认"}, "confirm", wave=True
         )
         reply = record.reply
         if reply is None:
             self.dirty.add(resident.openid)
-            return None
+            return None, None
         placed = CODE.search(reply)
         if placed:
             self.counts["placed"] += 1
             self.waves["placed"] += 1
-            return placed[1]
+            return placed[1], None
         if "候补" not in reply:
             self.record_error("unexpected reply (wave 确认)", reply[:60])
             self.dirty.add(resident.openid)
-            return None
+            return None, None
         self.waves["full"] += 1
         await asyncio.sleep(self.rng.uniform(0.5, 2))
+        inbox = self.offer_inbox[resident.openid]
+        while not inbox.empty():  # offers of an earlier wave's session, never answered
+            inbox.get_nowait()
+            self.offer_strays += 1
         record = await self.exchange(resident.openid, "text", {"Content": "候补"}, "waitlist")
-        if record.reply is None or "候补" not in record.reply:
+        when = SESSION_TIME.search(record.reply or "")
+        if record.reply is None or "候补" not in record.reply or when is None:
             self.record_error("unexpected reply (候补)", str(record.reply)[:60])
             self.dirty.add(resident.openid)
-        else:
-            self.waves["waitlisted"] += 1
-        return None
+            return None, None
+        self.waves["waitlisted"] += 1
+        return None, when[0]
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -723,6 +853,7 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         r["code"]: r
         for r in await db.fetch(
             "SELECT o.id, o.code, o.message_key, o.status, r.openid, u.key AS unit, "
+            "COALESCE((o.answers->>'people')::int, 1) AS people, "
             "iu.key AS item_unit FROM orders o JOIN residents r ON r.id = o.resident_id "
             "JOIN units u ON u.id = o.unit_id JOIN items i ON i.id = o.item_id "
             "JOIN units iu ON iu.id = i.unit_id"
@@ -735,11 +866,15 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
 
     # 确认 → orders.
     pairs, wrong_code = [], 0
+    deferred_pairs: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    """Per kind of effect, (expected, found) of the messages answered "success"."""
     confirms = [r for r in acked if r.kind == "confirm"]
     for record in confirms:
         full = record.reply is not None and not CODE.search(record.reply) and "候补" in record.reply
         found = by_key.get(record.key, [])
         pairs.append((0 if full else 1, len(found)))
+        if record.outcome == "success":
+            deferred_pairs["确认 → order"].append(pairs[-1])
         said = CODE.search(record.reply or "")
         if said and found and said[1] not in found:
             wrong_code += 1
@@ -767,6 +902,7 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
 
     # Unit commands → events.
     wanted: set[tuple[str, str]] = set()
+    wanted_deferred: set[tuple[str, str]] = set()
     for record in acked:
         if record.kind != "unit":
             continue
@@ -779,7 +915,10 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
             or reply.startswith(f"订单 {code} 现在是“{status.label}”")
         ):
             wanted.add((code, status.value))
+            if record.outcome == "success":
+                wanted_deferred.add((code, status.value))
     found, missing, dup = found_missing_dup([(1, per_status[w]) for w in sorted(wanted)])
+    deferred_pairs["unit command → event"] += [(1, per_status[w]) for w in sorted(wanted_deferred)]
     rows.append(Row("unit commands acknowledged → order events", len(wanted), found, missing, dup))
 
     # Resident cancellations → events.
@@ -789,6 +928,11 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         if r.kind == "cancel" and (r.reply is None or "已经取消了" in r.reply)
     }
     pairs = [(1, per_status[(c, OrderStatus.CANCELLED.value)]) for c in sorted(cancels)]
+    deferred_pairs["取消订单 → event"] += [
+        (1, per_status[(r.tag["code"], OrderStatus.CANCELLED.value)])
+        for r in acked
+        if r.kind == "cancel" and r.outcome == "success" and r.tag["code"] in cancels
+    ]
     found, missing, dup = found_missing_dup(pairs)
     rows.append(
         Row("resident cancellations acknowledged → events", len(cancels), found, missing, dup)
@@ -798,11 +942,14 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
     # reply: a resident drawn into two waves may join one session's list twice, and
     # is on it once).
     joins: set[tuple[str, str]] = set()
+    joins_late: set[tuple[str, str]] = set()
     for record in acked:
         if record.kind != "waitlist" or not (record.reply is None or "排上" in record.reply):
             continue
         when = SESSION_TIME.search(record.reply or "")
         joins.add((record.openid, when[0] if when else record.key))
+        if record.outcome == "success":
+            joins_late.add((record.openid, when[0] if when else record.key))
     entries = Counter(
         (row["openid"], session_time(row["starts_at"]))
         for row in await db.fetch(
@@ -811,6 +958,7 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         )
     )
     found, missing, dup = found_missing_dup([(1, entries[j]) for j in sorted(joins)])
+    deferred_pairs["候补 → entry"] += [(1, entries[j]) for j in sorted(joins_late)]
     row = Row("waitlist joins acknowledged → entries", len(joins), found, missing, dup)
     joined = sum(1 for r in acked if r.kind == "waitlist")
     row.notes.append(
@@ -858,7 +1006,7 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         ):
             promised.append((f"resident:{to}:{code}:{event['id']}", 1))
         elif to == OrderStatus.CANCELLED.value and event["actor"] == "resident":
-            promised.append((f"cancelled:{code}:{order['unit']}:", max(members[order["unit"]], 1)))
+            promised.append((f"cancelled:{code}:{event['id']}:", max(members[order["unit"]], 1)))
     explained: set[str] = set()
     pairs = []
     for prefix, n in promised:
@@ -868,7 +1016,9 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         explained.update(matching)
         pairs.append((n, len(matching)))
     found, missing, dup = found_missing_dup(pairs)
-    extra = [k for k in keys if k not in explained]
+    # Late replies and waiting-list offers are counted in rows of their own.
+    own_rows = ("late:", "resident:waitlist:", "resident:waitlist-lapsed:")
+    extra = [k for k in keys if k not in explained and not k.startswith(own_rows)]
     row = Row(
         "notifications promised by events → outbox rows",
         sum(n for _, n in promised),
@@ -911,6 +1061,14 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         dup,
     )
     row.notes.append(f"outbox statuses: {dict(sorted(statuses.items()))}")
+    keys_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row_ in outbox:
+        payload = _payload(row_)
+        to = payload.get("member") if row_["channel"] == "wechat" else row_["target"]
+        keys_of[(str(to), str(payload.get("text", "")))].append(f"{row_['key']} ({row_['status']})")
+    short = [m for m, n in wanted_msgs.items() if received[m] != n]
+    for m in short[:3]:
+        row.notes.append(f"{m[0]}: {wanted_msgs[m]} rows, {received[m]} received: {keys_of[m]}")
     rows.append(row)
 
     # Broadcast deliveries → received.
@@ -945,44 +1103,265 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         row.missing = int(row.missing) + len(without)
         rows.append(row)
 
-    # Late replies → received.
-    late_expected = Counter(r.openid for r in acked if r.outcome == "success")
-    late_got: Counter[str] = Counter()
-    for (to, text), n in received.items():
-        if text.startswith(f"【{soak.BROADCAST_TITLE}】"):
-            continue
-        beyond_outbox = n - wanted_msgs.get((to, text), 0)
-        if beyond_outbox > 0 and not is_notification(text):
-            late_got[to] += beyond_outbox
-    people = set(late_expected) | set(late_got)
-    found, missing, dup = found_missing_dup([(late_expected[p], late_got[p]) for p in people])
+    # Late replies: a message answered "success" gets its reply once, as the outbox
+    # row late:<message key> (written with its effects), and WeChat delivers it once;
+    # a message answered with a passive reply gets none (that would be two replies).
+    late_rows: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for row_ in outbox:
+        if row_["key"].startswith("late:"):
+            payload = row_["payload"]
+            payload = json.loads(payload) if isinstance(payload, str) else payload
+            late_rows[row_["key"][len("late:") :]].append(
+                (str(row_["target"]), str(payload.get("text", "")))
+            )
+    deferred = [r for r in acked if r.outcome == "success"]
+    pairs = [(1, len(late_rows.get(r.key, []))) for r in deferred]
+    found, missing, dup = found_missing_dup(pairs)
+    answered_twice = [r for r in acked if r.outcome == "reply" and late_rows.get(r.key)]
     row = Row(
-        'late replies ("success") → received', sum(late_expected.values()), found, missing, dup
+        'late replies: "success" → late:<key> outbox rows',
+        len(deferred),
+        found,
+        missing,
+        dup + len(answered_twice),
+    )
+    if answered_twice:
+        row.notes.append(
+            f"{len(answered_twice)} messages answered with a reply also have a late row, "
+            f"e.g. {[r.key for r in answered_twice[:3]]}"
+        )
+    unacked_late = sum(1 for r in records if not r.acknowledged and late_rows.get(r.key))
+    row.notes.append(
+        f"{sum(map(len, late_rows.values()))} late rows in all; {unacked_late} for messages "
+        "WeChat gave up on (either is right)"
+    )
+    rows.append(row)
+    wanted_late = Counter(t for r in deferred for t in late_rows.get(r.key, []))
+    found, missing, dup = found_missing_dup([(wanted_msgs[m], received[m]) for m in wanted_late])
+    row = Row(
+        "late reply rows → received by fake WeChat", sum(wanted_late.values()), found, missing, dup
     )
     row.notes.append(
-        f"{sum(late_got.values())} customer-service messages that are neither an outbox row "
-        f"nor the broadcast; {run.late_strays} came after the sender stopped waiting"
+        f"matched by (person, text) against every outbox row of that text; "
+        f"{run.late_strays} came after the sender stopped waiting"
     )
     rows.append(row)
 
-    rows.append(await waitlist_offers(run))
+    # The effects of the deferred messages alone (a subset of the rows above).
+    rows.append(deferred_effects(deferred_pairs))
+
+    rows += await waitlist_offers(run, orders, events, outbox, received, wanted_msgs)
     return rows
 
 
-async def waitlist_offers(run: KillSoak) -> Row:
-    # --- WAITLIST OFFERS ------------------------------------------------------------------
-    # Today's main sends no offer when a place frees (the waitlist is written, never
-    # read). When it does: count here, per cancellation of a wave order (run.records of
-    # kind "cancel"), the offers promised (the outbox rows or events the feature
-    # writes, e.g. keys "waitlist_offer:…") against the messages the fake WeChat got
-    # (run.fake.sent, to the first resident of that session's waitlist), and return a
-    # checked Row("waitlist offers → received", expected, found, missing, duplicated).
-    cancelled = sum(1 for r in run.records if r.kind == "cancel" and r.acknowledged)
-    row = Row("waitlist offers → received", "n/a", checked=False)
+def deferred_effects(pairs: dict[str, list[tuple[int, int]]]) -> Row:
+    """The rows above, for the messages answered "success" only: the effect of a
+    message run again by another process after its own died."""
+    every = [p for kind in pairs.values() for p in kind]
+    found, missing, dup = found_missing_dup(every)
+    row = Row(
+        'messages answered "success" → effect (of the above)',
+        sum(e for e, _ in every),
+        found,
+        missing,
+        dup,
+    )
     row.notes.append(
-        f"not on this main: {cancelled} places freed by cancellations, no offers to count"
+        ", ".join(f"{kind} {sum(e for e, _ in p)}" for kind, p in pairs.items()) or "none"
     )
     return row
+
+
+async def waitlist_offers(
+    run: KillSoak,
+    orders: dict[str, Any],
+    events: list[Any],
+    outbox: list[Any],
+    received: Counter[tuple[str, str]],
+    wanted_msgs: Counter[tuple[str, str]],
+) -> list[Row]:
+    """A freed place goes once to the first waiting; the offer reaches them once; 要
+    (then 确认) makes one order with the held place; no session is over-booked."""
+    db = run.db
+    rows: list[Row] = []
+    entries = {
+        e["id"]: e
+        for e in await db.fetch(
+            "SELECT w.id, w.session_id, w.status, w.people, w.created_at, w.offered_at, "
+            "w.order_id, r.openid FROM waitlist_entries w "
+            "JOIN residents r ON r.id = w.resident_id"
+        )
+    }
+    by_session: dict[int, list[Any]] = defaultdict(list)
+    for entry in entries.values():
+        by_session[entry["session_id"]].append(entry)
+
+    # Offer rows (resident:waitlist:<entry>:<cause>), by the cause that freed the place.
+    offer_rows: dict[str, list[Any]] = defaultdict(list)
+    per_entry: Counter[int] = Counter()
+    for row_ in outbox:
+        found = re.fullmatch(r"resident:waitlist:(\d+):(\w+)", row_["key"])
+        if found:
+            offer_rows[found[2]].append(row_)
+            per_entry[int(found[1])] += 1
+
+    # The places freed: resident cancellations of session orders, and offers declined.
+    order_by_id = {o["id"]: o for o in orders.values()}
+    sessions_of = {
+        r["id"]: r["session_id"]
+        for r in await db.fetch("SELECT id, session_id FROM orders WHERE session_id IS NOT NULL")
+    }
+    causes: list[tuple[str, int, dt.datetime, int | None]] = []
+    """(cause, session, when, the entry that declined)"""
+    event_times = {
+        e["id"]: e["created_at"]
+        for e in await db.fetch("SELECT id, at AS created_at FROM order_events")
+    }
+    for event in events:
+        order = orders[event["code"]]
+        if event["to_status"] == OrderStatus.CANCELLED.value and order["id"] in sessions_of:
+            sid = sessions_of[order["id"]]
+            if sid in by_session:
+                causes.append((f"e{event['id']}", sid, event_times[event["id"]], None))
+    for entry in entries.values():
+        if entry["status"] == "declined":
+            causes.append(
+                (f"d{entry['id']}", entry["session_id"], entry["offered_at"], entry["id"])
+            )
+    pairs, unexplained = [], 0
+    for cause, sid, when, decliner in causes:
+        offered = len(offer_rows.get(cause, []))
+        # Somebody was waiting then if an entry created before is waiting still (an
+        # entry leaves "waiting" only by an offer).
+        waited = any(
+            e["status"] == "waiting" and e["created_at"] < when and e["id"] != decliner
+            for e in by_session[sid]
+        )
+        pairs.append((1 if offered or waited else 0, offered))
+    known = {c for c, *_ in causes}
+    unexplained = sum(len(v) for c, v in offer_rows.items() if c not in known)
+    found, missing, dup = found_missing_dup(pairs)
+    offered_twice = sum(n - 1 for n in per_entry.values() if n > 1)
+    # And at the end no session has a free place while someone waits for it.
+    sessions = {
+        s["id"]: s
+        for s in await db.fetch(
+            "SELECT id, capacity, booked, starts_at FROM item_sessions WHERE capacity IS NOT NULL"
+        )
+    }
+    free_while_waiting = [
+        sid
+        for sid, es in by_session.items()
+        if any(e["status"] == "waiting" for e in es)
+        and sessions[sid]["booked"] < sessions[sid]["capacity"]
+    ]
+    row = Row(
+        "waitlist: places freed with someone waiting → offers",
+        sum(e for e, _ in pairs),
+        found,
+        missing + len(free_while_waiting),
+        dup + unexplained + offered_twice,
+    )
+    cancel_causes = sum(1 for c, *_ in causes if c.startswith("e"))
+    row.notes.append(
+        f"{cancel_causes} cancellations of sessions with a waiting list, "
+        f"{len(causes) - cancel_causes} offers declined; "
+        f"{sum(per_entry.values())} offer rows for {len(per_entry)} entries"
+    )
+    if free_while_waiting or unexplained or offered_twice:
+        row.notes.append(
+            f"{len(free_while_waiting)} sessions with a free place and someone waiting; "
+            f"{unexplained} offer rows of no known cause; {offered_twice} entries offered twice"
+        )
+    rows.append(row)
+
+    # Offer rows → received.
+    wanted = Counter(
+        (str(r["target"]), str(_payload(r).get("text", "")))
+        for rs in offer_rows.values()
+        for r in rs
+    )
+    found, missing, dup = found_missing_dup([(wanted_msgs[m], received[m]) for m in wanted])
+    row = Row(
+        "waitlist offer rows → received by fake WeChat", sum(wanted.values()), found, missing, dup
+    )
+    row.notes.append(
+        f"the residents waiting got {run.offers['received']} of their session's offers, took up "
+        f"{run.offers['taken']}, declined {run.offers['declined']}; "
+        f"{run.offer_strays} offers came to nobody waiting for them"
+    )
+    rows.append(row)
+
+    # Offers taken up: 要 … 确认 → one order, placed with the held place.
+    linked = {e["order_id"]: e for e in entries.values() if e["order_id"] is not None}
+    takes = [
+        r for r in run.records if r.acknowledged and r.kind == "confirm" and r.tag.get("offer")
+    ]
+    pairs, unheld = [], 0
+    by_key: dict[str, list[Any]] = defaultdict(list)
+    for order in orders.values():
+        if order["message_key"]:
+            by_key[order["message_key"]].append(order)
+    for record in takes:
+        placed = by_key.get(record.key, [])
+        with_hold = [o for o in placed if o["id"] in linked]
+        unheld += len(placed) - len(with_hold)
+        pairs.append((1, len(placed)))
+    found, missing, dup = found_missing_dup(pairs)
+    row = Row(
+        "offers taken up (要 … 确认) → orders with the held place",
+        len(takes),
+        found,
+        missing + unheld,
+        dup,
+    )
+    if unheld:
+        row.notes.append(f"{unheld} orders placed without the held place (not linked to an entry)")
+    declines = [r for r in run.records if r.acknowledged and r.kind == "decline"]
+    declined_ok = sum(1 for r in declines if r.reply is None or "让给下一位" in r.reply)
+    row.notes.append(
+        f"{declined_ok} 不要了 acknowledged; entries: "
+        f"{dict(Counter(e['status'] for e in entries.values()))}"
+    )
+    rows.append(row)
+
+    # Sessions: booked never beyond capacity, and booked = places of the open orders
+    # plus places held by offers.
+    holding: Counter[int] = Counter()
+    for order in order_by_id.values():
+        sid = sessions_of.get(order["id"])
+        if sid is not None and order["status"] not in ("cancelled", "closed"):
+            holding[sid] += order["people"]
+    for entry in entries.values():
+        if entry["status"] == "offered":
+            holding[entry["session_id"]] += entry["people"]
+    used = [sid for sid, s in sessions.items() if s["booked"] or holding[sid]]
+    over = [sid for sid in used if sessions[sid]["booked"] > sessions[sid]["capacity"]]
+    leaked = [sid for sid in used if sessions[sid]["booked"] > holding[sid]]
+    short = [sid for sid in used if sessions[sid]["booked"] < holding[sid]]
+    row = Row(
+        "sessions: booked ≤ capacity, = open orders + holds",
+        len(used),
+        len(used) - len(set(over + leaked + short)),
+        len(short),
+        len(set(over + leaked)),
+    )
+    row.notes.append(
+        f"over capacity {len(over)}; booked beyond orders and holds {len(leaked)}; "
+        f"orders and holds beyond booked {len(short)}"
+    )
+    for sid in sorted(set(over + leaked + short))[:3]:
+        row.notes.append(
+            f"session {sid}: capacity {sessions[sid]['capacity']}, booked "
+            f"{sessions[sid]['booked']}, open orders + holds {holding[sid]}"
+        )
+    rows.append(row)
+    return rows
+
+
+def _payload(row: Any) -> dict[str, Any]:
+    payload = row["payload"]
+    return json.loads(payload) if isinstance(payload, str) else dict(payload)
 
 
 def print_table(rows: list[Row]) -> None:
@@ -1201,9 +1580,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redispatch-share", type=float, default=0.3, help="Of property orders.")
     parser.add_argument("--wave-every", type=float, default=30)
     parser.add_argument("--wave-size", type=int, default=4)
+    parser.add_argument(
+        "--accept-share", type=float, default=0.7, help="Of offers: taken up (else 不要了)."
+    )
+    parser.add_argument(
+        "--offer-timeout",
+        type=float,
+        default=60,
+        help="Seconds a wave's waiting residents wait for an offer.",
+    )
     parser.add_argument("--broadcast-at", type=float, default=None, help="Default: half-way.")
     parser.add_argument(
-        "--late-timeout", type=float, default=60, help="Seconds to wait for a late reply."
+        "--late-timeout",
+        type=float,
+        default=90,
+        help="Seconds to wait for a late reply (a killed process's: DEFERRED_MESSAGE_LEASE, 60 s).",
     )
     parser.add_argument(
         "--reply-deadline", type=float, default=None, help="REPLY_DEADLINE of the servers."

@@ -53,6 +53,7 @@ from bot.web import (
     dev,
     errors,
     learning,
+    notices_admin,
     public,
     simulator,
     wechat,
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     catalog_admin.setup(app)
     learning.setup(app)
     broadcasts_admin.setup(app)
+    notices_admin.setup(app)
     simulator.setup(app)
     metrics.setup(app)
     return app

@@ -267,6 +267,26 @@ class Question(_Model):
         return self
 
 
+REPLY_MAX = 100
+"""Characters of a 常用回复: one line the resident reads in the completion notice."""
+
+Reply = Annotated[Text, Field(max_length=REPLY_MAX)]
+
+
+class Replies(_Model):
+    """常用回复: a unit member picks one by number (``完成 码 1``) or in the portal
+    instead of typing; the resident reads it with the news."""
+
+    accept: list[Reply] = Field(default_factory=list, max_length=9)
+    """On accepting (接单): 师傅今天下午上门，请留意电话."""
+    complete: list[Reply] = Field(default_factory=list, max_length=9)
+    """On completing (完成): 已修好，请试用."""
+
+    def for_word(self, word: str) -> list[str]:
+        """The replies of a chat word (接单, 完成); none for the others."""
+        return {"接单": self.accept, "完成": self.complete}.get(word, [])
+
+
 class Item(_Model):
     # The catalog format's keys stay as they are where a Python name differs from one
     # (``slots`` is ``sessions:`` in the file): read and written only by the format's name.
@@ -297,6 +317,13 @@ class Item(_Model):
     weekly: list[WeeklySlot] = Field(default_factory=list)
     next_steps: str | None = None
     """What happens after ordering, told to the resident on confirmation."""
+    replies: Replies | None = None
+    """常用回复 the unit picks when it accepts or completes an order of this item."""
+
+    @model_serializer(mode="wrap")
+    def _without_unused_replies(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Catalogs without replies keep the content hash they had before replies existed.
+        return _without_defaults(handler(self), replies=None)
 
     @model_validator(mode="after")
     def _unique_nested_ids(self) -> Item:

@@ -16,6 +16,9 @@ The order is the order of precedence:
    thread for staff (see ``handlers.handoff_thread``).
 3. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
    photos or places about an order placed a little earlier.
+   ``notices``: a notice staff published (5栋今日停水) answers a message about the same
+   thing from a resident there, once, before any order is taken; 报修 then still
+   places it (other messages pass through it to the routers after it).
 4. ``ordering``: the ordering conversation (the menu, requests for a service, then
    its states); ``dialogue``: what residents do besides ordering (greetings, thanks,
    outcomes of orders, ratings and cancellations in words, questions, complaints,
@@ -40,6 +43,7 @@ def routers() -> list[Router]:
         handoff_thread,
         long_texts,
         media,
+        notices,
         ordering,
         orders,
         start,
@@ -48,7 +52,8 @@ def routers() -> list[Router]:
         waitlist,
     )
 
-    residents = [orders.router, ordering.router, dialogue.router, media.router]
+    later = [ordering.router, dialogue.router, media.router]
+    residents = [orders.router, notices.router(later), *later]
     thread = handoff_thread.router(residents)
     return [
         emergency.router,

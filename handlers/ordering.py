@@ -430,7 +430,12 @@ async def start_over(ctx: Context) -> str:
 
 @conversation.state(SUMMARY).on(has_text)
 async def unclear_confirmation(msg: Incoming, ctx: Context) -> str:
-    item = ctx.catalog.item(ctx.conversation.data["item"])
+    data = ctx.conversation.data
+    item = ctx.catalog.item(data["item"])
+    if data.get(ASK_NAME) and _looks_like_name(msg.text) and _is_a_name(await ctx.read()):
+        data["answers"][NAME] = msg.text.strip()
+        ctx.conversation.set(SUMMARY, **data)
+        return f"好的，{msg.text.strip()}。" + _summary(ctx, item, data)
     return await _not_an_answer(msg, ctx, item, texts.CONFIRM_HOW, None)
 
 
@@ -509,6 +514,7 @@ async def _start_form(
         remembered=remembered,
         attachments=kept,
         guess=guess,
+        **{ASK_NAME: _ask_name(item, resident)},
     )
     intro = f"好的，帮您预约「{item.title}」，由{unit.name}提供。"
     if offers:  # a place freed for this resident from the waiting list: theirs to take
@@ -688,6 +694,9 @@ def _summary(ctx: Context, item: Item, data: dict[str, Any]) -> str:
         lines.append(f"{label}：{shown}")
     if data.get("need"):
         lines.append(f"您说的情况：{data['need'][:60]}")
+    if data.get(ASK_NAME):
+        given = data["answers"].get(NAME)
+        lines.append(f"称呼：{given}" if given else ASK_NAME_LINE)
     lines.append(texts.CONFIRM_HOW)
     return "\n".join(lines)
 
@@ -700,6 +709,9 @@ async def _place(
     people = 1
     slot_id = None
     grid = None
+    if data.get(ASK_NAME) and resident.name is None:
+        # Asked once: a resident who would rather not say is not asked again.
+        resident.name = values.get(NAME) or ""
     for question in questions_for(item):
         value = values.get(question.id)
         if value is None:
@@ -710,13 +722,15 @@ async def _place(
             resident.name = resident.name or value
         elif question.kind == "building":
             resident.building = value
-            grid = _grid_of(ctx, value)
+            grid = grid_of(ctx, value)
             if grid is not None:
                 resident.grid_key = grid  # targets grid-wide broadcasts later
         elif question.kind == "people":
             people = int(value)
         elif question.kind == SLOT_QUESTION:
             slot_id = int(value["id"])
+    if grid is None:
+        grid = resident.grid_key  # the grid of the building the resident gave before
     row = await repo.item_row(session, ctx.community_id, item.id)
     stored = {**values, "people": people}
     held = data.get("held")
@@ -743,15 +757,80 @@ async def _place(
     return order
 
 
-def _grid_of(ctx: Context, building: str) -> str | None:
+ASK_NAME = "ask_name"
+"""Key in the form's data: the summary asks the resident's name (once per resident)."""
+NAME = "name"
+"""Key of the name given at the summary, in the order's answers (shown as 称呼)."""
+ASK_NAME_LINE = "方便的话回复您的称呼（比如“王阿姨”），工作人员联系您时好称呼，只问这一次。"
+
+
+def _ask_name(item: Item, resident: Any) -> bool:
+    """Whether the summary asks 怎么称呼您: the resident never gave a name (nor went on
+    without one: asked once), the item's form does not ask one, and it is no
+    confidential report (whose sender is not asked who they are). It rides on the
+    summary, so the form stays as short as it was: 确认 goes on without a name."""
+    if item.confidential or (resident is not None and resident.name is not None):
+        return False
+    return all(q.kind != "name" and q.id != NAME for q in questions_for(item))
+
+
+NAME_LIKE = re.compile(r"[\u4e00-\u9fff·]{1,8}")
+
+
+def _looks_like_name(text: str) -> bool:
+    """A short run of Chinese characters that is not a yes, a no or a question."""
+    said = text.strip()
+    return (
+        bool(NAME_LIKE.fullmatch(said))
+        and not answers.is_yes(said)
+        and not answers.is_no(said)
+        and not answers.is_skip(said)
+        and not answers.looks_like_question(said)
+    )
+
+
+def _is_a_name(reading: Reading) -> bool:
+    """Not something else in a few characters: thanks, a word on an order, a question
+    the FAQ answers, a request for a service."""
+    return (
+        reading.act not in _NOT_ANSWERS
+        and reading.act is not Act.QUESTION
+        and reading.faq is None
+        and not reading.detail.off_scope
+        and not reading.wants_service
+        and not reading.detail.question
+    )
+
+
+RANGE = re.compile(
+    r"(?P<prefix>.*?)(?P<low>\d+)\s*[-－~～至到]\s*(?P<high>\d+)\s*(?P<unit>栋|幢|号楼|号)"
+)
+BUILDING = re.compile(r"(?<!\d)(\d+)\s*(?:栋|幢|号楼|号)")
+
+
+def grid_of(ctx: Context, building: str) -> str | None:
     """The grid (网格) whose areas name the building: 七栋 and 7栋 alike, and 11栋 is
-    not 1栋."""
+    not 1栋. An area given as a range (解东小区1-6栋) holds each building in it: 3栋
+    is there, said with or without the compound's name; when two compounds' ranges
+    both hold it, the one the resident named."""
     said = answers.arabic_numerals(building)
-    for grid in ctx.catalog.document.community.grids:
+    grids = ctx.catalog.document.community.grids
+    for grid in grids:
         for area in [*grid.areas, grid.name]:
             if re.search(r"(?<!\d)" + re.escape(answers.arabic_numerals(area)), said):
                 return grid.id
-    return None
+    numbers = [int(n) for n in BUILDING.findall(said)]
+    if not numbers:
+        return None
+    holding: list[tuple[str, str]] = []  # (grid, compound) of each range holding it
+    for grid in grids:
+        for area in grid.areas:
+            span = RANGE.fullmatch(answers.arabic_numerals(area).strip())
+            if span and int(span["low"]) <= numbers[0] <= int(span["high"]):
+                holding.append((grid.id, span["prefix"].strip()))
+    named = [g for g, prefix in holding if prefix and prefix in said]
+    candidates = {g for g, _ in holding} if not named else set(named)
+    return candidates.pop() if len(candidates) == 1 else None
 
 
 async def _slot_full(ctx: Context, item: Item, remaining: int) -> str:

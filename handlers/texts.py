@@ -228,6 +228,19 @@ def acted(word: str, code: str, title: str, phone: str | None, where: str | None
     return "\n".join(lines)
 
 
+def replies_how(word: str, code: str, replies: list[str]) -> str:
+    """The item's 常用回复 for a chat word, one per line, each with what to send."""
+    lines = [f"常用回复（回复“{word} {code} 序号”直接用）："]
+    lines += [f"{word} {code} {n}：{reply}" for n, reply in enumerate(replies, start=1)]
+    return "\n".join(lines)
+
+
+def no_such_reply(word: str, code: str, replies: list[str]) -> str:
+    if not replies:
+        return f"这项服务没有设置常用回复，请直接写上办理情况，比如：{word} {code} 已办好"
+    return "没有这一条。" + replies_how(word, code, replies)
+
+
 # --- subscriptions -----------------------------------------------------------------------
 
 UNSUBSCRIBED_ALL = "已经为您退订全部宣传提醒。想再收到时，发“订阅 反诈”这样的话就行。"

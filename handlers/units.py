@@ -32,6 +32,8 @@ ACTIONS = {
     "办不了": OrderStatus.NOT_POSSIBLE,
     "不归我管": OrderStatus.MISROUTED,
 }
+PICKED = re.compile(r"[1-9]")
+"""A note that is one digit picks a 常用回复 of the item (``完成 码 1``)."""
 NEEDS_REASON = frozenset({OrderStatus.RETURN_ASKED, OrderStatus.NOT_POSSIBLE})
 ACTION = re.compile(
     r"^\s*(接单|开始|完成|退单|退回|办不了|不归我管)\s*([A-Za-z0-9]{6})\s*(.*)$", re.S
@@ -75,6 +77,14 @@ async def act(msg: Incoming, ctx: Context) -> str:
             return texts.no_unit_order(code)
         if order.unit_id not in {m.unit_id for m in mine}:
             return texts.not_your_order(code)
+        item = (await effects.load_facts(session, ctx.catalog, order)).item
+        if PICKED.fullmatch(note):
+            # 完成 码 1: the item's first 常用回复, as if typed.
+            offered = item.replies.for_word(word) if item.replies else []
+            picked = int(note)
+            if not 1 <= picked <= len(offered):
+                return texts.no_such_reply(word, code, offered)
+            note = offered[picked - 1]
         try:
             await domain.transition(
                 session,
@@ -89,7 +99,10 @@ async def act(msg: Incoming, ctx: Context) -> str:
         except IllegalTransition as refused:
             return texts.cannot_act(word, code, refused.current.label)
         facts = await effects.load_facts(session, ctx.catalog, order)
-        return texts.acted(word, code, facts.item.title, facts.phone, _where(order))
+        reply = texts.acted(word, code, facts.item.title, facts.phone, _where(order))
+        if word == "接单" and item.replies and item.replies.complete:
+            reply += "\n" + texts.replies_how("完成", code, item.replies.complete)
+        return reply
 
 
 @router.on(Command("待办", "我的待办", "单位待办"))

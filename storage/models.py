@@ -511,7 +511,7 @@ class Handoff(Base):
     """What the resident wrote with the request, and the conversation so far."""
     status: Mapped[str] = mapped_column(String(16), default="open")
     """``open`` until staff close it (``closed``); ``answered``: closed by the one
-    reply a handoff had before threads (migration 0020)."""
+    reply a handoff had before threads (migration 0022)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[dt.datetime | None]
     """When staff last replied."""
@@ -726,3 +726,42 @@ class InboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("learned_decisions.id"))
     """The decision that dealt with this message; None while it waits in the inbox."""
+
+
+class Notice(Base):
+    """A notice staff publish for the whole community, a grid or a building
+    (「5栋今日停水，预计18点恢复」) until ``ends_at``: a resident there whose message is
+    about the same thing is answered with it first (``handlers.notices``)."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index(None, "community_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    text: Mapped[str] = mapped_column(Text)
+    grid_key: Mapped[str | None] = mapped_column(String(64))
+    """The grid it is for; None with no ``building`` either: the whole community."""
+    building: Mapped[str | None] = mapped_column(String(200))
+    """The building it is for, as staff wrote it (5栋, 解东小区5栋)."""
+    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    """Words of messages it answers, besides those read from its text (停水 → 没水 …)."""
+    item_key: Mapped[str | None] = mapped_column(String(64))
+    """A catalog item: a message read as that item is about the notice too."""
+    starts_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ends_at: Mapped[dt.datetime]
+    withdrawn_at: Mapped[dt.datetime | None]
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class NoticeAnswer(Base):
+    """A resident answered with a notice: told once, after which their messages go to
+    ordering as usual; the count is shown to staff."""
+
+    __tablename__ = "notice_answers"
+
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), primary_key=True)
+    reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """They still reported it after reading the notice."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -45,6 +45,9 @@ items:
     keywords: [漏水, 水管, 停电, 跳闸, 水龙头]
     grid_level: true
     description: 水管漏水、电路跳闸等家庭水电小修，物业师傅上门。
+    replies:
+      accept: [师傅今天下午上门，请留意电话]
+      complete: [已修好，请试用, 已临时处理，配件到了再来换]
   - id: facility-repair
     title: 公共设施报修
     unit: property

@@ -45,8 +45,11 @@ class Needs:
     run shows as a second row. It can be made to stop at a gate, the test's
     fault-injection point."""
 
-    def __init__(self, *, gate: asyncio.Event | None = None) -> None:
+    def __init__(self, *, gate: asyncio.Event | None = None, writes: bool = True) -> None:
         self.gate = gate
+        self.writes = writes
+        """False: the handler only moves the conversation on (its record then goes
+        in a batch with other messages', not in a transaction of its own)."""
         self.started = asyncio.Event()
         self.runs = 0
         self.router = Router("test-needs")
@@ -62,6 +65,10 @@ class Needs:
         self.started.set()
         if self.gate is not None:
             await self.gate.wait()  # the fault point: the attempt stalls here
+        if not self.writes:
+            seen = int(ctx.conversation.data.get("n", 0))
+            ctx.conversation.set("counting", n=seen + 1, by=id(self))
+            return f"记下了：{msg.event_key}"
         async with ctx.sessionmaker.begin() as session:
             session.add(
                 models.UnmetNeed(
@@ -286,3 +293,35 @@ async def test_a_retry_finding_a_dead_attempts_claim_stores_the_message_before_s
     assert await eventually(lambda: asyncio.sleep(0, bool(replies_to(fake_wechat, "o_dead"))))
     assert replies_to(fake_wechat, "o_dead") == ["记下了：TEST_NEED_DEAD"]
     assert await needs_recorded(wechat, "TEST_NEED_DEAD") == 1
+
+
+async def test_a_stalled_attempt_that_wrote_nothing_cannot_save_its_state_after_a_takeover(
+    db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
+) -> None:
+    """The same fence for a handler that only moves the conversation on: its state and
+    reply are recorded in a batch with other messages', and the batch refuses them
+    alone once the claim is another's."""
+    first, second = await two_processes(aiohttp_client, db_url, fake_wechat)
+    stalled = Needs(gate=asyncio.Event(), writes=False)
+    stalled.install(first)
+    taker = Needs(writes=False)
+    taker.install(second)
+    xml = first.event_xml("o_light", "CLICK", "TEST_NEED_LIGHT")
+    request = asyncio.ensure_future(first.post(xml))
+    await asyncio.wait_for(stalled.started.wait(), 5)
+    async with first.client.app[keys.SESSIONMAKER].begin() as session:
+        await session.execute(
+            update(models.ProcessedMessage)
+            .where(models.ProcessedMessage.key.like("evt:o_light:%"))
+            .values(lease_until=func.now() - dt.timedelta(seconds=1))
+        )
+    assert (await second.post(xml)).text == "记下了：TEST_NEED_LIGHT"
+    stalled.gate.set()  # type: ignore[union-attr]
+    await request
+    others = await first.event("o_other", "CLICK", "TEST_NEED_OTHER")  # batches go on
+    assert others.text == "记下了：TEST_NEED_OTHER"
+    async with first.client.app[keys.SESSIONMAKER]() as session:
+        state = await session.scalar(
+            select(models.ConversationState).where(models.ConversationState.openid == "o_light")
+        )
+    assert state is not None and state.data == {"n": 1, "by": id(taker)}

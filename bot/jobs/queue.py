@@ -116,10 +116,11 @@ class JobQueue:
         try:
             return await task
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if self._stopping and task.cancelled() and not (current and current.cancelling()):
+            if self._stopping:
+                # Stopped on purpose (by ``stop``, or the timer's own shutdown cancelling
+                # the run): not an error of the job, and nothing for the timer to log.
                 log.info("scheduled job %s cancelled at shutdown", name)
-                return None  # stopped on purpose: not an error of the job
+                return None
             raise
         finally:
             self._tasks.discard(task)

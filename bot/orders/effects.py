@@ -100,6 +100,11 @@ async def order_placed(
     lines = [f"【新订单】{item.title}", f"订单号：{order.code}"]
     lines += _details(catalog, facts)
     lines.append(f"请回复“接单 {order.code}”接单。")
+    if item.replies and item.replies.accept:
+        lines += [
+            f"接单时可附常用回复：“接单 {order.code} {n}”：{reply}"
+            for n, reply in enumerate(item.replies.accept, start=1)
+        ]
     lines.append(
         f"不归贵单位管请回复“不归我管 {order.code}”，办不了请回复“办不了 {order.code} 原因”。"
     )
@@ -210,6 +215,8 @@ async def order_changed(
     event = facts.event_id
     if news is not None and facts.openid is not None:
         text = f"您的订单 {order.code}（{item.title}）" + news.format(unit=unit, code=order.code)
+        if new is OrderStatus.ACCEPTED and note:
+            text += f"\n单位留言：{note}"
         if new is OrderStatus.COMPLETED and note:
             text += f"\n办理情况：{note}"
         if new is OrderStatus.NOT_POSSIBLE and note:

@@ -17,7 +17,8 @@ database before anything is done with it (see ``storage.repositories.ledger``):
   its claim; if its attempt dies or fails, :meth:`MessageLedger.take_deferred` hands
   it to whichever process runs it again.
 
-Claims of concurrent messages are written in batches (group commit).
+Claims of concurrent messages are written in batches (group commit), and so are the
+records of messages whose handlers wrote nothing (most of them: menus, questions).
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ from bot.clock import Clock, SystemClock
 from bot.pipeline.batching import Batcher
 from storage.batch import BatchDatabase
 from storage.repositories import ledger as repo
+from storage.repositories import outbox as outbox_repo
 from storage.repositories import residents as residents_repo
 from storage.repositories.ledger import ClaimLost, Deferred
+from storage.repositories.states import StateConflict
 
-__all__ = ["Claim", "ClaimLost", "Deferred", "MessageLedger", "Status"]
+__all__ = ["Claim", "ClaimLost", "Deferred", "LateReply", "MessageLedger", "Status"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ class MessageLedger:
         # one writer, and writers queuing inside SQLite (its busy handler sleeps and
         # retries) cost far more than queuing here.
         self._writes: Batcher[str, Claim] = Batcher(self._claim_batch)
+        self._finishes: Batcher[_Finish, Exception | None] = Batcher(self._finish_batch)
         self._running: dict[str, asyncio.Event] = {}
         """Messages this process is handling: a local retry waits on the event."""
 
@@ -123,6 +127,25 @@ class MessageLedger:
             return deferred
 
         return step
+
+    async def finish(
+        self,
+        key: str,
+        token: str,
+        reply: str | None,
+        *,
+        resident: str | None,
+        also: Callable[[Connection], None] | None = None,
+        late: LateReply | None = None,
+    ) -> None:
+        """Record the reply of a message whose handler wrote nothing, in a batch with
+        other messages' (group commit): the same steps as :meth:`finish_step` plus
+        ``also`` (the state's save) and, if the message was deferred, ``late`` as an
+        outbox row, in a savepoint of their own so that one message's
+        :class:`ClaimLost` or state conflict leaves the others' records alone."""
+        outcome = await self._finishes.submit(_Finish(key, token, reply, resident, also, late))
+        if outcome is not None:
+            raise outcome
 
     def finished(self, key: str) -> None:
         """The unit of work that recorded the reply committed (or gave up): a local
@@ -250,8 +273,37 @@ class MessageLedger:
 
     async def close(self) -> None:
         await self._writes.close()
+        await self._finishes.close()
 
     # --- batches ---------------------------------------------------------------------
+
+    async def _finish_batch(self, items: list[_Finish]) -> list[Exception | None]:
+        return await self._db.run(lambda c: self._finish_many(c, items))
+
+    def _finish_many(self, connection: Connection, items: list[_Finish]) -> list[Exception | None]:
+        outcomes: list[Exception | None] = []
+        for item in items:
+            try:
+                with connection.begin_nested():
+                    if item.also is not None:
+                        item.also(connection)
+                    record = self.finish_step(
+                        item.key, item.token, item.reply, resident=item.resident
+                    )
+                    if record(connection) and item.late is not None:
+                        outbox_repo.enqueue_row(
+                            connection,
+                            community_id=self.community_id,
+                            key=item.late.key,
+                            channel=item.late.channel,
+                            target=item.late.openid,
+                            payload={"text": item.late.text},
+                        )
+            except (ClaimLost, StateConflict) as lost:
+                outcomes.append(lost)
+            else:
+                outcomes.append(None)
+        return outcomes
 
     async def _claim_batch(self, keys: list[str]) -> list[Claim]:
         return await self._db.run(lambda c: self._claim(c, keys))
@@ -284,3 +336,23 @@ class MessageLedger:
                 results.append(Claim(Status.RUNNING))
             seen.add(key)
         return results
+
+
+@dataclass(frozen=True)
+class LateReply:
+    """The reply of a deferred message, as the outbox row that sends it."""
+
+    key: str
+    channel: str
+    openid: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Finish:
+    key: str
+    token: str
+    reply: str | None
+    resident: str | None
+    also: Callable[[Connection], None] | None
+    late: LateReply | None

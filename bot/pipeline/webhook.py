@@ -49,7 +49,7 @@ from bot.jobs.backoff import backoff
 from bot.locks import KeyedLocks
 from bot.metrics import HANDLER_SECONDS, MESSAGES
 from bot.orders.effects import RESIDENT, Policy
-from bot.pipeline.ledger import ClaimLost, MessageLedger, Status
+from bot.pipeline.ledger import ClaimLost, LateReply, MessageLedger, Status
 from bot.pipeline.state import Conversation, StateStorage
 from bot.pipeline.unit_of_work import UnitOfWork
 from bot.tasks import BackgroundTasks
@@ -338,24 +338,38 @@ class Webhook:
             save_state = await self.states.save_step(
                 (self.community_id, msg.openid), attempt.conversation
             )
+            interactive = msg.kind != "event" or msg.event not in PASSIVE_EVENTS
+            resident = msg.openid if interactive else None
+            late = (
+                LateReply(late_key(self.community_id, msg.key), RESIDENT, msg.openid, attempt.text)
+                if attempt.text
+                else None
+            )
+            if not unit.session.in_transaction():
+                # The handler wrote nothing: the record goes with other messages' in
+                # one transaction (group commit), the same steps in a savepoint.
+                await self.ledger.finish(
+                    msg.key,
+                    attempt.token,
+                    attempt.reply_xml,
+                    resident=resident,
+                    also=save_state,
+                    late=late,
+                )
+                return
             if save_state is not None:
                 await unit.run(save_state)
-            interactive = msg.kind != "event" or msg.event not in PASSIVE_EVENTS
             record = self.ledger.finish_step(
-                msg.key,
-                attempt.token,
-                attempt.reply_xml,
-                resident=msg.openid if interactive else None,
+                msg.key, attempt.token, attempt.reply_xml, resident=resident
             )
-            deferred = await unit.run(record)
-            if deferred and attempt.text:
+            if await unit.run(record) and late is not None:
                 await outbox.enqueue(
                     unit.session,
                     community_id=self.community_id,
-                    key=late_key(self.community_id, msg.key),
-                    channel=RESIDENT,
-                    target=msg.openid,
-                    payload={"text": attempt.text},
+                    key=late.key,
+                    channel=late.channel,
+                    target=late.openid,
+                    payload={"text": late.text},
                 )
             await unit.commit()
         finally:

@@ -27,7 +27,7 @@ from yarl import URL
 from bot import keys
 from bot.orders import domain, effects
 from bot.spreadsheets import csv_bytes, xlsx_bytes
-from bot.web import deliveries, figures
+from bot.web import board, deliveries, figures
 from bot.web.auth import checked_form, require
 from bot.web.params import path_id, query_int, whole_number
 from bot.web.scope import catalog_of
@@ -92,7 +92,7 @@ def _visible(query: Any, user: SignedIn) -> Any:
 
 
 @routes.get("/console")
-async def board(request: web.Request) -> web.Response:
+async def front(request: web.Request) -> web.Response:
     return await _board(request, require(request, *STAFF))
 
 
@@ -106,6 +106,7 @@ async def _board(
     """The board; after a refused proxy order, with the problem, what was typed, and
     each field's reason next to it (``errors``)."""
     catalog = catalog_of(request, user)
+    late = await _late(request, user)
     context = _context(
         request,
         user,
@@ -115,10 +116,14 @@ async def _board(
         proxy_items=[(i.id, i.title) for i in catalog.items if not i.confidential],
         proxy_slots=await _proxy_slots(request, user),
         waiting=await _waiting_for_staff(request, user),
-        **await _orders(request, user, "/console"),
+        **await _orders(request, user, "/console", late),
     )
     async with request.app[keys.READER]() as session:
-        context["undelivered_total"] = await deliveries.front_count(session, user.community_id)
+        undelivered = await deliveries.front_count(session, user.community_id)
+        context["undelivered_total"] = undelivered
+        context["counts"] = await board.front_counts(
+            session, user.community_id, lambda q: _visible(q, user), late, undelivered
+        )
     status = 400 if problem else 200
     return aiohttp_jinja2.render_template("console.html", request, context, status=status)
 
@@ -289,23 +294,37 @@ async def portal(request: web.Request) -> dict[str, Any]:
     )
 
 
+PAGE_SIZES = (20, 50, 100)
 PAGE_SIZE = 50
 MAX_PAGE = 100_000
+EXPORT_LIMIT = 20_000
+"""Rows of one export at most (a spreadsheet of every order in years, filtered)."""
+SHOWS = ("new", "overdue", "followup")
+"""The front page's counts as filters of the board (``show=overdue``)."""
 
 
-async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[str, Any]:
-    """One page of the orders the user may see, filtered by the query string;
-    ``listing`` is the page's path, for the links to the other pages.
+async def _late(request: web.Request, user: SignedIn) -> dict[int, dt.datetime]:
+    """The open orders the user may see that are past their unit's promise."""
+    rules = figures.rules(request.app, catalog_of(request, user))
+    async with request.app[keys.READER]() as session:
+        return await board.overdue(session, user.community_id, rules, lambda q: _visible(q, user))
+
+
+def _board_query(
+    request: web.Request, user: SignedIn, late: dict[int, dt.datetime]
+) -> tuple[Any, dict[str, Any]]:
+    """The board's query (a function of the columns wanted) for the filters in the
+    query string, and the filters as the page shows them.
 
     Every filter is a condition of the query itself, so the count and the pages cover
-    every matching order, however old (never a filter over the newest few).
-    """
+    every matching order, however old (never a filter over the newest few)."""
     query_args = request.query
     status = query_args.get("status") or None
     unit = query_args.get("unit") or None
     item_key = query_args.get("item") or None
     grid = query_args.get("grid") or None
     day = query_args.get("date") or None
+    show = query_args.get("show") if query_args.get("show") in SHOWS else None
     undelivered = query_args.get("undelivered") == "1" and user.role != "unit"
     zone = _zone(request, user)
     conditions = [models.Order.community_id == user.community_id]
@@ -316,59 +335,127 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
     if item_key:
         conditions.append(models.Item.key == item_key)
     if grid:
-        conditions.append(models.Order.grid_key == grid)
+        conditions.append(func.coalesce(models.Order.grid_key, models.Resident.grid_key) == grid)
     if day:
         start, end = _local_day(day, zone)
         conditions += [models.Order.created_at >= start, models.Order.created_at < end]
     if undelivered:
         conditions.append(repo_deliveries.undelivered_condition(user.community_id))
+    if show == "new":
+        conditions.append(models.Order.status.in_(board.NEW))
+    elif show == "overdue":
+        conditions.append(models.Order.id.in_(list(late) or [-1]))
+    elif show == "followup":
+        conditions.append(board.awaiting_followup())
 
     def board_query(*columns: Any) -> Any:
         query = (
             select(*columns)
             .join(models.Item, models.Order.item_id == models.Item.id)
             .join(models.Unit, models.Order.unit_id == models.Unit.id)
+            .join(models.Resident, models.Order.resident_id == models.Resident.id)
             .where(*conditions)
         )
         return _visible(query, user)
 
+    filters = {
+        "status": status,
+        "unit": unit,
+        "item": item_key,
+        "grid": grid,
+        "date": day,
+        "show": show,
+        "undelivered": undelivered,
+    }
+    return board_query, filters
+
+
+ROW_COLUMNS = (
+    models.Order,
+    models.Item.title,
+    models.Unit.name,
+    models.Item.confidential,
+    models.Resident.name,
+    models.Resident.grid_key,
+)
+NO_NAME = "未留姓名"
+
+
+def _row(
+    row: Any, zone: ZoneInfo, grid_names: dict[str, str], late: dict[int, dt.datetime]
+) -> dict[str, Any]:
+    """An order as the board, the portal and the export show it: no internal ids."""
+    order, title, unit_name, confidential, name, resident_grid = row
+    due = late.get(order.id)
+    return {
+        "id": order.id,
+        "code": order.code,
+        "title": title,
+        "unit": unit_name,
+        "status": OrderStatus(order.status).label,
+        "status_value": order.status,
+        "created": f"{order.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
+        "name": name or NO_NAME,
+        "grid": grid_names.get(order.grid_key or resident_grid or "", ""),
+        "building": (order.answers or {}).get("building") or "",
+        "confidential": confidential,
+        "overdue": f"{due.astimezone(zone):%m-%d %H:%M}" if due else "",
+    }
+
+
+async def _orders(
+    request: web.Request,
+    user: SignedIn,
+    listing: str,
+    late: dict[int, dt.datetime] | None = None,
+) -> dict[str, Any]:
+    """One page of the orders the user may see, filtered by the query string;
+    ``listing`` is the page's path, for the links to the other pages."""
+    if late is None:
+        late = await _late(request, user)
+    board_query, filters = _board_query(request, user, late)
+    zone = _zone(request, user)
     wanted = query_int(request, "page", label="页码", default=1, low=1, high=MAX_PAGE)
+    size = query_int(request, "size", label="每页单数", default=PAGE_SIZE, low=1, high=100)
+    size = size if size in PAGE_SIZES else PAGE_SIZE
     async with request.app[keys.READER]() as session:
         total = int(await session.scalar(board_query(func.count(models.Order.id))) or 0)
-        pages = max(1, math.ceil(total / PAGE_SIZE))
+        pages = max(1, math.ceil(total / size))
         page = min(wanted, pages)
         rows = (
             await session.execute(
-                board_query(
-                    models.Order, models.Item.title, models.Unit.name, models.Item.confidential
-                )
+                board_query(*ROW_COLUMNS)
                 .order_by(models.Order.created_at.desc(), models.Order.id.desc())
-                .limit(PAGE_SIZE)
-                .offset((page - 1) * PAGE_SIZE)
+                .limit(size)
+                .offset((page - 1) * size)
             )
         ).all()
-        not_delivered = await deliveries.board_counts(session, [row[0].id for row in rows])
+        ids = [row[0].id for row in rows]
+        not_delivered = await deliveries.board_counts(session, ids)
+        attached = dict(
+            (
+                await session.execute(
+                    select(models.OrderAttachment.order_id, func.count(models.OrderAttachment.id))
+                    .where(models.OrderAttachment.order_id.in_(ids))
+                    .group_by(models.OrderAttachment.order_id)
+                )
+            ).all()
+        )
     catalog = catalog_of(request, user)
     grid_names = {g.id: g.name for g in catalog.document.community.grids}
     orders = []
-    for order, title, unit_name, confidential in rows:
-        local = order.created_at.astimezone(zone)
-        orders.append(
-            {
-                "code": order.code,
-                "title": title,
-                "unit": unit_name,
-                "status": OrderStatus(order.status).label,
-                "status_value": order.status,
-                "created": f"{local:%Y-%m-%d %H:%M}",
-                "grid": grid_names.get(order.grid_key or "", ""),
-                "confidential": confidential,
-                "undelivered": not_delivered.get(order.id, 0),
-            }
-        )
+    for row in rows:
+        shown = _row(row, zone, grid_names, late)
+        shown["undelivered"] = not_delivered.get(shown["id"], 0)
+        shown["attached"] = attached.get(shown["id"], 0)
+        orders.append(shown)
 
     def page_link(number: int) -> str:
         return str(URL(listing).with_query({**request.query, "page": str(number)}))
+
+    def export_link(kind: str) -> str:
+        query = {k: v for k, v in request.query.items() if k not in ("page", "size")}
+        return str(URL(f"{listing}/export.{kind}").with_query(query))
 
     return {
         "orders": orders,
@@ -376,21 +463,82 @@ async def _orders(request: web.Request, user: SignedIn, listing: str) -> dict[st
             "total": total,
             "page": page,
             "pages": pages,
+            "size": size,
+            "sizes": [
+                (n, str(URL(listing).with_query({**request.query, "size": str(n), "page": "1"})))
+                for n in PAGE_SIZES
+            ],
             "previous": page_link(page - 1) if page > 1 else None,
             "next": page_link(page + 1) if page < pages else None,
         },
-        "filters": {
-            "status": status,
-            "unit": unit,
-            "item": item_key,
-            "grid": grid,
-            "date": day,
-            "undelivered": undelivered,
-        },
+        "exports": {"csv": export_link("csv"), "xlsx": export_link("xlsx")},
+        "filters": filters,
         "statuses": [(s.value, s.label) for s in OrderStatus],
         "units": [(u.id, u.name) for u in catalog.units],
         "grids": [(g.id, g.name) for g in catalog.document.community.grids],
     }
+
+
+EXPORT_COLUMNS = {
+    # Opened by staff in a spreadsheet: Chinese headers, the order's code (what
+    # residents and units quote), never a database id.
+    "code": "订单号",
+    "title": "服务",
+    "unit": "承办单位",
+    "status": "状态",
+    "name": "居民称呼",
+    "grid": "网格",
+    "building": "地址",
+    "created": "下单时间",
+    "overdue": "超时（承诺到期时间）",
+}
+
+
+@routes.get("/console/export.{kind}")
+async def console_export(request: web.Request) -> web.StreamResponse:
+    return await _export(request, require(request, *STAFF))
+
+
+@routes.get("/portal/export.{kind}")
+async def portal_export(request: web.Request) -> web.StreamResponse:
+    return await _export(request, require(request, "unit"))
+
+
+async def _export(request: web.Request, user: SignedIn) -> web.StreamResponse:
+    """The board's orders, as filtered, as a CSV or Excel file: the same query as the
+    board (so the same scope: a unit its own orders, staff no confidential ones)."""
+    kind = request.match_info["kind"]
+    if kind not in ("csv", "xlsx"):
+        raise web.HTTPNotFound(text="只能导出表格（CSV 或 Excel）。")
+    late = await _late(request, user)
+    board_query, _ = _board_query(request, user, late)
+    async with request.app[keys.READER]() as session:
+        rows = (
+            await session.execute(
+                board_query(*ROW_COLUMNS)
+                .order_by(models.Order.created_at.desc(), models.Order.id.desc())
+                .limit(EXPORT_LIMIT)
+            )
+        ).all()
+    zone = _zone(request, user)
+    grid_names = {g.id: g.name for g in catalog_of(request, user).document.community.grids}
+    shown = [_row(row, zone, grid_names, late) for row in rows]
+    table = [[order[key] for key in EXPORT_COLUMNS] for order in shown]
+    header = list(EXPORT_COLUMNS.values())
+    day = f"{request.app[keys.CLOCK].now().astimezone(zone):%Y%m%d}"
+    if kind == "xlsx":
+        book = await asyncio.to_thread(xlsx_bytes, "订单", header, table)
+        return web.Response(
+            body=book,
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="orders-{day}.xlsx"'},
+        )
+    return web.Response(
+        body=csv_bytes(header, table),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="orders-{day}.csv"'},
+    )
 
 
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -436,7 +584,19 @@ async def _order_page(
         not_delivered = (
             await deliveries.for_order(session, order.id, zone) if user.role in STAFF else []
         )
+        attachments = (
+            await session.scalars(
+                select(models.OrderAttachment)
+                .where(models.OrderAttachment.order_id == order.id)
+                .order_by(models.OrderAttachment.created_at, models.OrderAttachment.id)
+            )
+        ).all()
+        resident = await session.get(models.Resident, order.resident_id)
+    late = await _late(request, user)
     catalog = catalog_of(request, user)
+    grid_names = {g.id: g.name for g in catalog.document.community.grids}
+    resident_grid = resident.grid_key if resident is not None else None
+    due = late.get(order.id)
     context = _context(
         request,
         user,
@@ -463,8 +623,44 @@ async def _order_page(
         asked_return=_asked_return(events) if order.status == OrderStatus.RETURN_ASKED else None,
         answers=_answers(facts.item, order.answers or {}),
         deliveries=not_delivered,
+        resident_name=(resident.name if resident is not None else None) or NO_NAME,
+        grid=grid_names.get(order.grid_key or resident_grid or "", ""),
+        overdue=f"{due.astimezone(zone):%Y-%m-%d %H:%M}" if due else None,
+        attachments=[_attachment(a, zone) for a in attachments],
     )
     return aiohttp_jinja2.render_template("order.html", request, context, status=status)
+
+
+def _attachment(row: models.OrderAttachment, zone: ZoneInfo) -> dict[str, Any]:
+    """A photo (shown from WeChat's picture address) or a place (in words, with a link
+    to a map: a plain link, no map script on the page)."""
+    data = row.data or {}
+    shown: dict[str, Any] = {
+        "kind": row.kind,
+        "at": f"{row.created_at.astimezone(zone):%m-%d %H:%M}",
+    }
+    if row.kind == "image":
+        url = str(data.get("pic_url") or "")
+        shown["url"] = url if url.startswith(("https://", "http://")) else ""
+        return shown
+    latitude, longitude = _coordinate(data.get("latitude")), _coordinate(data.get("longitude"))
+    shown["label"] = str(data.get("label") or "")
+    if latitude is not None and longitude is not None:
+        shown["where"] = f"北纬 {latitude:.5f}，东经 {longitude:.5f}"
+        shown["map"] = str(
+            URL("https://uri.amap.com/marker").with_query(
+                position=f"{longitude},{latitude}", name=shown["label"] or "居民发来的位置"
+            )
+        )
+    return shown
+
+
+def _coordinate(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _asked_return(events: Any) -> str:
@@ -956,6 +1152,8 @@ ACTIONS_ZH = {
     "catalog_import": "导入服务清单",
     "learn": "学习箱",
     "resend": "重新发送通知",
+    "notice": "发布停水停电通知",
+    "notice.withdraw": "撤回通知",
     **LABELS,
 }
 """The audit log's actions (recorded in English, for operators) as staff say them."""

@@ -32,7 +32,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,22 +56,20 @@ class Claimed:
     attempts: int
 
 
-async def enqueue(
-    session: AsyncSession,
+def _enqueue_statement(
+    dialect: str,
     *,
     community_id: str,
     key: str,
     channel: str,
     target: str,
     payload: dict[str, Any],
-    not_before: dt.datetime | None = None,
-    order_id: int | None = None,
-) -> bool:
-    """Whether the row is new (False: a notification with this key was enqueued
-    before, and this one is dropped)."""
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    not_before: dt.datetime | None,
+    order_id: int | None,
+) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
-    written = await session.scalar(
+    return (
         insert(OutboxMessage)
         .values(
             community_id=community_id,
@@ -88,7 +86,55 @@ async def enqueue(
         .on_conflict_do_nothing(index_elements=[OutboxMessage.key])
         .returning(OutboxMessage.id)
     )
-    return written is not None
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    community_id: str,
+    key: str,
+    channel: str,
+    target: str,
+    payload: dict[str, Any],
+    not_before: dt.datetime | None = None,
+    order_id: int | None = None,
+) -> bool:
+    """Whether the row is new (False: a notification with this key was enqueued
+    before, and this one is dropped)."""
+    statement = _enqueue_statement(
+        dialect_name(session),
+        community_id=community_id,
+        key=key,
+        channel=channel,
+        target=target,
+        payload=payload,
+        not_before=not_before,
+        order_id=order_id,
+    )
+    return await session.scalar(statement) is not None
+
+
+def enqueue_row(
+    connection: Connection,
+    *,
+    community_id: str,
+    key: str,
+    channel: str,
+    target: str,
+    payload: dict[str, Any],
+) -> bool:
+    """:func:`enqueue` for a plain ``Connection`` (the ledger's batches)."""
+    statement = _enqueue_statement(
+        connection.dialect.name,
+        community_id=community_id,
+        key=key,
+        channel=channel,
+        target=target,
+        payload=payload,
+        not_before=None,
+        order_id=None,
+    )
+    return connection.execute(statement).scalar() is not None
 
 
 async def claim_due(

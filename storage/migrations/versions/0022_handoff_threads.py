@@ -1,7 +1,7 @@
 """handoff threads: what the resident and staff said after 转人工, until staff close it
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-09
 
 A 转人工 was one message, and one staff reply closed it: what the resident wrote next
@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0019"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
