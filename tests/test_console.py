@@ -298,8 +298,8 @@ async def test_evaluation_exports_and_the_units_own_figures(
     sheet = load_workbook(BytesIO(await excel.read())).active
     assert sheet is not None
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:4] == ("月份", "单位ID", "单位", "派单")
-    assert any(r[1] == "property" and r[3] == 1 for r in rows[1:])
+    assert rows[0][:3] == ("月份", "单位", "派单")
+    assert any(r[1] == "阳光物业" and r[2] == 1 for r in rows[1:])
     page = await (await staff.get("/console/evaluation")).text()
     # One order is too few to draw or rank (the minimum sample is five).
     assert "暂时画不出图" in page and "<svg" not in page and "样本不足" in page

@@ -1085,10 +1085,9 @@ MONTH = re.compile(r"20\d\d-(0[1-9]|1[0-2])")
 """A month in the evaluation page's query (``end=2026-11``)."""
 
 EXPORT_HEADERS = {
-    # Both files are opened by staff in a spreadsheet, so both say it in Chinese; the
-    # unit's id stays in a column of its own for anyone matching rows across months.
+    # Both files are opened by staff in a spreadsheet, so both say it in Chinese, and
+    # name units as staff do (the catalog's unit id is an internal id, not shown).
     "month": "月份",
-    "unit": "单位ID",
     "unit_name": "单位",
     "volume": "派单",
     "response_rate": "响应率(%)",
