@@ -29,7 +29,20 @@ The order is the order of precedence:
 
 from __future__ import annotations
 
-from bot.dispatch import Router
+from bot.dispatch import Context, Router
+from bot.wechat.inbound import Incoming
+
+
+async def pass_to(rest: Router, msg: Incoming, ctx: Context) -> str | None:
+    """The message to the first handler of ``rest`` that wants it, as if the router
+    passing it on had never stopped it (see ``handlers.waitlist``)."""
+    await ctx.read()  # the routers after may filter on the reading
+    resolved = rest.resolve(msg, ctx)
+    if resolved is None:
+        return None
+    handler, arguments, _ = resolved
+    return await handler(**arguments)
+
 
 EXPIRED_NOTICE = "（刚才没办完的预约已经超过30分钟，我先帮您取消了。）"
 BOOKING_STATES = frozenset({"order.form", "order.summary"})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from bot.dispatch import Context, Kind, Router
 from bot.wechat.inbound import Incoming
-from handlers import texts
+from handlers import pass_to, texts
 from storage.repositories import handoffs
 
 
@@ -37,11 +37,6 @@ def router(after: list[Router]) -> Router:
         if current is not None and current.asked:
             ctx.conversation.clear()
             return texts.IN_THREAD
-        await ctx.read()  # the routers after may filter on the reading
-        resolved = rest.resolve(msg, ctx)
-        if resolved is None:
-            return None
-        handler, arguments, _ = resolved
-        return await handler(**arguments)
+        return await pass_to(rest, msg, ctx)
 
     return own

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from bot import keys
 from storage import models
 from tests.ordering_catalog import write_catalog
-from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (fixture)
-from tests.test_console import PASSWORD, add_user
+from tests.test_browser import ARGS, ARTIFACTS, chromium, log_in  # noqa: F401 (fixture)
+from tests.test_console import add_user
 from tests.test_ordering import say
 from tests.test_staff_pages_chinese import ALLOWED, INTERNAL_IDS
 from tests.visible_text import english_words, visible_text
@@ -54,10 +54,7 @@ async def test_a_notice_in_words_a_handoff_thread_and_a_proxy_order(
             executable_path=chromium, headless=True, args=ARGS
         )
         staff = await browser.new_page(viewport={"width": 1280, "height": 800})
-        await staff.goto(f"{base}/login")
-        await staff.fill("input[name=username]", "staff1")
-        await staff.fill("input[name=password]", PASSWORD)
-        await staff.click("button[type=submit]")
+        await log_in(staff, base, "staff1")
 
         # A weekly notice, chosen with the widgets.
         await staff.goto(f"{base}/console/broadcasts")

@@ -922,6 +922,23 @@ async def _open_handoff(session: AsyncSession, user: SignedIn, handoff_id: int) 
     return handoff
 
 
+async def _tell(
+    request: web.Request,
+    user: SignedIn,
+    session: AsyncSession,
+    handoff: models.Handoff,
+    key: str,
+    text: str,
+    now: dt.datetime,
+) -> None:
+    """A message to the resident of a handoff, through the outbox like any other;
+    ``key`` makes it once per reply (or per closing)."""
+    catalog = catalog_of(request, user)
+    policy = request.app[keys.POLICY]
+    key = f"handoff:{handoff.id}:{key}"
+    await effects.notify_resident(session, catalog, policy, handoff.openid, key, text, now)
+
+
 @routes.post("/console/handoffs/{id}/answer")
 async def answer_handoff(request: web.Request) -> web.StreamResponse:
     """A reply in the thread; the handoff stays open (staff close it when done)."""
@@ -936,16 +953,8 @@ async def answer_handoff(request: web.Request) -> web.StreamResponse:
         handoff = await _open_handoff(session, user, handoff_id)
         reply = await repo_handoffs.add_staff_reply(session, handoff, user.username, text, now)
         if reply is not None:  # not a double click
-            # The answer goes out through the outbox like any message to a resident.
-            await effects.notify_resident(
-                session,
-                catalog_of(request, user),
-                request.app[keys.POLICY],
-                handoff.openid,
-                f"handoff:{handoff.id}:{reply.id}",
-                f"社区工作人员回复：{text}",
-                now,
-            )
+            said = f"社区工作人员回复：{text}"
+            await _tell(request, user, session, handoff, str(reply.id), said, now)
             await audit(
                 session, user.community_id, user.username, "answer_handoff", str(handoff.id), text
             )
@@ -964,15 +973,7 @@ async def close_handoff(request: web.Request) -> web.StreamResponse:
         handoff.status = repo_handoffs.CLOSED
         handoff.closed_at = now
         handoff.closed_by = user.username
-        await effects.notify_resident(
-            session,
-            catalog_of(request, user),
-            request.app[keys.POLICY],
-            handoff.openid,
-            f"handoff:{handoff.id}:closed",
-            HANDOFF_CLOSED,
-            now,
-        )
+        await _tell(request, user, session, handoff, "closed", HANDOFF_CLOSED, now)
         await audit(
             session, user.community_id, user.username, "close_handoff", str(handoff.id), None
         )
