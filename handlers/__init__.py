@@ -12,6 +12,8 @@ The order is the order of precedence:
    ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
    ``waitlist``: 要 / 不要了 answering a place freed from a waiting list (other
    messages with those words pass through it to the routers after it).
+   ``handoff_thread``: while a resident's 转人工 is open, their texts go to its
+   thread for staff (see ``handlers.handoff_thread``).
 3. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
    photos or places about an order placed a little earlier.
    ``notices``: a notice staff published (5栋今日停水) answers a message about the same
@@ -27,7 +29,20 @@ The order is the order of precedence:
 
 from __future__ import annotations
 
-from bot.dispatch import Router
+from bot.dispatch import Context, Router
+from bot.wechat.inbound import Incoming
+
+
+async def pass_to(rest: Router, msg: Incoming, ctx: Context) -> str | None:
+    """The message to the first handler of ``rest`` that wants it, as if the router
+    passing it on had never stopped it (see ``handlers.waitlist``)."""
+    await ctx.read()  # the routers after may filter on the reading
+    resolved = rest.resolve(msg, ctx)
+    if resolved is None:
+        return None
+    handler, arguments, _ = resolved
+    return await handler(**arguments)
+
 
 EXPIRED_NOTICE = "（刚才没办完的预约已经超过30分钟，我先帮您取消了。）"
 BOOKING_STATES = frozenset({"order.form", "order.summary"})
@@ -38,6 +53,7 @@ def routers() -> list[Router]:
     from handlers import (
         dialogue,
         emergency,
+        handoff_thread,
         long_texts,
         media,
         notices,
@@ -51,12 +67,14 @@ def routers() -> list[Router]:
 
     later = [ordering.router, dialogue.router, media.router]
     residents = [orders.router, notices.router(later), *later]
+    thread = handoff_thread.router(residents)
     return [
         emergency.router,
         long_texts.router,
         start.router,
         units.router,
         subscriptions.router,
-        waitlist.router(residents),
+        waitlist.router([thread]),
+        thread,
         *residents,
     ]

@@ -31,7 +31,7 @@ from catalog import answers
 from catalog.acts import Act
 from catalog.notices import Place, Said, answering, place_of
 from catalog.understanding import Reading, understand
-from handlers import ordering
+from handlers import ordering, pass_to
 from storage.repositories import notices as repo
 from storage.repositories import residents
 
@@ -66,14 +66,6 @@ def router(after: list[Router]) -> Router:
     rest.include(*after)
     conversation = ConversationHandler("notices", [OFFERED])
 
-    async def pass_on(msg: Incoming, ctx: Context) -> str | None:
-        await ctx.read()
-        resolved = rest.resolve(msg, ctx)
-        if resolved is None:
-            return None
-        handler, arguments, _ = resolved
-        return await handler(**arguments)
-
     @conversation.entry.on(
         Kind("text", "voice"),
         Predicate(lambda msg, ctx: bool(msg.text)),
@@ -90,7 +82,7 @@ def router(after: list[Router]) -> Router:
                 else None
             )
             if not live or resident is None:
-                return await pass_on(msg, ctx)
+                return await pass_to(rest, msg, ctx)
             building = resident.building
             known = Place(
                 grid_key=resident.grid_key
@@ -105,7 +97,7 @@ def router(after: list[Router]) -> Router:
             fresh = await repo.already_told(session, resident.id, [r.id for r in applying])
             applying = [r for r in applying if r.id not in fresh]
             if not applying:
-                return await pass_on(msg, ctx)
+                return await pass_to(rest, msg, ctx)
             await repo.told(session, resident.id, [r.id for r in applying])
         ctx.conversation.set(OFFERED, notices=[r.id for r in applying], text=msg.text)
         local_now = now.astimezone(zone)

@@ -121,7 +121,7 @@ async def hand_off(msg: Incoming, ctx: Context, args: str) -> str:
         except KeyError:
             context = "（当时正在预约）"
     async with ctx.sessionmaker.begin() as session:
-        await staff.hand_to_staff(session, ctx, (args or msg.text) + context)
+        await staff.hand_to_staff(session, ctx, (args or msg.text) + context, asked=True)
     ctx.conversation.clear()
     return texts.HANDED_OFF
 

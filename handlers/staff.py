@@ -10,14 +10,20 @@ from bot.dispatch import Context
 from storage.repositories import handoffs, remarks
 
 
-async def hand_to_staff(session: AsyncSession, ctx: Context, text: str) -> None:
-    """Put the message on the staff's 转人工 list, as ``text``."""
+async def hand_to_staff(
+    session: AsyncSession, ctx: Context, text: str, *, asked: bool = False
+) -> None:
+    """Put the message on the staff's 转人工 list, as ``text`` (into the thread of
+    the resident's open handoff, if there is one). ``asked``: the resident asked for
+    a person (转人工); their messages go to staff only until staff close it."""
     await handoffs.hand_off(
         session,
         community_id=ctx.community_id,
         openid=ctx.openid,
         message_key=ctx.message_key,
         text=text,
+        now=ctx.clock.now(),
+        asked=asked,
     )
 
 

@@ -19,7 +19,7 @@ from bot.dispatch import Context, Predicate, Router, StateIs
 from bot.orders import waitlist as offers
 from bot.wechat.inbound import Incoming
 from catalog import answers
-from handlers import ordering, texts
+from handlers import ordering, pass_to, texts
 from storage.repositories import waitlist as repo
 
 _TAKE = re.compile(r"^(?:要|我要|要的|要要|还要|我还要|需要|报名|我报名)[的了呀啊吧哈]*$")
@@ -40,14 +40,6 @@ def router(after: list[Router]) -> Router:
     rest.include(*after)
     own = Router("waitlist")
 
-    async def pass_on(msg: Incoming, ctx: Context) -> str | None:
-        await ctx.read()  # the routers after may filter on the reading
-        resolved = rest.resolve(msg, ctx)
-        if resolved is None:
-            return None
-        handler, arguments, _ = resolved
-        return await handler(**arguments)
-
     @own.on(StateIs(None), Predicate(lambda msg, ctx: _answer(msg.text) is not None))
     async def answer_offer(msg: Incoming, ctx: Context) -> str | None:
         wanted = _answer(msg.text)
@@ -59,7 +51,7 @@ def router(after: list[Router]) -> Router:
                     return texts.OFFER_DECLINED
                 offer = None  # handed on meanwhile
         if offer is None:
-            return await pass_on(msg, ctx)
+            return await pass_to(rest, msg, ctx)
         return await ordering.start_form(ctx, ctx.catalog.item(offer.item_key))
 
     return own

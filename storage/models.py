@@ -527,6 +527,7 @@ class Handoff(Base):
     __table_args__ = (
         UniqueConstraint("community_id", "message_key"),
         Index(None, "community_id", "status", "created_at"),
+        Index(None, "community_id", "openid", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -536,9 +537,39 @@ class Handoff(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     """What the resident wrote with the request, and the conversation so far."""
     status: Mapped[str] = mapped_column(String(16), default="open")
-    """``open`` or ``answered``."""
+    """``open`` until staff close it (``closed``); ``answered``: closed by the one
+    reply a handoff had before threads (migration 0022)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[dt.datetime | None]
+    """When staff last replied."""
+    closed_at: Mapped[dt.datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    asked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The resident asked for a person (转人工): while open, what they write goes to
+    staff only. Otherwise (the bot handed on a question, a complaint, an emergency)
+    their later messages join the thread and the bot answers them as usual."""
+
+
+class HandoffMessage(Base):
+    """One message of a 转人工 thread after its first: the resident's later messages
+    (once per inbound message) and staff replies."""
+
+    __tablename__ = "handoff_messages"
+    __table_args__ = (
+        UniqueConstraint("handoff_id", "message_key"),
+        Index(None, "handoff_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"))
+    author: Mapped[str] = mapped_column(String(16))
+    """``resident`` or ``staff``."""
+    staff: Mapped[str | None] = mapped_column(String(64))
+    """The staff member's username, for a reply."""
+    message_key: Mapped[str | None] = mapped_column(String(200))
+    """The resident's inbound message (None for a staff reply)."""
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ResidentRemark(Base):

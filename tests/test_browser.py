@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,14 @@ def chromium() -> str:
             pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
         pytest.skip("no Chromium (apt-get install chromium)")
     return CHROMIUM
+
+
+async def log_in(page: Any, base: str, username: str) -> None:
+    """A user logs in on ``page`` through the login form, as a person would."""
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
 
 
 async def test_an_order_from_the_simulator_to_the_public_page(

@@ -346,7 +346,12 @@ async def test_asking_for_a_person(db_url: str, aiohttp_client: Client, catalog_
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         handoffs = (await session.scalars(select(models.Handoff))).all()
     assert [(h.openid, h.status) for h in handoffs] == [("o_ma", "open")]
-    assert "没太明白" in await say(wechat, "o_ma", "3栋")  # the form was left
+    # The form was left: what the resident writes next goes to staff, in the thread.
+    assert "转给社区工作人员" in await say(wechat, "o_ma", "3栋")
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        thread = (await session.scalars(select(models.HandoffMessage.text))).all()
+        assert not (await session.scalars(select(models.Order))).all()
+    assert list(thread) == ["3栋"]
 
 
 async def test_the_building_given_on_an_order_places_the_resident_in_a_grid(

@@ -3,6 +3,8 @@
 Used to check that no English (or a parameter's name, an internal id) reaches a
 resident or staff member: text between tags, and the attributes a browser shows
 (placeholders, tooltips, button values), without scripts, styles and hidden inputs.
+Text inside ``<code>`` is left out too: a page may quote something staff type or
+copy as it is (a command, a setting's name) there, and only there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ ASCII_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{3,}(?![A-Za-z0-9])")
 """An English word: three or more ASCII letters standing alone. Letters glued to
 digits (an order code, ``staff1``, a date) are not words."""
 SHOWN_ATTRIBUTES = ("placeholder", "title", "alt", "aria-label")
+HIDDEN_TAGS = ("script", "style", "code")
+"""Elements whose text is not checked: not shown, or quoted as it is (``code``)."""
 
 
 class _Visible(HTMLParser):
@@ -23,7 +27,7 @@ class _Visible(HTMLParser):
         self._hidden = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
+        if tag in HIDDEN_TAGS:
             self._hidden += 1
         values = dict(attrs)
         self.parts += [values[name] or "" for name in SHOWN_ATTRIBUTES if values.get(name)]
@@ -31,7 +35,7 @@ class _Visible(HTMLParser):
             self.parts.append(values["value"] or "")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._hidden:
+        if tag in HIDDEN_TAGS and self._hidden:
             self._hidden -= 1
 
     def handle_data(self, data: str) -> None:

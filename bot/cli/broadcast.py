@@ -35,6 +35,9 @@ def broadcast() -> None:
     default=None,
     help="Send once at this local time (YYYY-MM-DD HH:MM); default now.",
 )
+@click.option(
+    "--every", default=None, help='Recurring, in words: "每周五上午10点", "每月1号上午9点".'
+)
 @click.option("--cron", default=None, help='Recurring, crontab in local time: "0 10 * * FRI".')
 @click.option("--from", "from_text", default=None, help="First day of a recurring broadcast.")
 @click.option("--until", "until_text", default=None, help="Last day of a recurring broadcast.")
@@ -46,6 +49,7 @@ def broadcast_create(
     grid: str | None,
     tag: str | None,
     at_text: str | None,
+    every: str | None,
     cron: str | None,
     from_text: str | None,
     until_text: str | None,
@@ -58,7 +62,7 @@ def broadcast_create(
 
     settings = settings_or_exit()
 
-    async def go() -> tuple[int, list[str], int | None]:
+    async def go() -> tuple[int, list[str], int | None, str | None, str | None]:
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
             catalog = await community_catalog(session)
             draft = await prepare(
@@ -71,6 +75,7 @@ def broadcast_create(
                 tag=tag,
                 at=at_text,
                 cron=cron,
+                every=every,
                 active_from=from_text,
                 active_until=until_text,
                 now=dt.datetime.now(dt.UTC),
@@ -80,10 +85,10 @@ def broadcast_create(
                 session.add(draft.row)
                 await session.flush()
                 broadcast_id = draft.row.id
-            return draft.recipients, draft.dates, broadcast_id
+            return draft.recipients, draft.dates, broadcast_id, draft.row.cron, draft.every
 
     try:
-        recipients, dates, broadcast_id = run(go(), settings)
+        recipients, dates, broadcast_id, stored_cron, words = run(go(), settings)
     except BroadcastProblem as exc:
         fail("; ".join(f"--{p.strip()}" for p in str(exc).split(";")), 2)
         return
@@ -94,6 +99,8 @@ def broadcast_create(
     click.echo(body)
     click.echo("")
     click.echo(f"to: {recipients} subscribed residents now; {len(body)} characters")
+    if stored_cron:
+        click.echo(f"every: {words or 'custom'} (cron {stored_cron})")
     click.echo("sends: " + ", ".join(dates) + (" …" if len(dates) == 5 else ""))
     if broadcast_id is None:
         click.echo("preview only: add --yes to schedule it")

@@ -38,6 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.jobs import schedule_words
 from bot.jobs.backoff import backoff
 from bot.jobs.lease import Lease
 from bot.jobs.outbox import TemplateSender
@@ -374,6 +375,8 @@ class Draft:
     recipients: int
     times: list[dt.datetime]
     """The next (up to five) send times, in the community's time zone."""
+    every: str | None = None
+    """A recurring broadcast's schedule in words (每周五上午10点), when words fit it."""
 
     @property
     def dates(self) -> list[str]:
@@ -395,16 +398,28 @@ async def prepare(
     active_from: str | None = None,
     active_until: str | None = None,
     now: dt.datetime,
+    every: str | None = None,
 ) -> Draft:
     """Check a broadcast as staff wrote it (CLI or console) and preview it.
 
-    Local dates and times are read in the community's time zone. Raises
-    :class:`BroadcastProblem` listing every problem found.
+    A recurring one is given in words (``every``: 每周五上午10点, see
+    :mod:`bot.jobs.schedule_words`) or, as before, as a crontab line (``cron``); it
+    is stored as a crontab line. Local dates and times are read in the community's
+    time zone. Raises :class:`BroadcastProblem` listing every problem found.
     """
     from catalog import topics as campaign
     from storage.repositories.broadcasts import count_recipients
 
     problems = check_lengths(title, text)
+    if every:
+        try:
+            worded = schedule_words.parse(every)
+        except schedule_words.ScheduleWordsError as exc:
+            problems.append(Problem("every", f"'{every}' names no schedule", str(exc)))
+        else:
+            if cron and cron != worded:
+                problems.append(Problem("every/cron", "give one of them", "定期时间请只写一种。"))
+            cron = worded
     if at and cron:
         problems.append(Problem("at/cron", "give one of them", "「一次」和「定期」只能选一种。"))
     if (active_from or active_until) and not cron:
@@ -432,7 +447,7 @@ async def prepare(
                 Problem(
                     "cron",
                     f"'{cron}': {exc}",
-                    "定期时间的格式不对，请按“分 时 日 月 星期”填写，例如 0 10 * * * 是每天10点。",
+                    "定期时间看不懂，请按“每周五上午10点”这样选择或填写。",
                 )
             )
 
@@ -502,4 +517,5 @@ async def prepare(
                 )
             ]
         )
-    return Draft(row, await count_recipients(session, row), times)
+    every_zh = schedule_words.describe(cron, zone) if cron else None
+    return Draft(row, await count_recipients(session, row), times, every_zh)

@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot import keys
+from bot.jobs import schedule_words
 from bot.jobs.broadcasts import (
     GAVE_UP,
     NO_CLEAR_ANSWER,
@@ -27,6 +28,7 @@ from bot.jobs.broadcasts import (
     next_due,
     prepare,
 )
+from bot.jobs.schedule_words import WEEKDAYS_ZH
 from bot.web.auth import checked_form, require
 from bot.web.scope import catalog_of
 from catalog import topics as campaign
@@ -36,7 +38,26 @@ from storage.repositories.users import audit
 
 routes = web.RouteTableDef()
 STAFF = ("staff", "admin")
-FIELDS = ("topic", "title", "text", "grid", "tag", "at", "cron", "from", "until")
+FIELDS = (
+    "topic",
+    "title",
+    "text",
+    "grid",
+    "tag",
+    "at",
+    "cron",
+    "from",
+    "until",
+    "every",
+    "repeat",
+    "weekday",
+    "monthday",
+    "time",
+)
+"""The form's fields. A recurring notice is chosen with the widgets (``repeat``,
+``weekday``, ``monthday``, ``time``) or written in words (``every``); ``cron`` is
+still read, for a form posted by an older page or a script."""
+REPEATS = (("", "不重复"), ("day", "每天"), ("week", "每周"), ("month", "每月"))
 
 STATUS_ZH = {
     "sent": "已送达",
@@ -71,7 +92,14 @@ def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
 
-WEEKDAYS_ZH = "一二三四五六日"
+def words_of(form: dict[str, str]) -> str | None:
+    """The schedule the form names, in words: as written, or as the widgets chose it."""
+    if form["every"]:
+        return form["every"]
+    day = {"week": f"周{form['weekday']}", "month": f"{form['monthday']}号", "day": "天"}
+    if form["repeat"] not in day:
+        return None
+    return f"每{day[form['repeat']]} {form['time']}"
 
 
 def when_zh(moment: dt.datetime) -> str:
@@ -80,14 +108,15 @@ def when_zh(moment: dt.datetime) -> str:
 
 
 def schedule_zh(row: models.Broadcast, zone: ZoneInfo, now: dt.datetime) -> str:
-    """When a broadcast goes out: its time, or for a recurring one the next time
-    (a crontab line means nothing to most staff)."""
+    """When a broadcast goes out: its time, or for a recurring one its schedule in
+    words and the next time (a crontab line means nothing to most staff)."""
     if row.send_at is not None:
         return when_zh(row.send_at.astimezone(zone))
+    every = (schedule_words.describe(row.cron, zone) if row.cron else None) or "定期"
     if row.status != "scheduled":
-        return "定期"
+        return every
     upcoming = next_due(row, zone, now)
-    return f"定期，下次 {when_zh(upcoming.astimezone(zone))}" if upcoming else "定期"
+    return f"{every}，下次 {when_zh(upcoming.astimezone(zone))}" if upcoming else every
 
 
 async def _page(
@@ -146,6 +175,9 @@ async def _page(
         "unknown_means": UNKNOWN_MEANS_ZH,
         "draft": draft,
         "draft_times": [when_zh(t) for t in draft.times] if draft else [],
+        "repeats": REPEATS,
+        "weekdays": list(WEEKDAYS_ZH),
+        "monthdays": list(range(1, 32)),
         "form": form or {},
         "problem": problem,
     }
@@ -180,6 +212,7 @@ async def compose(request: web.Request) -> web.Response:
                 tag=form["tag"] or None,
                 at=form["at"] or None,
                 cron=form["cron"] or None,
+                every=words_of(form),
                 active_from=form["from"] or None,
                 active_until=form["until"] or None,
                 now=now,

@@ -38,12 +38,15 @@ from catalog.schema import SLOT_QUESTION
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import deliveries as repo_deliveries
+from storage.repositories import handoffs as repo_handoffs
 from storage.repositories import ordering, remarks
 from storage.repositories.evaluation import unit_months
 from storage.repositories.proxy import ProxyOrderError
 from storage.repositories.users import SignedIn, audit
 
 log = logging.getLogger(__name__)
+HANDOFF_CLOSED = "这次人工服务已经结束，谢谢您。有事可以直接跟我说，或回复“转人工”再找工作人员。"
+"""Told to the resident when staff close a 转人工: their next message goes to the bot."""
 routes = web.RouteTableDef()
 STAFF = ("staff", "admin")
 
@@ -98,8 +101,10 @@ async def _board(
     user: SignedIn,
     problem: str | None = None,
     form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> web.Response:
-    """The board; after a refused proxy order, with the problem and what was typed."""
+    """The board; after a refused proxy order, with the problem, what was typed, and
+    each field's reason next to it (``errors``)."""
     catalog = catalog_of(request, user)
     late = await _late(request, user)
     context = _context(
@@ -107,8 +112,9 @@ async def _board(
         user,
         problem=problem,
         form=form or {},
+        errors=errors or {},
         proxy_items=[(i.id, i.title) for i in catalog.items if not i.confidential],
-        proxy_slots=_proxy_slots(request, user),
+        proxy_slots=await _proxy_slots(request, user),
         waiting=await _waiting_for_staff(request, user),
         **await _orders(request, user, "/console", late),
     )
@@ -150,38 +156,93 @@ async def _waiting_for_staff(request: web.Request, user: SignedIn) -> list[dict[
     ]
 
 
-def _proxy_slots(request: web.Request, user: SignedIn) -> list[tuple[str, str]]:
-    """The dated slots still to come, by the words staff know them by (the item,
-    the time, the topic), never the catalog's slot ids."""
+async def _proxy_slots(
+    request: web.Request, user: SignedIn
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The slots still to come that have places left, by item, in the words staff know
+    them by (the day, the time, the topic, the places left), never the catalog's slot
+    ids. A slot's value names its item too (``item@slot``): choosing it is enough.
+
+    Weekly classes are listed for the weeks a resident could book them in chat, by the
+    keys their dated slots get when booked (``ordering.upcoming_slots``)."""
     catalog = catalog_of(request, user)
-    now = request.app[keys.CLOCK].now().astimezone(_zone(request, user)).replace(tzinfo=None)
-    return [
-        (s.id, f"{item.title} {s.start:%m-%d %H:%M}" + (f" {s.title}" if s.title else ""))
-        for item in catalog.items
-        if not item.confidential
-        for s in item.slots
-        if s.start > now
-    ]
+    zone = _zone(request, user)
+    now = request.app[keys.CLOCK].now()
+    async with request.app[keys.READER]() as session:
+        rows = await session.execute(
+            select(
+                models.Item.key,
+                models.ItemSlot.key,
+                models.ItemSlot.capacity,
+                models.ItemSlot.booked,
+            )
+            .join(models.Item, models.ItemSlot.item_id == models.Item.id)
+            .where(
+                models.Item.community_id == user.community_id,
+                models.ItemSlot.retired_at.is_(None),
+                models.ItemSlot.starts_at > now,
+            )
+        )
+        left = {
+            (item, slot): None if capacity is None else max(capacity - booked, 0)
+            for item, slot, capacity, booked in rows.all()
+        }
+    today = now.astimezone(zone).date()
+    grouped = []
+    for item in catalog.items:
+        if item.confidential:
+            continue
+        found: list[tuple[dt.datetime, str, str | None, int | None]] = [
+            (s.start.replace(tzinfo=zone), s.id, s.title, s.capacity) for s in item.slots
+        ]
+        for index, weekly in enumerate(item.weekly):
+            for ahead in range(ordering.WEEKS_AHEAD * 7):
+                day = today + dt.timedelta(days=ahead)
+                if day.isoweekday() == weekly.weekday:
+                    starts = dt.datetime.combine(day, weekly.start, zone)
+                    found.append((starts, f"w{index}-{day:%Y%m%d}", None, weekly.capacity))
+        options = []
+        for starts, key, title, capacity in sorted(found, key=lambda f: f[0]):
+            remaining = left.get((item.id, key), capacity)
+            if starts <= now or remaining == 0:
+                continue
+            label = f"{starts:%m月%d日} 周{WEEKDAYS_ZH[starts.weekday()]} {starts:%H:%M}"
+            label += f" {title}" if title else ""
+            label += f"（还剩 {remaining} 个名额）" if remaining is not None else "（名额不限）"
+            options.append((f"{item.id}@{key}", label))
+        if options:
+            grouped.append((item.title, options))
+    return grouped
+
+
+WEEKDAYS_ZH = "一二三四五六日"
+PROXY_FIELDS = ("item", "name", "phone", "building", "session", "people", "note")
 
 
 @routes.post("/console/proxy")
 async def proxy_order(request: web.Request) -> web.StreamResponse:
-    """代办: staff order for a resident who has no smartphone."""
+    """代办: staff order for a resident who has no smartphone. A refusal shows the form
+    again with everything typed and the reason next to the field at fault."""
     user = require(request, *STAFF)
-    form = await checked_form(request, user)
-    form.pop("csrf", None)
-    phone = parse_phone(form.get("phone", ""))
-    name = form.get("name", "").strip()[:50]
-    people = whole_number(form.get("people", "").strip() or "1", 1, 100)
-    problem = None
+    posted = await checked_form(request, user)
+    form = {name: posted.get(name, "") for name in PROXY_FIELDS}
+    item_key, _, slot_key = form["session"].strip().rpartition("@")
+    if not item_key:  # a slot chosen without its item (an older page, a script)
+        item_key = form["item"]
+    else:
+        form["item"] = item_key  # the slot chosen names its item
+    phone = parse_phone(form["phone"])
+    name = form["name"].strip()[:50]
+    people = whole_number(form["people"].strip() or "1", 1, 100)
+    errors = {}
     if not name:
-        problem = "请填写居民的称呼。"
-    elif phone is None:
-        problem = "手机号码不对，请填写11位手机号。"
-    elif people is None:
-        problem = "人数请填写 1 到 100 之间的整数。"
-    if problem is not None or phone is None or people is None:
-        return await _board(request, user, problem, form)
+        errors["name"] = "请填写居民的称呼。"
+    if phone is None:
+        errors["phone"] = "手机号码不对，请填写11位手机号。"
+    if people is None:
+        errors["people"] = "人数请填写 1 到 100 之间的整数。"
+    if errors or phone is None or people is None:
+        return await _board(request, user, "；".join(errors.values()), form, errors)
     catalog = catalog_of(request, user)
     try:
         async with request.app[keys.SESSIONMAKER].begin() as session:
@@ -190,20 +251,21 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
                 catalog=catalog,
                 policy=request.app[keys.POLICY],
                 now=request.app[keys.CLOCK].now(),
-                item_key=form.get("item", ""),
+                item_key=item_key,
                 name=name,
                 phone=phone,
-                building=form.get("building", "").strip() or None,
-                slot_key=form.get("session", "").strip() or None,  # the form's field name
+                building=form["building"].strip() or None,
+                slot_key=slot_key.strip() or None,  # the form's field is ``session``
                 people=people,
-                note=form.get("note", "").strip()[:500],
+                note=form["note"].strip()[:500],
                 staff=user.username,
                 community_id=user.community_id,
             )
             await audit(session, user.community_id, user.username, "proxy_order", order.code, name)
             code = order.code
     except ProxyOrderError as exc:
-        return await _board(request, user, exc.for_staff, form)
+        where = {exc.field if exc.field in PROXY_FIELDS else "item": exc.for_staff}
+        return await _board(request, user, exc.for_staff, form, where)
     raise web.HTTPFound(f"/console/orders/{code}")
 
 
@@ -794,28 +856,57 @@ async def _order_for(
 @routes.get("/console/handoffs")
 @aiohttp_jinja2.template("handoffs.html")
 async def handoffs(request: web.Request) -> dict[str, Any]:
+    """The open 转人工 threads: who the resident is, what they wrote since, and
+    staff replies, oldest first, until staff close them."""
     user = require(request, *STAFF)
     zone = _zone(request, user)
     async with request.app[keys.READER]() as session:
         rows = (
-            await session.scalars(
-                select(models.Handoff)
+            await session.execute(
+                select(models.Handoff, models.Resident.name, models.Resident.building)
+                .outerjoin(
+                    models.Resident,
+                    (models.Resident.community_id == models.Handoff.community_id)
+                    & (models.Resident.openid == models.Handoff.openid),
+                )
                 .where(
                     models.Handoff.community_id == user.community_id,
-                    models.Handoff.status == "open",
+                    models.Handoff.status == repo_handoffs.OPEN,
                 )
-                .order_by(models.Handoff.created_at)
+                .order_by(models.Handoff.created_at, models.Handoff.id)
             )
         ).all()
-    return _context(
-        request,
-        user,
-        limit=HANDOFF_ANSWER_LIMIT,
-        handoffs=[
-            {"id": h.id, "text": h.text, "at": f"{h.created_at.astimezone(zone):%m-%d %H:%M}"}
-            for h in rows
-        ],
-    )
+        threads = await repo_handoffs.threads(session, [h.id for h, _, _ in rows])
+
+    def when(moment: dt.datetime) -> str:
+        return f"{moment.astimezone(zone):%m-%d %H:%M}"
+
+    listed = []
+    for handoff, name, building in rows:
+        said = [
+            {"who": "居民", "staff": False, "text": handoff.text, "at": when(handoff.created_at)}
+        ]
+        said += [
+            {
+                "who": "工作人员" if m.author == "staff" else "居民",
+                "staff": m.author == "staff",
+                "text": m.text,
+                "at": when(m.at),
+            }
+            for m in threads[handoff.id]
+        ]
+        listed.append(
+            {
+                "id": handoff.id,
+                "name": name or "未留称呼的居民",
+                "building": building or "",
+                "at": when(handoff.created_at),
+                "messages": said,
+                "answered": handoff.answered_at is not None,
+                "asked": handoff.asked,
+            }
+        )
+    return _context(request, user, limit=HANDOFF_ANSWER_LIMIT, handoffs=listed)
 
 
 HANDOFF_ANSWER_LIMIT = 600
@@ -823,35 +914,69 @@ HANDOFF_ANSWER_LIMIT = 600
 bytes), with room for the line that says who answers."""
 
 
+async def _open_handoff(session: AsyncSession, user: SignedIn, handoff_id: int) -> models.Handoff:
+    handoff = await session.get(models.Handoff, handoff_id, with_for_update=True)
+    if handoff is None or handoff.community_id != user.community_id:
+        raise web.HTTPNotFound(text="没有找到这位居民的留言，可能已经处理了。")
+    if handoff.status != repo_handoffs.OPEN:
+        raise web.HTTPConflict(text="这次人工服务已经结束了。")
+    return handoff
+
+
+async def _tell(
+    request: web.Request,
+    user: SignedIn,
+    session: AsyncSession,
+    handoff: models.Handoff,
+    key: str,
+    text: str,
+    now: dt.datetime,
+) -> None:
+    """A message to the resident of a handoff, through the outbox like any other;
+    ``key`` makes it once per reply (or per closing)."""
+    catalog = catalog_of(request, user)
+    policy = request.app[keys.POLICY]
+    key = f"handoff:{handoff.id}:{key}"
+    await effects.notify_resident(session, catalog, policy, handoff.openid, key, text, now)
+
+
 @routes.post("/console/handoffs/{id}/answer")
 async def answer_handoff(request: web.Request) -> web.StreamResponse:
+    """A reply in the thread; the handoff stays open (staff close it when done)."""
     user = require(request, *STAFF)
     handoff_id = path_id(request)
     form = await checked_form(request, user)
     text = form.get("text", "").strip()
     if not text or len(text) > HANDOFF_ANSWER_LIMIT:
         raise web.HTTPBadRequest(text=f"回复请写 1 到 {HANDOFF_ANSWER_LIMIT} 个字。")
+    now = request.app[keys.CLOCK].now()
     async with request.app[keys.SESSIONMAKER].begin() as session:
-        handoff = await session.get(models.Handoff, handoff_id, with_for_update=True)
-        if handoff is None or handoff.community_id != user.community_id:
-            raise web.HTTPNotFound(text="没有找到这位居民的留言，可能已经处理了。")
-        if handoff.status != "open":
-            raise web.HTTPConflict(text="这位居民已经有同事回复过了。")
-        # The answer goes out through the outbox like any message to a resident.
-        catalog = catalog_of(request, user)
-        await effects.notify_resident(
-            session,
-            catalog,
-            request.app[keys.POLICY],
-            handoff.openid,
-            f"handoff:{handoff.id}",
-            f"社区工作人员回复：{text}",
-            request.app[keys.CLOCK].now(),
-        )
-        handoff.status = "answered"
-        handoff.answered_at = request.app[keys.CLOCK].now()
+        handoff = await _open_handoff(session, user, handoff_id)
+        reply = await repo_handoffs.add_staff_reply(session, handoff, user.username, text, now)
+        if reply is not None:  # not a double click
+            said = f"社区工作人员回复：{text}"
+            await _tell(request, user, session, handoff, str(reply.id), said, now)
+            await audit(
+                session, user.community_id, user.username, "answer_handoff", str(handoff.id), text
+            )
+    raise web.HTTPFound(f"/console/handoffs#handoff-{handoff_id}")
+
+
+@routes.post("/console/handoffs/{id}/close")
+async def close_handoff(request: web.Request) -> web.StreamResponse:
+    """Staff are done: the resident is told, and what they write next goes to the bot."""
+    user = require(request, *STAFF)
+    handoff_id = path_id(request)
+    await checked_form(request, user)
+    now = request.app[keys.CLOCK].now()
+    async with request.app[keys.SESSIONMAKER].begin() as session:
+        handoff = await _open_handoff(session, user, handoff_id)
+        handoff.status = repo_handoffs.CLOSED
+        handoff.closed_at = now
+        handoff.closed_by = user.username
+        await _tell(request, user, session, handoff, "closed", HANDOFF_CLOSED, now)
         await audit(
-            session, user.community_id, user.username, "answer_handoff", str(handoff.id), text
+            session, user.community_id, user.username, "close_handoff", str(handoff.id), None
         )
     raise web.HTTPFound("/console/handoffs")
 
@@ -962,10 +1087,9 @@ MONTH = re.compile(r"20\d\d-(0[1-9]|1[0-2])")
 """A month in the evaluation page's query (``end=2026-11``)."""
 
 EXPORT_HEADERS = {
-    # Both files are opened by staff in a spreadsheet, so both say it in Chinese; the
-    # unit's id stays in a column of its own for anyone matching rows across months.
+    # Both files are opened by staff in a spreadsheet, so both say it in Chinese, and
+    # name units as staff do (the catalog's unit id is an internal id, not shown).
     "month": "月份",
-    "unit": "单位ID",
     "unit_name": "单位",
     "volume": "派单",
     "response_rate": "响应率(%)",
@@ -1024,6 +1148,7 @@ ACTIONS_ZH = {
     "login": "登录",
     "proxy_order": "代办下单",
     "answer_handoff": "回复转人工",
+    "close_handoff": "结束转人工",
     "broadcast": "安排推送",
     "catalog_import": "导入服务清单",
     "learn": "学习箱",
@@ -1040,7 +1165,7 @@ def _audit_target(action: str, target: str | None) -> str:
     broadcast in words; a catalog's content hash is an internal id, not shown."""
     if action == "login":
         return ROLES_ZH.get(target or "", "")
-    if action == "answer_handoff":
+    if action in ("answer_handoff", "close_handoff"):
         return f"留言 {target}"
     if action == "broadcast":
         return f"推送 {target}"

@@ -17,11 +17,15 @@ from storage.repositories.catalog import live_catalog
 
 class ProxyOrderError(Exception):
     """The order cannot be placed. The message names the option and value at fault
-    (English, for the CLI); ``for_staff`` says it in Chinese for the console's form."""
+    (English, for the CLI); ``for_staff`` says it in Chinese for the console's form,
+    and ``field`` is the option at fault (``item``, ``session``), where the console
+    shows it."""
 
     def __init__(self, message: str, for_staff: str) -> None:
         super().__init__(message)
         self.for_staff = for_staff
+        option = message.split(":", 1)[0]
+        self.field = option[2:] if option.startswith("--") else None
 
 
 @dataclass(frozen=True)
