@@ -67,11 +67,11 @@ async def test_the_staff_evaluation_and_its_exports_leave_confidential_reports_o
             "utf-8-sig"
         )
         units = [row[1] for row in list(csv.reader(io.StringIO(text)))[1:]]
-        assert units == ["property"], (who, units)
+        assert units == ["阳光物业"], (who, units)
         book = await (await browser.get("/console/evaluation?format=xlsx")).read()
         sheet = load_workbook(io.BytesIO(book)).active
         assert sheet is not None
-        assert [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["property"]
+        assert [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["阳光物业"]
         await browser.close()
 
 
