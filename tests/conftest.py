@@ -63,7 +63,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = set(metafunc.fixturenames)
     if names & {"db_url", "empty_db_url"}:
-        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+        # A browser test checks pages, whose storage the HTTP tests run on both
+        # backends already: it runs on the embedded default alone (about a minute of
+        # the suite's budget).
+        browser = metafunc.definition.get_closest_marker("browser") is not None
+        backends = ["sqlite"] if browser else ["sqlite", "postgresql"]
+        metafunc.parametrize("backend", backends, indirect=True)
 
 
 @pytest.fixture

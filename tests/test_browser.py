@@ -22,6 +22,8 @@ from tests.ordering_catalog import write_catalog
 from tests.test_console import PASSWORD, add_user
 from tests.webhook_app import Client, start
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",

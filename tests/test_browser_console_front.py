@@ -13,12 +13,16 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (a fixture)
 from tests.test_console import PASSWORD, make_site
 from tests.test_console_board import add_orders
 from tests.test_console_front import dispatched_days_ago
 from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client
+
+pytestmark = pytest.mark.browser
 
 
 def no_english(html: str) -> None:

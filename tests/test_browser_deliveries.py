@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.fake_wechat import FakeWeChat, fake_wechat_fixture
 from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (a fixture)
 from tests.test_console import PASSWORD, add_user
@@ -17,6 +19,8 @@ from tests.test_ordering import say
 from tests.test_units import invite, place
 from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client
+
+pytestmark = pytest.mark.browser
 
 fake_wechat = fake_wechat_fixture()
 

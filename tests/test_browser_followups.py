@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from storage.order_status import OrderStatus
 from tests.ordering_catalog import write_catalog
 from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (fixture)
@@ -20,6 +22,8 @@ from tests.test_staff_pages_chinese import ALLOWED, INTERNAL_IDS
 from tests.test_units import outbox_texts, place
 from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client, start
+
+pytestmark = pytest.mark.browser
 
 
 async def test_a_unit_says_how_it_ended_and_staff_approve_a_return(

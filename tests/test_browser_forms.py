@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot import keys
@@ -23,6 +24,8 @@ from tests.test_ordering import say
 from tests.test_staff_pages_chinese import ALLOWED, INTERNAL_IDS
 from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client, start
+
+pytestmark = pytest.mark.browser
 
 
 async def test_a_notice_in_words_a_handoff_thread_and_a_proxy_order(

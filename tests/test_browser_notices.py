@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from tests.ordering_catalog import ZONE, write_catalog
 from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (fixture)
 from tests.test_console import PASSWORD, add_user
@@ -19,6 +21,8 @@ from tests.test_staff_pages_chinese import ALLOWED, INTERNAL_IDS
 from tests.test_units import outbox_texts, place
 from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client, start
+
+pytestmark = pytest.mark.browser
 
 
 async def test_staff_publish_a_notice_and_a_unit_completes_with_a_common_reply(

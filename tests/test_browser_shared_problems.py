@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.ordering_catalog import write_catalog
 from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (fixture)
 from tests.test_console import PASSWORD, add_user
@@ -20,6 +22,8 @@ from tests.test_shared_problems import place, report
 from tests.test_staff_pages_chinese import ALLOWED, INTERNAL_IDS
 from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client, start
+
+pytestmark = pytest.mark.browser
 
 
 async def test_one_order_for_two_households_as_the_unit_and_staff_see_it(
