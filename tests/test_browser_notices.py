@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_pages import Pages
 from tests.ordering_catalog import ZONE, write_catalog
-from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (fixture)
-from tests.test_console import PASSWORD, add_user
+from tests.test_browser import ARGS, chromium  # noqa: F401 (fixture)
+from tests.test_console import add_user
 from tests.test_ordering import say
-from tests.test_staff_pages_chinese import ALLOWED, INTERNAL_IDS
 from tests.test_units import outbox_texts, place
-from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client, start
 
 pytestmark = pytest.mark.browser
@@ -32,27 +31,14 @@ async def test_staff_publish_a_notice_and_a_unit_completes_with_a_common_reply(
     chromium: str,  # noqa: F811 (the fixture imported above)
     backend: str,
 ) -> None:
-    from playwright.async_api import Page, async_playwright, expect
+    from playwright.async_api import async_playwright, expect
 
     wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
     await add_user(wechat, "staff1", "staff")
     await add_user(wechat, "property1", "unit", "property")
     code = await place(wechat, "o_one")  # 1栋
     base = str(wechat.client.make_url("")).rstrip("/")
-    shots = ARTIFACTS / backend
-    shots.mkdir(parents=True, exist_ok=True)
-
-    async def check(page: Page, name: str) -> None:
-        text = visible_text(await page.content())
-        words = english_words(text, ALLOWED | {code}) + INTERNAL_IDS.findall(text)
-        assert not words, (name, words, text[:300])
-        await page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-
-    async def sign_in(page: Page, path: str, username: str) -> None:
-        await page.goto(f"{base}{path}")
-        await page.fill("input[name=username]", username)
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
+    pages = Pages(base, backend, allowed={code})
 
     until = (dt.datetime.now(ZONE) + dt.timedelta(days=1)).strftime("%Y-%m-%dT18:00")
     async with async_playwright() as playwright:
@@ -60,16 +46,16 @@ async def test_staff_publish_a_notice_and_a_unit_completes_with_a_common_reply(
             executable_path=chromium, headless=True, args=ARGS
         )
         staff = await browser.new_page(viewport={"width": 1280, "height": 800})
-        await sign_in(staff, "/console/notices", "staff1")
+        await pages.sign_in(staff, "/console/notices", "staff1")
         await expect(staff.locator("form#publish")).to_be_visible()
-        await check(staff, "notices-empty-1280")
+        await pages.check(staff, "notices-empty-1280")
         await staff.check("input[name=scope][value=building]")
         await staff.fill("input[name=building]", "1栋")
         await staff.fill("textarea[name=text]", "1栋今日停水，预计18点恢复")
         await staff.fill("input[name=until]", until)
         await staff.click("form#publish button")
         await expect(staff.locator(".card.notice")).to_contain_text("生效中")
-        await check(staff, "notices-published-1280")
+        await pages.check(staff, "notices-published-1280")
 
         reply = await say(wechat, "o_one", "家里没水了")
         assert "1栋今日停水" in reply and "报修" in reply, reply
@@ -77,15 +63,15 @@ async def test_staff_publish_a_notice_and_a_unit_completes_with_a_common_reply(
         await expect(staff.locator(".card.notice")).to_contain_text("已提醒 1 位居民")
 
         unit = await browser.new_page(viewport={"width": 390, "height": 844})
-        await sign_in(unit, "/portal", "property1")
+        await pages.sign_in(unit, "/portal", "property1")
         await unit.goto(f"{base}/console/orders/{code}")
-        await check(unit, "portal-common-replies-390")
+        await pages.check(unit, "portal-common-replies-390")
         await unit.click("button:text-is('接单：师傅今天下午上门，请留意电话')")
         await expect(unit.locator(".card").first).to_contain_text("已接单")
         await unit.click("button:text-is('开始服务')")
         await unit.click("button:text-is('办结：已修好，请试用')")
         await expect(unit.locator(".card").first).to_contain_text("已完成")
-        await check(unit, "portal-completed-with-reply-390")
+        await pages.check(unit, "portal-completed-with-reply-390")
         await browser.close()
 
     news = await outbox_texts(wechat, "o_one")

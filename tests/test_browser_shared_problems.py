@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_pages import Pages
 from tests.ordering_catalog import write_catalog
-from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (fixture)
-from tests.test_console import PASSWORD, add_user
+from tests.test_browser import ARGS, chromium  # noqa: F401 (fixture)
+from tests.test_console import add_user
 from tests.test_ordering import say
 from tests.test_shared_problems import place, report
-from tests.test_staff_pages_chinese import ALLOWED, INTERNAL_IDS
-from tests.visible_text import english_words, visible_text
 from tests.webhook_app import Client, start
 
 pytestmark = pytest.mark.browser
@@ -33,7 +32,7 @@ async def test_one_order_for_two_households_as_the_unit_and_staff_see_it(
     chromium: str,  # noqa: F811 (the fixture imported above)
     backend: str,
 ) -> None:
-    from playwright.async_api import Page, async_playwright, expect
+    from playwright.async_api import async_playwright, expect
 
     wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
     code = await place(wechat, "o_first", "楼道的水管漏水了", "1栋")
@@ -42,36 +41,23 @@ async def test_one_order_for_two_households_as_the_unit_and_staff_see_it(
     await add_user(wechat, "property1", "unit", "property")
     await add_user(wechat, "staff1", "staff")
     base = str(wechat.client.make_url("")).rstrip("/")
-    shots = ARTIFACTS / backend
-    shots.mkdir(parents=True, exist_ok=True)
-
-    async def check(page: Page, name: str) -> None:
-        text = visible_text(await page.content())
-        words = english_words(text, ALLOWED | {code}) + INTERNAL_IDS.findall(text)
-        assert not words, (name, words, text[:300])
-        await page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-
-    async def sign_in(page: Page, where: str, user: str) -> None:
-        await page.goto(f"{base}{where}")
-        await page.fill("input[name=username]", user)
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
+    pages = Pages(base, backend, allowed={code})
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=chromium, headless=True, args=ARGS
         )
         unit = await browser.new_page(viewport={"width": 390, "height": 800})
-        await sign_in(unit, "/portal", "property1")
+        await pages.sign_in(unit, "/portal", "property1")
         orders = unit.locator("table.orders")
         await expect(orders).to_contain_text(code)
         await unit.click(f"a:text-is('{code}')")
         await expect(unit.locator("body")).to_contain_text("共2户反映")
-        await check(unit, "portal-shared-order-390")
+        await pages.check(unit, "portal-shared-order-390")
 
         staff = await browser.new_page(viewport={"width": 1280, "height": 800})
-        await sign_in(staff, "/console", "staff1")
+        await pages.sign_in(staff, "/console", "staff1")
         await staff.goto(f"{base}/console/orders/{code}")
         await expect(staff.locator("body")).to_contain_text("共2户反映")
-        await check(staff, "console-shared-order-1280")
+        await pages.check(staff, "console-shared-order-1280")
         await browser.close()
