@@ -87,7 +87,7 @@ if the run could not be set up):
   subscriber when it ran) against the residents that received its title; also the
   residents whose 订阅 was acknowledged before it was created and who have no row.
 * late replies: every message answered "success" has exactly one outbox row
-  ``late:<message key>`` (its reply, written with its effects), and one answered
+  ``late:<community>:<message key>`` (its reply, written with its effects), and one answered
   with a passive reply has none (two replies); those rows against what the fake
   WeChat got. Then the effect rows above again for the messages answered "success"
   alone (a message run again by another process after its own died).
@@ -1104,16 +1104,16 @@ async def count(run: KillSoak, broadcast: dict[str, Any]) -> list[Row]:
         rows.append(row)
 
     # Late replies: a message answered "success" gets its reply once, as the outbox
-    # row late:<message key> (written with its effects), and WeChat delivers it once;
+    # row late:<community>:<message key> (written with its effects), and WeChat delivers it once;
     # a message answered with a passive reply gets none (that would be two replies).
     late_rows: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for row_ in outbox:
         if row_["key"].startswith("late:"):
             payload = row_["payload"]
             payload = json.loads(payload) if isinstance(payload, str) else payload
-            late_rows[row_["key"][len("late:") :]].append(
-                (str(row_["target"]), str(payload.get("text", "")))
-            )
+            # late:<community>:<message key> (one MsgId may reach two accounts)
+            message_key = row_["key"][len("late:") :].split(":", 1)[1]
+            late_rows[message_key].append((str(row_["target"]), str(payload.get("text", ""))))
     deferred = [r for r in acked if r.outcome == "success"]
     pairs = [(1, len(late_rows.get(r.key, []))) for r in deferred]
     found, missing, dup = found_missing_dup(pairs)

@@ -211,12 +211,6 @@ class MessageLedger:
             self._running.setdefault(message.key, asyncio.Event())
         return taken
 
-    async def give_up(self, key: str, token: str, error: str) -> bool:
-        self._forget(key)
-        return await self._db.run(
-            lambda c: repo.give_up(c, self.community_id, key, owner=token, error=error)
-        )
-
     async def wait(self, key: str, budget: float) -> Claim:
         """Wait (at most ``budget`` seconds) for another attempt; take the message over
         if that attempt is dead. Returns RUNNING if it is still going at the end."""
