@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (a fixture)
-from tests.test_console import PASSWORD, make_site
+from tests.browser_pages import Pages
+from tests.test_browser import ARGS, chromium  # noqa: F401 (a fixture)
+from tests.test_console import make_site
 from tests.test_console_board import add_orders
 from tests.test_console_front import dispatched_days_ago
 from tests.visible_text import english_words, visible_text
@@ -47,18 +48,15 @@ async def test_front_page_to_an_overdue_order_paging_and_export(
     await dispatched_days_ago(wechat, repair, 10)
     await add_orders(wechat, dt.date.today() - dt.timedelta(days=1), 30, prefix="PG")
     base = str(wechat.client.make_url("")).rstrip("/")
-    shots = ARTIFACTS / backend
-    shots.mkdir(parents=True, exist_ok=True)
+    pages = Pages(base, backend)
+    shots = pages.shots
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=chromium, headless=True, args=ARGS
         )
         staff = await browser.new_page(viewport={"width": 1280, "height": 800})
-        await staff.goto(f"{base}/login")
-        await staff.fill("input[name=username]", "staff1")
-        await staff.fill("input[name=password]", PASSWORD)
-        await staff.click("button[type=submit]")
+        await pages.sign_in(staff, "/login", "staff1")
         counts = staff.locator(".card.counts")
         await expect(counts.locator(".count-overdue")).to_contain_text("1 超时未办")
         await expect(counts.locator(".count-new")).to_contain_text("新订单")

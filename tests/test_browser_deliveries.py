@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_pages import Pages
 from tests.fake_wechat import FakeWeChat, fake_wechat_fixture
-from tests.test_browser import ARGS, ARTIFACTS, chromium  # noqa: F401 (a fixture)
-from tests.test_console import PASSWORD, add_user
+from tests.test_browser import ARGS, chromium  # noqa: F401 (a fixture)
+from tests.test_console import add_user
 from tests.test_delivery_failures import send_outbox, service, wechat_catalog
 from tests.test_ordering import say
 from tests.test_units import invite, place
@@ -48,18 +49,15 @@ async def test_staff_see_an_undelivered_notification_and_it_is_resent(
     code = await place(wechat, "o_res")
     await send_outbox(wechat)
     base = str(wechat.client.make_url("")).rstrip("/")
-    shots = ARTIFACTS / backend
-    shots.mkdir(parents=True, exist_ok=True)
+    pages = Pages(base, backend)
+    shots = pages.shots
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=chromium, headless=True, args=ARGS
         )
         staff = await browser.new_page(viewport={"width": 1280, "height": 800})
-        await staff.goto(f"{base}/login")
-        await staff.fill("input[name=username]", "staff1")
-        await staff.fill("input[name=password]", PASSWORD)
-        await staff.click("button[type=submit]")
+        await pages.sign_in(staff, "/login", "staff1")
         front = staff.locator(".undelivered-front")
         await expect(front).to_contain_text("有 1 个订单的通知没有送到")
         no_english(await staff.content())

@@ -110,6 +110,17 @@ def replies_to(fake: FakeWeChat, openid: str) -> list[str]:
     return [m["text"]["content"] for m in fake.sent if m.get("touser") == openid]
 
 
+async def outlive_lease(wechat: WeChatServer, openid: str) -> None:
+    """The fault of a stalled attempt: its claim's lease is over on the database's clock
+    (a process paused, a machine swapping) while it still runs."""
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        await session.execute(
+            update(models.ProcessedMessage)
+            .where(models.ProcessedMessage.key.like(f"evt:{openid}:%"))
+            .values(lease_until=func.now() - dt.timedelta(seconds=1))
+        )
+
+
 async def two_processes(
     aiohttp_client: Client, db_url: str, fake: FakeWeChat, **extra: Any
 ) -> tuple[WeChatServer, WeChatServer]:
@@ -182,12 +193,7 @@ async def test_an_attempt_that_outlived_its_lease_cannot_commit_after_a_takeover
     await asyncio.wait_for(stalled.started.wait(), 5)
     # The fault: the first attempt stalls longer than its lease (a process paused,
     # a machine swapping). Its lease is over on the database's clock.
-    async with first.client.app[keys.SESSIONMAKER].begin() as session:
-        await session.execute(
-            update(models.ProcessedMessage)
-            .where(models.ProcessedMessage.key.like("evt:o_twice:%"))
-            .values(lease_until=func.now() - dt.timedelta(seconds=1))
-        )
+    await outlive_lease(first, "o_twice")
     retry = await second.post(xml)  # WeChat's retry reaches the other process
     assert retry.text == "记下了：TEST_NEED_BINS"
     stalled.gate.set()  # type: ignore[union-attr]
@@ -309,12 +315,7 @@ async def test_a_stalled_attempt_that_wrote_nothing_cannot_save_its_state_after_
     xml = first.event_xml("o_light", "CLICK", "TEST_NEED_LIGHT")
     request = asyncio.ensure_future(first.post(xml))
     await asyncio.wait_for(stalled.started.wait(), 5)
-    async with first.client.app[keys.SESSIONMAKER].begin() as session:
-        await session.execute(
-            update(models.ProcessedMessage)
-            .where(models.ProcessedMessage.key.like("evt:o_light:%"))
-            .values(lease_until=func.now() - dt.timedelta(seconds=1))
-        )
+    await outlive_lease(first, "o_light")
     assert (await second.post(xml)).text == "记下了：TEST_NEED_LIGHT"
     stalled.gate.set()  # type: ignore[union-attr]
     await request
