@@ -326,6 +326,8 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
             rate=settings.broadcast_rate,
             budget=settings.scheduler_interval,
             lease=dt.timedelta(seconds=settings.broadcast_lease),
+            mass_quota=settings.mass_send_quota,
+            batch_size=settings.mass_send_batch,
         )
         scheduler.every(
             settings.scheduler_interval, "broadcasts", sender.run_once, leader_only=True

@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     broadcast_lease: float = Field(default=60.0, gt=0)
     """Seconds after which a delivery left 'sending' (its process died) is settled as
     'unknown'. Longer than any one send, retries included."""
+    mass_send_quota: int = Field(default=4, ge=0, le=31)
+    """Mass messages (群发) a follower receives a calendar month: 4 for a certified
+    service account. 0 turns mass send off: campaigns then reach only followers
+    inside their 48-hour window."""
+    mass_send_batch: int = Field(default=10_000, ge=2, le=10_000)
+    """Openids one mass-send call carries (WeChat allows 2 to 10,000)."""
     evaluation_weights: str = "0.1,0.5,0.4"
     """Weights of 响应率, 解决率, 满意率 in the evaluation's composite score."""
     evaluation_min_sample: int = Field(default=5, ge=1, le=1000)

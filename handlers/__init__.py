@@ -8,6 +8,7 @@ The order is the order of precedence:
    an answer mid-form or reads as a confidential report) and
    answered politely, before any other filter works through it.
 1. ``start``: following, unfollowing, 帮助 - always available.
+   ``campaign_events``: WeChat's report on a campaign's mass send (no reply).
 2. ``units``: partner units' members: 绑定, 接单/开始/完成/退回 + code, 待办.
    ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
    ``waitlist``: 要 / 不要了 answering a place freed from a waiting list (other
@@ -51,6 +52,7 @@ BOOKING_STATES = frozenset({"order.form", "order.summary"})
 
 def routers() -> list[Router]:
     from handlers import (
+        campaign_events,
         dialogue,
         emergency,
         handoff_thread,
@@ -72,6 +74,7 @@ def routers() -> list[Router]:
         emergency.router,
         long_texts.router,
         start.router,
+        campaign_events.router,
         units.router,
         subscriptions.router,
         waitlist.router([thread]),

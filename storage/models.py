@@ -18,6 +18,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -212,23 +213,79 @@ class BroadcastRun(Base):
 
 
 class BroadcastDelivery(Base):
-    """One resident's copy of one run: the unit of progress, resumable after a crash."""
+    """One resident's copy of one run: the unit of progress, resumable after a crash.
+
+    The run's channel plan decides each row's ``channel`` when the run starts: ``mass``
+    (in a :class:`MassBatch`, WeChat's mass send), ``service`` (a customer-service
+    message: their monthly mass quota is spent but they wrote in the last 48 hours) or
+    ``none`` (neither: skipped, left to the group posts and the door-to-door visits).
+    Rows from before channel plans (migration 0023) read as ``service``."""
 
     __tablename__ = "broadcast_deliveries"
     __table_args__ = (
         UniqueConstraint("run_id", "resident_id"),
         Index(None, "status", "id"),  # the sender takes the oldest pending row
+        Index(None, "resident_id", "channel"),  # a follower's mass sends this month
+        Index(None, "batch_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("broadcast_runs.id"))
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    channel: Mapped[str] = mapped_column(String(16), default="service", server_default="service")
+    """mass, service or none (see the class docstring)."""
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("mass_batches.id"))
+    """The mass-send batch that carries it (channel ``mass``)."""
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    """pending, sending, sent, failed, skipped, or unknown (a crash while sending)."""
+    """pending, sending, sent, failed, skipped, or unknown (a crash while sending). A
+    mass row is ``sent`` once WeChat took its batch (its finish event tells the rest)."""
     reason: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MassBatch(Base):
+    """One call of WeChat's mass send (群发) for one run: up to 10,000 followers.
+
+    ``client_msg_id`` is fixed when the run is planned, so a call repeated after a
+    crash or a lost answer is one WeChat recognises (45065) and does not send again.
+    ``pending → sending → submitted`` (WeChat took it: ``msg_id``), or ``failed``
+    (refused, with ``error``), or ``unknown`` (no answer, and too late to repeat the
+    call safely: WeChat keeps a clientmsgid for 24 hours). WeChat's
+    ``MASSSENDJOBFINISH`` event fills in the result counts later."""
+
+    __tablename__ = "mass_batches"
+    __table_args__ = (
+        UniqueConstraint("run_id", "seq"),
+        Index(None, "status", "id"),
+        Index(None, "community_id", "msg_id"),  # the finish event names the msg_id
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("broadcast_runs.id"))
+    community_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    """The batch's number within its run, from 1."""
+    client_msg_id: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None]
+    first_sent_at: Mapped[dt.datetime | None]
+    """When the first call went out: past 24 hours a repeat is no longer safe."""
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    error: Mapped[str | None] = mapped_column(String(200))
+    msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    msg_data_id: Mapped[int | None] = mapped_column(BigInteger)
+    finish_status: Mapped[str | None] = mapped_column(String(64))
+    """WeChat's word on the job (``send success``, ``send fail``, ``err(10001)`` …)."""
+    total_count: Mapped[int | None] = mapped_column(Integer)
+    filter_count: Mapped[int | None] = mapped_column(Integer)
+    """Followers left after WeChat's filters (opted out, over their monthly four)."""
+    sent_count: Mapped[int | None] = mapped_column(Integer)
+    error_count: Mapped[int | None] = mapped_column(Integer)
+    finished_at: Mapped[dt.datetime | None]
 
 
 class User(Base):

@@ -15,6 +15,15 @@ It answers the endpoints the bot uses the way WeChat does (HTTP 200 with a JSON
 - ``POST /cgi-bin/message/template/send``: returns a ``msgid``; no 48-hour window.
 - ``POST /cgi-bin/menu/create``: checks the menu's shape (40016–40027) and keeps it.
 - ``GET /cgi-bin/user/info``: the profile, ``subscribe: 0`` for a non-follower.
+- ``POST /cgi-bin/message/mass/send`` (text, by openid list): 2–10,000 openids (40130),
+  40003 for an openid it does not know, a ``clientmsgid`` of at most 64 characters
+  (45067); a clientmsgid seen before is answered 45065 with the first call's
+  ``msg_id`` and sends nothing; at most :attr:`~FakeWeChat.mass_per_minute` calls a
+  minute (45009). Each follower receives at most :attr:`~FakeWeChat.mass_quota` mass
+  messages a month: the rest are filtered, as non-followers are. Each call becomes a
+  :class:`MassJob` whose :meth:`~MassJob.finish_event` has the fields of WeChat's
+  ``MASSSENDJOBFINISH`` event.
+- ``POST /cgi-bin/message/mass/preview``: to one user by ``touser`` or ``towxname``.
 
 Knobs: :meth:`FakeWeChat.add_user`, :meth:`~FakeWeChat.fail_next` (errcodes for the next
 calls of an endpoint), :meth:`~FakeWeChat.fail_http` (HTTP statuses for the next calls,
@@ -55,6 +64,8 @@ CUSTOM_SEND_PATH = "/cgi-bin/message/custom/send"
 TEMPLATE_SEND_PATH = "/cgi-bin/message/template/send"
 MENU_CREATE_PATH = "/cgi-bin/menu/create"
 USER_INFO_PATH = "/cgi-bin/user/info"
+MASS_SEND_PATH = "/cgi-bin/message/mass/send"
+MASS_PREVIEW_PATH = "/cgi-bin/message/mass/preview"
 
 RENEW_WITHIN = 300.0
 """Normal-mode stable_token returns a new token when less than this many seconds remain."""
@@ -91,6 +102,9 @@ ERRMSG = {
     45009: "reach max api daily quota limit",
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
+    40130: "invalid openid list size, at least two openid",
+    45065: "clientmsgid exist",
+    45067: "clientmsgid size out of limit",
     47001: "data format error",
 }
 
@@ -142,6 +156,32 @@ class FakeUser:
     """Inside the 48-hour window in which customer-service messages are allowed."""
     nickname: str = ""
     subscribe_time: int = field(default_factory=lambda: int(time.time()))
+    wxname: str = ""
+    """Their WeChat id (微信号), to which a mass-send preview can be addressed."""
+
+
+@dataclass
+class MassJob:
+    """One mass send the fake took: who it went to and WeChat's later counts."""
+
+    msg_id: int
+    client_msg_id: str
+    touser: list[str]
+    text: str
+    delivered: list[str]
+    """The followers who received it (not filtered)."""
+
+    def finish_event(self) -> dict[str, Any]:
+        """The fields of WeChat's ``MASSSENDJOBFINISH`` event for this job."""
+        return {
+            "Event": "MASSSENDJOBFINISH",
+            "MsgID": self.msg_id,
+            "Status": "send success",
+            "TotalCount": len(self.touser),
+            "FilterCount": len(self.delivered),
+            "SentCount": len(self.delivered),
+            "ErrorCount": 0,
+        }
 
 
 class FakeWeChat:
@@ -171,6 +211,16 @@ class FakeWeChat:
         self.sent: list[dict[str, Any]] = []
         """Messages accepted (customer-service and template bodies), in order."""
         self.menu: dict[str, Any] | None = None
+        self.mass_jobs: list[MassJob] = []
+        """Mass sends taken (a repeated clientmsgid adds none)."""
+        self.mass_received: Counter[str] = Counter()
+        """Mass messages each follower received (this fake's month is its lifetime)."""
+        self.mass_quota = 4
+        """Mass messages a follower of a service account receives a month."""
+        self.mass_per_minute = 60
+        """Mass-send calls a minute before answering 45009."""
+        self.previews: list[dict[str, Any]] = []
+        self._mass_calls: deque[float] = deque()
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry time
         self._current: str | None = None
         self._failures: dict[str, deque[int]] = {}
@@ -211,6 +261,8 @@ class FakeWeChat:
             TEMPLATE_SEND_PATH: self._template_send,
             MENU_CREATE_PATH: self._menu_create,
             USER_INFO_PATH: self._user_info,
+            MASS_SEND_PATH: self._mass_send,
+            MASS_PREVIEW_PATH: self._mass_preview,
         }
         for path, handler in routes.items():
             app.router.add_route("*", path, self._endpoint(handler))
@@ -231,8 +283,17 @@ class FakeWeChat:
 
     # --- knobs -----------------------------------------------------------------------
 
-    def add_user(self, openid: str, *, following: bool = True, window_open: bool = True) -> None:
-        self.users[openid] = FakeUser(openid, following=following, window_open=window_open)
+    def add_user(
+        self,
+        openid: str,
+        *,
+        following: bool = True,
+        window_open: bool = True,
+        wxname: str = "",
+    ) -> None:
+        self.users[openid] = FakeUser(
+            openid, following=following, window_open=window_open, wxname=wxname
+        )
 
     def fail_next(self, path: str, errcodes: Iterable[int]) -> None:
         """Answer the next calls of ``path`` with these errcodes, one call each, in order."""
@@ -289,6 +350,15 @@ class FakeWeChat:
     @property
     def issued_tokens(self) -> list[str]:
         return list(self._tokens)
+
+    def mass_lists(self) -> list[list[str]]:
+        """The openid list of every mass-send call that passed the checks, repeats of
+        a clientmsgid included (the sender's view of what it asked for)."""
+        return [
+            list(r.body["touser"])
+            for r in self.calls(MASS_SEND_PATH)
+            if isinstance(r.body, dict) and isinstance(r.body.get("touser"), list)
+        ]
 
     def deliveries(self) -> Counter[str]:
         """How many messages (customer-service and template) each openid received."""
@@ -472,6 +542,61 @@ class FakeWeChat:
             "qr_scene": 0,
             "qr_scene_str": "",
         }
+
+
+    async def _mass_send(self, request: web.Request, body: Any) -> dict[str, Any]:
+        self._api_call(request)
+        now = time.monotonic()
+        while self._mass_calls and self._mass_calls[0] <= now - 60:
+            self._mass_calls.popleft()
+        if len(self._mass_calls) >= self.mass_per_minute:
+            raise WeChatReply(45009)
+        self._mass_calls.append(now)
+        if not isinstance(body, dict):
+            raise WeChatReply(47001)
+        touser = body.get("touser")
+        if not isinstance(touser, list) or not 2 <= len(touser) <= 10_000:
+            raise WeChatReply(40130)
+        client_msg_id = body.get("clientmsgid", "")
+        if not isinstance(client_msg_id, str) or len(client_msg_id) > 64:
+            raise WeChatReply(45067)
+        if body.get("msgtype") != "text":
+            raise WeChatReply(40008)
+        content = (body.get("text") or {}).get("content")
+        if not content:
+            raise WeChatReply(44004)
+        for job in self.mass_jobs:
+            if client_msg_id and job.client_msg_id == client_msg_id:
+                return {"errcode": 45065, "errmsg": ERRMSG[45065], "msg_id": job.msg_id}
+        users = [self._user(openid, following=False) for openid in touser]
+        delivered = []
+        for user in users:
+            if user.following and self.mass_received[user.openid] < self.mass_quota:
+                self.mass_received[user.openid] += 1
+                delivered.append(user.openid)
+        job = MassJob(next(self._msgids), client_msg_id, list(touser), content, delivered)
+        self.mass_jobs.append(job)
+        return {
+            "errcode": 0,
+            "errmsg": "send job submission success",
+            "msg_id": job.msg_id,
+            "msg_data_id": job.msg_id * 10,
+        }
+
+    async def _mass_preview(self, request: web.Request, body: Any) -> dict[str, Any]:
+        self._api_call(request)
+        if not isinstance(body, dict):
+            raise WeChatReply(47001)
+        wxname = body.get("towxname")
+        if wxname:
+            if not any(u.wxname == wxname and u.following for u in self.users.values()):
+                raise WeChatReply(40003)
+        else:
+            self._user(body.get("touser"))
+        if not (body.get("text") or {}).get("content"):
+            raise WeChatReply(44004)
+        self.previews.append(body)
+        return {"errcode": 0, "errmsg": "preview success", "msg_id": next(self._msgids)}
 
 
 def check_menu(menu: dict[str, Any]) -> None:

@@ -83,7 +83,7 @@ def sender_on(
 
 
 async def service(
-    aiohttp_client: Client, db_url: str, fake: FakeWeChat, clock: FakeClock
+    aiohttp_client: Client, db_url: str, fake: FakeWeChat, clock: FakeClock, **extra: Any
 ) -> WeChatServer:
     return await start(
         aiohttp_client,
@@ -94,7 +94,10 @@ async def service(
         wechat_app_id=fake.app_id,
         wechat_app_secret=fake.app_secret,
         wechat_api_base=fake.base_url,
+        # Configured, and still never used for a campaign: templates are for service
+        # notices, not publicity.
         wechat_resident_template_id="TPL_NOTICE",
+        **extra,
     )
 
 
@@ -108,12 +111,21 @@ async def send_all(wechat: WeChatServer) -> None:
 
 
 def received(fake: FakeWeChat) -> dict[str, str]:
-    """openid → how it was sent (text or template)."""
+    """openid → how the campaign reached them: ``mass`` (a mass send), ``text`` (a
+    customer-service message) or ``template``. Nobody may be reached twice."""
     got: dict[str, str] = {}
-    for message in fake.sent:
-        assert message["touser"] not in got, f"{message['touser']} got two messages"
-        got[message["touser"]] = "template" if "template_id" in message else "text"
+    sent = [(m["touser"], "template" if "template_id" in m else "text") for m in fake.sent]
+    sent += [(openid, "mass") for job in fake.mass_jobs for openid in job.delivered]
+    for openid, how in sent:
+        assert openid not in got, f"{openid} got two messages"
+        got[openid] = how
     return got
+
+
+def texts_received(fake: FakeWeChat) -> list[str]:
+    return [m["text"]["content"] for m in fake.sent if "text" in m] + [
+        job.text for job in fake.mass_jobs
+    ]
 
 
 async def test_topic_grid_and_tag_targeting_and_opt_out(
@@ -156,8 +168,9 @@ async def test_topic_grid_and_tag_targeting_and_opt_out(
         "--tag",
         "有未成年子女",
     )
-    assert "to: 2 subscribed residents" in preview and "preview only" in preview
-    assert not fake_wechat.sent
+    assert "to: 2 subscribed followers" in preview and "preview only" in preview
+    assert "mass send: 2 in 1 call(s)" in preview
+    assert not fake_wechat.sent and not fake_wechat.mass_jobs
     out = await cli(
         db_url,
         "broadcast",
@@ -177,15 +190,21 @@ async def test_topic_grid_and_tag_targeting_and_opt_out(
     assert SCHEDULED.search(out), out
     await send_all(wechat)
     await send_all(wechat)
-    assert set(received(fake_wechat)) == {"o_a", "o_e"}  # g1 subscribers; not o_b (opted out)
-    assert "暑期防溺水" in fake_wechat.sent[0]["text"]["content"]
+    # g1's subscribers, by one mass send; not o_b (opted out)
+    assert received(fake_wechat) == {"o_a": "mass", "o_e": "mass"}
+    assert "暑期防溺水" in texts_received(fake_wechat)[0]
+    assert "退订防溺水" in texts_received(fake_wechat)[0]  # how to stop them
 
 
-async def test_window_fallback_unfollowed_and_rate_limit(
+async def test_customer_service_sends_skip_closed_windows_and_unfollowers_and_slow_down(
     db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
 ) -> None:
+    """With mass send off (quota 0) a campaign reaches only followers inside their
+    48-hour window, one customer-service message each: nobody outside it gets a
+    template message; one who left is marked unfollowed; 45009 slows the sends down
+    and loses nothing."""
     clock = FakeClock.at("2026-12-07 10:00")
-    wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
+    wechat = await service(aiohttp_client, db_url, fake_wechat, clock, mass_send_quota=0)
     for n in range(6):
         await follow(wechat, fake_wechat, f"o_{n}")
     async with wechat.client.app[keys.SESSIONMAKER].begin() as session:  # o_0 wrote 3 days ago
@@ -203,12 +222,12 @@ async def test_window_fallback_unfollowed_and_rate_limit(
         clock.advance(seconds=31)
         await asyncio.sleep(0.5)
     tries = len(fake_wechat.calls("/cgi-bin/message/custom/send"))
-    tries += len(fake_wechat.calls("/cgi-bin/message/template/send"))
     assert tries > len(fake_wechat.sent) + 1  # some calls were answered 45009 and retried
-    got = received(fake_wechat)
-    assert got == {"o_0": "template", "o_2": "text", "o_3": "text", "o_4": "text", "o_5": "text"}
+    assert not fake_wechat.calls("/cgi-bin/message/template/send")
+    assert received(fake_wechat) == {"o_2": "text", "o_3": "text", "o_4": "text", "o_5": "text"}
     status = await cli(db_url, "broadcast", "status", broadcast_id)
-    assert "5/6" not in status and "6/6 (100%)" in status and "unfollowed (43004): 1" in status
+    assert "6/6 (100%)" in status and "unfollowed (43004): 1" in status
+    assert "monthly mass quota spent, outside the 48-hour window: 1" in status
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         left = await session.scalar(select(models.Resident).where(models.Resident.openid == "o_1"))
     assert left is not None and not left.following
@@ -260,6 +279,7 @@ async def test_a_recurring_broadcast_runs_once_per_occurrence(
     clock = FakeClock.at("2026-07-02 09:00")  # a Thursday
     wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
     await follow(wechat, fake_wechat, "o_parent")
+    await follow(wechat, fake_wechat, "o_teacher")
     out = await cli(
         db_url,
         "broadcast",
@@ -281,15 +301,16 @@ async def test_a_recurring_broadcast_runs_once_per_occurrence(
     assert "2026-07-03 10:00 Fri" in out
     broadcast_id = SCHEDULED.search(out)[1]  # type: ignore[index]
     await send_all(wechat)
-    assert not fake_wechat.sent  # not Friday yet
+    assert not fake_wechat.mass_jobs  # not Friday yet
     clock.set("2026-07-03 10:00")
     await send_all(wechat)
     clock.set("2026-07-03 15:00")
     await send_all(wechat)
-    assert len(fake_wechat.sent) == 1
-    clock.set("2026-07-10 10:01")
+    assert len(fake_wechat.mass_jobs) == 1
+    clock.set("2026-07-10 10:01")  # their 48-hour window is long closed: mass send needs none
     await send_all(wechat)
-    assert len(fake_wechat.sent) == 2
+    assert len(fake_wechat.mass_jobs) == 2
+    assert fake_wechat.mass_received == {"o_parent": 2, "o_teacher": 2}
     assert "2 run(s)" in await cli(db_url, "broadcast", "status", broadcast_id)
 
 

@@ -58,11 +58,11 @@ def broadcast_create(
     """Preview a broadcast, and schedule it with --yes."""
     import datetime as dt
 
-    from bot.jobs.broadcasts import BroadcastProblem, prepare
+    from bot.jobs.broadcasts import BroadcastProblem, Draft, prepare
 
     settings = settings_or_exit()
 
-    async def go() -> tuple[int, list[str], int | None, str | None, str | None]:
+    async def go() -> tuple[Draft, int | None]:
         async with database(settings) as (_, sessionmaker), sessionmaker.begin() as session:
             catalog = await community_catalog(session)
             draft = await prepare(
@@ -79,16 +79,18 @@ def broadcast_create(
                 active_from=from_text,
                 active_until=until_text,
                 now=dt.datetime.now(dt.UTC),
+                per_month=settings.mass_send_quota,
+                batch_size=settings.mass_send_batch,
             )
             broadcast_id = None
             if yes:
                 session.add(draft.row)
                 await session.flush()
                 broadcast_id = draft.row.id
-            return draft.recipients, draft.dates, broadcast_id, draft.row.cron, draft.every
+            return draft, broadcast_id
 
     try:
-        recipients, dates, broadcast_id, stored_cron, words = run(go(), settings)
+        draft, broadcast_id = run(go(), settings)
     except BroadcastProblem as exc:
         fail("; ".join(f"--{p.strip()}" for p in str(exc).split(";")), 2)
         return
@@ -98,10 +100,19 @@ def broadcast_create(
     click.echo(f"【{title}】")
     click.echo(body)
     click.echo("")
-    click.echo(f"to: {recipients} subscribed residents now; {len(body)} characters")
-    if stored_cron:
-        click.echo(f"every: {words or 'custom'} (cron {stored_cron})")
-    click.echo("sends: " + ", ".join(dates) + (" …" if len(dates) == 5 else ""))
+    plan = draft.plan
+    assert plan is not None
+    click.echo(f"to: {plan.total} subscribed followers now; {len(body)} characters")
+    click.echo(f"  mass send: {plan.mass} in {plan.batches} call(s)")
+    click.echo(
+        f"  customer-service message (monthly mass quota spent, wrote within 48 h): {plan.service}"
+    )
+    click.echo(
+        f"  not reachable by the account (quota spent, no message in 48 h): {plan.unreachable}"
+    )
+    if draft.row.cron:
+        click.echo(f"every: {draft.every or 'custom'} (cron {draft.row.cron})")
+    click.echo("sends: " + ", ".join(draft.dates) + (" …" if len(draft.dates) == 5 else ""))
     if broadcast_id is None:
         click.echo("preview only: add --yes to schedule it")
     else:

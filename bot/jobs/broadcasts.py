@@ -1,28 +1,37 @@
-"""Sending broadcasts: starting runs when they are due, and delivering them at a rate.
+"""Sending broadcasts (safety campaigns): starting runs when they are due, planning
+how each follower is reached, and sending at WeChat's pace.
 
-Each delivery goes ``pending → sending → sent | failed | skipped | unknown``, one at
-a time, each step committed. ``unknown`` means the notice was sent and no clear
-answer came back: WeChat took longer than the client's timeout, answered 5xx, or the
-connection dropped mid-request; or the process was killed while the delivery was
-``sending`` (the next poll, in this process or another, settles it). It probably
-arrived. It is never sent again: WeChat has no idempotency key, and a resident must
-never get a notice twice. So every send here is at most once: the API client's
-sends default to :attr:`~bot.wechat.api.SendPolicy.AT_MOST_ONCE`, which raises
-:class:`~bot.wechat.errors.OutcomeUnknown` after one ambiguous attempt instead of
-retrying it, and nothing here asks for more. Everything else resumes exactly where
-it stopped.
+**The channel plan.** When a run starts, every follower it is for gets a channel
+(``storage.repositories.broadcasts``): WeChat's mass send (群发) while their mass
+messages this calendar month are fewer than ``MASS_QUOTA`` (4 for a service
+account); else a customer-service message if they wrote in the last 48 hours; else
+none (they are counted as not reachable by the account, for the group posts and the
+door-to-door visits). Nobody gets a template message: since 2023 those are for
+service notices, not publicity.
 
-Rules: customer-service message while the resident's 48-hour window is open, a
-template otherwise (when ``WECHAT_RESIDENT_TEMPLATE_ID`` is set); 45009 slows the
-whole sender down and retries (WeChat's quota for the account, not the delivery,
-was the problem: it does not count as one of the delivery's attempts); a delivery
-WeChat did not take (-1 system busy, unreachable, no access token: nothing was sent)
-is retried with back-off, 10 s doubling up to 10 minutes, for as long as that lasts;
-one refused with an HTTP 4xx by whatever answered (a gateway) is retried the same
-way, but after :data:`MAX_ATTEMPTS` attempts (about 20 minutes) marked failed with
-the reason, so a run whose gateway refuses every send finishes instead of retrying
-forever; 43004 marks the resident unfollowed; in quiet hours nothing is sent
-(deliveries wait, they are not dropped).
+**Mass sends** go in batches of up to 10,000 openids, each batch one call with a
+``client_msg_id`` fixed when the run was planned. ``pending → sending → submitted``.
+A call is repeatable: WeChat answers a second call with the same clientmsgid with
+45065 and the first call's msg_id, sending nothing. So a batch whose answer was lost
+(timeout, 5xx), or whose process was killed mid-call (its ``sending`` lease runs
+out), is simply called again, and recorded once. Only a batch that could not be
+settled within a day (WeChat keeps clientmsgids for 24 hours) is given up as
+``unknown`` rather than risk a second copy. Calls are at most one a second per
+account (WeChat allows 60 a minute); 45009 pauses the account's calls for a
+minute, 45066 (repeated too soon) retries the batch after a minute. WeChat's
+``MASSSENDJOBFINISH`` event later reports each job's counts
+(``handlers.campaign_events``).
+
+**Customer-service messages** go one at a time, ``pending → sending → sent | failed
+| skipped | unknown``, each step committed. ``unknown`` means the message was sent
+and no clear answer came back, or the process was killed while it was ``sending``:
+it probably arrived and is never sent again (that API has no idempotency key; the
+client's sends are :attr:`~bot.wechat.api.SendPolicy.AT_MOST_ONCE`). A follower
+whose window closed before their turn is skipped. -1, unreachable WeChat and a
+missing token are retried with back-off (10 s doubling up to 10 minutes); an HTTP
+4xx from a gateway the same way, but after :data:`MAX_ATTEMPTS` attempts marked
+failed; 45009 slows the account down; 43004 marks the resident unfollowed. In quiet
+hours nothing is sent (deliveries wait, they are not dropped).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -41,14 +51,16 @@ from bot.clock import Clock
 from bot.jobs import schedule_words
 from bot.jobs.backoff import backoff
 from bot.jobs.lease import Lease
-from bot.jobs.outbox import TemplateSender
 from bot.orders.effects import Policy
 from bot.tenants import Account, Accounts, UnknownCommunity
+from bot.wechat.customer_service import MassSender
 from bot.wechat.errors import (
+    NoMassQuota,
     NotFollowing,
     OutcomeUnknown,
     RateLimited,
     Refused,
+    RepeatTooSoon,
     WeChatError,
     WeChatUnavailable,
     WindowClosed,
@@ -57,6 +69,7 @@ from catalog.model import Catalog
 from storage import models
 from storage.batch import BatchDatabase
 from storage.repositories import broadcasts as repo
+from storage.repositories.broadcasts import Plan, Quota
 from storage.repositories.residents import set_following
 
 log = logging.getLogger(__name__)
@@ -77,7 +90,21 @@ TEXT_LIMIT = 600
 characters); a margin for the title line."""
 TITLE_LIMIT = 40
 
+MASS_QUOTA = 4
+"""Mass messages a follower of a service account receives a calendar month."""
+MASS_BATCH_LIMIT = 10_000
+"""Openids one mass-send call may carry."""
+MASS_CALL_INTERVAL = 1.0
+"""Seconds between two mass-send calls of one account (WeChat allows 60 a minute)."""
+RATE_PAUSE = dt.timedelta(seconds=60)
+"""How long an account sends nothing after WeChat's 45009 on a mass send: its limit
+is per minute."""
+CLIENT_MSG_ID_KEPT = dt.timedelta(hours=23)
+"""WeChat recognises a repeated clientmsgid for 24 hours; an hour's margin."""
 NO_TEMPLATE = "outside 48-hour window, no template configured"
+"""The reason of deliveries from before channel plans, shown for old broadcasts."""
+WINDOW_PASSED = "outside the 48-hour window"
+"""A customer-service delivery whose follower's window closed before their turn."""
 UNFOLLOWED = "unfollowed (43004)"
 NO_CLEAR_ANSWER = "sent, no clear answer from WeChat"
 """The reason of an ``unknown`` delivery whose send timed out or failed mid-way; the
@@ -186,6 +213,9 @@ class BroadcastSender:
         budget: float = 1.0,
         lease: dt.timedelta = IN_FLIGHT_LEASE,
         max_attempts: int = MAX_ATTEMPTS,
+        mass_quota: int = MASS_QUOTA,
+        batch_size: int = MASS_BATCH_LIMIT,
+        mass_interval: float = MASS_CALL_INTERVAL,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._accounts = accounts
@@ -201,16 +231,22 @@ class BroadcastSender:
         """A delivery left ``sending`` this long was abandoned by its process (it
         died); a live sender renews it while WeChat takes its time."""
         self._max_attempts = max_attempts
+        self._mass_quota = mass_quota
+        self._batch_size = batch_size
+        self._mass_interval = mass_interval
+        self._next_mass_call: dict[str, float] = {}
+        """Per community: the loop time before which its account makes no mass call."""
 
     async def run_once(self) -> int:
-        """Start due runs, settle abandoned deliveries, send for up to ``budget`` s."""
+        """Start due runs, settle abandoned deliveries, send for up to ``budget`` s:
+        the mass-send batches that are due, then customer-service messages."""
         now = self._clock.now()
         await self.start_due_runs(now)
         async with self._sessionmaker.begin() as session:
             await repo.settle_in_flight(session, older_than=now - self._lease.length)
-        sent = 0
         loop = asyncio.get_running_loop()
         stop_at = loop.time() + self._budget
+        sent = await self.send_batches(stop_at)
         while loop.time() < stop_at:
             began = loop.time()
             sendable = self._sendable(self._clock.now())
@@ -245,13 +281,14 @@ class BroadcastSender:
                 except UnknownCommunity:
                     continue  # another deployment's community
                 zone = ZoneInfo(catalog.document.community.timezone)
+                quota = self.quota(zone, now)
                 last = await repo.last_run_due(session, broadcast.id)
                 due = next_due(broadcast, zone, last)
                 latest = None
                 while due is not None and due <= now:  # the newest occurrence that is due
                     latest, due = due, next_due(broadcast, zone, due)
                 if latest is not None and now - latest <= LATE_RUN_LIMIT:
-                    run = await repo.start_run(session, broadcast, latest)
+                    run = await repo.start_run(session, broadcast, latest, quota, self._batch_size)
                     if run is not None:
                         log.info("broadcast %d: run for %s started", broadcast.id, latest)
                 elif latest is not None:
@@ -260,6 +297,113 @@ class BroadcastSender:
                     )
                 if due is None and (latest is not None or last is not None):
                     broadcast.status = "done"  # no occurrence left
+
+    def quota(self, zone: ZoneInfo, now: dt.datetime) -> Quota:
+        """WeChat's rules as they stand at ``now`` in a community's time zone."""
+        return mass_quota(zone, now, self._mass_quota)
+
+    async def send_batches(self, stop_at: float) -> int:
+        """Call mass send for due batches until ``stop_at`` (loop time), each account
+        at most once every ``mass_interval`` seconds. Returns the batches WeChat took."""
+        loop = asyncio.get_running_loop()
+        taken = 0
+        while loop.time() < stop_at:
+            now = self._clock.now()
+            sendable = self._sendable(now)
+            if not sendable:
+                return taken
+            stale = now - self._lease.length
+            claim = partial(repo.claim_batch, now=now, stale_before=stale, communities=sendable)
+            claimed = await self._db.run(claim)
+            if claimed is None:
+                return taken
+            # Held (``sending``, well within its lease) while its account waits its turn.
+            wait = self._next_mass_call.get(claimed.community_id, 0.0) - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._next_mass_call[claimed.community_id] = loop.time() + self._mass_interval
+            taken += await self.send_batch(claimed)
+        return taken
+
+    async def send_batch(self, claimed: repo.ClaimedBatch) -> int:
+        """One mass-send call for a claimed batch, and its outcome recorded; 1 if
+        WeChat took it."""
+        now = self._clock.now()
+        account = self._accounts[claimed.community_id]
+        sender = account.customer_service
+        if claimed.first_sent_at < now - CLIENT_MSG_ID_KEPT:
+            # WeChat no longer knows this clientmsgid: a call now could send it twice.
+            await self._db.run(
+                lambda c: repo.batch_not_taken(c, claimed.id, "unknown", error=STALE_BATCH)
+            )
+            log.warning("mass batch %s: %s", claimed.client_msg_id, STALE_BATCH)
+            return 0
+        if not isinstance(sender, MassSender) or len(claimed.openids) < 2:
+            reason = NO_MASS_SEND if len(claimed.openids) >= 2 else TOO_FEW
+            await self._db.run(
+                lambda c: repo.batch_not_taken(c, claimed.id, "failed", error=reason)
+            )
+            return 0
+        text = campaign_text(account, claimed.title, claimed.text, claimed.topic)
+
+        async def renew() -> None:
+            await self._db.run(lambda c: repo.renew_batch(c, claimed.id, now=self._clock.now()))
+
+        status, error, retry_at, counted = "pending", "", None, True
+        try:
+            async with self._lease.kept(renew, f"mass batch {claimed.client_msg_id}"):
+                accepted = await sender.mass_send(claimed.openids, text, claimed.client_msg_id)
+        except RateLimited:
+            error, counted = "rate limited (45009)", False
+            retry_at = now + RATE_PAUSE
+            self._slow_until[claimed.community_id] = retry_at
+            log.warning(
+                "mass send: WeChat rate limit (45009) for %s; pausing its sends for %s",
+                claimed.community_id,
+                RATE_PAUSE,
+            )
+        except RepeatTooSoon:
+            error, retry_at = "repeated too soon (45066)", now + dt.timedelta(seconds=61)
+        except NoMassQuota:
+            error, retry_at = "no mass-send quota left (45028)", now + dt.timedelta(hours=1)
+        except (WeChatUnavailable, OutcomeUnknown) as exc:
+            # Not taken, or taken with the answer lost: either way calling again with
+            # the same clientmsgid sends nothing twice. A gateway refusing every call
+            # is given up after MAX_ATTEMPTS, like a customer-service delivery.
+            error = f"WeChat unavailable ({exc.errmsg})"
+            if isinstance(exc, Refused) and claimed.attempts >= self._max_attempts:
+                status, error = "failed", f"{GAVE_UP} after {claimed.attempts} attempts"
+            else:
+                first, cap = RETRY_FIRST.total_seconds(), RETRY_CAP.total_seconds()
+                retry_at = now + dt.timedelta(
+                    seconds=backoff(claimed.attempts, first=first, cap=cap)
+                )
+        except WeChatError as exc:
+            status, error = "failed", f"errcode {exc.errcode}"
+        except Exception as exc:  # a bug or the database: retried, the call is repeatable
+            log.exception("mass batch %s failed", claimed.client_msg_id)
+            error, retry_at = type(exc).__name__, now + dt.timedelta(seconds=60)
+        else:
+            recorded = await self._db.run(
+                lambda c: repo.batch_taken(c, claimed.id, accepted.msg_id, accepted.msg_data_id)
+            )
+            log.info(
+                "mass batch %s: %d followers, msg_id %s%s%s",
+                claimed.client_msg_id,
+                len(claimed.openids),
+                accepted.msg_id,
+                " (a repeat WeChat had taken)" if accepted.repeated else "",
+                "" if recorded else "; already recorded by another process",
+            )
+            return 1
+        if status != "pending":
+            log.warning("mass batch %s: %s", claimed.client_msg_id, error)
+        await self._db.run(
+            lambda c: repo.batch_not_taken(
+                c, claimed.id, status, error=error, retry_at=retry_at, counted=counted
+            )
+        )
+        return 0
 
     async def send_one(self, communities: list[str] | None = None) -> bool:
         """Deliver the next pending delivery (of one of ``communities``, default all
@@ -273,7 +417,8 @@ class BroadcastSender:
         account = self._accounts[claimed.community_id]
         cs = account.customer_service
         status, reason, retry_at, counted = "sent", None, None, True
-        message = f"【{claimed.title}】\n{claimed.text}"
+        topic = await self._topic_of(claimed.run_id)
+        message = campaign_text(account, claimed.title, claimed.text, topic)
 
         async def renew() -> None:
             await self._db.run(lambda c: repo.renew(c, claimed.id, now=self._clock.now()))
@@ -285,16 +430,12 @@ class BroadcastSender:
             # The API client's own attempts (WeChat busy, a token to refresh) can
             # outlast the lease: renewed meanwhile, so a live send is not settled as
             # unknown by another poll (it would be recorded so, though it arrived).
+            if not window_open:
+                raise WindowClosed(45015, "window closed before this delivery's turn")
             async with self._lease.kept(renew, f"broadcast delivery {claimed.id}"):
-                if window_open:
-                    try:
-                        await cs.send_text(claimed.openid, message)
-                    except WindowClosed:
-                        await _send_template(account, claimed.openid, claimed.title, claimed.text)
-                else:
-                    await _send_template(account, claimed.openid, claimed.title, claimed.text)
-        except _NoTemplate:
-            status, reason = "failed", NO_TEMPLATE
+                await cs.send_text(claimed.openid, message)
+        except WindowClosed:
+            status, reason = "skipped", WINDOW_PASSED
         except NotFollowing:
             status, reason = "skipped", UNFOLLOWED
             async with self._sessionmaker.begin() as session:
@@ -355,16 +496,36 @@ class BroadcastSender:
             )
         return status != "pending" or retry_at is not None
 
+    async def _topic_of(self, run_id: int) -> str:
+        async with self._sessionmaker() as session:
+            topic = await session.scalar(
+                select(models.Broadcast.topic)
+                .join(models.BroadcastRun, models.BroadcastRun.broadcast_id == models.Broadcast.id)
+                .where(models.BroadcastRun.id == run_id)
+            )
+        return topic or ""
 
-async def _send_template(account: Account, openid: str, title: str, text: str) -> None:
-    cs, template = account.customer_service, account.resident_template
-    if not (template and isinstance(cs, TemplateSender)):
-        raise _NoTemplate
-    await cs.send_template(openid, template, {"first": title, "remark": text})
+
+STALE_BATCH = "not settled within a day; not repeated, so nobody gets it twice"
+NO_MASS_SEND = "this account has no mass send"
+TOO_FEW = "a mass send needs at least two followers"
 
 
-class _NoTemplate(Exception):
-    pass
+def mass_quota(zone: ZoneInfo, now: dt.datetime, per_month: int = MASS_QUOTA) -> Quota:
+    """WeChat's rules at ``now``: the calendar month is the community's own."""
+    local = now.astimezone(zone)
+    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return Quota(month_start.astimezone(dt.UTC), per_month, now - WINDOW)
+
+
+def campaign_text(account: Account, title: str, text: str, topic_id: str) -> str:
+    """What a follower receives, by either channel: the title, the text, and how to
+    stop these (a resident who never asked for them must be able to)."""
+    from catalog import topics as campaign
+
+    found = campaign.find(account.catalog.current, topic_id) if topic_id else None
+    stop = f"\n（回复“退订{found.name}”不再接收此类提醒）" if found else ""
+    return f"【{title}】\n{text}{stop}"
 
 
 @dataclass
@@ -377,6 +538,8 @@ class Draft:
     """The next (up to five) send times, in the community's time zone."""
     every: str | None = None
     """A recurring broadcast's schedule in words (每周五上午10点), when words fit it."""
+    plan: Plan | None = None
+    """How it would reach its audience if it went out now (see ``repo.plan``)."""
 
     @property
     def dates(self) -> list[str]:
@@ -399,6 +562,8 @@ async def prepare(
     active_until: str | None = None,
     now: dt.datetime,
     every: str | None = None,
+    per_month: int = MASS_QUOTA,
+    batch_size: int = MASS_BATCH_LIMIT,
 ) -> Draft:
     """Check a broadcast as staff wrote it (CLI or console) and preview it.
 
@@ -408,7 +573,6 @@ async def prepare(
     time zone. Raises :class:`BroadcastProblem` listing every problem found.
     """
     from catalog import topics as campaign
-    from storage.repositories.broadcasts import count_recipients
 
     problems = check_lengths(title, text)
     if every:
@@ -518,4 +682,5 @@ async def prepare(
             ]
         )
     every_zh = schedule_words.describe(cron, zone) if cron else None
-    return Draft(row, await count_recipients(session, row), times, every_zh)
+    planned = await repo.plan(session, row, mass_quota(zone, now, per_month), batch_size)
+    return Draft(row, planned.total, times, every_zh, planned)

@@ -22,18 +22,24 @@ from bot.jobs.broadcasts import (
     GAVE_UP,
     NO_CLEAR_ANSWER,
     NO_TEMPLATE,
+    STALE_BATCH,
     UNFOLLOWED,
     UNKNOWN_MEANS_ZH,
+    WINDOW_PASSED,
     BroadcastProblem,
+    Draft,
+    campaign_text,
     next_due,
     prepare,
 )
 from bot.jobs.schedule_words import WEEKDAYS_ZH
 from bot.web.auth import checked_form, require
-from bot.web.scope import catalog_of
+from bot.web.scope import catalog_of, tenant_of
+from bot.wechat.customer_service import MassSender
+from bot.wechat.errors import WeChatError
 from catalog import topics as campaign
 from storage import models
-from storage.repositories.broadcasts import ABANDONED, progress
+from storage.repositories.broadcasts import ABANDONED, UNREACHABLE, mass_progress, progress
 from storage.repositories.users import audit
 
 routes = web.RouteTableDef()
@@ -75,6 +81,12 @@ def reason_zh(reason: str) -> str:
     """Why deliveries were not sent (or not confirmed), as staff would say it."""
     if reason == NO_TEMPLATE:
         return "居民超过48小时未互动，且未配置模板消息"
+    if reason == UNREACHABLE:
+        return "本月群发已满4条，且48小时内没有联系过社区，公众号发不到"
+    if reason == WINDOW_PASSED:
+        return "轮到发送时已超过48小时未互动"
+    if reason == STALE_BATCH:
+        return "群发一天内没有得到微信确认，为免重复不再发送"
     if reason == UNFOLLOWED:
         return "居民已取消关注"
     if reason.startswith(NO_CLEAR_ANSWER):
@@ -126,6 +138,7 @@ async def _page(
     draft: Any = None,
     form: dict[str, str] | None = None,
     problem: str | None = None,
+    previewed: str | None = None,
     status: int = 200,
 ) -> web.Response:
     catalog = catalog_of(request, user)
@@ -144,6 +157,7 @@ async def _page(
         listed = []
         for row in rows:
             done = await progress(session, row.id)
+            mass = await mass_progress(session, row.id)
             reasons: dict[str, int] = {}
             for reason, n in done.failures.items():
                 reasons[reason_zh(reason)] = reasons.get(reason_zh(reason), 0) + n
@@ -164,6 +178,7 @@ async def _page(
                     ],
                     "unknown": done.by_status.get("unknown", 0),
                     "reasons": reasons,
+                    "mass": mass,
                 }
             )
     context = {
@@ -180,6 +195,8 @@ async def _page(
         "monthdays": list(range(1, 32)),
         "form": form or {},
         "problem": problem,
+        "previewed": previewed,
+        "quota": request.app[keys.SETTINGS].mass_send_quota,
     }
     return aiohttp_jinja2.render_template("broadcasts.html", request, context, status=status)
 
@@ -189,34 +206,41 @@ async def broadcasts(request: web.Request) -> web.Response:
     return await _page(request, require(request, *STAFF))
 
 
+async def _prepare(request: web.Request, session: Any, form: dict[str, str], user: Any) -> Draft:
+    """The form as a checked draft with its channel plan (raises BroadcastProblem)."""
+    settings = request.app[keys.SETTINGS]
+    return await prepare(
+        session,
+        catalog_of(request, user),
+        topic=form["topic"],
+        title=form["title"],
+        text=form["text"],
+        grid=form["grid"] or None,
+        tag=form["tag"] or None,
+        at=form["at"] or None,
+        cron=form["cron"] or None,
+        every=words_of(form),
+        active_from=form["from"] or None,
+        active_until=form["until"] or None,
+        now=request.app[keys.CLOCK].now(),
+        per_month=settings.mass_send_quota,
+        batch_size=settings.mass_send_batch,
+    )
+
+
 @routes.post("/console/broadcasts")
 async def compose(request: web.Request) -> web.Response:
     """Preview, or (with ``confirm``) schedule. Nothing is saved without the confirm step."""
     user = require(request, *STAFF)
     posted = await checked_form(request, user)
     form = {name: posted.get(name, "").strip() for name in FIELDS}
-    catalog = catalog_of(request, user)
     now = request.app[keys.CLOCK].now()
     confirmed = posted.get("confirm") == "yes"
     try:
         # Render only after this transaction ends: on SQLite a page's own reads would
         # otherwise wait for the write lock this transaction holds.
         async with request.app[keys.SESSIONMAKER].begin() as session:
-            draft = await prepare(
-                session,
-                catalog,
-                topic=form["topic"],
-                title=form["title"],
-                text=form["text"],
-                grid=form["grid"] or None,
-                tag=form["tag"] or None,
-                at=form["at"] or None,
-                cron=form["cron"] or None,
-                every=words_of(form),
-                active_from=form["from"] or None,
-                active_until=form["until"] or None,
-                now=now,
-            )
+            draft = await _prepare(request, session, form, user)
             if confirmed and await _just_scheduled(session, draft.row, now):
                 raise web.HTTPFound("/console/broadcasts")  # a double click: once is enough
             if confirmed:
@@ -235,6 +259,40 @@ async def compose(request: web.Request) -> web.Response:
     if not confirmed:
         return await _page(request, user, draft=draft, form=form)
     raise web.HTTPFound("/console/broadcasts")
+
+
+@routes.post("/console/broadcasts/preview")
+async def preview(request: web.Request) -> web.Response:
+    """Send the draft, as followers will receive it, to one WeChat id (微信号) by
+    WeChat's mass-send preview: staff see it on their own phone before confirming."""
+    user = require(request, *STAFF)
+    posted = await checked_form(request, user)
+    form = {name: posted.get(name, "").strip() for name in FIELDS}
+    wxname = posted.get("wxname", "").strip()
+    try:
+        async with request.app[keys.READER]() as session:
+            draft = await _prepare(request, session, form, user)
+    except BroadcastProblem as exc:
+        return await _page(request, user, form=form, problem=exc.for_staff, status=400)
+    if not wxname or len(wxname) > 64:
+        problem = "请填写您的微信号（在微信“我”页面的最上方可以看到）。"
+        return await _page(request, user, draft=draft, form=form, problem=problem, status=400)
+    tenant = tenant_of(request, user)
+    sender = tenant.customer_service
+    if not isinstance(sender, MassSender):
+        problem = "本系统没有接入公众号群发，无法预览。"
+        return await _page(request, user, draft=draft, form=form, problem=problem, status=400)
+    text = campaign_text(tenant.account, draft.row.title, draft.row.text, draft.row.topic)
+    try:
+        await sender.mass_preview(text, wxname=wxname)
+    except WeChatError as exc:
+        problem = (
+            "没能发出预览：这个微信号没有关注本公众号，或者写错了。请核对后再试。"
+            if exc.errcode in (40003, 40132, 43004)
+            else "没能发出预览：微信暂时没有答复，请稍后再试。"
+        )
+        return await _page(request, user, draft=draft, form=form, problem=problem, status=400)
+    return await _page(request, user, draft=draft, form=form, previewed=wxname)
 
 
 async def _just_scheduled(session: Any, row: models.Broadcast, now: dt.datetime) -> bool:

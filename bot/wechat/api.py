@@ -89,6 +89,21 @@ class SendPolicy(enum.Enum):
     the caller accepts a possible second copy: retry like any transient failure."""
 
 
+CLIENT_MSG_ID_EXISTS = 45065
+"""A mass send's clientmsgid was used in the last 24 hours: that call was taken, and
+its ``msg_id`` comes with this answer."""
+
+
+@dataclass(frozen=True)
+class MassAccepted:
+    """WeChat took a mass send: the job's ids (the finish event names ``msg_id``)."""
+
+    msg_id: int
+    msg_data_id: int | None
+    repeated: bool = False
+    """The call repeated one WeChat had already taken (45065): nothing new was sent."""
+
+
 @dataclass(frozen=True)
 class NewsArticle:
     """One article of a customer-service news message (WeChat now allows only one)."""
@@ -242,6 +257,44 @@ class WeChatAPI:
             raise OutcomeUnknown(-1, "reply has no msgid")
         return msgid
 
+    async def mass_send(self, openids: list[str], text: str, client_msg_id: str) -> MassAccepted:
+        """WeChat's mass send (群发) of a text to a list of 2–10,000 followers.
+
+        Repeatable: ``client_msg_id`` makes a second call with it a no-op that
+        WeChat answers with 45065 and the first call's ``msg_id`` (for 24 hours), so
+        a call whose answer was lost, or that a crash interrupted, is simply made
+        again. The result counts come later, in a ``MASSSENDJOBFINISH`` event.
+        """
+        reply = await self._call(
+            "/cgi-bin/message/mass/send",
+            {
+                "touser": openids,
+                "msgtype": "text",
+                "text": {"content": text},
+                "clientmsgid": client_msg_id,
+            },
+            policy=SendPolicy.REPEATABLE,
+            answered=frozenset({CLIENT_MSG_ID_EXISTS}),
+        )
+        msg_id = reply.get("msg_id")
+        if not isinstance(msg_id, int):
+            raise OutcomeUnknown(-1, "mass send reply has no msg_id")
+        data_id = reply.get("msg_data_id")
+        return MassAccepted(
+            msg_id,
+            data_id if isinstance(data_id, int) else None,
+            repeated=int(reply.get("errcode", 0)) == CLIENT_MSG_ID_EXISTS,
+        )
+
+    async def mass_preview(self, text: str, *, wxname: str) -> None:
+        """Send a mass message's text to one person, named by their WeChat id
+        (微信号), to see it as followers will. It counts against no follower's quota."""
+        await self._call(
+            "/cgi-bin/message/mass/preview",
+            {"towxname": wxname, "msgtype": "text", "text": {"content": text}},
+            policy=SendPolicy.AT_MOST_ONCE,
+        )
+
     async def create_menu(self, menu: dict[str, Any]) -> None:
         """Replace the account's custom menu (``{"button": [...]}``, WeChat's format).
 
@@ -265,8 +318,13 @@ class WeChatAPI:
         *,
         policy: SendPolicy,
         params: Mapping[str, str] | None = None,
+        answered: frozenset[int] = frozenset(),
     ) -> dict[str, Any]:
         """Call ``path`` with the access token: POST ``body`` as JSON, or GET when None.
+
+        ``answered``: errcodes that are an answer rather than a refusal (45065 for a
+        mass send: "already sent", with the first call's msg_id); their reply is
+        returned as it is.
 
         ``policy`` has no default here: every call states whether it may be repeated
         after an ambiguous outcome. A rejected token is a clear refusal, so it is
@@ -282,13 +340,13 @@ class WeChatAPI:
                 fresh = policy is SendPolicy.AT_MOST_ONCE
                 reply = await self._request_once(path, body, query, fresh=fresh)
                 errcode = int(reply.get("errcode", 0))
-                if errcode and errcode not in TOKEN_ERRCODES:
+                if errcode and errcode not in TOKEN_ERRCODES | answered:
                     raise error_for(errcode, str(reply.get("errmsg", "")))
                 return reply
 
             reply = await self._with_retries(path, attempt, policy=policy)
             errcode = int(reply.get("errcode", 0))
-            if not errcode:
+            if not errcode or errcode in answered:
                 return reply
             # The token was rejected: invalid (40001/40014) or expired (42001).
             if stale is not None:

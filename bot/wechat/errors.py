@@ -60,6 +60,16 @@ class RateLimited(WeChatError):
     """45009 (daily quota) or 45011 (per-minute quota): exhausted, still so after every retry."""
 
 
+class RepeatTooSoon(WeChatError):
+    """45066: a mass send repeated with the same clientmsgid within a minute of the
+    last call. Nothing new was done; try again after a minute."""
+
+
+class NoMassQuota(WeChatError):
+    """45028: the account has no mass-send quota left (a subscription account sends
+    one mass message a day). Nothing was sent; the batch waits for the next day."""
+
+
 class InvalidCredential(WeChatError):
     """The app's credentials do not work.
 
@@ -110,6 +120,8 @@ _BY_ERRCODE: dict[int, type[WeChatError]] = {
     43004: NotFollowing,
     45009: RateLimited,
     45011: RateLimited,
+    45066: RepeatTooSoon,
+    45028: NoMassQuota,
     -1: WeChatUnavailable,
     **dict.fromkeys(TOKEN_ERRCODES | CREDENTIAL_ERRCODES, InvalidCredential),
 }

@@ -19,10 +19,12 @@ from sqlalchemy import (
     Table,
     TextClause,
     and_,
+    case,
     exists,
     func,
     insert,
     literal,
+    null,
     select,
     text,
     update,
@@ -37,6 +39,14 @@ from storage.types import utcnow
 
 def recipients(session: AsyncSession, broadcast: models.Broadcast) -> Any:
     """SELECT of the ids of residents a broadcast goes to now."""
+    return select(models.Resident.id).where(and_(*_audience(session, broadcast)))
+
+
+def _audience(
+    session: AsyncSession, broadcast: models.Broadcast
+) -> list[ColumnElement[bool] | TextClause]:
+    """Who a broadcast is for: followers of its community subscribed to its topic,
+    in its grid and with its tag when it names them."""
     resident = models.Resident
     conditions: list[ColumnElement[bool] | TextClause] = [
         resident.community_id == broadcast.community_id,
@@ -59,7 +69,107 @@ def recipients(session: AsyncSession, broadcast: models.Broadcast) -> Any:
                     "EXISTS (SELECT 1 FROM json_each(residents.tags) WHERE value = :tag)"
                 ).bindparams(tag=broadcast.tag)
             )
-    return select(resident.id).where(and_(*conditions))
+    return conditions
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What the channel plan needs to know about WeChat's rules at one moment."""
+
+    month_start: dt.datetime
+    """The start of the community's calendar month: a follower's mass messages are
+    counted from here."""
+    per_month: int
+    """Mass messages a follower may receive a month (4 for a service account)."""
+    window_from: dt.datetime
+    """Followers who wrote since this moment may get a customer-service message."""
+
+
+def _planned(session: AsyncSession, broadcast: models.Broadcast, quota: Quota) -> Any:
+    """SELECT of (resident id, channel) for everyone a broadcast goes to now.
+
+    ``mass`` while the follower's mass messages this month (those planned or sent by
+    runs due this month) are fewer than the quota; else ``service`` inside their
+    48-hour window; else ``none``. Nobody gets a template message: since 2023
+    WeChat's template messages are for service notices, not publicity.
+    """
+    delivery, run = models.BroadcastDelivery, models.BroadcastRun
+    used = (
+        select(delivery.resident_id, func.count().label("n"))
+        .join(run, delivery.run_id == run.id)
+        .where(
+            delivery.channel == MASS,
+            delivery.status.in_(("pending", "sending", "sent")),
+            run.due_at >= quota.month_start,
+        )
+        .group_by(delivery.resident_id)
+        .subquery()
+    )
+    resident = models.Resident
+    channel = case(
+        (func.coalesce(used.c.n, 0) < quota.per_month, literal(MASS)),
+        (resident.last_message_at >= quota.window_from, literal(SERVICE)),
+        else_=literal(NO_CHANNEL),
+    )
+    return (
+        select(resident.id, channel.label("channel"))
+        .outerjoin(used, used.c.resident_id == resident.id)
+        .where(and_(*_audience(session, broadcast)))
+    )
+
+
+MASS, SERVICE, NO_CHANNEL = "mass", "service", "none"
+"""A delivery's channel (see ``models.BroadcastDelivery``)."""
+UNREACHABLE = "monthly mass quota spent, outside the 48-hour window"
+"""The reason of a ``none`` delivery (skipped): neither channel may carry it now."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a broadcast would reach its audience now: shown to staff before they
+    confirm it."""
+
+    mass: int
+    service: int
+    unreachable: int
+    batch_size: int
+
+    @property
+    def total(self) -> int:
+        return self.mass + self.service + self.unreachable
+
+    @property
+    def batches(self) -> int:
+        return len(batch_sizes(self.mass, self.batch_size)) if self.mass > 1 else 0
+
+
+def batch_sizes(n: int, limit: int) -> list[int]:
+    """``n`` followers in the fewest mass-send calls of at most ``limit`` each, as
+    even as possible: WeChat wants at least two openids a call, so no call is left
+    with one (10,001 goes as 5,001 + 5,000)."""
+    if n < 2:
+        return []
+    calls = -(-n // limit)
+    base, extra = divmod(n, calls)
+    return [base + 1] * extra + [base] * (calls - extra)
+
+
+async def plan(
+    session: AsyncSession, broadcast: models.Broadcast, quota: Quota, batch_size: int
+) -> Plan:
+    planned = _planned(session, broadcast, quota).subquery()
+    counts: dict[str, int] = dict(
+        (
+            await session.execute(
+                select(planned.c.channel, func.count()).group_by(planned.c.channel)
+            )
+        ).all()
+    )
+    mass, service = int(counts.get(MASS, 0)), int(counts.get(SERVICE, 0))
+    unreachable = int(counts.get(NO_CHANNEL, 0))
+    if mass == 1:  # a call needs two followers: the one goes as below (see start_run)
+        mass, unreachable = 0, unreachable + 1
+    return Plan(mass, service, unreachable, batch_size)
 
 
 async def count_recipients(session: AsyncSession, broadcast: models.Broadcast) -> int:
@@ -68,9 +178,17 @@ async def count_recipients(session: AsyncSession, broadcast: models.Broadcast) -
 
 
 async def start_run(
-    session: AsyncSession, broadcast: models.Broadcast, due_at: dt.datetime
+    session: AsyncSession,
+    broadcast: models.Broadcast,
+    due_at: dt.datetime,
+    quota: Quota,
+    batch_size: int,
 ) -> models.BroadcastRun | None:
-    """Create the run of ``due_at`` and its delivery rows; None if it exists already."""
+    """Create the run of ``due_at``, its delivery rows with their channels, and its
+    mass-send batches; None if it exists already.
+
+    All in the caller's transaction: a run exists with its whole plan or not at all,
+    and each batch's ``client_msg_id`` is fixed before any call is made."""
     existing = await session.scalar(
         select(models.BroadcastRun.id).where(
             models.BroadcastRun.broadcast_id == broadcast.id, models.BroadcastRun.due_at == due_at
@@ -81,19 +199,80 @@ async def start_run(
     run = models.BroadcastRun(broadcast_id=broadcast.id, due_at=due_at, status="running")
     session.add(run)
     await session.flush()
-    who = recipients(session, broadcast).subquery()
+    who = _planned(session, broadcast, quota).subquery()
     now = utcnow()
+    status = case((who.c.channel == NO_CHANNEL, literal("skipped")), else_=literal("pending"))
+    reason = case((who.c.channel == NO_CHANNEL, literal(UNREACHABLE)), else_=null())
     await session.execute(
         insert(models.BroadcastDelivery).from_select(
-            ["run_id", "resident_id", "status", "attempts", "updated_at"],
-            select(literal(run.id), who.c.id, literal("pending"), literal(0), literal(now)),
+            ["run_id", "resident_id", "channel", "status", "reason", "attempts", "updated_at"],
+            select(
+                literal(run.id), who.c.id, who.c.channel, status, reason, literal(0), literal(now)
+            ),
         )
     )
+    await _make_batches(session, run, broadcast.community_id, batch_size, now, quota.window_from)
     if dialect_name(session) == "postgresql":
         # Thousands of rows just arrived: without fresh statistics the planner sorts
         # every pending row for each claim instead of walking the (status, id) index.
         await session.execute(text("ANALYZE broadcast_deliveries"))
     return run
+
+
+async def _make_batches(
+    session: AsyncSession,
+    run: models.BroadcastRun,
+    community_id: str,
+    batch_size: int,
+    now: dt.datetime,
+    window_from: dt.datetime,
+) -> None:
+    """Split the run's ``mass`` rows, in id order, into batches (see
+    :func:`batch_sizes`). A lone follower cannot be mass-sent: they go as a
+    customer-service message inside their window, or are skipped."""
+    delivery = models.BroadcastDelivery
+    ids = list(
+        await session.scalars(
+            select(delivery.id)
+            .where(delivery.run_id == run.id, delivery.channel == MASS)
+            .order_by(delivery.id)
+        )
+    )
+    if len(ids) == 1:
+        row = await session.get_one(delivery, ids[0])
+        wrote = await session.scalar(
+            select(models.Resident.last_message_at).where(models.Resident.id == row.resident_id)
+        )
+        if wrote is not None and wrote >= window_from:
+            row.channel = SERVICE
+        else:
+            row.channel, row.status, row.reason = NO_CHANNEL, "skipped", UNREACHABLE
+        return
+    start = 0
+    for seq, size in enumerate(batch_sizes(len(ids), batch_size), start=1):
+        first, last = ids[start], ids[start + size - 1]
+        start += size
+        batch = models.MassBatch(
+            run_id=run.id,
+            community_id=community_id,
+            seq=seq,
+            client_msg_id=f"{community_id[:40]}-r{run.id}-b{seq}",
+            size=size,
+            status="pending",
+            attempts=0,
+            updated_at=now,
+        )
+        session.add(batch)
+        await session.flush()
+        await session.execute(
+            update(delivery)
+            .where(
+                delivery.run_id == run.id,
+                delivery.channel == MASS,
+                delivery.id.between(first, last),
+            )
+            .values(batch_id=batch.id)
+        )
 
 
 _DELIVERIES: Table = models.BroadcastDelivery.__table__  # type: ignore[assignment]
@@ -130,6 +309,7 @@ def claim_next(
         .where(
             run.status == "running",
             delivery.status == "pending",
+            delivery.channel == SERVICE,
             (delivery.next_attempt_at.is_(None)) | (delivery.next_attempt_at <= now),
         )
         .order_by(delivery.id)
@@ -213,6 +393,252 @@ def renew(connection: Connection, delivery_id: int, *, now: dt.datetime) -> bool
         .values(updated_at=now)
     )
     return bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    id: int
+    community_id: str
+    client_msg_id: str
+    openids: list[str]
+    title: str
+    text: str
+    topic: str
+    attempts: int
+    """Counted attempts so far, this one included."""
+    first_sent_at: dt.datetime
+    """When its first call went out (this one, for a first attempt)."""
+
+
+_BATCHES: Table = models.MassBatch.__table__  # type: ignore[assignment]
+
+
+def claim_batch(
+    connection: Connection,
+    *,
+    now: dt.datetime,
+    stale_before: dt.datetime,
+    communities: Collection[str],
+) -> ClaimedBatch | None:
+    """The next mass-send batch to call, marked ``sending``: a pending one that is
+    due, or one left ``sending`` before ``stale_before`` by a process that stopped.
+    Calling that one again is safe: its ``client_msg_id`` is the same, and WeChat
+    answers a repeat with the first call's msg_id (45065) instead of sending."""
+    batch, run = _BATCHES.c, _RUNS.c
+    due = (
+        (batch.status == "pending")
+        & (batch.next_attempt_at.is_(None) | (batch.next_attempt_at <= now))
+    ) | ((batch.status == "sending") & (batch.updated_at < stale_before))
+    query = (
+        select(batch.id)
+        .join(_RUNS, batch.run_id == run.id)
+        .where(run.status == "running", batch.community_id.in_(communities), due)
+        .order_by(batch.id)
+        .limit(1)
+    )
+    batch_id = connection.scalar(claimable(query, connection.dialect.name, of=_BATCHES))
+    if batch_id is None:
+        return None
+    connection.execute(
+        update(_BATCHES)
+        .where(batch.id == batch_id)
+        .values(
+            status="sending",
+            attempts=batch.attempts + 1,
+            updated_at=now,
+            first_sent_at=func.coalesce(batch.first_sent_at, now),
+        )
+    )
+    row = connection.execute(
+        select(
+            batch.community_id,
+            batch.client_msg_id,
+            batch.attempts,
+            batch.first_sent_at,
+            models.Broadcast.title,
+            models.Broadcast.text,
+            models.Broadcast.topic,
+        )
+        .join(_RUNS, batch.run_id == run.id)
+        .join(models.Broadcast, run.broadcast_id == models.Broadcast.id)
+        .where(batch.id == batch_id)
+    ).one()
+    openids = connection.scalars(
+        select(models.Resident.openid)
+        .join(_DELIVERIES, _DELIVERIES.c.resident_id == models.Resident.id)
+        .where(_DELIVERIES.c.batch_id == batch_id)
+        .order_by(_DELIVERIES.c.id)
+    ).all()
+    community_id, client_msg_id, attempts, first_sent_at, title, body, topic = row
+    return ClaimedBatch(
+        batch_id,
+        community_id,
+        client_msg_id,
+        [o for o in openids if o],
+        title,
+        body,
+        topic,
+        attempts,
+        first_sent_at,
+    )
+
+
+def batch_taken(
+    connection: Connection, batch_id: int, msg_id: int, msg_data_id: int | None
+) -> bool:
+    """WeChat took the batch: it is ``submitted`` with WeChat's ids, and its deliveries
+    ``sent``, in one transaction. False if it was no longer ``sending`` (another
+    process, finding it abandoned, already recorded it)."""
+    now = utcnow()
+    result = connection.execute(
+        update(_BATCHES)
+        .where(_BATCHES.c.id == batch_id, _BATCHES.c.status == "sending")
+        .values(
+            status="submitted",
+            msg_id=msg_id,
+            msg_data_id=msg_data_id,
+            error=None,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+    )
+    if not result.rowcount:
+        return False
+    connection.execute(
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.batch_id == batch_id)
+        .values(status="sent", reason=None, updated_at=now)
+    )
+    return True
+
+
+def batch_not_taken(
+    connection: Connection,
+    batch_id: int,
+    status: str,
+    *,
+    error: str,
+    retry_at: dt.datetime | None = None,
+    counted: bool = True,
+) -> bool:
+    """A call that did not end in WeChat taking the batch: ``pending`` again (to retry
+    at ``retry_at``), or given up as ``failed`` / ``unknown`` with its deliveries, which
+    then carry ``error`` as their reason. ``counted=False`` gives the attempt back (the
+    account's rate, not the batch, was the trouble)."""
+    values: dict[str, Any] = {
+        "status": status,
+        "error": error[:200],
+        "next_attempt_at": retry_at,
+        "updated_at": utcnow(),
+    }
+    if not counted:
+        values["attempts"] = _BATCHES.c.attempts - 1
+    result = connection.execute(
+        update(_BATCHES)
+        .where(_BATCHES.c.id == batch_id, _BATCHES.c.status == "sending")
+        .values(values)
+    )
+    if not result.rowcount:
+        return False
+    if status != "pending":
+        connection.execute(
+            update(_DELIVERIES)
+            .where(_DELIVERIES.c.batch_id == batch_id)
+            .values(status=status, reason=error[:200], updated_at=utcnow())
+        )
+    return True
+
+
+def renew_batch(connection: Connection, batch_id: int, *, now: dt.datetime) -> bool:
+    result = connection.execute(
+        update(_BATCHES)
+        .where(_BATCHES.c.id == batch_id, _BATCHES.c.status == "sending")
+        .values(updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    """WeChat's ``MASSSENDJOBFINISH`` event, as recorded on a batch."""
+
+    msg_id: int
+    status: str
+    total: int
+    filtered: int
+    sent: int
+    errors: int
+
+
+async def record_finish(
+    session: AsyncSession, community_id: str, finished: JobFinished, now: dt.datetime
+) -> bool:
+    """Record WeChat's counts on the batch it names; False if no batch of the
+    community has that msg_id (a mass send made elsewhere, e.g. in WeChat's own
+    console). The same event again writes the same values."""
+    result = await session.execute(
+        update(models.MassBatch)
+        .where(
+            models.MassBatch.community_id == community_id,
+            models.MassBatch.msg_id == finished.msg_id,
+        )
+        .values(
+            finish_status=finished.status[:64],
+            total_count=finished.total,
+            filter_count=finished.filtered,
+            sent_count=finished.sent,
+            error_count=finished.errors,
+            finished_at=now,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class MassProgress:
+    """A broadcast's mass-send batches, and what WeChat reported of them."""
+
+    batches: int
+    submitted: int
+    finished: int
+    planned: int
+    """Followers in the batches."""
+    reported_sent: int
+    """Followers WeChat reported as reached (finish events so far)."""
+    reported_filtered_out: int
+    """Followers WeChat left out (opted out of the account's messages, over their
+    monthly four): TotalCount - FilterCount."""
+    errors: list[str]
+
+
+async def mass_progress(session: AsyncSession, broadcast_id: int) -> MassProgress:
+    batch = models.MassBatch
+    rows = (
+        await session.execute(
+            select(
+                batch.status,
+                batch.size,
+                batch.finished_at,
+                batch.sent_count,
+                batch.total_count,
+                batch.filter_count,
+                batch.error,
+            )
+            .join(models.BroadcastRun, batch.run_id == models.BroadcastRun.id)
+            .where(models.BroadcastRun.broadcast_id == broadcast_id)
+        )
+    ).all()
+    return MassProgress(
+        batches=len(rows),
+        submitted=sum(1 for r in rows if r.status == "submitted"),
+        finished=sum(1 for r in rows if r.finished_at is not None),
+        planned=sum(r.size for r in rows),
+        reported_sent=sum(r.sent_count or 0 for r in rows),
+        reported_filtered_out=sum(
+            (r.total_count or 0) - (r.filter_count or 0) for r in rows if r.finished_at
+        ),
+        errors=sorted({r.error for r in rows if r.error and r.status in ("failed", "unknown")}),
+    )
 
 
 ABANDONED = "process stopped while sending"
