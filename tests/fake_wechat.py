@@ -543,7 +543,6 @@ class FakeWeChat:
             "qr_scene_str": "",
         }
 
-
     async def _mass_send(self, request: web.Request, body: Any) -> dict[str, Any]:
         self._api_call(request)
         now = time.monotonic()

@@ -68,9 +68,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("broadcast_deliveries", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "channel", sa.String(length=16), nullable=False, server_default="service"
-            )
+            sa.Column("channel", sa.String(length=16), nullable=False, server_default="service")
         )
         batch_op.add_column(sa.Column("batch_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
