@@ -219,6 +219,8 @@ class FakeWeChat:
         """Mass messages a follower of a service account receives a month."""
         self.mass_per_minute = 60
         """Mass-send calls a minute before answering 45009."""
+        self.mass_minute = 60.0
+        """The length of that minute, in seconds (a test may shorten it)."""
         self.previews: list[dict[str, Any]] = []
         self._mass_calls: deque[float] = deque()
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry time
@@ -296,7 +298,8 @@ class FakeWeChat:
         )
 
     def fail_next(self, path: str, errcodes: Iterable[int]) -> None:
-        """Answer the next calls of ``path`` with these errcodes, one call each, in order."""
+        """Answer the next calls of ``path`` with these errcodes, one call each, in order
+        (0: that call goes through)."""
         self._failures.setdefault(path, deque()).extend(errcodes)
 
     def fail_http(self, path: str, statuses: Iterable[int]) -> None:
@@ -411,7 +414,9 @@ class FakeWeChat:
     def _injected_failure(self, path: str) -> None:
         queue = self._failures.get(path)
         if queue:
-            raise WeChatReply(queue.popleft())
+            errcode = queue.popleft()
+            if errcode:  # 0: this call goes through
+                raise WeChatReply(errcode)
 
     def _check_rate(self) -> None:
         if self.rate_limit is None:
@@ -546,7 +551,7 @@ class FakeWeChat:
     async def _mass_send(self, request: web.Request, body: Any) -> dict[str, Any]:
         self._api_call(request)
         now = time.monotonic()
-        while self._mass_calls and self._mass_calls[0] <= now - 60:
+        while self._mass_calls and self._mass_calls[0] <= now - self.mass_minute:
             self._mass_calls.popleft()
         if len(self._mass_calls) >= self.mass_per_minute:
             raise WeChatReply(45009)

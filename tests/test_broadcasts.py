@@ -29,9 +29,10 @@ fake_wechat = fake_wechat_fixture()
 SCHEDULED = re.compile(r"scheduled: broadcast (\d+)")
 
 
-async def cli(db_url: str, *args: str) -> str:
+async def cli(db_url: str, *args: str, **env: str) -> str:
+    """``order-menu`` run with ``args``; ``env``: more settings (``MASS_SEND_QUOTA``)."""
     result = await asyncio.to_thread(
-        CliRunner().invoke, main, list(args), env={"DATABASE_URL": db_url}
+        CliRunner().invoke, main, list(args), env={"DATABASE_URL": db_url, **env}
     )
     return f"{result.exit_code}\n{result.output}"
 

@@ -88,7 +88,7 @@ class Incoming:
     @property
     def key(self) -> str:
         """What makes a retry recognisable: MsgId for messages, sender + time + event
-        (+ key) for events, which have no MsgId.
+        (+ key, + the job's MsgID) for events, which have no MsgId.
 
         Keys are stored in columns of 200 characters (handlers add a suffix of their
         own): a longer one, never from WeChat, whose ids are short, is replaced by its
@@ -99,6 +99,10 @@ class Incoming:
             key = f"msg:{msg_id}"
         else:
             tail = f":{self.event_key}" if self.event_key else ""
+            # WeChat's reports of jobs (MASSSENDJOBFINISH) name the job by MsgID; several
+            # can come from one sender in one second, and each is its own event.
+            job = self.raw.get("MsgID")
+            tail += f":{job}" if job else ""
             key = f"evt:{self.openid}:{self.create_time}:{self.event}{tail}"
         if len(key) <= MAX_KEY:
             return key
