@@ -4,7 +4,6 @@ MASSSENDJOBFINISH events come back through /wechat."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 from typing import Any
@@ -15,13 +14,12 @@ from sqlalchemy import update
 
 from bot import keys
 from bot.wechat.errors import RateLimited
+from storage import models
 from storage.engine import create_engine, create_sessionmaker
 from storage.migrate import upgrade
-from storage import models
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import (
     CUSTOM_SEND_PATH,
-    MASS_PREVIEW_PATH,
     MASS_SEND_PATH,
     TEMPLATE_SEND_PATH,
     FakeWeChat,
