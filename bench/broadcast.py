@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""A broadcast to 100,000 subscribers against the fake WeChat API (rate limit off).
+"""A campaign to 100,000 subscribers against the fake WeChat API: planned and sent as
+mass-send batches, as ``order-menu serve`` sends it; and, for comparison in the same
+run, the customer-service path it replaced (one message per follower).
 
-    .venv/bin/python bench/broadcast.py [--subscribers 100000] [--seconds 20] [--database-url URL]
+    .venv/bin/python bench/broadcast.py [--subscribers 100000] [--compare-seconds 10]
+                                        [--database-url URL]
 
 The fake API runs in a child process (its bookkeeping of 100,000 users must not
-count against the sender's memory). This process is the sender, as in
-``order-menu serve``. Printed:
+count against the sender's memory); on exit it reports what it took, so the
+benchmark checks that every follower received the campaign exactly once. Printed:
 
-* materialise: starting the run, i.e. writing one delivery row per recipient
-  (one INSERT … SELECT over residents and subscriptions);
-* sustained sends/s over ``--seconds`` of sending, and the time per delivery (claim
-  and mark committed separately, plus the API call) against a bare API call;
-* peak RSS of the sender (target ≤ 200 MB).
+* plan: starting the run, i.e. one delivery row per follower with its channel
+  (one INSERT … SELECT with the monthly-quota count) and the batches with their
+  clientmsgids;
+* send: the mass-send calls (10,000 openids each, at WeChat's pace of at most one a
+  second), the time per call, and the time to the last batch taken;
+* compare: the same audience by customer-service messages (``MASS_SEND_QUOTA=0``)
+  for ``--compare-seconds``, and the time that pace would need for everyone;
+* peak RSS of the sender.
 
 The default database is a fresh SQLite file; a PostgreSQL URL is emptied first.
 """
@@ -28,15 +34,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import func, select, text, update  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
 
 from bot.clock import SystemClock  # noqa: E402
-from bot.jobs.broadcasts import BroadcastSender  # noqa: E402
+from bot.jobs.broadcasts import BroadcastSender, mass_quota  # noqa: E402
 from bot.orders.effects import Policy  # noqa: E402
 from bot.tenants import Account, Accounts  # noqa: E402
 from bot.wechat.api import WeChatAPI  # noqa: E402
@@ -46,10 +55,11 @@ from storage import migrate, models  # noqa: E402
 from storage.batch import BatchDatabase  # noqa: E402
 from storage.engine import create_engine, create_sessionmaker  # noqa: E402
 from storage.repositories import broadcasts  # noqa: E402
+from storage.repositories.broadcasts import Quota  # noqa: E402
 from storage.repositories.catalog import import_catalog  # noqa: E402
 
 FAKE = """
-import asyncio, sys
+import asyncio, json, signal, sys
 from tests.fake_wechat import FakeWeChat
 
 async def main() -> None:
@@ -58,7 +68,16 @@ async def main() -> None:
         fake.add_user(f"o_{n:06d}")
     await fake.start()
     print(fake.base_url, fake.app_id, fake.app_secret, flush=True)
-    await asyncio.Event().wait()
+    done = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, done.set)
+    await done.wait()
+    received = fake.mass_received
+    print(json.dumps({
+        "jobs": len(fake.mass_jobs),
+        "followers": len(received),
+        "most": max(received.values(), default=0),
+        "service_messages": len(fake.sent),
+    }), flush=True)
 
 asyncio.run(main())
 """
@@ -78,15 +97,20 @@ async def main(url: str, subscribers: int, seconds: float) -> None:
     try:
         assert fake.stdout is not None
         base_url, app_id, app_secret = fake.stdout.readline().split()
-        await run(url, subscribers, seconds, base_url, app_id, app_secret)
+        figures = await run(url, subscribers, seconds, base_url, app_id, app_secret)
     finally:
         fake.terminate()
+        took = json.loads(fake.stdout.readline() or "{}") if fake.stdout else {}
         fake.wait(10)
+    print(f"{'fake WeChat: mass-send jobs taken':<48}{took.get('jobs', 0):>14,}")
+    print(f"{'fake WeChat: followers reached by mass send':<48}{took.get('followers', 0):>14,}")
+    print(f"{'fake WeChat: most copies one follower got':<48}{took.get('most', 0):>14,}")
+    print(json.dumps({**figures, "fake": took}))
 
 
 async def run(
     url: str, subscribers: int, seconds: float, base_url: str, app_id: str, app_secret: str
-) -> None:
+) -> dict[str, Any]:
     engine = create_engine(url, pool_size=5)
     await migrate.upgrade(engine)
     if engine.dialect.name == "postgresql":
@@ -127,25 +151,14 @@ async def run(
     setup_s = time.perf_counter() - started
     rss_before = rss_mb()
 
-    async with sessionmaker.begin() as session:
-        broadcast = models.Broadcast(
-            community_id="jiedong",
-            topic="anti-fraud",
-            title="反诈提醒",
-            text="陌生来电说退款、中奖，一律挂断。",
-            send_at=now,
-            status="scheduled",
-            created_at=now,
-        )
-        session.add(broadcast)
+    zone = ZoneInfo(catalog.document.community.timezone)
     started = time.perf_counter()
-    async with sessionmaker.begin() as session:
-        row = await session.get(models.Broadcast, broadcast.id)
-        assert row is not None
-        run_row = await broadcasts.start_run(session, row, now)
-        row.status = "done"
-    materialise_s = time.perf_counter() - started
-    assert run_row is not None
+    run_id = await start_campaign(sessionmaker, now, mass_quota(zone, now))
+    plan_s = time.perf_counter() - started
+    async with sessionmaker() as session:
+        batches = int(
+            await session.scalar(select(func.count()).where(models.MassBatch.run_id == run_id)) or 0
+        )
 
     batch_db = BatchDatabase.for_engine(engine)
     quiet_off = Policy(quiet_hours=(dt.time(0), dt.time(0)))
@@ -157,52 +170,97 @@ async def run(
             sessionmaker=sessionmaker,
             community_id="jiedong",
             http=http,
+            timeout=30.0,
         )
-        # A bare API call, for comparison with a whole delivery.
-        await api.send_text("o_000000", "warm-up")
-        calls = 200
-        began = time.perf_counter()
-        for _ in range(calls):
-            await api.send_text("o_000001", "bare call")
-        bare_ms = (time.perf_counter() - began) / calls * 1000
-
         live = await LiveCatalog.load(catalog)
+        rss_before = rss_mb()  # what a serving process holds anyway (catalog, matcher)
+        accounts = Accounts([Account(catalog.community_id, live, api)])
         sender = BroadcastSender(
-            sessionmaker,
-            Accounts([Account(catalog.community_id, live, api)]),
-            batch_db,
-            quiet_off,
-            SystemClock(),
-            rate=1e9,
-            budget=seconds,
+            sessionmaker, accounts, batch_db, quiet_off, SystemClock(), rate=1e9, budget=120
         )
         began = time.perf_counter()
-        sent = await sender.run_once()
-        elapsed = time.perf_counter() - began
+        taken = await sender.run_once()
+        send_s = time.perf_counter() - began
+        async with sessionmaker() as session:
+            sent = int(
+                await session.scalar(
+                    select(func.count()).where(
+                        models.BroadcastDelivery.run_id == run_id,
+                        models.BroadcastDelivery.status == "sent",
+                    )
+                )
+                or 0
+            )
+        rss_after_mass = rss_mb()
 
-    async with sessionmaker() as session:
-        done = await session.scalar(
-            select(text("count(*)"))
-            .select_from(models.BroadcastDelivery)
-            .where(models.BroadcastDelivery.status == "sent")
+        # The path mass send replaced: the same followers, one customer-service
+        # message each (their monthly quota taken as spent), for a while.
+        compare_id = await start_campaign(sessionmaker, now, mass_quota(zone, now, 0))
+        slow = BroadcastSender(
+            sessionmaker, accounts, batch_db, quiet_off, SystemClock(), rate=1e9, budget=seconds
         )
+        began = time.perf_counter()
+        one_by_one = await slow.run_once()
+        one_by_one_rate = one_by_one / (time.perf_counter() - began)
+        async with sessionmaker.begin() as session:  # the rest is not sent
+            await session.execute(
+                update(models.BroadcastRun)
+                .where(models.BroadcastRun.id == compare_id)
+                .values(status="done")
+            )
+
     await batch_db.close()
     await engine.dispose()
 
-    rate = sent / elapsed
-    print(f"database: {engine.dialect.name}")
-    print(f"{'measure':<44}{'value':>14}")
-    print("-" * 58)
-    print(f"{'set-up: residents + subscriptions (bulk)':<44}{setup_s:>12.2f} s")
-    print(f"{f'materialise {subscribers:,} delivery rows':<44}{materialise_s:>12.2f} s")
-    print(f"{'sustained sends/s (' + format(seconds, 'g') + ' s)':<44}{rate:>14,.0f}")
-    print(f"{'ms per delivery (claim, send, mark)':<44}{1000 / rate:>12.2f} ms")
-    print(f"{'ms per bare API call':<44}{bare_ms:>12.2f} ms")
-    print(f"{'overhead per delivery':<44}{1000 / rate - bare_ms:>12.2f} ms")
-    print(f"{'sent (rows marked sent)':<44}{done or 0:>14,}")
-    print(f"{'time for all at this rate':<44}{subscribers / rate / 60:>10.1f} min")
-    print(f"{'peak RSS: after set-up → end':<44}{rss_before:>6.0f} → {rss_mb():.0f} MB")
-    print(json.dumps({"sends_per_s": round(rate), "peak_rss_mb": round(rss_mb())}))
+    print(f"database: {engine.dialect.name}; {subscribers:,} subscribers")
+    print(f"{'measure':<48}{'value':>14}")
+    print("-" * 62)
+    print(f"{'set-up: residents + subscriptions (bulk)':<48}{setup_s:>12.2f} s")
+    print(f"{'plan: delivery rows, channels, batches':<48}{plan_s:>12.2f} s")
+    print(f"{'mass-send batches (calls)':<48}{batches:>14,}")
+    print(f"{'send: all batches (≤ 1 call/s, WeChat pace)':<48}{send_s:>12.2f} s")
+    print(f"{'  floor set by the pace (1 s between calls)':<48}{max(0, batches - 1):>12.2f} s")
+    print(f"{'batches taken by WeChat':<48}{taken:>14,}")
+    print(f"{'deliveries recorded sent':<48}{sent:>14,}")
+    print(f"{'plan + send, total':<48}{plan_s + send_s:>12.2f} s")
+    print(f"{'compare: customer-service messages/s':<48}{one_by_one_rate:>14,.0f}")
+    print(f"{'compare: time for all at that pace':<48}{subscribers / one_by_one_rate:>12.0f} s")
+    print(
+        f"{'peak RSS: after set-up → after mass send':<48}{rss_before:>6.0f} → "
+        f"{rss_after_mass:.0f} MB"
+    )
+    print(f"{'peak RSS: end (after the comparison)':<48}{rss_mb():>12.0f} MB")
+    return {
+        "plan_s": round(plan_s, 2),
+        "send_s": round(send_s, 2),
+        "batches": batches,
+        "sent": sent,
+        "service_per_s": round(one_by_one_rate),
+        "peak_rss_mb": round(rss_after_mass),
+    }
+
+
+async def start_campaign(
+    sessionmaker: async_sessionmaker[AsyncSession], now: dt.datetime, quota: Quota
+) -> int:
+    """A campaign due now to every subscriber of 反诈, and its run planned."""
+    async with sessionmaker.begin() as session:
+        broadcast = models.Broadcast(
+            community_id="jiedong",
+            topic="anti-fraud",
+            title="反诈提醒",
+            text="陌生来电说退款、中奖，一律挂断。",
+            send_at=now,
+            status="done",  # planned here, not by the sender
+            created_at=now,
+        )
+        session.add(broadcast)
+        await session.flush()
+        run_row = await broadcasts.start_run(
+            session, broadcast, now + dt.timedelta(microseconds=broadcast.id), quota, 10_000
+        )
+        assert run_row is not None
+        return run_row.id
 
 
 if __name__ == "__main__":
@@ -210,7 +268,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--subscribers", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--compare-seconds", dest="seconds", type=float, default=10.0)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     url = args.database_url or f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/broadcast.db"
