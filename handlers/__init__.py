@@ -9,6 +9,8 @@ The order is the order of precedence:
    answered politely, before any other filter works through it.
 1. ``start``: following, unfollowing, 帮助 - always available.
 2. ``units``: partner units' members: 绑定, 接单/开始/完成/退回 + code, 待办.
+   ``visits``: grid workers' door-to-door visits: 走访 (+ address and outcome),
+   走访待办, 跟进完成, and the list-and-choose conversation.
    ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
    ``waitlist``: 要 / 不要了 answering a place freed from a waiting list (other
    messages with those words pass through it to the routers after it).
@@ -62,6 +64,7 @@ def routers() -> list[Router]:
         start,
         subscriptions,
         units,
+        visits,
         waitlist,
     )
 
@@ -73,6 +76,7 @@ def routers() -> list[Router]:
         long_texts.router,
         start.router,
         units.router,
+        visits.router,
         subscriptions.router,
         waitlist.router([thread]),
         thread,
