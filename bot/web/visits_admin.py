@@ -154,7 +154,7 @@ async def upload(request: web.Request) -> web.Response:
             + "。"
         )
         await audit(
-            session, user.community_id, user.username, "households.import", upload.filename, summary
+            session, user.community_id, user.username, "households.import", "住户名单", summary
         )
     return await _page(request, user, summary=summary)
 
@@ -177,7 +177,7 @@ async def invite(request: web.Request) -> web.Response:
             ttl=dt.timedelta(hours=INVITE_HOURS),
             created_by=user.username,
         )
-        await audit(session, user.community_id, user.username, "grid.invite", grid_key)
+        await audit(session, user.community_id, user.username, "grid.invite", grids[grid_key])
     shown = {
         "grid": grids[grid_key],
         "code": code,
@@ -202,7 +202,9 @@ async def task_done(request: web.Request) -> web.Response:
             done_by=f"staff:{user.username}",
             now=request.app[keys.CLOCK].now(),
         ):
+            household = await session.get(models.Household, task.household_id)
+            where = homes.label(household) if household else ""
             await audit(
-                session, user.community_id, user.username, "visit.follow_up_done", str(task_id)
+                session, user.community_id, user.username, "visit.follow_up_done", where, task.note
             )
     raise web.HTTPFound("/console/visits")
