@@ -197,11 +197,12 @@ async def _visit(msg: Incoming, ctx: Context, said: str) -> str:
         if not said:
             return await _show_list(ctx, session, grids, fresh=True)
         outcome, where, note = read_outcome(said)
-        if not where or parse_address(where) is None:
+        address = parse_address(where) if where else None
+        if address is None:
             return texts.unreadable(where) if where else texts.HOW
         household = await homes.household_for_address(session, ctx.community_id, where)
         if household is None:
-            return texts.not_listed(parse_address(where).label)  # type: ignore[union-attr]
+            return texts.not_listed(address.label)
         if household.grid_key not in grids:
             return texts.other_grid(homes.label(household), _grid_name(ctx, household.grid_key))
         if outcome is None:
