@@ -56,6 +56,7 @@ from bot.web import (
     notices_admin,
     public,
     simulator,
+    visits_admin,
     wechat,
 )
 from bot.wechat.api import WeChatAPI
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     learning.setup(app)
     broadcasts_admin.setup(app)
     notices_admin.setup(app)
+    visits_admin.setup(app)
     simulator.setup(app)
     metrics.setup(app)
     return app

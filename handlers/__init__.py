@@ -10,6 +10,8 @@ The order is the order of precedence:
 1. ``start``: following, unfollowing, 帮助 - always available.
    ``campaign_events``: WeChat's report on a campaign's mass send (no reply).
 2. ``units``: partner units' members: 绑定, 接单/开始/完成/退回 + code, 待办.
+   ``visits``: grid workers' door-to-door visits: 走访 (+ address and outcome),
+   走访待办, 跟进完成, and the list-and-choose conversation.
    ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
    ``waitlist``: 要 / 不要了 answering a place freed from a waiting list (other
    messages with those words pass through it to the routers after it).
@@ -64,6 +66,7 @@ def routers() -> list[Router]:
         start,
         subscriptions,
         units,
+        visits,
         waitlist,
     )
 
@@ -76,6 +79,7 @@ def routers() -> list[Router]:
         start.router,
         campaign_events.router,
         units.router,
+        visits.router,
         subscriptions.router,
         waitlist.router([thread]),
         thread,

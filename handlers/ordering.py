@@ -37,7 +37,7 @@ from bot.dispatch import (
 from bot.orders import domain, shared
 from bot.wechat import MENU_SERVICES
 from bot.wechat.inbound import Incoming
-from catalog import answers
+from catalog import addresses, answers
 from catalog.acts import Act
 from catalog.forms import EXAMPLES, ask, questions_for
 from catalog.matcher import Candidate, MatchResult
@@ -904,35 +904,9 @@ def _is_a_name(reading: Reading) -> bool:
     )
 
 
-RANGE = re.compile(
-    r"(?P<prefix>.*?)(?P<low>\d+)\s*[-－~～至到]\s*(?P<high>\d+)\s*(?P<unit>栋|幢|号楼|号)"
-)
-BUILDING = re.compile(r"(?<!\d)(\d+)\s*(?:栋|幢|号楼|号)")
-
-
 def grid_of(ctx: Context, building: str) -> str | None:
-    """The grid (网格) whose areas name the building: 七栋 and 7栋 alike, and 11栋 is
-    not 1栋. An area given as a range (解东小区1-6栋) holds each building in it: 3栋
-    is there, said with or without the compound's name; when two compounds' ranges
-    both hold it, the one the resident named."""
-    said = answers.arabic_numerals(building)
-    grids = ctx.catalog.document.community.grids
-    for grid in grids:
-        for area in [*grid.areas, grid.name]:
-            if re.search(r"(?<!\d)" + re.escape(answers.arabic_numerals(area)), said):
-                return grid.id
-    numbers = [int(n) for n in BUILDING.findall(said)]
-    if not numbers:
-        return None
-    holding: list[tuple[str, str]] = []  # (grid, compound) of each range holding it
-    for grid in grids:
-        for area in grid.areas:
-            span = RANGE.fullmatch(answers.arabic_numerals(area).strip())
-            if span and int(span["low"]) <= numbers[0] <= int(span["high"]):
-                holding.append((grid.id, span["prefix"].strip()))
-    named = [g for g, prefix in holding if prefix and prefix in said]
-    candidates = {g for g, _ in holding} if not named else set(named)
-    return candidates.pop() if len(candidates) == 1 else None
+    """The grid (网格) whose areas name the building (see ``catalog.addresses.grid_of``)."""
+    return addresses.grid_of(ctx.catalog.document.community.grids, building)
 
 
 async def _slot_full(ctx: Context, item: Item, remaining: int) -> str:

@@ -1,4 +1,5 @@
-"""Partner units by chat: bind with an invite code, then 接单 / 开始 / 完成 / 待办, and
+"""Partner units by chat: bind with an invite code (a grid worker's code binds to
+a grid the same way, see ``handlers.visits``), then 接单 / 开始 / 完成 / 待办, and
 the honest outcomes: 办不了 (with a reason), 不归我管 (back to staff to re-dispatch),
 退单 (also 退回; with a reason, until staff approve it the order stays the unit's).
 
@@ -15,7 +16,7 @@ import re
 from bot.dispatch import Command, Context, Predicate, Router
 from bot.orders import domain, effects
 from bot.wechat.inbound import Incoming
-from handlers import texts
+from handlers import texts, visit_texts
 from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import deliveries, ordering
@@ -46,16 +47,20 @@ async def bind(msg: Incoming, ctx: Context, args: str) -> str:
         return texts.BIND_HOW
     try:
         async with ctx.sessionmaker.begin() as session:
-            unit = await repo.redeem(session, ctx.community_id, args.split()[0], msg.openid)
-            name = unit.name
-            # What failed for want of a bound member goes to this one, in the binding's
-            # own transaction: bound and not told is never the outcome.
-            await deliveries.resend_to_new_member(
-                session, ctx.community_id, unit.key, msg.openid, ctx.clock.now()
-            )
+            bound = await repo.redeem(session, ctx.community_id, args.split()[0], msg.openid)
+            unit = bound.unit
+            if unit is not None:
+                # What failed for want of a bound member goes to this one, in the
+                # binding's own transaction: bound and not told is never the outcome.
+                await deliveries.resend_to_new_member(
+                    session, ctx.community_id, unit.key, msg.openid, ctx.clock.now()
+                )
     except repo.InviteError as refused:
         return texts.bind_refused(refused.reason)
-    return texts.bound(name)
+    if unit is None:
+        grids = {g.id: g.name for g in ctx.catalog.document.community.grids}
+        return visit_texts.bound(grids.get(bound.grid_key or "", "本网格"))
+    return texts.bound(unit.name)
 
 
 @router.on(Predicate(lambda msg, ctx: ACTION.match(msg.text) is not None))

@@ -124,12 +124,18 @@ class UnitMember(Base):
 
 
 class UnitInvite(Base):
-    """A one-time code with which a person binds their WeChat to a unit."""
+    """A one-time code with which a person binds their WeChat to a unit, or (with
+    ``grid_key``; the table keeps its first name) to a grid as its 网格员."""
 
     __tablename__ = "unit_invites"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    """The unit the code binds to; None for a grid worker's code."""
+    community_id: Mapped[str | None] = mapped_column(String(64))
+    """The community of a grid worker's code (a unit's code has it through the unit)."""
+    grid_key: Mapped[str | None] = mapped_column(String(64))
+    """The grid a grid worker's code binds to; None for a unit's code."""
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     """SHA-256 of the code: the code itself is shown once and never stored."""
     expires_at: Mapped[dt.datetime]
@@ -849,3 +855,99 @@ class NoticeAnswer(Base):
     reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """They still reported it after reading the notice."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Household(Base):
+    """A household of a grid, imported from the grid's list (楼栋, 单元, 房号, 备注):
+    what door-to-door visits (下户走访) go through, and what campaign coverage counts.
+    One row per address (``address_key``, see ``catalog.addresses``): a list imported
+    again updates its rows. Retired, never deleted: visits keep pointing at them."""
+
+    __tablename__ = "households"
+    __table_args__ = (
+        UniqueConstraint("community_id", "address_key"),
+        Index(None, "community_id", "grid_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    grid_key: Mapped[str] = mapped_column(String(64))
+    building: Mapped[str] = mapped_column(String(100))
+    """As shown to people: 3栋, 解东小区3栋."""
+    unit: Mapped[str] = mapped_column(String(16), default="")
+    """2 (for 2单元); "" in a building without units."""
+    room: Mapped[str] = mapped_column(String(16))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    address_key: Mapped[str] = mapped_column(String(200))
+    """Normalised: 3-2-501, 解东:3-2-501 (``catalog.addresses.Address.key``)."""
+    elderly_alone: Mapped[bool] = mapped_column(Boolean, default=False)
+    """独居老人: from the list's column, or its notes saying so; visited first."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    retired_at: Mapped[dt.datetime | None]
+
+
+class GridWorker(Base):
+    """A 网格员: a person who visits a grid's households, bound to the grid with an
+    invite code as a unit's members are."""
+
+    __tablename__ = "grid_workers"
+    __table_args__ = (
+        UniqueConstraint("community_id", "grid_key", "openid"),
+        Index(None, "community_id", "openid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    grid_key: Mapped[str] = mapped_column(String(64))
+    openid: Mapped[str] = mapped_column(String(64))
+    bound_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class HouseholdVisit(Base):
+    """One door-to-door visit (下户走访) a grid worker recorded by chat. ``outcome``:
+    ``reached`` (已宣传), ``nobody_home`` (没人在家) or ``follow_up`` (需跟进: reached,
+    and a :class:`VisitFollowUp` made). One row per message, so a retried message is
+    recorded once. ``broadcast_id``: the campaign in effect for the grid then."""
+
+    __tablename__ = "household_visits"
+    __table_args__ = (
+        UniqueConstraint("community_id", "message_key"),
+        Index(None, "household_id", "broadcast_id"),
+        Index(None, "community_id", "grid_key", "created_at"),
+        Index(None, "broadcast_id", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    grid_key: Mapped[str] = mapped_column(String(64))
+    openid: Mapped[str] = mapped_column(String(64))
+    """The grid worker who recorded it."""
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    message_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class VisitFollowUp(Base):
+    """What a visit found needs doing (需跟进): open until a grid worker (跟进完成) or
+    staff (the console) mark it done."""
+
+    __tablename__ = "visit_followups"
+    __table_args__ = (Index(None, "community_id", "status", "grid_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    visit_id: Mapped[int] = mapped_column(ForeignKey("household_visits.id"), unique=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    grid_key: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    """open or done."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    done_by: Mapped[str | None] = mapped_column(String(100))
+    """``staff:<username>`` or ``grid:<openid>``."""
+    done_at: Mapped[dt.datetime | None]

@@ -32,6 +32,8 @@ SCRIPT = {"Accept": "*/*"}
 ALLOWED = frozenset({"CSV", "Excel"})
 """The two export formats on the evaluation page, named as staff's spreadsheet
 program names them; there is no Chinese word for either that staff would know."""
+INVITE_CODES = re.compile(r"(?<![A-Za-z0-9])[2-9A-Z]{10}(?![A-Za-z0-9])")
+"""A grid worker's invite code, shown once on the visits page (it may be all letters)."""
 INTERNAL_IDS = re.compile(r"(?<![A-Za-z0-9])(g1|g2)(?![A-Za-z0-9])")
 """The test catalog's grid ids (all its other ids are English words, caught anyway)."""
 
@@ -110,6 +112,11 @@ def visits(repair: str, secret: str) -> list[Visit]:
         Visit("staff1", "GET", "/console/evaluation", 200),
         Visit("staff1", "GET", "/console/catalog", 200),
         Visit("staff1", "GET", "/console/audit", 403),
+        Visit("staff1", "GET", "/console/visits", 200),
+        Visit("staff1", "POST", "/console/visits/invite", 200, {"grid": "g1"}),
+        Visit("staff1", "POST", "/console/visits/invite", 400, {"grid": "nowhere"}),
+        Visit("staff1", "POST", "/console/visits/households", 400),
+        Visit("staff1", "POST", "/console/visits/tasks/999/done", 404),
         Visit("staff1", "GET", "/portal", 403),
         Visit("staff1", "GET", "/console/nothing", 404),
         Visit("staff1", "POST", "/logout", 403, {"csrf": "stale"}),
@@ -121,6 +128,7 @@ def visits(repair: str, secret: str) -> list[Visit]:
         Visit("lawyer1", "GET", order, 200),
         Visit("lawyer1", "GET", "/portal", 200),
         Visit("lawyer1", "GET", "/console", 403),
+        Visit("lawyer1", "GET", "/console/visits", 403),
         # Admin.
         Visit("admin1", "POST", "/console/catalog", 400, {"yaml": " "}),
         Visit("admin1", "GET", f"/console/orders/{secret}", 200),
@@ -194,6 +202,7 @@ async def test_no_english_or_internal_ids_on_any_screen(
     for where, text in seen:
         for code in codes:  # an order's code is what staff and residents quote
             text = text.replace(code, "")
+        text = INVITE_CODES.sub("", text)
         words = english_words(text, ALLOWED) + INTERNAL_IDS.findall(text)
         if words:
             problems.append(f"{where}: {words} in {text[:200]!r}")

@@ -1155,6 +1155,9 @@ ACTIONS_ZH = {
     "resend": "重新发送通知",
     "notice": "发布停水停电通知",
     "notice.withdraw": "撤回通知",
+    "households.import": "导入住户名单",
+    "grid.invite": "生成网格员邀请码",
+    "visit.follow_up_done": "走访跟进办完",
     **LABELS,
 }
 """The audit log's actions (recorded in English, for operators) as staff say them."""

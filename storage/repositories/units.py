@@ -1,4 +1,5 @@
-"""Unit members: binding a WeChat to a unit with a one-time invite code, and who is bound."""
+"""Unit members and grid workers (网格员): binding a WeChat to a unit or a grid with a
+one-time invite code, and who is bound to a unit."""
 
 from __future__ import annotations
 
@@ -45,17 +46,59 @@ async def create_invite(
     session: AsyncSession, unit: models.Unit, *, ttl: dt.timedelta, created_by: str
 ) -> tuple[str, dt.datetime]:
     """A new code (shown once; only its hash is stored) and when it expires."""
+    return _invite(session, ttl=ttl, created_by=created_by, unit_id=unit.id)
+
+
+async def create_grid_invite(
+    session: AsyncSession,
+    community_id: str,
+    grid_key: str,
+    *,
+    ttl: dt.timedelta,
+    created_by: str,
+) -> tuple[str, dt.datetime]:
+    """A new code binding a grid worker (网格员) to ``grid_key``, and when it expires."""
+    return _invite(
+        session, ttl=ttl, created_by=created_by, community_id=community_id, grid_key=grid_key
+    )
+
+
+def _invite(
+    session: AsyncSession,
+    *,
+    ttl: dt.timedelta,
+    created_by: str,
+    unit_id: int | None = None,
+    community_id: str | None = None,
+    grid_key: str | None = None,
+) -> tuple[str, dt.datetime]:
     code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
     expires = utcnow() + ttl
     session.add(
         models.UnitInvite(
-            unit_id=unit.id, code_hash=_hash(code), expires_at=expires, created_by=created_by
+            unit_id=unit_id,
+            community_id=community_id,
+            grid_key=grid_key,
+            code_hash=_hash(code),
+            expires_at=expires,
+            created_by=created_by,
         )
     )
     return code, expires
 
 
-async def redeem(session: AsyncSession, community_id: str, code: str, openid: str) -> models.Unit:
+@dataclass(frozen=True)
+class Bound:
+    """What a code bound a person to: a unit (as its member), or a grid (as its
+    网格员, ``grid_key``)."""
+
+    unit: models.Unit | None = None
+    grid_key: str | None = None
+
+
+async def redeem(session: AsyncSession, community_id: str, code: str, openid: str) -> Bound:
+    """Bind ``openid`` with a one-time code, a unit's or a grid's: the one place codes
+    are checked (unknown, used by someone else, expired) and spent."""
     invite = await session.scalar(
         select(models.UnitInvite)
         .where(models.UnitInvite.code_hash == _hash(code))
@@ -63,16 +106,27 @@ async def redeem(session: AsyncSession, community_id: str, code: str, openid: st
     )
     if invite is None:
         raise InviteError("unknown")
-    unit = await session.get(models.Unit, invite.unit_id)
-    if unit is None or unit.community_id != community_id:
+    unit = await session.get(models.Unit, invite.unit_id) if invite.unit_id is not None else None
+    owner = unit.community_id if unit is not None else invite.community_id
+    if owner != community_id or (unit is None and invite.grid_key is None):
         raise InviteError("unknown")
+    bound = Bound(unit=unit, grid_key=None if unit is not None else invite.grid_key)
     if invite.used_at is not None:
         if invite.used_by == openid:
-            return unit  # the same person sending the same code again: already bound
+            return bound  # the same person sending the same code again: already bound
         raise InviteError("used")
     if invite.expires_at < utcnow():
         raise InviteError("expired")
     invite.used_at, invite.used_by = utcnow(), openid
+    if unit is not None:
+        await _join_unit(session, unit, openid)
+    else:
+        assert invite.grid_key is not None
+        await _join_grid(session, community_id, invite.grid_key, openid)
+    return bound
+
+
+async def _join_unit(session: AsyncSession, unit: models.Unit, openid: str) -> None:
     member = await session.scalar(
         select(models.UnitMember).where(
             models.UnitMember.unit_id == unit.id, models.UnitMember.openid == openid
@@ -82,7 +136,20 @@ async def redeem(session: AsyncSession, community_id: str, code: str, openid: st
         session.add(models.UnitMember(unit_id=unit.id, openid=openid))
     else:
         member.active = True
-    return unit
+
+
+async def _join_grid(session: AsyncSession, community_id: str, grid_key: str, openid: str) -> None:
+    worker = await session.scalar(
+        select(models.GridWorker).where(
+            models.GridWorker.community_id == community_id,
+            models.GridWorker.grid_key == grid_key,
+            models.GridWorker.openid == openid,
+        )
+    )
+    if worker is None:
+        session.add(models.GridWorker(community_id=community_id, grid_key=grid_key, openid=openid))
+    else:
+        worker.active = True
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,210 @@
+"""下户走访 in the console: follow-ups visits made (open ones first; staff mark them
+done), each grid's households, grid workers and latest visits, an invite code for a
+new grid worker, and the household list's upload (CSV from Excel or WPS, UTF-8 or
+GBK), checked whole and answered row by row in Chinese before anything is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from bot import keys
+from bot.web.auth import checked_form, require
+from bot.web.scope import catalog_of
+from catalog.household_lists import read_list
+from catalog.topics import topics
+from handlers.visit_texts import OUTCOME_ZH
+from storage import models
+from storage.repositories import households as homes
+from storage.repositories import visits as repo
+from storage.repositories.units import create_grid_invite
+from storage.repositories.users import SignedIn, audit
+
+routes = web.RouteTableDef()
+STAFF = ("staff", "admin")
+INVITE_HOURS = 72
+MAX_FILE = 2 * 1024 * 1024
+"""A list of 20,000 households is well under 1 MB."""
+SHOWN_PROBLEMS = 50
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+
+
+async def _page(
+    request: web.Request,
+    user: SignedIn,
+    *,
+    problems: list[str] | None = None,
+    summary: str | None = None,
+    invite: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    catalog = catalog_of(request, user)
+    zone = ZoneInfo(catalog.document.community.timezone)
+    grids = {g.id: g.name for g in catalog.document.community.grids}
+    topic_names = {t.id: t.name for t in topics(catalog)}
+    async with request.app[keys.READER]() as session:
+        listed = await homes.households(session, user.community_id)
+        task_rows = await repo.tasks(session, user.community_id, limit=100)
+        visit_rows = await repo.recent_visits(session, user.community_id, limit=200)
+        workers = await repo.workers(session, user.community_id)
+
+    def when(moment: Any) -> str:
+        return f"{moment.astimezone(zone):%m-%d %H:%M}"
+
+    per_grid: list[dict[str, Any]] = []
+    for key, name in grids.items():
+        mine = [h for h in listed if h.grid_key == key]
+        per_grid.append(
+            {
+                "key": key,
+                "name": name,
+                "households": len(mine),
+                "elderly": sum(h.elderly_alone for h in mine),
+                "workers": workers.get(key, 0),
+                "visits": [
+                    {
+                        "when": when(v.created_at),
+                        "household": v.household.label,
+                        "outcome": OUTCOME_ZH.get(v.outcome, v.outcome),
+                        "note": v.note,
+                        "campaign": topic_names.get(v.broadcast_topic or "", "")
+                        if v.broadcast_topic
+                        else "",
+                    }
+                    for v in visit_rows
+                    if v.grid_key == key
+                ][:20],
+            }
+        )
+    context = {
+        "community": catalog.community_name,
+        "user": user,
+        "grids": per_grid,
+        "tasks": [
+            {
+                "id": t.id,
+                "grid": grids.get(t.grid_key, "其他网格"),
+                "household": t.household,
+                "note": t.note or "（没有写明）",
+                "open": t.status == "open",
+                "created": when(t.created_at),
+                "done": when(t.done_at) if t.done_at else "",
+                "by": _done_by(t.done_by),
+            }
+            for t in task_rows
+        ],
+        "problems": problems,
+        "summary": summary,
+        "invite": invite,
+    }
+    return aiohttp_jinja2.render_template("visits.html", request, context, status=status)
+
+
+def _done_by(actor: str | None) -> str:
+    if not actor:
+        return ""
+    kind, _, who = actor.partition(":")
+    return "网格员" if kind == "grid" else who
+
+
+@routes.get("/console/visits")
+async def visits(request: web.Request) -> web.Response:
+    return await _page(request, require(request, *STAFF))
+
+
+@routes.post("/console/visits/households")
+async def upload(request: web.Request) -> web.Response:
+    user = require(request, *STAFF)
+    form = await checked_form(request, user)
+    posted = await request.post()  # cached by aiohttp: the file is still there
+    upload = posted.get("file")
+    if not isinstance(upload, web.FileField):
+        return await _page(request, user, problems=["请先选择住户名单文件。"], status=400)
+    data = await asyncio.to_thread(upload.file.read, MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        return await _page(request, user, problems=["文件太大了，请按网格分开上传。"], status=413)
+    catalog = catalog_of(request, user)
+    read = await asyncio.to_thread(read_list, data, catalog.document.community.grids)
+    if read.problems:
+        shown = [p.chinese() for p in read.problems[:SHOWN_PROBLEMS]]
+        if len(read.problems) > SHOWN_PROBLEMS:
+            shown.append(f"还有{len(read.problems) - SHOWN_PROBLEMS}处问题没有列出。")
+        return await _page(request, user, problems=shown, status=400)
+    retire = form.get("retire") == "yes"
+    async with request.app[keys.SESSIONMAKER].begin() as session:
+        counts = await homes.import_rows(
+            session,
+            user.community_id,
+            read.rows,
+            now=request.app[keys.CLOCK].now(),
+            retire_missing=retire,
+        )
+        summary = (
+            f"导入了{len(read.rows)}户：新增{counts.added}户，更新{counts.updated}户，"
+            f"没有变化{counts.unchanged}户"
+            + (f"，不再走访{counts.retired}户" if retire else "")
+            + "。"
+        )
+        await audit(
+            session, user.community_id, user.username, "households.import", "住户名单", summary
+        )
+    return await _page(request, user, summary=summary)
+
+
+@routes.post("/console/visits/invite")
+async def invite(request: web.Request) -> web.Response:
+    user = require(request, *STAFF)
+    form = await checked_form(request, user)
+    catalog = catalog_of(request, user)
+    grids = {g.id: g.name for g in catalog.document.community.grids}
+    grid_key = form.get("grid", "")
+    if grid_key not in grids:
+        return await _page(request, user, problems=["请选择一个网格。"], status=400)
+    zone = ZoneInfo(catalog.document.community.timezone)
+    async with request.app[keys.SESSIONMAKER].begin() as session:
+        code, expires = await create_grid_invite(
+            session,
+            user.community_id,
+            grid_key,
+            ttl=dt.timedelta(hours=INVITE_HOURS),
+            created_by=user.username,
+        )
+        await audit(session, user.community_id, user.username, "grid.invite", grids[grid_key])
+    shown = {
+        "grid": grids[grid_key],
+        "code": code,
+        "until": f"{expires.astimezone(zone):%Y-%m-%d %H:%M}",
+    }
+    return await _page(request, user, invite=shown)
+
+
+@routes.post("/console/visits/tasks/{id:\\d+}/done")
+async def task_done(request: web.Request) -> web.Response:
+    user = require(request, *STAFF)
+    await checked_form(request, user)
+    task_id = int(request.match_info["id"])
+    async with request.app[keys.SESSIONMAKER].begin() as session:
+        task = await session.get(models.VisitFollowUp, task_id)
+        if task is None or task.community_id != user.community_id:
+            raise web.HTTPNotFound(text="没有这条跟进待办。")
+        if await repo.close_task(
+            session,
+            user.community_id,
+            task_id,
+            done_by=f"staff:{user.username}",
+            now=request.app[keys.CLOCK].now(),
+        ):
+            household = await session.get(models.Household, task.household_id)
+            where = homes.label(household) if household else ""
+            await audit(
+                session, user.community_id, user.username, "visit.follow_up_done", where, task.note
+            )
+    raise web.HTTPFound("/console/visits")

@@ -1,0 +1,213 @@
+"""Households of a community's grids: storing an imported list, listing them, and
+finding the household an address names (a grid worker's 3栋2单元501, a resident's
+``building``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.addresses import Address, parse_address
+from catalog.household_lists import HouseholdRow
+from storage import models
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    retired: int = 0
+    """Households of the list's grids missing from it (only with ``retire_missing``)."""
+
+
+async def import_rows(
+    session: AsyncSession,
+    community_id: str,
+    rows: Iterable[HouseholdRow],
+    *,
+    now: dt.datetime,
+    retire_missing: bool = False,
+) -> ImportCounts:
+    """Store a checked list: a household already there (same address) is updated, a
+    retired one listed again comes back; none is added twice."""
+    existing = {
+        h.address_key: h
+        for h in await session.scalars(
+            select(models.Household).where(models.Household.community_id == community_id)
+        )
+    }
+    added = updated = unchanged = retired = 0
+    listed: set[str] = set()
+    grids: set[str] = set()
+    for row in rows:
+        key = row.address.key
+        listed.add(key)
+        grids.add(row.grid_key)
+        values = {
+            "grid_key": row.grid_key,
+            "building": row.building,
+            "unit": row.address.unit,
+            "room": row.address.room,
+            "notes": row.notes,
+            "elderly_alone": row.elderly_alone,
+            "retired_at": None,
+        }
+        household = existing.get(key)
+        if household is None:
+            session.add(models.Household(community_id=community_id, address_key=key, **values))
+            added += 1
+        elif any(getattr(household, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(household, name, value)
+            updated += 1
+        else:
+            unchanged += 1
+    if retire_missing:
+        for key, household in existing.items():
+            if key not in listed and household.grid_key in grids and household.retired_at is None:
+                household.retired_at = now
+                retired += 1
+    await session.flush()
+    return ImportCounts(added, updated, unchanged, retired)
+
+
+@dataclass(frozen=True)
+class HouseholdInfo:
+    id: int
+    grid_key: str
+    label: str
+    """3栋2单元501, as people say it."""
+    notes: str
+    elderly_alone: bool
+
+
+def label(household: models.Household) -> str:
+    unit = f"{household.unit}单元" if household.unit else ""
+    return f"{household.building}{unit}{household.room}"
+
+
+def info(household: models.Household) -> HouseholdInfo:
+    return HouseholdInfo(
+        household.id, household.grid_key, label(household), household.notes, household.elderly_alone
+    )
+
+
+def _order(household: models.Household) -> tuple[object, ...]:
+    """Elderly living alone first, then as the doors follow: 2栋 before 10栋."""
+
+    def number(text: str) -> tuple[int, str]:
+        return (int(text), "") if text.isdigit() else (1 << 30, text)
+
+    bare = household.address_key.rsplit(":", 1)[-1]
+    building, unit, room = bare.split("-")
+    return (
+        not household.elderly_alone,
+        household.building.rstrip("0123456789栋"),
+        number(building),
+        number(unit),
+        number(room),
+    )
+
+
+async def households(
+    session: AsyncSession, community_id: str, grid_keys: Collection[str] | None = None
+) -> list[HouseholdInfo]:
+    """The community's households (of ``grid_keys`` only, when given) not retired,
+    elderly living alone first, then in the order of their doors."""
+    query = select(models.Household).where(
+        models.Household.community_id == community_id, models.Household.retired_at.is_(None)
+    )
+    if grid_keys is not None:
+        query = query.where(models.Household.grid_key.in_(list(grid_keys)))
+    rows = sorted(await session.scalars(query), key=_order)
+    return [info(h) for h in rows]
+
+
+class _Index:
+    """Address keys → household ids; an address naming no estate also matches a
+    household whose key names one, when only one household has that address."""
+
+    def __init__(self, rows: Iterable[tuple[int, str]]) -> None:
+        self.by_key: dict[str, int] = {}
+        self.by_bare: dict[str, list[int]] = {}
+        for household_id, key in rows:
+            self.by_key[key] = household_id
+            self.by_bare.setdefault(key.rsplit(":", 1)[-1], []).append(household_id)
+
+    def find(self, address: Address) -> int | None:
+        found = self.by_key.get(address.key)
+        if found is not None:
+            return found
+        candidates = self.by_bare.get(address.bare_key, [])
+        return candidates[0] if len(candidates) == 1 else None
+
+
+async def _index(session: AsyncSession, community_id: str) -> _Index:
+    rows = await session.execute(
+        select(models.Household.id, models.Household.address_key).where(
+            models.Household.community_id == community_id, models.Household.retired_at.is_(None)
+        )
+    )
+    return _Index((household_id, key) for household_id, key in rows)
+
+
+async def household_for_address(
+    session: AsyncSession, community_id: str, text: str
+) -> models.Household | None:
+    """The household (not retired) that ``text`` names, written as people write it
+    (3栋2单元501, 三栋二单元五零一, 3-2-501, 解东小区3栋2单元501); None when it names
+    no address or no listed household."""
+    address = parse_address(text)
+    if address is None:
+        return None
+    rows = await session.execute(
+        select(models.Household.id, models.Household.address_key).where(
+            models.Household.community_id == community_id,
+            models.Household.retired_at.is_(None),
+            models.Household.address_key.in_([address.key, address.bare_key])
+            | models.Household.address_key.like(f"%:{address.bare_key}"),
+        )
+    )
+    found = _Index((household_id, key) for household_id, key in rows).find(address)
+    return await session.get(models.Household, found) if found is not None else None
+
+
+async def households_of_residents(
+    session: AsyncSession, community_id: str, resident_ids: Collection[int] | None = None
+) -> dict[int, int]:
+    """Resident id → household id, for residents whose ``building`` names a listed
+    household's room (3栋2单元501); residents whose text names no room are left out.
+    All the community's residents when ``resident_ids`` is None."""
+    query = select(models.Resident.id, models.Resident.building).where(
+        models.Resident.community_id == community_id, models.Resident.building.is_not(None)
+    )
+    if resident_ids is not None:
+        query = query.where(models.Resident.id.in_(list(resident_ids)))
+    residents = (await session.execute(query)).all()
+    if not residents:
+        return {}
+    index = await _index(session, community_id)
+    found: dict[int, int] = {}
+    for resident_id, building in residents:
+        address = parse_address(building or "")
+        household_id = index.find(address) if address is not None else None
+        if household_id is not None:
+            found[resident_id] = household_id
+    return found
+
+
+async def by_ids(
+    session: AsyncSession, community_id: str, ids: Collection[int]
+) -> dict[int, models.Household]:
+    """The community's households of these ids."""
+    rows = await session.scalars(
+        select(models.Household).where(
+            models.Household.community_id == community_id, models.Household.id.in_(list(ids))
+        )
+    )
+    return {h.id: h for h in rows}

@@ -1,0 +1,144 @@
+"""Household lists imported from CSV: by the CLI (English problems naming row, column
+and value) and the console (Chinese, row by row); UTF-8 with a BOM and GBK alike; the
+whole file checked before anything is stored; a list imported again updates its
+households instead of adding them twice. And a resident's ``building`` naming a room
+finds its household."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from bot import keys
+from bot.cli import main
+from storage import models
+from storage.repositories import households as homes
+from tests.ordering_catalog import write_catalog
+from tests.test_console import CSRF, add_user, login
+from tests.test_ordering import say
+from tests.webhook_app import Client, start
+from tests.wechat_server import WeChatServer
+
+GOOD = """楼栋,单元,房号,备注,网格
+3栋,2,501,独居老人,
+三号楼,二单元,502室,,第一网格
+7栋,1单元,101,子女在外地,g2
+8栋,,201,空巢老人,
+"""
+
+
+async def run_import(db_url: str, path: Path, *extra: str) -> Result:
+    args = ["households", "import", str(path), "--community", "testville", *extra]
+    return await asyncio.to_thread(CliRunner().invoke, main, args, env={"DATABASE_URL": db_url})
+
+
+async def stored(wechat: WeChatServer) -> list[tuple[str, str, str, bool, bool]]:
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        rows = await session.scalars(select(models.Household).order_by(models.Household.id))
+        return [
+            (h.address_key, h.grid_key, h.notes, h.elderly_alone, h.retired_at is None)
+            for h in rows
+        ]
+
+
+async def test_importing_a_list_with_the_cli(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    listing = tmp_path / "list.csv"
+    listing.write_bytes(GOOD.encode("gbk"))  # as Excel in China saves it
+    done = await run_import(db_url, listing)
+    assert done.exit_code == 0, done.output
+    assert "4 added, 0 updated" in done.output
+    assert await stored(wechat) == [
+        ("3-2-501", "g1", "独居老人", True, True),
+        ("3-2-502", "g1", "", False, True),
+        ("7-1-101", "g2", "子女在外地", False, True),
+        ("8--201", "g2", "空巢老人", True, True),
+    ]
+
+    # Again, as UTF-8 with a BOM, one note changed and one household gone.
+    changed = GOOD.replace("子女在外地", "女儿常来").replace("8栋,,201,空巢老人,\n", "")
+    listing.write_bytes(changed.encode("utf-8-sig"))
+    again = await run_import(db_url, listing, "--retire-missing")
+    assert again.exit_code == 0, again.output
+    assert "1 updated, 2 unchanged, 1 retired" in again.output
+    households = await stored(wechat)
+    assert len(households) == 4
+    assert households[2][2] == "女儿常来" and households[3][4] is False
+
+    # A bad row: nothing of the file is stored, and the operator is told where.
+    bad = changed + "9栋,1,101,,\n3栋,2单元,501号,,\n3栋,x,601,,\n"
+    listing.write_text(bad.replace("女儿常来", "新的备注"), encoding="utf-8")
+    refused = await run_import(db_url, listing)
+    assert refused.exit_code == 1
+    assert "row 5, column grid: is empty, and no grid's areas hold the building 9栋" in (
+        refused.output
+    )
+    assert "row 6, column room: '3栋2单元501' repeats the address of row 2" in refused.output
+    assert "row 7, column unit: 'x' is not an address part" in refused.output
+    assert "nothing was imported" in refused.output
+    assert (await stored(wechat))[2][2] == "女儿常来"
+
+
+async def test_uploading_a_list_on_the_console(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    await add_user(wechat, "staff1", "staff")
+    staff = await login(wechat, "staff1")
+    try:
+        page = await (await staff.get("/console/visits")).text()
+        csrf = CSRF.search(page)
+        assert csrf is not None
+
+        async def upload(data: bytes) -> tuple[int, str]:
+            form = aiohttp.FormData({"csrf": csrf[1]})
+            form.add_field("file", data, filename="住户名单.csv", content_type="text/csv")
+            reply = await staff.post("/console/visits/households", data=form)
+            return reply.status, await reply.text()
+
+        status, page = await upload((GOOD + "9栋,1,101,,\n3栋,2,五楼,,\n").encode("gbk"))
+        assert status == 400
+        assert "第6行“网格”没有填写，也看不出9栋属于哪个网格" in page
+        assert "第7行“房号”“五楼”看不懂" in page
+        assert await stored(wechat) == []
+        status, page = await upload(GOOD.encode("gbk"))
+        assert status == 200 and "导入了4户：新增4户" in page
+        status, page = await upload("姓名,电话\n张三,138\n".encode())
+        assert status == 400 and "缺少“楼栋”和“房号”两列" in page
+    finally:
+        await staff.close()
+
+
+async def test_a_resident_s_building_finds_their_household(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    listing = tmp_path / "list.csv"
+    listing.write_text(GOOD, encoding="utf-8")
+    assert (await run_import(db_url, listing)).exit_code == 0
+    await say(wechat, "o_a", "你好")
+    await say(wechat, "o_b", "你好")
+    await say(wechat, "o_c", "你好")
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        rows = {
+            r.openid: r
+            for r in await session.scalars(
+                select(models.Resident).where(models.Resident.community_id == "testville")
+            )
+        }
+        rows["o_a"].building = "三栋二单元五零一"
+        rows["o_b"].building = "7-1-101室"
+        rows["o_c"].building = "3栋"  # names no room
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        found = await homes.households_of_residents(session, "testville")
+        one = await homes.household_for_address(session, "testville", "3号楼2单元501室")
+        none = await homes.household_for_address(session, "testville", "3栋2单元999")
+    assert one is not None and none is None
+    assert found[rows["o_a"].id] == one.id
+    assert rows["o_b"].id in found and rows["o_c"].id not in found
