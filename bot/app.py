@@ -48,6 +48,7 @@ from bot.tenants import (
 from bot.web import (
     auth,
     broadcasts_admin,
+    campaign_coverage,
     catalog_admin,
     console,
     dev,
@@ -103,6 +104,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     broadcasts_admin.setup(app)
     notices_admin.setup(app)
     visits_admin.setup(app)
+    campaign_coverage.setup(app)
     simulator.setup(app)
     metrics.setup(app)
     return app

@@ -175,3 +175,43 @@ def grid_of(grids: Sequence[Grid], building: str) -> str | None:
     named = [g for g, prefix in holding if prefix and prefix in said]
     candidates = {g for g, _ in holding} if not named else set(named)
     return candidates.pop() if len(candidates) == 1 else None
+
+
+Building = tuple[str, str]
+"""A building as (estate's name or "", its number): ("解东", "3"), ("", "3")."""
+_LIST_SEPARATORS = re.compile(r"[、,，;；/\s]+")
+
+
+def buildings_named(text: str) -> set[Building]:
+    """The buildings one entry of a list names, as staff type them for a 楼栋群:
+    3栋, 解东小区3栋, 三号楼, and ranges (1-6栋: each of 1 to 6); several may be
+    separated by 、 or commas (3栋、4栋). Nothing for what names no building."""
+    named: set[Building] = set()
+    for part in _LIST_SEPARATORS.split(numerals(text).strip()):
+        span = _RANGE.fullmatch(part)
+        if span is not None:
+            low, high = int(span["low"]), int(span["high"])
+            if 0 < high - low <= 200:
+                compound = _compound(span["prefix"])
+                named |= {(compound, str(n)) for n in range(low, high + 1)}
+            continue
+        found = _BUILDING_PART.fullmatch(part)
+        if found is not None:
+            number = found["building"]
+            named.add(
+                (_compound(found["compound"]), str(int(number)) if number.isdigit() else number)
+            )
+    return named
+
+
+def building_of_key(address_key: str) -> Building:
+    """The building of a household's normalised address (``Address.key``)."""
+    compound, _, bare = address_key.rpartition(":")
+    return compound, bare.split("-", 1)[0]
+
+
+def covers(named: set[Building], building: Building) -> bool:
+    """Whether a list of buildings names this one: the same number, and the same
+    estate when both name one (3栋 in a one-estate community is 解东小区3栋)."""
+    compound, number = building
+    return any(n == number and (not c or not compound or c == compound) for c, n in named)

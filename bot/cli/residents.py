@@ -15,12 +15,21 @@ def residents() -> None:
 @residents.command("set")
 @click.argument("openid")
 @click.option("--grid", default=None, help="The resident's grid (网格) id.")
+@click.option(
+    "--building",
+    default=None,
+    help="Where they live (3栋2单元501): links them to their household for campaign coverage.",
+)
 @click.option("--add-tag", "add", multiple=True, help="Add a tag (repeatable).")
 @click.option("--remove-tag", "remove", multiple=True, help="Remove a tag (repeatable).")
 def residents_set(
-    openid: str, grid: str | None, add: tuple[str, ...], remove: tuple[str, ...]
+    openid: str,
+    grid: str | None,
+    building: str | None,
+    add: tuple[str, ...],
+    remove: tuple[str, ...],
 ) -> None:
-    """Set a resident's grid and tags (e.g. 独居老人, 有未成年子女)."""
+    """Set a resident's grid, building and tags (e.g. 独居老人, 有未成年子女)."""
     from storage.repositories import residents as repo
 
     settings = settings_or_exit()
@@ -35,6 +44,10 @@ def residents_set(
                 if grid not in {g.id for g in catalog.document.community.grids}:
                     raise click.ClickException(f"--grid: no grid '{grid}'")
                 resident.grid_key = grid
+            if building is not None:
+                if not building.strip() or len(building) > 200:
+                    raise click.ClickException(f"--building: '{building}' is not an address")
+                resident.building = building.strip()
             tags = [t for t in resident.tags if t not in remove]
             tags += [t for t in add if t not in tags]
             resident.tags = tags

@@ -641,6 +641,22 @@ async def mass_progress(session: AsyncSession, broadcast_id: int) -> MassProgres
     )
 
 
+async def reached_residents(session: AsyncSession, broadcast_id: int) -> set[int]:
+    """Residents the account reached with a broadcast: a customer-service message
+    sent, or a place in a mass-send batch WeChat took (WeChat's finish event counts
+    who it filtered out, but does not name them)."""
+    rows = await session.scalars(
+        select(models.BroadcastDelivery.resident_id)
+        .join(models.BroadcastRun, models.BroadcastDelivery.run_id == models.BroadcastRun.id)
+        .where(
+            models.BroadcastRun.broadcast_id == broadcast_id,
+            models.BroadcastDelivery.status == "sent",
+        )
+        .distinct()
+    )
+    return set(rows)
+
+
 ABANDONED = "process stopped while sending"
 """The reason of a delivery settled as ``unknown`` after its process died."""
 

@@ -84,6 +84,8 @@ class HouseholdInfo:
     """3栋2单元501, as people say it."""
     notes: str
     elderly_alone: bool
+    address_key: str
+    """Normalised (``catalog.addresses.Address.key``): which building it is in."""
 
 
 def label(household: models.Household) -> str:
@@ -93,7 +95,12 @@ def label(household: models.Household) -> str:
 
 def info(household: models.Household) -> HouseholdInfo:
     return HouseholdInfo(
-        household.id, household.grid_key, label(household), household.notes, household.elderly_alone
+        household.id,
+        household.grid_key,
+        label(household),
+        household.notes,
+        household.elderly_alone,
+        household.address_key,
     )
 
 
