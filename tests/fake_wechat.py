@@ -15,6 +15,9 @@ It answers the endpoints the bot uses the way WeChat does (HTTP 200 with a JSON
 - ``POST /cgi-bin/message/template/send``: returns a ``msgid``; no 48-hour window.
 - ``POST /cgi-bin/menu/create``: checks the menu's shape (40016–40027) and keeps it.
 - ``GET /cgi-bin/user/info``: the profile, ``subscribe: 0`` for a non-follower.
+- ``POST /cgi-bin/qrcode/create``: a permanent string-scene code (``QR_LIMIT_STR_SCENE``,
+  scene_str of 1–64 characters, else 40097); the same scene gets the same ticket and
+  url, and :meth:`FakeWeChat.scene_of` tells which scene a url carries.
 
 Knobs: :meth:`FakeWeChat.add_user`, :meth:`~FakeWeChat.fail_next` (errcodes for the next
 calls of an endpoint), :meth:`~FakeWeChat.fail_http` (HTTP statuses for the next calls,
@@ -55,6 +58,7 @@ CUSTOM_SEND_PATH = "/cgi-bin/message/custom/send"
 TEMPLATE_SEND_PATH = "/cgi-bin/message/template/send"
 MENU_CREATE_PATH = "/cgi-bin/menu/create"
 USER_INFO_PATH = "/cgi-bin/user/info"
+QRCODE_CREATE_PATH = "/cgi-bin/qrcode/create"
 
 RENEW_WITHIN = 300.0
 """Normal-mode stable_token returns a new token when less than this many seconds remain."""
@@ -91,6 +95,7 @@ ERRMSG = {
     45009: "reach max api daily quota limit",
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
+    40097: "invalid args",
     47001: "data format error",
 }
 
@@ -171,6 +176,8 @@ class FakeWeChat:
         self.sent: list[dict[str, Any]] = []
         """Messages accepted (customer-service and template bodies), in order."""
         self.menu: dict[str, Any] | None = None
+        self.qrcodes: dict[str, tuple[str, str]] = {}
+        """Permanent QR codes made: scene -> (ticket, url)."""
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry time
         self._current: str | None = None
         self._failures: dict[str, deque[int]] = {}
@@ -211,6 +218,7 @@ class FakeWeChat:
             TEMPLATE_SEND_PATH: self._template_send,
             MENU_CREATE_PATH: self._menu_create,
             USER_INFO_PATH: self._user_info,
+            QRCODE_CREATE_PATH: self._qrcode_create,
         }
         for path, handler in routes.items():
             app.router.add_route("*", path, self._endpoint(handler))
@@ -289,6 +297,11 @@ class FakeWeChat:
     @property
     def issued_tokens(self) -> list[str]:
         return list(self._tokens)
+
+    def scene_of(self, url: str) -> str | None:
+        """The scene of the permanent QR code whose content is ``url``; None if it is
+        none of the codes made here."""
+        return next((scene for scene, (_, made) in self.qrcodes.items() if made == url), None)
 
     def deliveries(self) -> Counter[str]:
         """How many messages (customer-service and template) each openid received."""
@@ -472,6 +485,21 @@ class FakeWeChat:
             "qr_scene": 0,
             "qr_scene_str": "",
         }
+
+    async def _qrcode_create(self, request: web.Request, body: Any) -> dict[str, Any]:
+        self._api_call(request)
+        if not isinstance(body, dict):
+            raise WeChatReply(47001)
+        if body.get("action_name") != "QR_LIMIT_STR_SCENE":
+            raise WeChatReply(40097)  # the only kind the bot makes; others are not faked
+        scene = ((body.get("action_info") or {}).get("scene") or {}).get("scene_str")
+        if not isinstance(scene, str) or not 1 <= len(scene) <= 64:
+            raise WeChatReply(40097)
+        if scene not in self.qrcodes:
+            code = secrets.token_urlsafe(16)
+            self.qrcodes[scene] = (secrets.token_urlsafe(48), f"http://weixin.qq.com/q/{code}")
+        ticket, url = self.qrcodes[scene]
+        return {"ticket": ticket, "url": url}
 
 
 def check_menu(menu: dict[str, Any]) -> None:
