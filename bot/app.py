@@ -48,6 +48,7 @@ from bot.tenants import (
 from bot.web import (
     auth,
     broadcasts_admin,
+    campaign_kit,
     catalog_admin,
     console,
     dev,
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     learning.setup(app)
     broadcasts_admin.setup(app)
     notices_admin.setup(app)
+    campaign_kit.setup(app)
     simulator.setup(app)
     metrics.setup(app)
     return app

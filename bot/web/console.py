@@ -1155,6 +1155,10 @@ ACTIONS_ZH = {
     "resend": "重新发送通知",
     "notice": "发布停水停电通知",
     "notice.withdraw": "撤回通知",
+    "group": "登记楼栋群",
+    "group.edit": "修改楼栋群",
+    "group_post": "标记宣传已发到群",
+    "group_post.undo": "撤销宣传已发到群",
     **LABELS,
 }
 """The audit log's actions (recorded in English, for operators) as staff say them."""
