@@ -226,3 +226,27 @@ def test_no_chinese_font_is_told_to_the_operator_by_its_setting(
     packaged = locate(DEJAVU, system=False)  # a fresh clone without system fonts
     assert packaged is not None and packaged.path.endswith("KurintoSansSC-Rg.ttf")
     assert isinstance(FontFile(packaged.path).at(20), ImageFont.FreeTypeFont)
+
+
+async def test_groups_from_the_command_line(db_url: str, aiohttp_client: Client) -> None:
+    from tests.test_broadcasts import cli
+
+    wechat = await service(aiohttp_client, db_url)  # the catalog is imported at start-up
+    added = await cli(
+        db_url, "groups", "add", "解东小区3栋群", "--grid", "g1", "--buildings", "3栋,4栋"
+    )
+    assert added.startswith("0\nadded: group 1 '解东小区3栋群' (3栋, 4栋)"), added
+    assert "NAME: a group '解东小区3栋群' exists already" in await cli(
+        db_url, "groups", "add", "解东小区3栋群", "--grid", "g1", "--buildings", "3栋"
+    )
+    assert "--grid: no grid 'g9'" in await cli(
+        db_url, "groups", "add", "八栋群", "--grid", "g9", "--buildings", "8栋"
+    )
+    listed = await cli(db_url, "groups", "list")
+    assert listed == "0\n1\tg1\t解东小区3栋群\t3栋,4栋\n", listed
+    staff = await login(wechat, "staff1")
+    try:
+        page = await (await staff.get("/console/groups")).text()
+    finally:
+        await staff.close()
+    assert 'value="3栋、4栋"' in page

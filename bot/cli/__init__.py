@@ -5,7 +5,7 @@ database) end with one clear line on stderr and a non-zero exit status, never a
 traceback. Exit status 1: the input is wrong; 2: usage or configuration is wrong.
 
 Each command group is a module of this package (serve, chat, db, catalog, match,
-needs, orders, units, broadcast, residents, users, menu), added to the root group
+needs, orders, units, broadcast, residents, users, menu, groups), added to the root group
 ``main`` below; what they share (fail, run, database, the chosen community) is in
 bot/cli/common.py.
 """
@@ -19,6 +19,7 @@ from bot.cli import (
     catalog,
     chat,
     db,
+    groups,
     match,
     menu,
     needs,
@@ -59,3 +60,4 @@ main.add_command(broadcast.broadcast)
 main.add_command(residents.residents)
 main.add_command(users.users)
 main.add_command(menu.menu)
+main.add_command(groups.groups)
