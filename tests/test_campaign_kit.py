@@ -165,7 +165,8 @@ async def test_ticking_the_groups_a_campaign_went_to(db_url: str, aiohttp_client
         )
         assert twice.status == 400 and "已经有叫“解东小区3栋群”的群了" in await twice.text()
         page = await (await staff.get(f"/console/broadcasts/{number}/kit")).text()
-        ids = dict(re.findall(r'name="group" value="(\d+)">\s*⬜ <b>([^<]+)</b>', page))
+        unposted = r'value="(\d+)">\s*<span class="tag unposted">未发</span> <b>([^<]+)'
+        ids = dict(re.findall(unposted, page))
         assert sorted(ids.values()) == ["解东小区3栋群", "解东小区8栋群"], page
         third, eighth = sorted(ids)
 
@@ -182,8 +183,8 @@ async def test_ticking_the_groups_a_campaign_went_to(db_url: str, aiohttp_client
         await mark(eighth, "yes")
         await mark(eighth, "no")  # un-ticked
         page = await (await staff.get(f"/console/broadcasts/{number}/kit")).text()
-        assert "已发 1 个" in page and "✅ <b>解东小区3栋群</b>" in page
-        assert "⬜ <b>解东小区8栋群</b>" in page
+        assert "已发 1 个" in page and "已发</span> <b>解东小区3栋群</b>" in page
+        assert "未发</span> <b>解东小区8栋群</b>" in page
     finally:
         await staff.close()
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
