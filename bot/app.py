@@ -49,6 +49,7 @@ from bot.web import (
     auth,
     broadcasts_admin,
     campaign_coverage,
+    campaign_kit,
     catalog_admin,
     console,
     dev,
@@ -105,6 +106,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     notices_admin.setup(app)
     visits_admin.setup(app)
     campaign_coverage.setup(app)
+    campaign_kit.setup(app)
     simulator.setup(app)
     metrics.setup(app)
     return app

@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     service. Only a request whose direct peer is one of them has its
     ``X-Forwarded-For`` believed (see bot/web/clients.py); empty: the header is
     ignored and the peer is the client."""
+    poster_font: Path | None = None
+    """A .ttf/.otf/.ttc font with Chinese glyphs for campaign posters; None: found on
+    the system, else the one the weblate-fonts package ships (bot/campaigns/fonts.py)."""
     log_level: str = "INFO"
     log_format: str = "text"
     """``text`` for people, ``json`` (one object per line) for log collectors."""
@@ -188,7 +191,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("catalog_path", "communities_file")
+    @field_validator("catalog_path", "communities_file", "poster_font")
     @classmethod
     def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.campaigns import scans
+from bot.campaigns.qrcodes import campaign_of
 from bot.dispatch import Click, Command, Context, Event, Router
 from bot.wechat import HELP
 from bot.wechat.inbound import Incoming
@@ -15,14 +17,36 @@ router = Router("start")
 
 @router.on(Event("subscribe", "subscribe_scan"))
 async def followed(msg: Incoming, ctx: Context) -> str:
-    """A new follower (possibly from a QR code with a scene): welcome them."""
+    """A new follower (possibly from a QR code with a scene): welcome them; from a
+    campaign poster's code, with that campaign too."""
     async with ctx.sessionmaker.begin() as session:
         await residents.set_following(session, ctx.community_id, msg.openid, True, now=utcnow())
         # New followers get every campaign topic that is on by default.
         resident = await residents.resident_for(session, ctx.community_id, msg.openid)
         defaults = [t.id for t in campaign.topics(ctx.catalog) if t.default_on]
         await subscriptions.subscribe(session, resident.id, defaults)
-    return texts.welcome(ctx.catalog.community_name)
+        poster = await scans.poster_scanned(
+            session, ctx.catalog, msg.openid, msg.event_key, ctx.message_key, utcnow()
+        )
+    welcome = texts.welcome(ctx.catalog.community_name)
+    if poster is None:
+        return welcome
+    return f"{welcome}\n\n{texts.poster_scanned(poster.topic, poster.title, poster.text)}"
+
+
+@router.on(Event("scan"))
+async def scanned(msg: Incoming, ctx: Context) -> str | None:
+    """A follower scanned one of the account's codes: a campaign poster's is answered
+    with the campaign; any other needs no answer."""
+    if campaign_of(msg.event_key) is None:
+        return None
+    async with ctx.sessionmaker.begin() as session:
+        poster = await scans.poster_scanned(
+            session, ctx.catalog, msg.openid, msg.event_key, ctx.message_key, utcnow()
+        )
+    if poster is None:
+        return None
+    return texts.poster_scanned(poster.topic, poster.title, poster.text)
 
 
 @router.on(Event("unsubscribe"))

@@ -428,3 +428,17 @@ STAY = {
 WITHDRAWN = "（不好意思，您刚才办的这项服务社区刚刚调整了，暂时不能预约。我们重新来。）"
 NEW_REQUEST_NOTE = "（刚才的预约先不办了，我们先说这件事。）"
 DROPPED_NOTE = "（刚才的预约先放下了。）"
+
+
+CAMPAIGN_REPLY_TEXT = 300
+"""Characters of a campaign's text in the answer to a scan of its poster."""
+
+
+def poster_scanned(topic: str, title: str, text: str) -> str:
+    """The answer to a scan of a campaign poster: the campaign, and its subscription."""
+    if len(text) > CAMPAIGN_REPLY_TEXT:
+        text = text[: CAMPAIGN_REPLY_TEXT - 1] + "…"
+    return (
+        f"【{title}】\n{text}\n\n"
+        f"已为您订阅「{topic}」提醒，有新的提醒会发给您；不想收可以发“退订 {topic}”。"
+    )

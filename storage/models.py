@@ -951,3 +951,63 @@ class VisitFollowUp(Base):
     done_by: Mapped[str | None] = mapped_column(String(100))
     """``staff:<username>`` or ``grid:<openid>``."""
     done_at: Mapped[dt.datetime | None]
+
+
+class CampaignQrCode(Base):
+    """The permanent scene QR code on a campaign's poster, made once with WeChat: an
+    account may hold 100,000 of them, so the poster asks WeChat only for a campaign
+    that has none yet."""
+
+    __tablename__ = "campaign_qrcodes"
+
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), primary_key=True)
+    scene: Mapped[str] = mapped_column(String(64))
+    """What the code carries (``campaign-12``): the EventKey of a scan."""
+    ticket: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(300))
+    """The code's content (``http://weixin.qq.com/q/…``)."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WeChatGroup(Base):
+    """A WeChat group of the community's residents (楼栋群), where grid heads share
+    campaign posters: which grid it belongs to and the buildings it covers."""
+
+    __tablename__ = "wechat_groups"
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    grid_key: Mapped[str | None] = mapped_column(String(64))
+    buildings: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    """As staff typed them (3栋, 解东小区5栋)."""
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GroupPost(Base):
+    """A campaign posted to a WeChat group, as staff ticked it; un-ticking deletes it."""
+
+    __tablename__ = "group_posts"
+    __table_args__ = (UniqueConstraint("broadcast_id", "group_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("wechat_groups.id"))
+    posted_by: Mapped[str] = mapped_column(String(64))
+    posted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CampaignScan(Base):
+    """A resident scanned a campaign poster's QR code (and followed, or was already
+    following): kept once per WeChat event, so a retried event counts once."""
+
+    __tablename__ = "campaign_scans"
+    __table_args__ = (Index(None, "broadcast_id", "resident_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    message_key: Mapped[str] = mapped_column(String(200), unique=True)
+    scanned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

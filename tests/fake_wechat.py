@@ -24,6 +24,9 @@ It answers the endpoints the bot uses the way WeChat does (HTTP 200 with a JSON
   :class:`MassJob` whose :meth:`~MassJob.finish_event` has the fields of WeChat's
   ``MASSSENDJOBFINISH`` event.
 - ``POST /cgi-bin/message/mass/preview``: to one user by ``touser`` or ``towxname``.
+- ``POST /cgi-bin/qrcode/create``: a permanent string-scene code (``QR_LIMIT_STR_SCENE``,
+  scene_str of 1–64 characters, else 40097); the same scene gets the same ticket and
+  url, and :meth:`FakeWeChat.scene_of` tells which scene a url carries.
 
 Knobs: :meth:`FakeWeChat.add_user`, :meth:`~FakeWeChat.fail_next` (errcodes for the next
 calls of an endpoint), :meth:`~FakeWeChat.fail_http` (HTTP statuses for the next calls,
@@ -66,6 +69,7 @@ MENU_CREATE_PATH = "/cgi-bin/menu/create"
 USER_INFO_PATH = "/cgi-bin/user/info"
 MASS_SEND_PATH = "/cgi-bin/message/mass/send"
 MASS_PREVIEW_PATH = "/cgi-bin/message/mass/preview"
+QRCODE_CREATE_PATH = "/cgi-bin/qrcode/create"
 
 RENEW_WITHIN = 300.0
 """Normal-mode stable_token returns a new token when less than this many seconds remain."""
@@ -105,6 +109,7 @@ ERRMSG = {
     40130: "invalid openid list size, at least two openid",
     45065: "clientmsgid exist",
     45067: "clientmsgid size out of limit",
+    40097: "invalid args",
     47001: "data format error",
 }
 
@@ -223,6 +228,8 @@ class FakeWeChat:
         """The length of that minute, in seconds (a test may shorten it)."""
         self.previews: list[dict[str, Any]] = []
         self._mass_calls: deque[float] = deque()
+        self.qrcodes: dict[str, tuple[str, str]] = {}
+        """Permanent QR codes made: scene -> (ticket, url)."""
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry time
         self._current: str | None = None
         self._failures: dict[str, deque[int]] = {}
@@ -265,6 +272,7 @@ class FakeWeChat:
             USER_INFO_PATH: self._user_info,
             MASS_SEND_PATH: self._mass_send,
             MASS_PREVIEW_PATH: self._mass_preview,
+            QRCODE_CREATE_PATH: self._qrcode_create,
         }
         for path, handler in routes.items():
             app.router.add_route("*", path, self._endpoint(handler))
@@ -362,6 +370,11 @@ class FakeWeChat:
             for r in self.calls(MASS_SEND_PATH)
             if isinstance(r.body, dict) and isinstance(r.body.get("touser"), list)
         ]
+
+    def scene_of(self, url: str) -> str | None:
+        """The scene of the permanent QR code whose content is ``url``; None if it is
+        none of the codes made here."""
+        return next((scene for scene, (_, made) in self.qrcodes.items() if made == url), None)
 
     def deliveries(self) -> Counter[str]:
         """How many messages (customer-service and template) each openid received."""
@@ -601,6 +614,21 @@ class FakeWeChat:
             raise WeChatReply(44004)
         self.previews.append(body)
         return {"errcode": 0, "errmsg": "preview success", "msg_id": next(self._msgids)}
+
+    async def _qrcode_create(self, request: web.Request, body: Any) -> dict[str, Any]:
+        self._api_call(request)
+        if not isinstance(body, dict):
+            raise WeChatReply(47001)
+        if body.get("action_name") != "QR_LIMIT_STR_SCENE":
+            raise WeChatReply(40097)  # the only kind the bot makes; others are not faked
+        scene = ((body.get("action_info") or {}).get("scene") or {}).get("scene_str")
+        if not isinstance(scene, str) or not 1 <= len(scene) <= 64:
+            raise WeChatReply(40097)
+        if scene not in self.qrcodes:
+            code = secrets.token_urlsafe(16)
+            self.qrcodes[scene] = (secrets.token_urlsafe(48), f"http://weixin.qq.com/q/{code}")
+        ticket, url = self.qrcodes[scene]
+        return {"ticket": ticket, "url": url}
 
 
 def check_menu(menu: dict[str, Any]) -> None:

@@ -5,9 +5,9 @@ database) end with one clear line on stderr and a non-zero exit status, never a
 traceback. Exit status 1: the input is wrong; 2: usage or configuration is wrong.
 
 Each command group is a module of this package (serve, chat, db, catalog, match,
-needs, orders, units, broadcast, residents, users, menu; households holds households
-and grid), added to the root group ``main`` below; what they share (fail, run,
-database, the chosen community) is in bot/cli/common.py.
+needs, orders, units, broadcast, residents, users, menu, groups; households holds
+households and grid), added to the root group ``main`` below; what they share (fail,
+run, database, the chosen community) is in bot/cli/common.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from bot.cli import (
     catalog,
     chat,
     db,
+    groups,
     households,
     match,
     menu,
@@ -62,3 +63,4 @@ main.add_command(users.users)
 main.add_command(menu.menu)
 main.add_command(households.households)
 main.add_command(households.grid)
+main.add_command(groups.groups)

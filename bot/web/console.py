@@ -1158,6 +1158,10 @@ ACTIONS_ZH = {
     "households.import": "导入住户名单",
     "grid.invite": "生成网格员邀请码",
     "visit.follow_up_done": "走访跟进办完",
+    "group": "登记楼栋群",
+    "group.edit": "修改楼栋群",
+    "group_post": "标记宣传已发到群",
+    "group_post.undo": "撤销宣传已发到群",
     **LABELS,
 }
 """The audit log's actions (recorded in English, for operators) as staff say them."""

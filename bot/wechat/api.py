@@ -311,6 +311,28 @@ class WeChatAPI:
             policy=SendPolicy.REPEATABLE,  # a read
         )
 
+    async def create_qrcode(self, scene: str) -> tuple[str, str]:
+        """A permanent QR code carrying ``scene`` (a string of 1 to 64 characters):
+        WeChat's ``(ticket, url)``; the code's content is ``url``.
+
+        Whoever scans it and follows gets a ``subscribe`` event with EventKey
+        ``qrscene_<scene>``, a follower a ``SCAN`` event with EventKey ``<scene>``.
+        Repeatable: WeChat answers the same scene with the same permanent code, so a
+        second try after a lost answer creates nothing new. An account may hold
+        100,000 permanent codes: callers keep the answer rather than ask again.
+        """
+        if not 1 <= len(scene) <= 64:
+            raise ValueError(f"scene must be 1 to 64 characters, got {len(scene)}")
+        reply = await self._call(
+            "/cgi-bin/qrcode/create",
+            {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}},
+            policy=SendPolicy.REPEATABLE,
+        )
+        ticket, url = reply.get("ticket"), reply.get("url")
+        if not isinstance(ticket, str) or not ticket or not isinstance(url, str) or not url:
+            raise OutcomeUnknown(-1, "qrcode/create reply has no ticket/url")
+        return ticket, url
+
     async def _call(
         self,
         path: str,

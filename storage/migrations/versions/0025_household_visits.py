@@ -1,7 +1,7 @@
 """household visits: households per grid, grid workers, visits and their follow-ups
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-10
 
 Door-to-door visits (下户走访) of a safety campaign: ``households`` imported from each
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0023"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,139 @@
+"""The community's WeChat groups (楼栋群) and the campaigns staff ticked as posted there.
+
+A tick is one row per campaign and group: ticking twice (a double click, two staff at
+once) keeps the first tick, and un-ticking deletes it. :func:`posted_groups` is what
+a coverage view reads: for a campaign, the groups it went to and the buildings they
+cover.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.engine import dialect_name
+from storage.models import GroupPost, WeChatGroup
+
+
+@dataclass(frozen=True)
+class PostedGroup:
+    """A group a campaign was posted to, as ticked by staff."""
+
+    group_id: int
+    name: str
+    grid_key: str | None
+    buildings: tuple[str, ...]
+    """As staff typed them (3栋, 解东小区5栋)."""
+    posted_by: str
+    posted_at: dt.datetime
+
+
+async def groups(
+    session: AsyncSession, community_id: str, *, active_only: bool = False
+) -> Sequence[WeChatGroup]:
+    """The community's groups by grid, then name."""
+    statement = select(WeChatGroup).where(WeChatGroup.community_id == community_id)
+    if active_only:
+        statement = statement.where(WeChatGroup.active.is_(True))
+    return (await session.scalars(statement.order_by(WeChatGroup.grid_key, WeChatGroup.name))).all()
+
+
+async def group(session: AsyncSession, community_id: str, group_id: int) -> WeChatGroup | None:
+    """One of the community's groups; None for another community's or none."""
+    return await session.scalar(
+        select(WeChatGroup).where(
+            WeChatGroup.community_id == community_id, WeChatGroup.id == group_id
+        )
+    )
+
+
+async def group_named(session: AsyncSession, community_id: str, name: str) -> WeChatGroup | None:
+    return await session.scalar(
+        select(WeChatGroup).where(
+            WeChatGroup.community_id == community_id, WeChatGroup.name == name
+        )
+    )
+
+
+async def add_group(
+    session: AsyncSession,
+    community_id: str,
+    name: str,
+    grid_key: str | None,
+    buildings: list[str],
+) -> WeChatGroup:
+    """A new active group; the caller checked that the name is free."""
+    row = WeChatGroup(
+        community_id=community_id,
+        name=name,
+        grid_key=grid_key,
+        buildings=list(buildings),
+        active=True,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def tick(
+    session: AsyncSession, broadcast_id: int, group_id: int, posted_by: str, now: dt.datetime
+) -> bool:
+    """Record the campaign as posted to the group; False when it already was (the
+    first tick, its time and who made it, stay)."""
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    done = await session.execute(
+        insert(GroupPost)
+        .values(broadcast_id=broadcast_id, group_id=group_id, posted_by=posted_by, posted_at=now)
+        .on_conflict_do_nothing()
+        .returning(GroupPost.id)
+    )
+    return done.scalar() is not None
+
+
+async def untick(session: AsyncSession, broadcast_id: int, group_id: int) -> bool:
+    """Forget that the campaign went to the group; False when it was not ticked."""
+    done = await session.execute(
+        delete(GroupPost)
+        .where(GroupPost.broadcast_id == broadcast_id, GroupPost.group_id == group_id)
+        .returning(GroupPost.id)
+    )
+    return done.scalar() is not None
+
+
+async def posted_groups(session: AsyncSession, broadcast_id: int) -> list[PostedGroup]:
+    """The groups a campaign was posted to (inactive ones too: it did go there), by
+    grid and name, with the buildings each covers."""
+    rows = await session.execute(
+        select(WeChatGroup, GroupPost)
+        .join(GroupPost, GroupPost.group_id == WeChatGroup.id)
+        .where(GroupPost.broadcast_id == broadcast_id)
+        .order_by(WeChatGroup.grid_key, WeChatGroup.name)
+    )
+    return [
+        PostedGroup(
+            group_id=g.id,
+            name=g.name,
+            grid_key=g.grid_key,
+            buildings=tuple(g.buildings or ()),
+            posted_by=p.posted_by,
+            posted_at=p.posted_at,
+        )
+        for g, p in rows.all()
+    ]
+
+
+async def posted_counts(session: AsyncSession, broadcast_ids: Sequence[int]) -> dict[int, int]:
+    """How many groups each campaign was posted to (for the list of campaigns)."""
+    if not broadcast_ids:
+        return {}
+    rows = await session.execute(
+        select(GroupPost.broadcast_id, func.count())
+        .where(GroupPost.broadcast_id.in_(list(broadcast_ids)))
+        .group_by(GroupPost.broadcast_id)
+    )
+    return {broadcast_id: n for broadcast_id, n in rows.tuples()}
