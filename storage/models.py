@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -232,6 +233,16 @@ class BroadcastDelivery(Base):
         UniqueConstraint("run_id", "resident_id"),
         Index(None, "status", "id"),  # the sender takes the oldest pending row
         Index(None, "resident_id", "channel"),  # a follower's mass sends this month
+        # The next customer-service message: an index of the pending rows only.
+        # Given (status, id), the planner walked the primary key past every row
+        # already sent (a mass send's worth): 40 ms a claim with 100,000 of them.
+        Index(
+            None,
+            "channel",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index(None, "batch_id"),
     )
 

@@ -312,7 +312,7 @@ def claim_next(
             delivery.channel == SERVICE,
             (delivery.next_attempt_at.is_(None)) | (delivery.next_attempt_at <= now),
         )
-        .order_by(delivery.id)
+        .order_by(delivery.id)  # through the partial index of pending rows
         .limit(1)
     )
     if communities is not None:

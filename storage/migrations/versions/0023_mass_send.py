@@ -11,7 +11,8 @@ openids per call, each with a fixed ``client_msg_id`` so a repeated call sends
 nothing twice), and each delivery row names its ``channel`` (``mass``; ``service``
 for a follower whose monthly mass quota is spent but who wrote in the last 48 hours;
 ``none`` for one who can be reached by neither) and its ``batch_id``. Existing rows
-were customer-service or template sends: they read as ``service``.
+were customer-service or template sends: they read as ``service``. The sender finds
+its next customer-service message through an index of the pending rows only.
 """
 
 from __future__ import annotations
@@ -85,10 +86,18 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_broadcast_deliveries_batch_id"), ["batch_id"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_broadcast_deliveries_channel_id"),
+            ["channel", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("broadcast_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_broadcast_deliveries_channel_id"))
         batch_op.drop_index(batch_op.f("ix_broadcast_deliveries_batch_id"))
         batch_op.drop_index(batch_op.f("ix_broadcast_deliveries_resident_id_channel"))
         batch_op.drop_constraint(
