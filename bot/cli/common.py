@@ -27,6 +27,7 @@ from storage import migrate
 from storage.engine import create_engine, create_sessionmaker
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class DatabaseNotReady(Exception):
@@ -173,3 +174,25 @@ def account_spec(settings: Settings) -> Any:
         if spec.id == chosen:
             return spec
     fail(f"--community: '{chosen}' is not in COMMUNITIES_FILE", 2)
+
+
+def invite_options(command: F) -> F:
+    """``--hours`` and ``--by`` of a one-time invite code (a unit's, a grid's)."""
+    command = click.option(
+        "--by", "staff", default="cli", show_default=True, help="Who made it (audit)."
+    )(command)
+    return click.option(
+        "--hours",
+        type=click.FloatRange(0.1, 24 * 30),
+        default=72,
+        show_default=True,
+        help="How long the code stays valid.",
+    )(command)
+
+
+def print_invite(code: str, expires: dt.datetime, zone: str, whose: str, who: str) -> None:
+    """An invite code as staff pass it on: ``whose`` (for the unit 阳光物业), ``who``
+    (the member, the grid worker) sends ``绑定 CODE`` in WeChat."""
+    click.echo(f"Invite code {whose}: {code}")
+    click.echo(f"Valid until {local_time(expires, zone)} ({zone}), once. {who} sends in WeChat:")
+    click.echo(f"  绑定 {code}")

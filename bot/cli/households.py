@@ -10,7 +10,15 @@ from pathlib import Path
 
 import click
 
-from bot.cli.common import community_catalog, database, fail, local_time, run, settings_or_exit
+from bot.cli.common import (
+    community_catalog,
+    database,
+    fail,
+    invite_options,
+    print_invite,
+    run,
+    settings_or_exit,
+)
 
 COMMUNITY = click.option(
     "--community",
@@ -91,14 +99,7 @@ def grid() -> None:
 @grid.command("invite")
 @click.option("--grid", "grid_key", required=True, help="The grid's id in the catalog.")
 @COMMUNITY
-@click.option(
-    "--hours",
-    type=click.FloatRange(0.1, 24 * 30),
-    default=72,
-    show_default=True,
-    help="How long the code stays valid.",
-)
-@click.option("--by", "staff", default="cli", show_default=True, help="Who made it (audit).")
+@invite_options
 def grid_invite(grid_key: str, community: str | None, hours: float, staff: str) -> None:
     """Print a one-time code with which a grid worker of GRID binds their WeChat."""
     from storage.repositories.units import create_grid_invite
@@ -127,8 +128,4 @@ def grid_invite(grid_key: str, community: str | None, hours: float, staff: str) 
     except click.ClickException as exc:
         fail(exc.message)
         return
-    click.echo(f"Invite code for a grid worker of {grid_name}: {code}")
-    click.echo(
-        f"Valid until {local_time(expires, zone)} ({zone}), once. The grid worker sends in WeChat:"
-    )
-    click.echo(f"  绑定 {code}")
+    print_invite(code, expires, zone, f"for a grid worker of {grid_name}", "The grid worker")

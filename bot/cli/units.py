@@ -6,7 +6,15 @@ import datetime as dt
 
 import click
 
-from bot.cli.common import community_catalog, database, fail, local_time, run, settings_or_exit
+from bot.cli.common import (
+    community_catalog,
+    database,
+    fail,
+    invite_options,
+    print_invite,
+    run,
+    settings_or_exit,
+)
 
 
 @click.group()
@@ -16,14 +24,7 @@ def units() -> None:
 
 @units.command("invite")
 @click.argument("unit_key", metavar="UNIT")
-@click.option(
-    "--hours",
-    type=click.FloatRange(0.1, 24 * 30),
-    default=72,
-    show_default=True,
-    help="How long the code stays valid.",
-)
-@click.option("--by", "staff", default="cli", show_default=True, help="Who made it (audit).")
+@invite_options
 def units_invite(unit_key: str, hours: float, staff: str) -> None:
     """Print a one-time code with which a member of UNIT binds their WeChat."""
     from storage.repositories.units import create_invite, unit_row
@@ -47,8 +48,4 @@ def units_invite(unit_key: str, hours: float, staff: str) -> None:
     except click.ClickException as exc:
         fail(exc.message)
         return
-    click.echo(f"Invite code for {unit_name}: {code}")
-    click.echo(
-        f"Valid until {local_time(expires, zone)} ({zone}), once. The member sends in WeChat:"
-    )
-    click.echo(f"  绑定 {code}")
+    print_invite(code, expires, zone, f"for {unit_name}", "The member")

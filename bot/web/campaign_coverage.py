@@ -5,15 +5,13 @@ a spreadsheet to hand to the street office (see ``bot.campaigns.coverage``)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp_jinja2
 from aiohttp import web
 
 from bot import keys
 from bot.campaigns.coverage import ACCOUNT, GROUP, VISIT, Coverage, coverage, export_rows
-from bot.spreadsheets import csv_bytes, xlsx_bytes
 from bot.web.auth import require
+from bot.web.exports import table_file
 from bot.web.scope import catalog_of
 from catalog import topics as campaign
 from storage import models
@@ -65,17 +63,4 @@ async def coverage_export(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="只能导出表格（CSV 或 Excel）。")
     broadcast, found = await _coverage(request, user)
     header, rows = export_rows(found)
-    name = f"coverage-{broadcast.id}"
-    if kind == "xlsx":
-        book = await asyncio.to_thread(xlsx_bytes, "覆盖情况", header, rows)
-        return web.Response(
-            body=book,
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
-    return web.Response(
-        body=csv_bytes(header, rows),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    return await table_file(kind, "覆盖情况", f"coverage-{broadcast.id}", header, rows)

@@ -10,7 +10,6 @@ state machine, notifies as a chat command would, and is written to the audit log
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import math
@@ -26,9 +25,9 @@ from yarl import URL
 
 from bot import keys
 from bot.orders import domain, effects
-from bot.spreadsheets import csv_bytes, xlsx_bytes
 from bot.web import board, deliveries, figures
 from bot.web.auth import checked_form, require
+from bot.web.exports import table_file
 from bot.web.params import path_id, query_int, whole_number
 from bot.web.scope import catalog_of
 from catalog.answers import parse_phone
@@ -526,19 +525,7 @@ async def _export(request: web.Request, user: SignedIn) -> web.StreamResponse:
     table = [[order[key] for key in EXPORT_COLUMNS] for order in shown]
     header = list(EXPORT_COLUMNS.values())
     day = f"{request.app[keys.CLOCK].now().astimezone(zone):%Y%m%d}"
-    if kind == "xlsx":
-        book = await asyncio.to_thread(xlsx_bytes, "订单", header, table)
-        return web.Response(
-            body=book,
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="orders-{day}.xlsx"'},
-        )
-    return web.Response(
-        body=csv_bytes(header, table),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="orders-{day}.csv"'},
-    )
+    return await table_file(kind, "订单", f"orders-{day}", header, table)
 
 
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -1041,20 +1028,8 @@ async def evaluation(request: web.Request) -> web.StreamResponse:
     rows = [m.as_row(weights) for m in months]
     table = [[row[key] for key in EXPORT_HEADERS] for row in rows]
     header = list(EXPORT_HEADERS.values())
-    if request.query.get("format") == "xlsx":
-        book = await asyncio.to_thread(xlsx_bytes, "动态考评", header, table)
-        return web.Response(
-            body=book,
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": 'attachment; filename="evaluation.xlsx"'},
-        )
-    if request.query.get("format") == "csv":
-        return web.Response(
-            body=csv_bytes(header, table),
-            content_type="text/csv",
-            charset="utf-8",
-            headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'},
-        )
+    if request.query.get("format") in ("xlsx", "csv"):
+        return await table_file(request.query["format"], "动态考评", "evaluation", header, table)
     span = query_int(request, "months", label="统计时段", default=6, low=1, high=12)
     if span not in figures.PERIODS:
         raise web.HTTPBadRequest(text="统计时段请选一个月、近三个月、近半年或近一年。")
