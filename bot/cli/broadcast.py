@@ -139,7 +139,7 @@ def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
     from bot.jobs.broadcasts import UNKNOWN_MEANS
     from bot.spreadsheets import write_csv
     from storage import models
-    from storage.repositories.broadcasts import delivery_rows, progress
+    from storage.repositories.broadcasts import delivery_rows, mass_progress, progress
 
     settings = settings_or_exit()
 
@@ -150,10 +150,11 @@ def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
             if row is None or row.community_id != community_id:
                 raise click.ClickException(f"BROADCAST_ID: no broadcast {broadcast_id}")
             rows = await delivery_rows(session, broadcast_id) if csv_path else []
-            return row, await progress(session, broadcast_id), rows
+            mass = await mass_progress(session, broadcast_id)
+            return row, await progress(session, broadcast_id), mass, rows
 
     try:
-        row, done, rows = run(go(), settings)
+        row, done, mass, rows = run(go(), settings)
     except click.ClickException as exc:
         fail(exc.message)
         return
@@ -171,6 +172,18 @@ def broadcast_status(broadcast_id: int, csv_path: Path | None) -> None:
             click.echo(f"  {status:<8} {done.by_status[status]}{meaning}")
     for reason, n in sorted(done.failures.items(), key=lambda kv: -kv[1]):
         click.echo(f"  - {reason}: {n}")
+    if mass.batches:
+        click.echo(
+            f"mass send: {mass.planned} followers in {mass.batches} call(s), "
+            f"{mass.submitted} taken by WeChat"
+        )
+        if mass.finished:
+            click.echo(
+                f"  WeChat reported ({mass.finished} job(s)): {mass.reported_sent} sent, "
+                f"{mass.reported_filtered_out} filtered out (refusing, or over their four)"
+            )
+        for error in mass.errors:
+            click.echo(f"  - {error}")
     if csv_path is not None:
         header = ["run_due_at", "openid", "status", "reason", "attempts", "updated_at"]
         with csv_path.open("w", newline="", encoding="utf-8-sig") as file:

@@ -37,11 +37,6 @@ from storage.engine import dialect_name
 from storage.types import utcnow
 
 
-def recipients(session: AsyncSession, broadcast: models.Broadcast) -> Any:
-    """SELECT of the ids of residents a broadcast goes to now."""
-    return select(models.Resident.id).where(and_(*_audience(session, broadcast)))
-
-
 def _audience(
     session: AsyncSession, broadcast: models.Broadcast
 ) -> list[ColumnElement[bool] | TextClause]:
@@ -170,11 +165,6 @@ async def plan(
     if mass == 1:  # a call needs two followers: the one goes as below (see start_run)
         mass, unreachable = 0, unreachable + 1
     return Plan(mass, service, unreachable, batch_size)
-
-
-async def count_recipients(session: AsyncSession, broadcast: models.Broadcast) -> int:
-    query = recipients(session, broadcast).subquery()
-    return int(await session.scalar(select(func.count()).select_from(query)) or 0)
 
 
 async def start_run(
