@@ -1008,6 +1008,9 @@ class GroupPost(Base):
     group_id: Mapped[int] = mapped_column(ForeignKey("wechat_groups.id"))
     posted_by: Mapped[str] = mapped_column(String(64))
     posted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    buildings: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    """The group's buildings when it was ticked: a later edit of the group does not
+    rewrite the coverage of campaigns already reported."""
 
 
 class CampaignScan(Base):

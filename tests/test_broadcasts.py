@@ -80,7 +80,14 @@ def sender_on(
     served = app[keys.TENANTS].accounts
     api = api_of(fake, sessionmaker, http, served.default.id, **client)
     accounts = Accounts([Account(a.id, a.catalog, api, a.resident_template) for a in served])
-    return BroadcastSender(sessionmaker, accounts, app[keys.BATCH_DB], app[keys.POLICY], clock)
+    return BroadcastSender(
+        sessionmaker,
+        accounts,
+        app[keys.BATCH_DB],
+        app[keys.POLICY],
+        clock,
+        mass_quota=app[keys.SETTINGS].mass_send_quota,
+    )
 
 
 async def service(

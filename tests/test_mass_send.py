@@ -4,13 +4,14 @@ MASSSENDJOBFINISH events come back through /wechat."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot import keys
 from bot.wechat.errors import RateLimited
@@ -198,3 +199,77 @@ async def test_a_rate_limited_batch_waits_a_minute_and_is_sent_once(
     await send_all(wechat)
     assert len(fake_wechat.mass_jobs) == 2
     assert received(fake_wechat) == dict.fromkeys(followers, "mass")
+
+
+async def test_a_month_counts_what_went_out_in_it_and_what_probably_did(
+    db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
+) -> None:
+    """With a quota of one a month, as WeChat counts it: a campaign due on the last
+    evening of November that quiet hours held to 1 December is December's; a batch
+    given up unsettled (WeChat took it, its answers never came) probably went out and
+    counts too. Neither follower is mass-sent again in December: the account would
+    record as sent what WeChat filters out."""
+    from tests.test_broadcasts import sender_on
+
+    fake_wechat.mass_quota = 1
+    clock = FakeClock.at("2026-11-30 20:00")
+    wechat = await service(aiohttp_client, db_url, fake_wechat, clock, mass_send_quota=1)
+    app = wechat.client.app
+    for openid in ("o_1", "o_2"):
+        await follow(wechat, fake_wechat, openid)
+    await schedule(db_url, at="2026-11-30 22:30", title="十一月")  # in the quiet hours
+    clock.set("2026-11-30 22:30")
+    await send_all(wechat)
+    assert not fake_wechat.mass_jobs
+    clock.set("2026-12-01 08:00")
+    await send_all(wechat)
+    assert fake_wechat.mass_received == {"o_1": 1, "o_2": 1}  # December's one each
+
+    for openid in ("o_3", "o_4"):
+        await follow(wechat, fake_wechat, openid)
+    await schedule(db_url, at="2026-12-01 09:00", title="十二月一")
+    clock.set("2026-12-01 09:00")
+    fake_wechat.set_slow(MASS_SEND_PATH, 1.0)  # taken, and every answer too late
+    async with aiohttp.ClientSession() as http:
+        sender = sender_on(app, fake_wechat, http, clock, timeout=0.3)
+        await sender.run_once()
+        fake_wechat.set_slow(MASS_SEND_PATH, 0)
+        clock.set("2026-12-02 10:00")  # past the day WeChat keeps a clientmsgid
+        await sender.run_once()
+        await asyncio.sleep(1.0)
+    async with app[keys.SESSIONMAKER]() as session:
+        second = (
+            await session.scalars(select(models.MassBatch).order_by(models.MassBatch.id))
+        ).all()[-1]
+    assert second.status == "unknown"  # not repeated: it may have gone out
+    assert fake_wechat.mass_received["o_3"] == 1
+
+    await schedule(db_url, at="2026-12-05 10:00", title="十二月二")
+    clock.set("2026-12-05 10:00")  # everyone's windows closed long ago
+    calls = len(fake_wechat.calls(MASS_SEND_PATH))
+    await send_all(wechat)
+    assert len(fake_wechat.calls(MASS_SEND_PATH)) == calls  # nobody has a December send left
+    status = await cli(db_url, "broadcast", "status", "3")
+    assert "monthly mass quota spent, outside the 48-hour window: 4" in status
+
+
+async def test_a_batch_wechat_only_refused_is_sent_after_a_day_not_given_up(
+    db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
+) -> None:
+    """45028 (no mass-send quota) says WeChat sent nothing: the day after which a
+    repeat is no longer safe does not start, and the batch goes out when it can."""
+    clock = FakeClock.at("2026-12-07 09:00")
+    wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
+    for openid in ("o_1", "o_2"):
+        await follow(wechat, fake_wechat, openid)
+    await schedule(db_url, at="2026-12-07 10:00")
+    clock.set("2026-12-07 10:00")
+    fake_wechat.fail_next(MASS_SEND_PATH, [45028])
+    await send_all(wechat)
+    assert not fake_wechat.mass_jobs
+    clock.set("2026-12-08 12:00")
+    await send_all(wechat)
+    assert fake_wechat.mass_received == {"o_1": 1, "o_2": 1}
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        batch = await session.scalar(select(models.MassBatch))
+    assert batch is not None and batch.status == "submitted"

@@ -33,6 +33,7 @@ from storage.repositories import outbox
 from tests.fake_clock import FakeClock
 from tests.fake_wechat import (
     CUSTOM_SEND_PATH,
+    MASS_SEND_PATH,
     TOKEN_PATH,
     FakeWeChat,
     fake_wechat_fixture,
@@ -212,9 +213,9 @@ async def test_a_notice_waits_out_a_failing_token_endpoint_and_arrives_once(
 async def test_a_broadcast_waits_out_a_slow_token_endpoint_and_reaches_each_follower_once(
     db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
 ) -> None:
-    """The token endpoint answers later than the client waits: no notice went out, so
-    the deliveries stay pending (not "unknown, never resent") and each follower gets
-    the notice once when the endpoint answers in time again."""
+    """The token endpoint answers later than the client waits: no mass send went out,
+    so the batch and its deliveries stay pending (not "unknown") and each follower
+    gets the notice once when the endpoint answers in time again."""
     clock = FakeClock.at("2026-12-07 10:00")
     wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
     app = wechat.client.app
@@ -231,7 +232,7 @@ async def test_a_broadcast_waits_out_a_slow_token_endpoint_and_reaches_each_foll
         async with sessionmaker() as session:
             waiting = list(await session.scalars(select(models.BroadcastDelivery)))
         assert {d.status for d in waiting} == {"pending"}, [(d.status, d.reason) for d in waiting]
-        assert not fake_wechat.calls(CUSTOM_SEND_PATH) and not fake_wechat.sent
+        assert not fake_wechat.calls(MASS_SEND_PATH) and not fake_wechat.sent
 
         fake_wechat.set_slow(TOKEN_PATH, 0)
         for _ in range(4):
@@ -239,7 +240,7 @@ async def test_a_broadcast_waits_out_a_slow_token_endpoint_and_reaches_each_foll
             await sender.run_once()
         await asyncio.sleep(1.0)  # let the slow token answers finish
 
-    assert fake_wechat.deliveries() == dict.fromkeys(followers, 1)
+    assert fake_wechat.mass_received == dict.fromkeys(followers, 1)
     async with sessionmaker() as session:
         done = list(await session.scalars(select(models.BroadcastDelivery)))
     assert [d.status for d in done] == ["sent", "sent"]
@@ -356,12 +357,14 @@ async def test_a_broadcast_to_an_unreachable_wechat_waits_and_reaches_each_follo
             waiting = list(await session.scalars(select(models.BroadcastDelivery)))
         assert {d.status for d in waiting} == {"pending"}, [(d.status, d.reason) for d in waiting]
 
+        assert not fake_wechat.calls(MASS_SEND_PATH)
+
         back = sender(None)
         for _ in range(3):
             clock.advance(seconds=15)
             await back.run_once()
 
-    assert fake_wechat.deliveries() == dict.fromkeys(followers, 1)
+    assert fake_wechat.mass_received == dict.fromkeys(followers, 1)
     async with sessionmaker() as session:
         done = list(await session.scalars(select(models.BroadcastDelivery)))
     assert [d.status for d in done] == ["sent", "sent"]

@@ -30,7 +30,13 @@ from bot.wechat.api import WeChatAPI
 from storage import models
 from storage.repositories import outbox
 from tests.fake_clock import FakeClock
-from tests.fake_wechat import CUSTOM_SEND_PATH, TEMPLATE_SEND_PATH, FakeWeChat, fake_wechat_fixture
+from tests.fake_wechat import (
+    CUSTOM_SEND_PATH,
+    MASS_SEND_PATH,
+    TEMPLATE_SEND_PATH,
+    FakeWeChat,
+    fake_wechat_fixture,
+)
 from tests.test_broadcasts import cli, follow, schedule, sender_on, service
 from tests.test_console import add_user, login
 from tests.test_outbox import api_of as outbox_api_of
@@ -63,16 +69,17 @@ def api_of(
 async def test_a_broadcast_through_a_slow_wechat_reaches_each_follower_once(
     db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
 ) -> None:
-    """The issue's case: WeChat answers after the client's timeout. Each follower
-    gets the notice once (the old client sent it up to four times), and both the CLI
-    and the console say how many are unknown and what that means."""
+    """The issue's case, on the customer-service channel (mass send off): WeChat
+    answers after the client's timeout. Each follower in their window gets the notice
+    once (the old client sent it up to four times), one outside it is skipped, and both
+    the CLI and the console say how many are unknown and what that means."""
     clock = FakeClock.at("2026-12-07 10:00")
-    wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
+    wechat = await service(aiohttp_client, db_url, fake_wechat, clock, mass_send_quota=0)
     app = wechat.client.app
     followers = ["o_slow_a", "o_slow_b", "o_slow_c"]
     for openid in followers:
         await follow(wechat, fake_wechat, openid)
-    async with app[keys.SESSIONMAKER].begin() as session:  # o_slow_c: a template
+    async with app[keys.SESSIONMAKER].begin() as session:  # o_slow_c: window closed
         await session.execute(
             update(models.Resident)
             .where(models.Resident.openid == "o_slow_c")
@@ -90,24 +97,65 @@ async def test_a_broadcast_through_a_slow_wechat_reaches_each_follower_once(
             clock.advance(minutes=5)
         await asyncio.sleep(ANSWER_AFTER)  # let the fake finish its answers
 
-    assert fake_wechat.deliveries() == dict.fromkeys(followers, 1)
+    assert fake_wechat.deliveries() == {"o_slow_a": 1, "o_slow_b": 1}
     async with app[keys.SESSIONMAKER]() as session:
         deliveries = list(await session.scalars(select(models.BroadcastDelivery)))
-    assert [(d.status, d.attempts) for d in deliveries] == [("unknown", 1)] * 3
+    assert sorted((d.status, d.attempts) for d in deliveries) == [
+        ("skipped", 0),
+        ("unknown", 1),
+        ("unknown", 1),
+    ]
 
     status = await cli(db_url, "broadcast", "status", broadcast_id)
     assert "3/3 (100%)" in status, status
-    assert "unknown  3 (probably delivered; never resent" in status, status
-    assert "sent, no clear answer from WeChat (no answer within the timeout): 3" in status
+    assert "unknown  2 (probably delivered; never resent" in status, status
+    assert "sent, no clear answer from WeChat (no answer within the timeout): 2" in status
 
     await add_user(wechat, "staff1", "staff")
     staff = await login(wechat, "staff1")
     page = await (await staff.get("/console/broadcasts")).text()
     await staff.close()
-    assert "3/3（100%） · 未确认 3" in page
-    assert "有 3 条未确认" in page and "很可能已送达" in page and "不会重发" in page
-    assert "发送后微信没有明确答复：3" in page
+    assert "3/3（100%） · 已跳过 1 · 未确认 2" in page
+    assert "有 2 条未确认" in page and "很可能已送达" in page and "不会重发" in page
+    assert "发送后微信没有明确答复：2" in page
     assert "unknown" not in page
+
+
+async def test_a_mass_send_through_a_slow_wechat_is_called_again_and_sent_once(
+    db_url: str, aiohttp_client: Client, fake_wechat: FakeWeChat
+) -> None:
+    """The same slow WeChat for a mass send: WeChat takes the batch and its answer
+    comes too late, again and again. Every later call carries the same clientmsgid,
+    so when an answer finally arrives it is 45065 with the first call's msg_id:
+    recorded, and nobody got it twice."""
+    clock = FakeClock.at("2026-12-07 10:00")
+    wechat = await service(aiohttp_client, db_url, fake_wechat, clock)
+    app = wechat.client.app
+    followers = ["o_slow_a", "o_slow_b", "o_slow_c"]
+    for openid in followers:
+        await follow(wechat, fake_wechat, openid)
+    await schedule(db_url)
+    fake_wechat.set_slow(MASS_SEND_PATH, ANSWER_AFTER)
+    async with aiohttp.ClientSession() as http:
+        sender = sender_on(app, fake_wechat, http, clock, timeout=CLIENT_TIMEOUT)
+        await sender.run_once()
+        async with app[keys.SESSIONMAKER]() as session:
+            batch = await session.scalar(select(models.MassBatch))
+        assert batch is not None and batch.status == "pending"  # no answer: called again
+        fake_wechat.set_slow(MASS_SEND_PATH, 0)  # WeChat answers in time again
+        clock.advance(minutes=5)
+        await sender.run_once()
+        await asyncio.sleep(ANSWER_AFTER)
+
+    ids = {r.body["clientmsgid"] for r in fake_wechat.calls(MASS_SEND_PATH)}
+    assert len(fake_wechat.calls(MASS_SEND_PATH)) > 1 and len(ids) == 1
+    assert len(fake_wechat.mass_jobs) == 1
+    assert fake_wechat.mass_received == dict.fromkeys(followers, 1)
+    async with app[keys.SESSIONMAKER]() as session:
+        batch = await session.scalar(select(models.MassBatch))
+        statuses = set(await session.scalars(select(models.BroadcastDelivery.status)))
+    assert batch is not None and batch.status == "submitted" and batch.msg_id is not None
+    assert batch.msg_id == fake_wechat.mass_jobs[0].msg_id and statuses == {"sent"}
 
 
 # --- notifications (the outbox) ------------------------------------------------------

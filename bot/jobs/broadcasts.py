@@ -331,7 +331,10 @@ class BroadcastSender:
         now = self._clock.now()
         account = self._accounts[claimed.community_id]
         sender = account.customer_service
-        if claimed.first_sent_at < now - CLIENT_MSG_ID_KEPT:
+        stale = (
+            claimed.first_sent_at is not None and claimed.first_sent_at < now - CLIENT_MSG_ID_KEPT
+        )
+        if stale:
             # WeChat no longer knows this clientmsgid: a call now could send it twice.
             await self._db.run(
                 lambda c: repo.batch_not_taken(c, claimed.id, "unknown", error=STALE_BATCH)
@@ -350,6 +353,9 @@ class BroadcastSender:
             await self._db.run(lambda c: repo.renew_batch(c, claimed.id, now=self._clock.now()))
 
         status, error, retry_at, counted = "pending", "", None, True
+        # WeChat clearly did not take the call: the 24 hours a repeat is safe for do
+        # not start (None where it may have taken it).
+        refused: tuple[dt.datetime | None] | None = (claimed.first_sent_at,)
         try:
             async with self._lease.kept(renew, f"mass batch {claimed.client_msg_id}"):
                 accepted = await sender.mass_send(claimed.openids, text, claimed.client_msg_id)
@@ -362,8 +368,9 @@ class BroadcastSender:
                 claimed.community_id,
                 RATE_PAUSE,
             )
-        except RepeatTooSoon:
+        except RepeatTooSoon:  # an earlier call with this clientmsgid was made
             error, retry_at = "repeated too soon (45066)", now + dt.timedelta(seconds=61)
+            refused = None
         except NoMassQuota:
             error, retry_at = "no mass-send quota left (45028)", now + dt.timedelta(hours=1)
         except (WeChatUnavailable, OutcomeUnknown) as exc:
@@ -371,6 +378,8 @@ class BroadcastSender:
             # the same clientmsgid sends nothing twice. A gateway refusing every call
             # is given up after MAX_ATTEMPTS, like a customer-service delivery.
             error = f"WeChat unavailable ({exc.errmsg})"
+            if isinstance(exc, OutcomeUnknown):
+                refused = None
             if isinstance(exc, Refused) and claimed.attempts >= self._max_attempts:
                 status, error = "failed", f"{GAVE_UP} after {claimed.attempts} attempts"
             else:
@@ -383,6 +392,7 @@ class BroadcastSender:
         except Exception as exc:  # a bug or the database: retried, the call is repeatable
             log.exception("mass batch %s failed", claimed.client_msg_id)
             error, retry_at = type(exc).__name__, now + dt.timedelta(seconds=60)
+            refused = None  # it may have gone out before the failure
         else:
             recorded = await self._db.run(
                 lambda c: repo.batch_taken(c, claimed.id, accepted.msg_id, accepted.msg_data_id)
@@ -400,7 +410,13 @@ class BroadcastSender:
             log.warning("mass batch %s: %s", claimed.client_msg_id, error)
         await self._db.run(
             lambda c: repo.batch_not_taken(
-                c, claimed.id, status, error=error, retry_at=retry_at, counted=counted
+                c,
+                claimed.id,
+                status,
+                error=error,
+                retry_at=retry_at,
+                counted=counted,
+                refused=refused,
             )
         )
         return 0

@@ -82,7 +82,7 @@ def reason_zh(reason: str) -> str:
     if reason == NO_TEMPLATE:
         return "居民超过48小时未互动，且未配置模板消息"
     if reason == UNREACHABLE:
-        return "本月群发已满4条，且48小时内没有联系过社区，公众号发不到"
+        return "本月群发次数已用完，且48小时内没有联系过社区，公众号发不到"
     if reason == WINDOW_PASSED:
         return "轮到发送时已超过48小时未互动"
     if reason == STALE_BATCH:

@@ -1,8 +1,10 @@
-"""Broadcasts: who receives one, their delivery rows, and progress.
+"""Broadcasts (campaigns): who receives one and by which channel, their delivery rows
+and mass-send batches, and progress.
 
-Recipients are decided when a run starts and written as one row each (one
-INSERT … SELECT), so progress is visible, resumable after a crash, and nobody who
-subscribes or unsubscribes meanwhile changes a run in flight.
+When a run starts its whole channel plan is written in one transaction: one delivery
+row per follower (one INSERT … SELECT) with its channel, and the mass-send batches
+with their clientmsgids. Progress is then visible, resumable after a crash, and
+nobody who subscribes or unsubscribes meanwhile changes a run in flight.
 """
 
 from __future__ import annotations
@@ -93,15 +95,20 @@ def _planned(session: AsyncSession, broadcast: models.Broadcast, quota: Quota) -
     # does not hang on the planner's statistics. Joined to an aggregate instead, a
     # freshly loaded residents table (estimated at a few rows) got a nested loop
     # that aggregated every delivery once per follower: minutes for 100,000.
+    batch = models.MassBatch
     used = (
         select(func.count())
         .select_from(delivery)
         .join(run, delivery.run_id == run.id)
+        .outerjoin(batch, delivery.batch_id == batch.id)
         .where(
             delivery.resident_id == resident.id,
             delivery.channel == MASS,
-            delivery.status.in_(("pending", "sending", "sent")),
-            run.due_at >= quota.month_start,
+            # unknown: probably delivered (a batch given up unsettled), so counted
+            delivery.status.in_(("pending", "sending", "sent", "unknown")),
+            # WeChat counts a message in the month it went out: a run due on the
+            # 30th that quiet hours held to the 1st is the new month's
+            func.coalesce(batch.first_sent_at, run.due_at) >= quota.month_start,
         )
         .scalar_subquery()
     )
@@ -110,11 +117,15 @@ def _planned(session: AsyncSession, broadcast: models.Broadcast, quota: Quota) -
         (resident.last_message_at >= quota.window_from, literal(SERVICE)),
         else_=literal(NO_CHANNEL),
     )
-    return select(resident.id, channel.label("channel")).where(and_(*_audience(session, broadcast)))
+    in_window = case((resident.last_message_at >= quota.window_from, 1), else_=0)
+    return select(resident.id, channel.label("channel"), in_window.label("in_window")).where(
+        and_(*_audience(session, broadcast))
+    )
 
 
 MASS, SERVICE, NO_CHANNEL = "mass", "service", "none"
 """A delivery's channel (see ``models.BroadcastDelivery``)."""
+CHANNELS = (MASS, SERVICE, NO_CHANNEL)
 UNREACHABLE = "monthly mass quota spent, outside the 48-hour window"
 """The reason of a ``none`` delivery (skipped): neither channel may carry it now."""
 
@@ -153,17 +164,20 @@ async def plan(
     session: AsyncSession, broadcast: models.Broadcast, quota: Quota, batch_size: int
 ) -> Plan:
     planned = _planned(session, broadcast, quota).subquery()
-    counts: dict[str, int] = dict(
-        (
-            await session.execute(
-                select(planned.c.channel, func.count()).group_by(planned.c.channel)
-            )
-        ).all()
+    rows = await session.execute(
+        select(planned.c.channel, planned.c.in_window, func.count()).group_by(
+            planned.c.channel, planned.c.in_window
+        )
     )
-    mass, service = int(counts.get(MASS, 0)), int(counts.get(SERVICE, 0))
-    unreachable = int(counts.get(NO_CHANNEL, 0))
-    if mass == 1:  # a call needs two followers: the one goes as below (see start_run)
-        mass, unreachable = 0, unreachable + 1
+    counts: dict[tuple[str, int], int] = {(c, w): int(n) for c, w, n in rows}
+    by_channel = {c: sum(n for (k, _), n in counts.items() if k == c) for c in CHANNELS}
+    mass, service, unreachable = by_channel[MASS], by_channel[SERVICE], by_channel[NO_CHANNEL]
+    if mass == 1:  # a call needs two followers: the one goes as start_run sends it
+        mass = 0
+        if counts.get((MASS, 1)):
+            service += 1
+        else:
+            unreachable += 1
     return Plan(mass, service, unreachable, batch_size)
 
 
@@ -396,8 +410,9 @@ class ClaimedBatch:
     topic: str
     attempts: int
     """Counted attempts so far, this one included."""
-    first_sent_at: dt.datetime
-    """When its first call went out (this one, for a first attempt)."""
+    first_sent_at: dt.datetime | None
+    """When a call that WeChat may have taken first went out, before this claim;
+    None if every earlier call was clearly refused (or there was none)."""
 
 
 _BATCHES: Table = models.MassBatch.__table__  # type: ignore[assignment]
@@ -429,6 +444,9 @@ def claim_batch(
     batch_id = connection.scalar(claimable(query, connection.dialect.name, of=_BATCHES))
     if batch_id is None:
         return None
+    first_sent_at = connection.scalar(select(batch.first_sent_at).where(batch.id == batch_id))
+    # Set before the call, so a process killed during it leaves the clock running;
+    # a clear refusal puts the earlier value back (``batch_not_taken``).
     connection.execute(
         update(_BATCHES)
         .where(batch.id == batch_id)
@@ -444,7 +462,6 @@ def claim_batch(
             batch.community_id,
             batch.client_msg_id,
             batch.attempts,
-            batch.first_sent_at,
             models.Broadcast.title,
             models.Broadcast.text,
             models.Broadcast.topic,
@@ -459,7 +476,7 @@ def claim_batch(
         .where(_DELIVERIES.c.batch_id == batch_id)
         .order_by(_DELIVERIES.c.id)
     ).all()
-    community_id, client_msg_id, attempts, first_sent_at, title, body, topic = row
+    community_id, client_msg_id, attempts, title, body, topic = row
     return ClaimedBatch(
         batch_id,
         community_id,
@@ -510,11 +527,15 @@ def batch_not_taken(
     error: str,
     retry_at: dt.datetime | None = None,
     counted: bool = True,
+    refused: tuple[dt.datetime | None] | None = None,
 ) -> bool:
     """A call that did not end in WeChat taking the batch: ``pending`` again (to retry
     at ``retry_at``), or given up as ``failed`` / ``unknown`` with its deliveries, which
     then carry ``error`` as their reason. ``counted=False`` gives the attempt back (the
-    account's rate, not the batch, was the trouble)."""
+    account's rate, not the batch, was the trouble). ``refused``: WeChat clearly did
+    not take this call, so the batch's ``first_sent_at`` goes back to this (the value
+    before the claim): a refused call does not start the 24 hours after which a repeat
+    is no longer safe."""
     values: dict[str, Any] = {
         "status": status,
         "error": error[:200],
@@ -523,6 +544,8 @@ def batch_not_taken(
     }
     if not counted:
         values["attempts"] = _BATCHES.c.attempts - 1
+    if refused is not None:
+        values["first_sent_at"] = refused[0]
     result = connection.execute(
         update(_BATCHES)
         .where(_BATCHES.c.id == batch_id, _BATCHES.c.status == "sending")

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,7 @@ class PostedGroup:
     name: str
     grid_key: str | None
     buildings: tuple[str, ...]
-    """As staff typed them (3栋, 解东小区5栋)."""
+    """As staff typed them (3栋, 解东小区5栋), when the group was ticked."""
     posted_by: str
     posted_at: dt.datetime
 
@@ -86,9 +86,16 @@ async def tick(
     """Record the campaign as posted to the group; False when it already was (the
     first tick, its time and who made it, stay)."""
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    covers = select(WeChatGroup.buildings).where(WeChatGroup.id == group_id).scalar_subquery()
     done = await session.execute(
         insert(GroupPost)
-        .values(broadcast_id=broadcast_id, group_id=group_id, posted_by=posted_by, posted_at=now)
+        .values(
+            broadcast_id=broadcast_id,
+            group_id=group_id,
+            posted_by=posted_by,
+            posted_at=now,
+            buildings=covers,
+        )
         .on_conflict_do_nothing()
         .returning(GroupPost.id)
     )
@@ -107,7 +114,7 @@ async def untick(session: AsyncSession, broadcast_id: int, group_id: int) -> boo
 
 async def posted_groups(session: AsyncSession, broadcast_id: int) -> list[PostedGroup]:
     """The groups a campaign was posted to (inactive ones too: it did go there), by
-    grid and name, with the buildings each covers."""
+    grid and name, with the buildings each covered when it was ticked."""
     rows = await session.execute(
         select(WeChatGroup, GroupPost)
         .join(GroupPost, GroupPost.group_id == WeChatGroup.id)
@@ -119,21 +126,9 @@ async def posted_groups(session: AsyncSession, broadcast_id: int) -> list[Posted
             group_id=g.id,
             name=g.name,
             grid_key=g.grid_key,
-            buildings=tuple(g.buildings or ()),
+            buildings=tuple(p.buildings or ()),
             posted_by=p.posted_by,
             posted_at=p.posted_at,
         )
         for g, p in rows.all()
     ]
-
-
-async def posted_counts(session: AsyncSession, broadcast_ids: Sequence[int]) -> dict[int, int]:
-    """How many groups each campaign was posted to (for the list of campaigns)."""
-    if not broadcast_ids:
-        return {}
-    rows = await session.execute(
-        select(GroupPost.broadcast_id, func.count())
-        .where(GroupPost.broadcast_id.in_(list(broadcast_ids)))
-        .group_by(GroupPost.broadcast_id)
-    )
-    return {broadcast_id: n for broadcast_id, n in rows.tuples()}

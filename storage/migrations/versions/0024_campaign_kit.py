@@ -8,8 +8,8 @@ For each safety campaign (a broadcast) staff print a poster with a permanent sce
 code and hand a short text to grid heads for their 楼栋群. ``campaign_qrcodes`` keeps
 the code WeChat made for a campaign, so it is made once; ``wechat_groups`` are the
 community's groups with the grid and buildings each covers; ``group_posts`` which
-groups a campaign went to (ticked by staff); ``campaign_scans`` who scanned a poster,
-once per WeChat event.
+groups a campaign went to (ticked by staff, with the group's buildings then);
+``campaign_scans`` who scanned a poster, once per WeChat event.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("group_id", sa.Integer(), nullable=False),
         sa.Column("posted_by", sa.String(length=64), nullable=False),
         sa.Column("posted_at", TIME, nullable=False),
+        sa.Column("buildings", JSON, nullable=False),
         sa.ForeignKeyConstraint(
             ["broadcast_id"], ["broadcasts.id"], name=op.f("fk_group_posts_broadcast_id_broadcasts")
         ),
