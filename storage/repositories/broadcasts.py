@@ -654,12 +654,16 @@ async def mass_progress(session: AsyncSession, broadcast_id: int) -> MassProgres
     )
 
 
-async def reached_residents(session: AsyncSession, broadcast_id: int) -> set[int]:
-    """Residents the account reached with a broadcast: a customer-service message
-    sent, or a place in a mass-send batch WeChat took (WeChat's finish event counts
-    who it filtered out, but does not name them)."""
-    rows = await session.scalars(
-        select(models.BroadcastDelivery.resident_id)
+async def reached_addresses(
+    session: AsyncSession, broadcast_id: int
+) -> list[tuple[int, str | None]]:
+    """(resident id, where they said they live) of each resident the account reached
+    with a broadcast: a customer-service message sent, or a place in a mass-send batch
+    WeChat took (its finish event counts whom it filtered out, but does not name them).
+    One join, whatever the number: no list of ids goes back to the database."""
+    rows = await session.execute(
+        select(models.Resident.id, models.Resident.building)
+        .join(models.BroadcastDelivery, models.BroadcastDelivery.resident_id == models.Resident.id)
         .join(models.BroadcastRun, models.BroadcastDelivery.run_id == models.BroadcastRun.id)
         .where(
             models.BroadcastRun.broadcast_id == broadcast_id,
@@ -667,7 +671,7 @@ async def reached_residents(session: AsyncSession, broadcast_id: int) -> set[int
         )
         .distinct()
     )
-    return set(rows)
+    return list(rows.tuples())
 
 
 ABANDONED = "process stopped while sending"
