@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from bot import keys
 from bot.cli import main
+from catalog.household_lists import read_list
+from catalog.schema import Grid
 from storage import models
 from storage.repositories import households as homes
 from tests.ordering_catalog import write_catalog
@@ -142,3 +144,28 @@ async def test_a_resident_s_building_finds_their_household(
     assert one is not None and none is None
     assert found[rows["o_a"].id] == one.id
     assert rows["o_b"].id in found and rows["o_c"].id not in found
+
+
+def test_notes_saying_not_alone_and_the_elderly_column_decide_elderly_alone() -> None:
+    """独居老人 from the notes only when they say so (非独居, 不是独居老人 do not), and
+    the list's own 独居老人 column, when filled in, wins over the notes."""
+    listing = """楼栋,单元,房号,备注,独居老人,网格
+1栋,1,101,非独居,,g1
+1栋,1,102,不是独居老人，和儿子同住,,g1
+1栋,1,103,子女在外地，独居,,g1
+1栋,1,104,空巢老人,否,g1
+1栋,1,105,,是,g1
+1栋,1,106,老伴不在了 独居老人,,g1
+1栋,1,107,并非空巢,,g1
+"""
+    read = read_list(listing.encode(), [Grid(id="g1", name="第一网格")])
+    assert read.problems == []
+    assert {r.address.room: r.elderly_alone for r in read.rows} == {
+        "101": False,
+        "102": False,
+        "103": True,
+        "104": False,
+        "105": True,
+        "106": True,
+        "107": False,
+    }
