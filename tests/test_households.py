@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from click.testing import CliRunner, Result
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot import keys
 from bot.cli import main
 from catalog.household_lists import read_list
 from catalog.schema import Grid
 from storage import models
+from storage.models import utcnow
 from storage.repositories import households as homes
 from tests.ordering_catalog import write_catalog
 from tests.test_console import CSRF, add_user, login
@@ -169,3 +171,73 @@ def test_notes_saying_not_alone_and_the_elderly_column_decide_elderly_alone() ->
         "106": True,
         "107": False,
     }
+
+
+def _many_rooms(count: int) -> bytes:
+    rows = [f"{1 + n // 400}栋,{1 + n // 100 % 4},{1 + n % 100:03d}" for n in range(count)]
+    return ("楼栋,单元,房号,网格\n" + "\n".join(f"{r},g1" for r in rows) + "\n").encode()
+
+
+async def test_finding_a_household_by_address_probes_an_index(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """A grid worker's 走访 message finds its household with an index probe, not by
+    reading every household of the community (3,000 here; 100,000 in a big one)."""
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    read = read_list(_many_rooms(3000), [Grid(id="g1", name="第一网格")])
+    engine = wechat.client.app[keys.ENGINE]
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        await homes.import_rows(session, "testville", read.rows, now=utcnow())
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        event.listen(engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            found = await homes.household_for_address(
+                session, "testville", "解东小区五栋二单元三十一"
+            )
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    assert found is not None and homes.label(found) == "5栋2单元31"
+    lookups = [s for s in statements if "FROM households" in s[0]]
+    assert lookups
+    async with engine.connect() as conn:
+        for lookup, parameters in lookups:
+            if engine.dialect.name == "postgresql":
+                await conn.exec_driver_sql("ANALYZE households")
+                explain = f"EXPLAIN {lookup}"
+            else:
+                explain = f"EXPLAIN QUERY PLAN {lookup}"
+            plan = "\n".join(str(r[-1]) for r in await conn.exec_driver_sql(explain, parameters))
+            # An index probe on the address, not a read of the community's households.
+            assert "Seq Scan" not in plan and "SCAN households" not in plan, plan
+            assert "key" in plan, plan
+
+
+async def test_residents_households_for_40000_residents_at_once(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """The coverage page asks for every follower a campaign reached: more ids than
+    PostgreSQL takes in one statement (32,767). And the index is usable in a thread."""
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    listing = tmp_path / "list.csv"
+    listing.write_text(GOOD, encoding="utf-8")
+    assert (await run_import(db_url, listing)).exit_code == 0
+    await say(wechat, "o_a", "你好")
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        resident = await session.scalar(select(models.Resident))
+        assert resident is not None
+        resident.building = "7-1-101室"
+    ids = [resident.id, *range(10_000_000, 10_040_000)]
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        found = await homes.households_of_residents(session, "testville", ids)
+        index = await homes.address_index(session, "testville")
+        one = await homes.household_for_address(session, "testville", "7栋1单元101")
+    assert one is not None and found == {resident.id: one.id}
+    by_thread = await asyncio.to_thread(
+        homes.households_for, index, [(1, "七栋一单元101"), (2, "7栋"), (3, None)]
+    )
+    assert by_thread == {1: one.id}
