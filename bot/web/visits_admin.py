@@ -51,7 +51,7 @@ async def _page(
     grids = {g.id: g.name for g in catalog.document.community.grids}
     topic_names = {t.id: t.name for t in topics(catalog)}
     async with request.app[keys.READER]() as session:
-        listed = await homes.households(session, user.community_id)
+        counts = await homes.grid_counts(session, user.community_id)
         task_rows = await repo.tasks(session, user.community_id, limit=100)
         visit_rows = await repo.recent_visits(session, user.community_id, limit=200)
         workers = await repo.workers(session, user.community_id)
@@ -61,13 +61,13 @@ async def _page(
 
     per_grid: list[dict[str, Any]] = []
     for key, name in grids.items():
-        mine = [h for h in listed if h.grid_key == key]
+        count = counts.get(key, homes.GridCount(0, 0))
         per_grid.append(
             {
                 "key": key,
                 "name": name,
-                "households": len(mine),
-                "elderly": sum(h.elderly_alone for h in mine),
+                "households": count.households,
+                "elderly": count.elderly_alone,
                 "workers": workers.get(key, 0),
                 "visits": [
                     {

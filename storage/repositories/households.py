@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.addresses import Address, parse_address
@@ -140,6 +140,27 @@ async def households(
         query = query.where(models.Household.grid_key.in_(list(grid_keys)))
     rows = sorted(await session.scalars(query), key=_order)
     return [info(h) for h in rows]
+
+
+@dataclass(frozen=True)
+class GridCount:
+    households: int
+    elderly_alone: int
+
+
+async def grid_counts(session: AsyncSession, community_id: str) -> dict[str, GridCount]:
+    """Households (not retired) of each grid, and how many are elderly living alone:
+    counted by the database (loading 100,000 households to count them took 3 s)."""
+    rows = await session.execute(
+        select(
+            models.Household.grid_key,
+            func.count(),
+            func.count(case((models.Household.elderly_alone.is_(True), 1))),
+        )
+        .where(models.Household.community_id == community_id, models.Household.retired_at.is_(None))
+        .group_by(models.Household.grid_key)
+    )
+    return {grid: GridCount(int(total), int(elderly)) for grid, total, elderly in rows}
 
 
 class AddressIndex:
