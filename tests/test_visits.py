@@ -6,6 +6,7 @@ listed and closed by chat and on the console, and what the coverage page will co
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy import event, func, select
 from bot import keys
 from bot.cli import main
 from storage import models
+from storage.models import utcnow
 from storage.repositories import households as homes
 from storage.repositories import visits as repo
 from tests.ordering_catalog import write_catalog
@@ -23,6 +25,7 @@ from tests.test_ordering import say
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
+DAY = dt.timedelta(days=1)
 INVITE = re.compile(r"绑定 ([2-9A-Z]{10})")
 LIST = """网格,楼栋,单元,房号,备注
 第一网格,3栋,2,501,
@@ -59,14 +62,12 @@ async def site(
     listing.write_text(text, encoding="utf-8")
     await cli(db_url, "households", "import", str(listing), "--community", "testville")
     async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
-        session.add(
-            models.Broadcast(
-                community_id="testville",
-                topic="anti-fraud",
-                title="反诈提醒",
-                text="陌生来电要当心",
-            )
+        campaign = models.Broadcast(
+            community_id="testville", topic="anti-fraud", title="反诈提醒", text="陌生来电要当心"
         )
+        session.add(campaign)
+        await session.flush()
+        session.add(models.BroadcastRun(broadcast_id=campaign.id, due_at=utcnow() - DAY))
     return wechat
 
 
@@ -219,3 +220,45 @@ async def test_the_console_counts_each_grid_s_households_without_loading_them(
     assert "住户 705 户，其中独居老人 101 户" in page  # 第一网格: 5 + 700, 1 + 100
     assert "住户 1 户，其中独居老人 0 户" in page  # 第二网格
     assert loaded == []
+
+
+async def test_visits_count_for_the_campaign_that_went_out_last(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """A visit belongs to the campaign whose latest sending is the newest of the last
+    30 days: not one merely scheduled for next week, and a weekly campaign created two
+    months ago still counts (anti-fraud went out yesterday, to the whole community)."""
+    wechat = await site(db_url, aiohttp_client, tmp_path)
+    now = utcnow()
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        weekly = models.Broadcast(
+            community_id="testville",
+            topic="fire",
+            title="消防安全周周讲",
+            text="楼道不要堆放杂物",
+            grid_key="g1",
+            cron="0 10 * * FRI",
+            created_at=now - 60 * DAY,
+        )
+        next_week = models.Broadcast(
+            community_id="testville",
+            topic="drowning",
+            title="防溺水",
+            text="暑假到了",
+            send_at=now + 7 * DAY,
+            created_at=now,
+        )
+        session.add_all([weekly, next_week])
+        await session.flush()
+        session.add_all(
+            [
+                models.BroadcastRun(broadcast_id=weekly.id, due_at=now - 63 * DAY),
+                models.BroadcastRun(broadcast_id=weekly.id, due_at=now - 2 * dt.timedelta(hours=1)),
+                models.BroadcastRun(broadcast_id=next_week.id, due_at=now + 7 * DAY),
+            ]
+        )
+    await worker(wechat, db_url, "o_g1", "g1")
+    await worker(wechat, db_url, "o_g2", "g2")
+    assert "已宣传（消防安全）" in await say(wechat, "o_g1", "走访 3栋2单元501 已宣传")
+    assert "已宣传（反诈）" in await say(wechat, "o_g2", "走访 7栋1单元101 已宣传")
+    assert "还没走访到的住户（消防安全）" in await say(wechat, "o_g1", "走访")

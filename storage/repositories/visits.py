@@ -25,7 +25,7 @@ REACHING = (REACHED, FOLLOW_UP)
 """Outcomes by which a visit reached its household."""
 
 CAMPAIGN_WINDOW = dt.timedelta(days=30)
-"""A campaign is in effect for visits this long after it was created."""
+"""A campaign is in effect for visits this long after a run of it went out."""
 
 
 async def worker_grids(session: AsyncSession, community_id: str, openid: str) -> list[str]:
@@ -45,17 +45,24 @@ async def worker_grids(session: AsyncSession, community_id: str, openid: str) ->
 async def campaign_for_grid(
     session: AsyncSession, community_id: str, grid_key: str, now: dt.datetime
 ) -> models.Broadcast | None:
-    """The campaign in effect for a grid: the community's newest broadcast (not
-    cancelled) for the whole community or this grid, created in the last 30 days."""
+    """The campaign in effect for a grid: of the community's broadcasts (not
+    cancelled) for the whole community or this grid, the one with the latest run
+    due in the last 30 days and not after ``now``. What went out, not what was
+    created: a campaign scheduled for next week has not started, and a weekly one
+    created months ago is still running."""
+    latest = func.max(models.BroadcastRun.due_at)
     return await session.scalar(
         select(models.Broadcast)
+        .join(models.BroadcastRun, models.BroadcastRun.broadcast_id == models.Broadcast.id)
         .where(
             models.Broadcast.community_id == community_id,
             models.Broadcast.status != "cancelled",
             (models.Broadcast.grid_key.is_(None)) | (models.Broadcast.grid_key == grid_key),
-            models.Broadcast.created_at >= now - CAMPAIGN_WINDOW,
+            models.BroadcastRun.due_at > now - CAMPAIGN_WINDOW,
+            models.BroadcastRun.due_at <= now,
         )
-        .order_by(desc(models.Broadcast.created_at), desc(models.Broadcast.id))
+        .group_by(models.Broadcast.id)
+        .order_by(desc(latest), desc(models.Broadcast.id))
         .limit(1)
     )
 
