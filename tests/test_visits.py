@@ -262,3 +262,42 @@ async def test_visits_count_for_the_campaign_that_went_out_last(
     assert "已宣传（消防安全）" in await say(wechat, "o_g1", "走访 3栋2单元501 已宣传")
     assert "已宣传（反诈）" in await say(wechat, "o_g2", "走访 7栋1单元101 已宣传")
     assert "还没走访到的住户（消防安全）" in await say(wechat, "o_g1", "走访")
+
+
+async def test_follow_up_numbers_stay_those_the_worker_was_shown(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """跟进完成 2 closes the second follow-up of the 走访待办 list the worker read, even
+    when staff closed the first on the console in between."""
+    wechat = await site(db_url, aiohttp_client, tmp_path)
+    await add_user(wechat, "staff1", "staff")
+    await worker(wechat, db_url, "o_worker")
+    await say(wechat, "o_worker", "走访 3栋2单元601 需跟进 屋顶漏水")
+    await say(wechat, "o_worker", "走访 3栋2单元502 需跟进 要办老年卡")
+    await say(wechat, "o_worker", "走访 1栋1单元101 需跟进 门锁坏了")
+    todo = await say(wechat, "o_worker", "走访待办")
+    assert "1. 3栋2单元601：屋顶漏水" in todo and "2. 3栋2单元502：要办老年卡" in todo
+
+    staff = await login(wechat, "staff1")
+    try:
+        page = await (await staff.get("/console/visits")).text()
+        csrf = CSRF.search(page)
+        first = re.search(r"/console/visits/tasks/(\d+)/done", page)
+        assert csrf is not None and first is not None
+        await staff.post(first[0], data={"csrf": csrf[1]}, allow_redirects=False)
+    finally:
+        await staff.close()
+
+    done = await say(wechat, "o_worker", "跟进完成 2")
+    assert "3栋2单元502的跟进已办完" in done and "还有1件" in done
+    assert "3栋2单元601" in await say(wechat, "o_worker", "跟进完成 1")  # already done
+    assert "走访待办" in await say(wechat, "o_worker", "跟进完成 9")
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        still_open = await repo.tasks(session, "testville", open_only=True)
+    assert [t.household for t in still_open] == ["1栋1单元101"]
+
+    # Once the list is gone (another message), the worker is asked to look again.
+    await say(wechat, "o_worker", "你好")
+    again = await say(wechat, "o_worker", "跟进完成 3")
+    assert "请先发“走访待办”" in again
+    assert len((await say(wechat, "o_worker", "走访待办")).splitlines()) == 3

@@ -231,7 +231,8 @@ async def tasks(
     limit: int = 200,
 ) -> list[Task]:
     """Follow-ups of the grids (all grids: None): open ones first, oldest first among
-    them; then those done, the latest first."""
+    them; then those done, the latest first. ``open_only``: the ``limit`` open ones
+    that have waited longest."""
     query = (
         select(models.VisitFollowUp, models.Household)
         .join(models.Household, models.Household.id == models.VisitFollowUp.household_id)
@@ -241,13 +242,42 @@ async def tasks(
         query = query.where(models.VisitFollowUp.grid_key.in_(list(grid_keys)))
     if open_only:
         query = query.where(models.VisitFollowUp.status == "open")
-    query = query.order_by(
-        models.VisitFollowUp.status != "open", models.VisitFollowUp.id.desc()
-    ).limit(limit)
+        query = query.order_by(models.VisitFollowUp.id).limit(limit)
+    else:
+        query = query.order_by(
+            models.VisitFollowUp.status != "open", models.VisitFollowUp.id.desc()
+        ).limit(limit)
     rows = (await session.execute(query)).all()
     listed = [_task(task, household) for task, household in rows]
     opened = sorted((t for t in listed if t.status == "open"), key=lambda t: t.id)
     return opened + [t for t in listed if t.status != "open"]
+
+
+async def find_task(session: AsyncSession, community_id: str, task_id: int) -> Task | None:
+    """One follow-up of the community, open or done."""
+    row = (
+        await session.execute(
+            select(models.VisitFollowUp, models.Household)
+            .join(models.Household, models.Household.id == models.VisitFollowUp.household_id)
+            .where(
+                models.VisitFollowUp.community_id == community_id,
+                models.VisitFollowUp.id == task_id,
+            )
+        )
+    ).first()
+    return _task(*row) if row is not None else None
+
+
+async def count_open(session: AsyncSession, community_id: str, grid_keys: Collection[str]) -> int:
+    """How many follow-ups of the grids are open."""
+    found = await session.scalar(
+        select(func.count()).where(
+            models.VisitFollowUp.community_id == community_id,
+            models.VisitFollowUp.status == "open",
+            models.VisitFollowUp.grid_key.in_(list(grid_keys)),
+        )
+    )
+    return int(found or 0)
 
 
 async def close_task(
