@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import event, select
 
@@ -243,3 +245,44 @@ async def test_residents_households_for_40000_residents_at_once(
         homes.households_for, index, [(1, "七栋一单元101"), (2, "7栋"), (3, None)]
     )
     assert by_thread == {1: one.id}
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """SQLite alone: the upload's size limits are the web server's, not the database's."""
+    path = tmp_path / "upload.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def test_a_list_of_20000_households_uploads_and_a_bigger_file_is_refused_in_chinese(
+    sqlite_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """A whole community's list (20,000 rows, over 1 MB) is accepted; a file over the
+    limit is answered with what to do, in Chinese, not the web server's own error."""
+    wechat = await start(aiohttp_client, sqlite_url, catalog_path=write_catalog(tmp_path))
+    await add_user(wechat, "staff1", "staff")
+    staff = await login(wechat, "staff1")
+    rows = [
+        f"第一网格,{1 + n // 400}栋,{1 + n // 100 % 4},{1 + n % 100},子女在外地，每周回来看望一次"
+        for n in range(20_000)
+    ]
+    big_list = ("网格,楼栋,单元,房号,备注\n" + "\n".join(rows) + "\n").encode()
+    assert len(big_list) > 1024 * 1024
+    try:
+        csrf = CSRF.search(await (await staff.get("/console/visits")).text())
+        assert csrf is not None
+
+        async def upload(data: bytes, token: str) -> tuple[int, str]:
+            form = aiohttp.FormData({"csrf": token})
+            form.add_field("file", data, filename="住户名单.csv", content_type="text/csv")
+            reply = await staff.post("/console/visits/households", data=form)
+            return reply.status, await reply.text()
+
+        assert (await upload(b"x", "forged"))[0] == 403
+        status, page = await upload(big_list, csrf[1])
+        assert status == 200 and "导入了20000户：新增20000户" in page
+        status, page = await upload(b"0" * (3 * 1024 * 1024), csrf[1])
+        assert status == 413 and "文件太大了，请按网格分开上传" in page
+    finally:
+        await staff.close()
