@@ -301,3 +301,44 @@ async def test_follow_up_numbers_stay_those_the_worker_was_shown(
     again = await say(wechat, "o_worker", "跟进完成 3")
     assert "请先发“走访待办”" in again
     assert len((await say(wechat, "o_worker", "走访待办")).splitlines()) == 3
+
+
+async def test_staff_unbind_a_grid_worker_who_left(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """A grid worker who leaves is unbound on /console/visits: the grid's list (独居老人,
+    notes) is no longer theirs to read by chat. The page lists each grid's workers by
+    when they were bound and last visited, never by their WeChat ids."""
+    wechat = await site(db_url, aiohttp_client, tmp_path)
+    await add_user(wechat, "staff1", "staff")
+    await worker(wechat, db_url, "o_leaving")
+    await say(wechat, "o_leaving", "走访 3栋2单元501 已宣传")
+    staff = await login(wechat, "staff1")
+    try:
+        page = await (await staff.get("/console/visits")).text()
+        assert "已绑定网格员 1 人" in page and "网格员（没有留姓名）" in page
+        # Bound today, last visit a moment ago: the row shows both dates.
+        assert re.search(r"<td>\d{4}-\d{2}-\d{2}</td><td>\d{2}-\d{2} \d{2}:\d{2}</td>", page)
+        assert "o_leaving" not in page
+        csrf = CSRF.search(page)
+        unbind = re.search(r"/console/visits/workers/\d+/unbind", page)
+        assert csrf is not None and unbind is not None
+        forged = await staff.post(unbind[0], data={"csrf": "x"}, allow_redirects=False)
+        assert forged.status == 403
+        done = await staff.post(unbind[0], data={"csrf": csrf[1]}, allow_redirects=False)
+        assert done.status == 302
+        page = await (await staff.get("/console/visits")).text()
+        assert "已绑定网格员 0 人" in page and "解除绑定" not in page
+    finally:
+        await staff.close()
+
+    assert "这个命令是给网格员用的" in await say(wechat, "o_leaving", "走访")
+    assert "这个命令是给网格员用的" in await say(wechat, "o_leaving", "走访待办")
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        logged = await session.scalar(
+            select(models.AuditEntry).where(models.AuditEntry.action == "grid.unbind")
+        )
+    assert logged is not None and logged.actor == "staff1" and "第一网格" in logged.target
+    # A new code binds them again.
+    await worker(wechat, db_url, "o_leaving")
+    assert "还没走访到的住户" in await say(wechat, "o_leaving", "走访")

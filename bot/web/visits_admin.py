@@ -60,7 +60,7 @@ async def _page(
         counts = await homes.grid_counts(session, user.community_id)
         task_rows = await repo.tasks(session, user.community_id, limit=100)
         visit_rows = await repo.recent_visits(session, user.community_id, limit=200)
-        workers = await repo.workers(session, user.community_id)
+        workers = await repo.bound_workers(session, user.community_id)
 
     def when(moment: Any) -> str:
         return f"{moment.astimezone(zone):%m-%d %H:%M}"
@@ -74,7 +74,16 @@ async def _page(
                 "name": name,
                 "households": count.households,
                 "elderly": count.elderly_alone,
-                "workers": workers.get(key, 0),
+                "workers": [
+                    {
+                        "id": w.id,
+                        "name": w.name or "网格员（没有留姓名）",
+                        "bound": f"{w.bound_at.astimezone(zone):%Y-%m-%d}",
+                        "last_visit": when(w.last_visit) if w.last_visit else "",
+                    }
+                    for w in workers
+                    if w.grid_key == key
+                ],
                 "visits": [
                     {
                         "when": when(v.created_at),
@@ -255,5 +264,27 @@ async def task_done(request: web.Request) -> web.Response:
             where = homes.label(household) if household else ""
             await audit(
                 session, user.community_id, user.username, "visit.follow_up_done", where, task.note
+            )
+    raise web.HTTPFound("/console/visits")
+
+
+@routes.post("/console/visits/workers/{id:\\d+}/unbind")
+async def unbind_worker(request: web.Request) -> web.Response:
+    """A grid worker who left: their chat no longer reaches the grid's households."""
+    user = require(request, *STAFF)
+    await checked_form(request, user)
+    catalog = catalog_of(request, user)
+    grids = {g.id: g.name for g in catalog.document.community.grids}
+    async with request.app[keys.SESSIONMAKER].begin() as session:
+        worker = await repo.unbind_worker(session, user.community_id, int(request.match_info["id"]))
+        if worker is not None:
+            zone = ZoneInfo(catalog.document.community.timezone)
+            await audit(
+                session,
+                user.community_id,
+                user.username,
+                "grid.unbind",
+                f"{grids.get(worker.grid_key, '其他网格')}网格员{worker.name or ''}",
+                f"{worker.bound_at.astimezone(zone):%Y-%m-%d}绑定",
             )
     raise web.HTTPFound("/console/visits")

@@ -343,11 +343,62 @@ async def recent_visits(
     ]
 
 
-async def workers(session: AsyncSession, community_id: str) -> dict[str, int]:
-    """How many active grid workers each grid has."""
-    rows = await session.execute(
-        select(models.GridWorker.grid_key, func.count())
-        .where(models.GridWorker.community_id == community_id, models.GridWorker.active.is_(True))
-        .group_by(models.GridWorker.grid_key)
+@dataclass(frozen=True)
+class BoundWorker:
+    id: int
+    grid_key: str
+    name: str | None
+    """The name the worker gave as a resident, if any (their openid is never shown)."""
+    bound_at: dt.datetime
+    last_visit: dt.datetime | None
+
+
+async def bound_workers(session: AsyncSession, community_id: str) -> list[BoundWorker]:
+    """The community's active grid workers, the earliest bound first, with when each
+    last recorded a visit in their grid."""
+    worker = models.GridWorker
+    visit = models.HouseholdVisit
+    last_visit = (
+        select(func.max(visit.created_at))
+        .where(
+            visit.community_id == worker.community_id,
+            visit.grid_key == worker.grid_key,
+            visit.openid == worker.openid,
+        )
+        .scalar_subquery()
     )
-    return {grid: int(count) for grid, count in rows}
+    rows = await session.execute(
+        select(worker, models.Resident.name, last_visit)
+        .outerjoin(
+            models.Resident,
+            (models.Resident.community_id == worker.community_id)
+            & (models.Resident.openid == worker.openid),
+        )
+        .where(worker.community_id == community_id, worker.active.is_(True))
+        .order_by(worker.bound_at, worker.id)
+    )
+    return [BoundWorker(w.id, w.grid_key, name, w.bound_at, last) for w, name, last in rows]
+
+
+async def unbind_worker(
+    session: AsyncSession, community_id: str, worker_id: int
+) -> BoundWorker | None:
+    """Unbind an active grid worker of the community (who left): from now on the bot
+    treats them as any resident. None when there is no such active worker."""
+    found = await session.scalar(
+        select(models.GridWorker).where(
+            models.GridWorker.id == worker_id,
+            models.GridWorker.community_id == community_id,
+            models.GridWorker.active.is_(True),
+        )
+    )
+    if found is None:
+        return None
+    found.active = False
+    await session.flush()
+    name = await session.scalar(
+        select(models.Resident.name).where(
+            models.Resident.community_id == community_id, models.Resident.openid == found.openid
+        )
+    )
+    return BoundWorker(found.id, found.grid_key, name, found.bound_at, None)
