@@ -148,7 +148,8 @@ async def follow_ups(msg: Incoming, ctx: Context) -> str:
         )
         total = await repo.count_open(session, ctx.community_id, grids) if open_tasks else 0
     if not open_tasks:
-        ctx.conversation.clear()
+        if ctx.conversation.state == TASKS:
+            ctx.conversation.clear()
         return texts.NO_TASKS
     # 跟进完成 <n> closes the n-th follow-up of this list, as shown, whatever was
     # closed or added since.
@@ -189,10 +190,11 @@ async def follow_up_done(msg: Incoming, ctx: Context, args: str) -> str:
             grid_keys=grids,
         )
         left = await repo.count_open(session, ctx.community_id, grids)
-    if task is None:
-        return texts.no_such_task(args)
-    if not closed:
+    if task is None or (not closed and task.status == "open"):
+        return texts.no_such_task(args)  # gone, or of a grid no longer theirs
+    if not closed and task.done_by != f"grid:{msg.openid}":
         return texts.task_was_done(task.household, left)
+    # Closed now, or by this worker already (a retried message): done, as they said.
     return texts.task_done(task.household, left)
 
 
