@@ -30,6 +30,10 @@ Cell = Callable[[str], str]
 MAX_ROWS = 20_000
 ELDERLY_WORDS = re.compile(r"独居|空巢|孤寡|孤老")
 """Notes that say a household is an elderly person living alone (独居老人)."""
+NEGATION = re.compile(r"(?:非|不|没|没有|无|未|并非|不是|不算|不属于)\s*$")
+"""What, just before one of :data:`ELDERLY_WORDS` in the same clause, says the
+opposite: 非独居, 不是独居老人, 并非空巢."""
+CLAUSE_END = re.compile(r"[，,。.;；、!！?？\s]")
 YES = frozenset({"是", "有", "y", "yes", "true", "1", "√", "✓", "独居", "独居老人"})
 NO = frozenset({"", "否", "无", "不是", "n", "no", "false", "0", "×"})
 
@@ -216,8 +220,20 @@ def _row(number: int, cell: Cell, grids: Sequence[Grid]) -> HouseholdRow | list[
         names = "、".join(g.name for g in grids) if grids else "-"
         return [Problem(number, "grid", cell("grid"), "unknown_grid", names)]
     notes = cell("notes")
-    elderly = elderly_cell.lower() in YES or bool(ELDERLY_WORDS.search(notes))
+    # The column, when filled in, is what staff decided; the notes only guess.
+    elderly = elderly_cell.lower() in YES if elderly_cell else notes_say_elderly_alone(notes)
     return HouseholdRow(number, grid_key, address, shown, notes[:500], elderly)
+
+
+def notes_say_elderly_alone(notes: str) -> bool:
+    """Whether the notes call the household an elderly person living alone: a word
+    of :data:`ELDERLY_WORDS` not negated in its clause (非独居, 不是独居老人 are not)."""
+    for found in ELDERLY_WORDS.finditer(notes):
+        before = notes[: found.start()]
+        clause = CLAUSE_END.split(before)[-1]
+        if not NEGATION.search(clause):
+            return True
+    return False
 
 
 def _unreadable_parts(number: int, cell: Cell) -> list[Problem]:

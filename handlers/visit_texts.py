@@ -85,13 +85,19 @@ def ask_outcome(household: str) -> str:
     )
 
 
-def tasks(lines: list[tuple[str, str, str]]) -> str:
-    """``lines``: (household, note, date) of each open follow-up, in order."""
+def tasks(lines: list[tuple[str, str, str]], total: int) -> str:
+    """``lines``: (household, note, date) of each open follow-up shown, in order;
+    ``total``: how many are open."""
     shown = [
         f"{n}. {household}{'：' + note if note else ''}（{date}）"
         for n, (household, note, date) in enumerate(lines, start=1)
     ]
-    return "\n".join(["要跟进的事：", *shown, "办好后回复“跟进完成 序号”。"])
+    head = (
+        "要跟进的事："
+        if total <= len(lines)
+        else f"要跟进的事共{total}件，先列出最早的{len(lines)}件："
+    )
+    return "\n".join([head, *shown, "办好后回复“跟进完成 序号”。"])
 
 
 def task_done(household: str, left: int) -> str:
@@ -104,3 +110,9 @@ def no_such_task(number: str) -> str:
 
 
 TASK_HOW = "请回复“跟进完成 序号”，序号见“走访待办”。"
+TASKS_FIRST = "请先发“走访待办”看一下现在要跟进的事，再回复“跟进完成 序号”。"
+
+
+def task_was_done(household: str, left: int) -> str:
+    rest = f"还有{left}件要跟进。" if left else "跟进待办都办完了。"
+    return f"{household}的跟进已经有人办完了，不用再办。{rest}"

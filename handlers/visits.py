@@ -5,7 +5,9 @@
 ``走访`` alone lists the grid's households not yet reached in the current campaign,
 elderly living alone first, ten at a time (``更多``); a number picks one and the
 outcome is asked as a numbered choice (1 已宣传 2 没人在家 3 需跟进). ``走访待办``
-lists open follow-ups; ``跟进完成 <n>`` closes one.
+lists open follow-ups; ``跟进完成 <n>`` closes the n-th of the list last shown (its
+ids are kept in the conversation state, so a follow-up closed meanwhile by someone
+else does not shift the numbers).
 
 A visit belongs to the campaign in effect for the household's grid
 (``storage.repositories.visits.campaign_for_grid``) and is keyed by the message, so a
@@ -32,9 +34,13 @@ from storage.repositories import visits as repo
 
 PICK = "visits.pick"
 OUTCOME = "visits.outcome"
+TASKS = "visits.tasks"
+"""走访待办 was shown: ``tasks`` holds its follow-ups' ids, in the order numbered."""
 PAGE = 10
+TASKS_SHOWN = 20
+"""Follow-ups 走访待办 lists, those waiting longest first (a chat reply stays short)."""
 
-conversation = ConversationHandler("visits", [PICK, OUTCOME])
+conversation = ConversationHandler("visits", [PICK, OUTCOME, TASKS])
 router = Router("visits")
 
 # Outcome words, tried in this order (没人在家 holds 在家; 需跟进 comes with a note).
@@ -137,20 +143,32 @@ async def follow_ups(msg: Incoming, ctx: Context) -> str:
         grids = await repo.worker_grids(session, ctx.community_id, msg.openid)
         if not grids:
             return texts.NOT_A_WORKER
-        open_tasks = await repo.tasks(session, ctx.community_id, grids, open_only=True)
+        open_tasks = await repo.tasks(
+            session, ctx.community_id, grids, open_only=True, limit=TASKS_SHOWN
+        )
+        total = await repo.count_open(session, ctx.community_id, grids) if open_tasks else 0
     if not open_tasks:
+        if ctx.conversation.state == TASKS:
+            ctx.conversation.clear()
         return texts.NO_TASKS
+    # 跟进完成 <n> closes the n-th follow-up of this list, as shown, whatever was
+    # closed or added since.
+    ctx.conversation.set(TASKS, tasks=[t.id for t in open_tasks])
     zone = ZoneInfo(ctx.catalog.document.community.timezone)
     return texts.tasks(
         [
             (t.household, t.note, f"{t.created_at.astimezone(zone):%m月%d日}".lstrip("0"))
             for t in open_tasks
-        ]
+        ],
+        total,
     )
 
 
 @router.on(Command("跟进完成", "跟进办完", "跟进已完成"))
 async def follow_up_done(msg: Incoming, ctx: Context, args: str) -> str:
+    shown: list[int] = (
+        list(ctx.conversation.data.get("tasks", [])) if ctx.conversation.state == TASKS else []
+    )
     number = answers.parse_choice(args, 1000) if args else None
     async with ctx.sessionmaker.begin() as session:
         grids = await repo.worker_grids(session, ctx.community_id, msg.openid)
@@ -158,11 +176,12 @@ async def follow_up_done(msg: Incoming, ctx: Context, args: str) -> str:
             return texts.NOT_A_WORKER
         if number is None:
             return texts.TASK_HOW
-        open_tasks = await repo.tasks(session, ctx.community_id, grids, open_only=True)
-        if not 1 <= number <= len(open_tasks):
+        if not shown:
+            return texts.TASKS_FIRST
+        if not 1 <= number <= len(shown):
             return texts.no_such_task(args)
-        task = open_tasks[number - 1]
-        await repo.close_task(
+        task = await repo.find_task(session, ctx.community_id, shown[number - 1])
+        closed = task is not None and await repo.close_task(
             session,
             ctx.community_id,
             task.id,
@@ -170,7 +189,13 @@ async def follow_up_done(msg: Incoming, ctx: Context, args: str) -> str:
             now=ctx.clock.now(),
             grid_keys=grids,
         )
-    return texts.task_done(task.household, len(open_tasks) - 1)
+        left = await repo.count_open(session, ctx.community_id, grids)
+    if task is None or (not closed and task.status == "open"):
+        return texts.no_such_task(args)  # gone, or of a grid no longer theirs
+    if not closed and task.done_by != f"grid:{msg.openid}":
+        return texts.task_was_done(task.household, left)
+    # Closed now, or by this worker already (a retried message): done, as they said.
+    return texts.task_done(task.household, left)
 
 
 @router.on(Predicate(lambda msg, ctx: _visit_args(msg.text) is not None))

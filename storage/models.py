@@ -878,6 +878,7 @@ class Household(Base):
     __table_args__ = (
         UniqueConstraint("community_id", "address_key"),
         Index(None, "community_id", "grid_key"),
+        Index(None, "community_id", "bare_key"),  # 3栋2单元501 said without the estate
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -891,6 +892,9 @@ class Household(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     address_key: Mapped[str] = mapped_column(String(200))
     """Normalised: 3-2-501, 解东:3-2-501 (``catalog.addresses.Address.key``)."""
+    bare_key: Mapped[str] = mapped_column(String(200))
+    """``address_key`` without the estate (3-2-501): an address said without one finds
+    the household by equality, through an index (a LIKE '%:…' read every row)."""
     elderly_alone: Mapped[bool] = mapped_column(Boolean, default=False)
     """独居老人: from the list's column, or its notes saying so; visited first."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -7,15 +7,22 @@ finds its household."""
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot import keys
 from bot.cli import main
+from catalog.household_lists import read_list
+from catalog.schema import Grid
 from storage import models
+from storage.models import utcnow
 from storage.repositories import households as homes
 from tests.ordering_catalog import write_catalog
 from tests.test_console import CSRF, add_user, login
@@ -142,3 +149,140 @@ async def test_a_resident_s_building_finds_their_household(
     assert one is not None and none is None
     assert found[rows["o_a"].id] == one.id
     assert rows["o_b"].id in found and rows["o_c"].id not in found
+
+
+def test_notes_saying_not_alone_and_the_elderly_column_decide_elderly_alone() -> None:
+    """独居老人 from the notes only when they say so (非独居, 不是独居老人 do not), and
+    the list's own 独居老人 column, when filled in, wins over the notes."""
+    listing = """楼栋,单元,房号,备注,独居老人,网格
+1栋,1,101,非独居,,g1
+1栋,1,102,不是独居老人，和儿子同住,,g1
+1栋,1,103,子女在外地，独居,,g1
+1栋,1,104,空巢老人,否,g1
+1栋,1,105,,是,g1
+1栋,1,106,老伴不在了 独居老人,,g1
+1栋,1,107,并非空巢,,g1
+"""
+    read = read_list(listing.encode(), [Grid(id="g1", name="第一网格")])
+    assert read.problems == []
+    assert {r.address.room: r.elderly_alone for r in read.rows} == {
+        "101": False,
+        "102": False,
+        "103": True,
+        "104": False,
+        "105": True,
+        "106": True,
+        "107": False,
+    }
+
+
+def _many_rooms(count: int) -> bytes:
+    rows = [f"{1 + n // 400}栋,{1 + n // 100 % 4},{1 + n % 100:03d}" for n in range(count)]
+    return ("楼栋,单元,房号,网格\n" + "\n".join(f"{r},g1" for r in rows) + "\n").encode()
+
+
+async def test_finding_a_household_by_address_probes_an_index(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """A grid worker's 走访 message finds its household with an index probe, not by
+    reading every household of the community (3,000 here; 100,000 in a big one)."""
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    read = read_list(_many_rooms(3000), [Grid(id="g1", name="第一网格")])
+    engine = wechat.client.app[keys.ENGINE]
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        await homes.import_rows(session, "testville", read.rows, now=utcnow())
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        event.listen(engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            found = await homes.household_for_address(
+                session, "testville", "解东小区五栋二单元三十一"
+            )
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    assert found is not None and homes.label(found) == "5栋2单元31"
+    lookups = [s for s in statements if "FROM households" in s[0]]
+    assert lookups
+    async with engine.connect() as conn:
+        for lookup, parameters in lookups:
+            if engine.dialect.name == "postgresql":
+                await conn.exec_driver_sql("ANALYZE households")
+                explain = f"EXPLAIN {lookup}"
+            else:
+                explain = f"EXPLAIN QUERY PLAN {lookup}"
+            plan = "\n".join(str(r[-1]) for r in await conn.exec_driver_sql(explain, parameters))
+            # An index probe on the address, not a read of the community's households.
+            assert "Seq Scan" not in plan and "SCAN households" not in plan, plan
+            probe = r"Index Cond: .*(_key|\(id =)" if "Index" in plan else r"(key|rowid)=\?\)"
+            assert re.search(probe, plan), plan
+
+
+async def test_residents_households_for_40000_residents_at_once(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """The coverage page asks for every follower a campaign reached: more ids than
+    PostgreSQL takes in one statement (32,767). And the index is usable in a thread."""
+    wechat = await start(aiohttp_client, db_url, catalog_path=write_catalog(tmp_path))
+    listing = tmp_path / "list.csv"
+    listing.write_text(GOOD, encoding="utf-8")
+    assert (await run_import(db_url, listing)).exit_code == 0
+    await say(wechat, "o_a", "你好")
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        resident = await session.scalar(select(models.Resident))
+        assert resident is not None
+        resident.building = "7-1-101室"
+    ids = [resident.id, *range(10_000_000, 10_040_000)]
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        found = await homes.households_of_residents(session, "testville", ids)
+        index = await homes.address_index(session, "testville")
+        one = await homes.household_for_address(session, "testville", "7栋1单元101")
+    assert one is not None and found == {resident.id: one.id}
+    by_thread = await asyncio.to_thread(
+        homes.households_for, index, [(1, "七栋一单元101"), (2, "7栋"), (3, None)]
+    )
+    assert by_thread == {1: one.id}
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """SQLite alone: the upload's size limits are the web server's, not the database's."""
+    path = tmp_path / "upload.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def test_a_list_of_20000_households_uploads_and_a_bigger_file_is_refused_in_chinese(
+    sqlite_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """A whole community's list (20,000 rows, over 1 MB) is accepted; a file over the
+    limit is answered with what to do, in Chinese, not the web server's own error."""
+    wechat = await start(aiohttp_client, sqlite_url, catalog_path=write_catalog(tmp_path))
+    await add_user(wechat, "staff1", "staff")
+    staff = await login(wechat, "staff1")
+    rows = [
+        f"第一网格,{1 + n // 400}栋,{1 + n // 100 % 4},{1 + n % 100},子女在外地，每周回来看望一次"
+        for n in range(20_000)
+    ]
+    big_list = ("网格,楼栋,单元,房号,备注\n" + "\n".join(rows) + "\n").encode()
+    assert len(big_list) > 1024 * 1024
+    try:
+        csrf = CSRF.search(await (await staff.get("/console/visits")).text())
+        assert csrf is not None
+
+        async def upload(data: bytes, token: str) -> tuple[int, str]:
+            form = aiohttp.FormData({"csrf": token})
+            form.add_field("file", data, filename="住户名单.csv", content_type="text/csv")
+            reply = await staff.post("/console/visits/households", data=form)
+            return reply.status, await reply.text()
+
+        assert (await upload(b"x", "forged"))[0] == 403
+        status, page = await upload(big_list, csrf[1])
+        assert status == 200 and "导入了20000户：新增20000户" in page
+        status, page = await upload(b"0" * (3 * 1024 * 1024), csrf[1])
+        assert status == 413 and "文件太大了，请按网格分开上传" in page
+    finally:
+        await staff.close()

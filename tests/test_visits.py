@@ -6,15 +6,17 @@ listed and closed by chat and on the console, and what the coverage page will co
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot import keys
 from bot.cli import main
 from storage import models
+from storage.models import utcnow
 from storage.repositories import households as homes
 from storage.repositories import visits as repo
 from tests.ordering_catalog import write_catalog
@@ -23,6 +25,7 @@ from tests.test_ordering import say
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
+DAY = dt.timedelta(days=1)
 INVITE = re.compile(r"绑定 ([2-9A-Z]{10})")
 LIST = """网格,楼栋,单元,房号,备注
 第一网格,3栋,2,501,
@@ -59,14 +62,12 @@ async def site(
     listing.write_text(text, encoding="utf-8")
     await cli(db_url, "households", "import", str(listing), "--community", "testville")
     async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
-        session.add(
-            models.Broadcast(
-                community_id="testville",
-                topic="anti-fraud",
-                title="反诈提醒",
-                text="陌生来电要当心",
-            )
+        campaign = models.Broadcast(
+            community_id="testville", topic="anti-fraud", title="反诈提醒", text="陌生来电要当心"
         )
+        session.add(campaign)
+        await session.flush()
+        session.add(models.BroadcastRun(broadcast_id=campaign.id, due_at=utcnow() - DAY))
     return wechat
 
 
@@ -191,3 +192,153 @@ async def test_the_console_shows_follow_ups_and_staff_close_them(
     finally:
         await lawyer.close()
         await staff.close()
+
+
+async def test_the_console_counts_each_grid_s_households_without_loading_them(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """/console/visits counts households per grid in the database: a community of
+    100,000 households took 3 s when every one was loaded to be counted."""
+    rooms = [
+        f"第一网格,2栋,{1 + n // 100},{1 + n % 100:03d},{'独居' if n % 7 == 0 else ''}"
+        for n in range(700)
+    ]
+    wechat = await site(db_url, aiohttp_client, tmp_path, LIST + "\n".join(rooms) + "\n")
+    await add_user(wechat, "staff1", "staff")
+    staff = await login(wechat, "staff1")
+    loaded: list[object] = []
+
+    def counted(target: object, context: object) -> None:
+        loaded.append(target)
+
+    event.listen(models.Household, "load", counted)
+    try:
+        page = await (await staff.get("/console/visits")).text()
+    finally:
+        event.remove(models.Household, "load", counted)
+        await staff.close()
+    assert "住户 705 户，其中独居老人 101 户" in page  # 第一网格: 5 + 700, 1 + 100
+    assert "住户 1 户，其中独居老人 0 户" in page  # 第二网格
+    assert loaded == []
+
+
+async def test_visits_count_for_the_campaign_that_went_out_last(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """A visit belongs to the campaign whose latest sending is the newest of the last
+    30 days: not one merely scheduled for next week, and a weekly campaign created two
+    months ago still counts (anti-fraud went out yesterday, to the whole community)."""
+    wechat = await site(db_url, aiohttp_client, tmp_path)
+    now = utcnow()
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        weekly = models.Broadcast(
+            community_id="testville",
+            topic="fire",
+            title="消防安全周周讲",
+            text="楼道不要堆放杂物",
+            grid_key="g1",
+            cron="0 10 * * FRI",
+            created_at=now - 60 * DAY,
+        )
+        next_week = models.Broadcast(
+            community_id="testville",
+            topic="drowning",
+            title="防溺水",
+            text="暑假到了",
+            send_at=now + 7 * DAY,
+            created_at=now,
+        )
+        session.add_all([weekly, next_week])
+        await session.flush()
+        session.add_all(
+            [
+                models.BroadcastRun(broadcast_id=weekly.id, due_at=now - 63 * DAY),
+                models.BroadcastRun(broadcast_id=weekly.id, due_at=now - 2 * dt.timedelta(hours=1)),
+                models.BroadcastRun(broadcast_id=next_week.id, due_at=now + 7 * DAY),
+            ]
+        )
+    await worker(wechat, db_url, "o_g1", "g1")
+    await worker(wechat, db_url, "o_g2", "g2")
+    assert "已宣传（消防安全）" in await say(wechat, "o_g1", "走访 3栋2单元501 已宣传")
+    assert "已宣传（反诈）" in await say(wechat, "o_g2", "走访 7栋1单元101 已宣传")
+    assert "还没走访到的住户（消防安全）" in await say(wechat, "o_g1", "走访")
+
+
+async def test_follow_up_numbers_stay_those_the_worker_was_shown(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """跟进完成 2 closes the second follow-up of the 走访待办 list the worker read, even
+    when staff closed the first on the console in between."""
+    wechat = await site(db_url, aiohttp_client, tmp_path)
+    await add_user(wechat, "staff1", "staff")
+    await worker(wechat, db_url, "o_worker")
+    await say(wechat, "o_worker", "走访 3栋2单元601 需跟进 屋顶漏水")
+    await say(wechat, "o_worker", "走访 3栋2单元502 需跟进 要办老年卡")
+    await say(wechat, "o_worker", "走访 1栋1单元101 需跟进 门锁坏了")
+    todo = await say(wechat, "o_worker", "走访待办")
+    assert "1. 3栋2单元601：屋顶漏水" in todo and "2. 3栋2单元502：要办老年卡" in todo
+
+    staff = await login(wechat, "staff1")
+    try:
+        page = await (await staff.get("/console/visits")).text()
+        csrf = CSRF.search(page)
+        first = re.search(r"/console/visits/tasks/(\d+)/done", page)
+        assert csrf is not None and first is not None
+        await staff.post(first[0], data={"csrf": csrf[1]}, allow_redirects=False)
+    finally:
+        await staff.close()
+
+    done = await say(wechat, "o_worker", "跟进完成 2")
+    assert "3栋2单元502的跟进已办完" in done and "还有1件" in done
+    assert "3栋2单元601" in await say(wechat, "o_worker", "跟进完成 1")  # already done
+    assert "走访待办" in await say(wechat, "o_worker", "跟进完成 9")
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        still_open = await repo.tasks(session, "testville", open_only=True)
+    assert [t.household for t in still_open] == ["1栋1单元101"]
+
+    # Once the list is gone (another message), the worker is asked to look again.
+    await say(wechat, "o_worker", "你好")
+    again = await say(wechat, "o_worker", "跟进完成 3")
+    assert "请先发“走访待办”" in again
+    assert len((await say(wechat, "o_worker", "走访待办")).splitlines()) == 3
+
+
+async def test_staff_unbind_a_grid_worker_who_left(
+    db_url: str, aiohttp_client: Client, tmp_path: Path
+) -> None:
+    """A grid worker who leaves is unbound on /console/visits: the grid's list (独居老人,
+    notes) is no longer theirs to read by chat. The page lists each grid's workers by
+    when they were bound and last visited, never by their WeChat ids."""
+    wechat = await site(db_url, aiohttp_client, tmp_path)
+    await add_user(wechat, "staff1", "staff")
+    await worker(wechat, db_url, "o_leaving")
+    await say(wechat, "o_leaving", "走访 3栋2单元501 已宣传")
+    staff = await login(wechat, "staff1")
+    try:
+        page = await (await staff.get("/console/visits")).text()
+        assert "已绑定网格员 1 人" in page and "网格员（没有留姓名）" in page
+        # Bound today, last visit a moment ago: the row shows both dates.
+        assert re.search(r"<td>\d{4}-\d{2}-\d{2}</td><td>\d{2}-\d{2} \d{2}:\d{2}</td>", page)
+        assert "o_leaving" not in page
+        csrf = CSRF.search(page)
+        unbind = re.search(r"/console/visits/workers/\d+/unbind", page)
+        assert csrf is not None and unbind is not None
+        forged = await staff.post(unbind[0], data={"csrf": "x"}, allow_redirects=False)
+        assert forged.status == 403
+        done = await staff.post(unbind[0], data={"csrf": csrf[1]}, allow_redirects=False)
+        assert done.status == 302
+        page = await (await staff.get("/console/visits")).text()
+        assert "已绑定网格员 0 人" in page and "解除绑定" not in page
+    finally:
+        await staff.close()
+
+    assert "这个命令是给网格员用的" in await say(wechat, "o_leaving", "走访")
+    assert "这个命令是给网格员用的" in await say(wechat, "o_leaving", "走访待办")
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        logged = await session.scalar(
+            select(models.AuditEntry).where(models.AuditEntry.action == "grid.unbind")
+        )
+    assert logged is not None and logged.actor == "staff1" and "第一网格" in logged.target
+    # A new code binds them again.
+    await worker(wechat, db_url, "o_leaving")
+    assert "还没走访到的住户" in await say(wechat, "o_leaving", "走访")

@@ -329,10 +329,15 @@ def require(request: web.Request, *roles: str) -> SignedIn:
 async def checked_form(request: web.Request, user: SignedIn) -> dict[str, str]:
     """The posted form, after checking its CSRF token (403 otherwise)."""
     form = await request.post()
-    given = str(form.get("csrf", ""))
+    check_csrf(user, str(form.get("csrf", "")))
+    return {k: str(v) for k, v in form.items()}
+
+
+def check_csrf(user: SignedIn, given: str) -> None:
+    """403 unless ``given`` is the session's CSRF token: for a form read otherwise
+    than with :func:`checked_form` (a large upload streamed with ``multipart()``)."""
     if not hmac.compare_digest(given.encode(), user.csrf.encode()):
         raise web.HTTPForbidden(text="表单已过期，请刷新页面后再试。")
-    return {k: str(v) for k, v in form.items()}
 
 
 @routes.get("/login")

@@ -1132,6 +1132,7 @@ ACTIONS_ZH = {
     "notice.withdraw": "撤回通知",
     "households.import": "导入住户名单",
     "grid.invite": "生成网格员邀请码",
+    "grid.unbind": "解除网格员绑定",
     "visit.follow_up_done": "走访跟进办完",
     "group": "登记楼栋群",
     "group.edit": "修改楼栋群",

@@ -148,8 +148,8 @@ async def _join_grid(session: AsyncSession, community_id: str, grid_key: str, op
     )
     if worker is None:
         session.add(models.GridWorker(community_id=community_id, grid_key=grid_key, openid=openid))
-    else:
-        worker.active = True
+    elif not worker.active:  # unbound once, bound again: from now
+        worker.active, worker.bound_at = True, utcnow()
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ REACHING = (REACHED, FOLLOW_UP)
 """Outcomes by which a visit reached its household."""
 
 CAMPAIGN_WINDOW = dt.timedelta(days=30)
-"""A campaign is in effect for visits this long after it was created."""
+"""A campaign is in effect for visits this long after a run of it went out."""
 
 
 async def worker_grids(session: AsyncSession, community_id: str, openid: str) -> list[str]:
@@ -45,17 +45,24 @@ async def worker_grids(session: AsyncSession, community_id: str, openid: str) ->
 async def campaign_for_grid(
     session: AsyncSession, community_id: str, grid_key: str, now: dt.datetime
 ) -> models.Broadcast | None:
-    """The campaign in effect for a grid: the community's newest broadcast (not
-    cancelled) for the whole community or this grid, created in the last 30 days."""
+    """The campaign in effect for a grid: of the community's broadcasts (not
+    cancelled) for the whole community or this grid, the one with the latest run
+    due in the last 30 days and not after ``now``. What went out, not what was
+    created: a campaign scheduled for next week has not started, and a weekly one
+    created months ago is still running."""
+    latest = func.max(models.BroadcastRun.due_at)
     return await session.scalar(
         select(models.Broadcast)
+        .join(models.BroadcastRun, models.BroadcastRun.broadcast_id == models.Broadcast.id)
         .where(
             models.Broadcast.community_id == community_id,
             models.Broadcast.status != "cancelled",
             (models.Broadcast.grid_key.is_(None)) | (models.Broadcast.grid_key == grid_key),
-            models.Broadcast.created_at >= now - CAMPAIGN_WINDOW,
+            models.BroadcastRun.due_at > now - CAMPAIGN_WINDOW,
+            models.BroadcastRun.due_at <= now,
         )
-        .order_by(desc(models.Broadcast.created_at), desc(models.Broadcast.id))
+        .group_by(models.Broadcast.id)
+        .order_by(desc(latest), desc(models.Broadcast.id))
         .limit(1)
     )
 
@@ -224,7 +231,8 @@ async def tasks(
     limit: int = 200,
 ) -> list[Task]:
     """Follow-ups of the grids (all grids: None): open ones first, oldest first among
-    them; then those done, the latest first."""
+    them; then those done, the latest first. ``open_only``: the ``limit`` open ones
+    that have waited longest."""
     query = (
         select(models.VisitFollowUp, models.Household)
         .join(models.Household, models.Household.id == models.VisitFollowUp.household_id)
@@ -234,13 +242,42 @@ async def tasks(
         query = query.where(models.VisitFollowUp.grid_key.in_(list(grid_keys)))
     if open_only:
         query = query.where(models.VisitFollowUp.status == "open")
-    query = query.order_by(
-        models.VisitFollowUp.status != "open", models.VisitFollowUp.id.desc()
-    ).limit(limit)
+        query = query.order_by(models.VisitFollowUp.id).limit(limit)
+    else:
+        query = query.order_by(
+            models.VisitFollowUp.status != "open", models.VisitFollowUp.id.desc()
+        ).limit(limit)
     rows = (await session.execute(query)).all()
     listed = [_task(task, household) for task, household in rows]
     opened = sorted((t for t in listed if t.status == "open"), key=lambda t: t.id)
     return opened + [t for t in listed if t.status != "open"]
+
+
+async def find_task(session: AsyncSession, community_id: str, task_id: int) -> Task | None:
+    """One follow-up of the community, open or done."""
+    row = (
+        await session.execute(
+            select(models.VisitFollowUp, models.Household)
+            .join(models.Household, models.Household.id == models.VisitFollowUp.household_id)
+            .where(
+                models.VisitFollowUp.community_id == community_id,
+                models.VisitFollowUp.id == task_id,
+            )
+        )
+    ).first()
+    return _task(*row) if row is not None else None
+
+
+async def count_open(session: AsyncSession, community_id: str, grid_keys: Collection[str]) -> int:
+    """How many follow-ups of the grids are open."""
+    found = await session.scalar(
+        select(func.count()).where(
+            models.VisitFollowUp.community_id == community_id,
+            models.VisitFollowUp.status == "open",
+            models.VisitFollowUp.grid_key.in_(list(grid_keys)),
+        )
+    )
+    return int(found or 0)
 
 
 async def close_task(
@@ -306,11 +343,62 @@ async def recent_visits(
     ]
 
 
-async def workers(session: AsyncSession, community_id: str) -> dict[str, int]:
-    """How many active grid workers each grid has."""
-    rows = await session.execute(
-        select(models.GridWorker.grid_key, func.count())
-        .where(models.GridWorker.community_id == community_id, models.GridWorker.active.is_(True))
-        .group_by(models.GridWorker.grid_key)
+@dataclass(frozen=True)
+class BoundWorker:
+    id: int
+    grid_key: str
+    name: str | None
+    """The name the worker gave as a resident, if any (their openid is never shown)."""
+    bound_at: dt.datetime
+    last_visit: dt.datetime | None
+
+
+async def bound_workers(session: AsyncSession, community_id: str) -> list[BoundWorker]:
+    """The community's active grid workers, the earliest bound first, with when each
+    last recorded a visit in their grid."""
+    worker = models.GridWorker
+    visit = models.HouseholdVisit
+    last_visit = (
+        select(func.max(visit.created_at))
+        .where(
+            visit.community_id == worker.community_id,
+            visit.grid_key == worker.grid_key,
+            visit.openid == worker.openid,
+        )
+        .scalar_subquery()
     )
-    return {grid: int(count) for grid, count in rows}
+    rows = await session.execute(
+        select(worker, models.Resident.name, last_visit)
+        .outerjoin(
+            models.Resident,
+            (models.Resident.community_id == worker.community_id)
+            & (models.Resident.openid == worker.openid),
+        )
+        .where(worker.community_id == community_id, worker.active.is_(True))
+        .order_by(worker.bound_at, worker.id)
+    )
+    return [BoundWorker(w.id, w.grid_key, name, w.bound_at, last) for w, name, last in rows]
+
+
+async def unbind_worker(
+    session: AsyncSession, community_id: str, worker_id: int
+) -> BoundWorker | None:
+    """Unbind an active grid worker of the community (who left): from now on the bot
+    treats them as any resident. None when there is no such active worker."""
+    found = await session.scalar(
+        select(models.GridWorker).where(
+            models.GridWorker.id == worker_id,
+            models.GridWorker.community_id == community_id,
+            models.GridWorker.active.is_(True),
+        )
+    )
+    if found is None:
+        return None
+    found.active = False
+    await session.flush()
+    name = await session.scalar(
+        select(models.Resident.name).where(
+            models.Resident.community_id == community_id, models.Resident.openid == found.openid
+        )
+    )
+    return BoundWorker(found.id, found.grid_key, name, found.bound_at, None)

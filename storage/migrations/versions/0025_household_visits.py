@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("room", sa.String(length=16), nullable=False),
         sa.Column("notes", sa.Text(), nullable=False),
         sa.Column("address_key", sa.String(length=200), nullable=False),
+        sa.Column("bare_key", sa.String(length=200), nullable=False),
         sa.Column("elderly_alone", sa.Boolean(), nullable=False),
         sa.Column("created_at", TIME, nullable=False),
         sa.Column("updated_at", TIME, nullable=False),
@@ -55,6 +56,9 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_households_community_id_grid_key"), "households", ["community_id", "grid_key"]
+    )
+    op.create_index(
+        op.f("ix_households_community_id_bare_key"), "households", ["community_id", "bare_key"]
     )
     op.create_table(
         "grid_workers",
@@ -180,6 +184,7 @@ def downgrade() -> None:
     op.drop_table("household_visits")
     op.drop_index(op.f("ix_grid_workers_community_id_openid"), table_name="grid_workers")
     op.drop_table("grid_workers")
+    op.drop_index(op.f("ix_households_community_id_bare_key"), table_name="households")
     op.drop_index(op.f("ix_households_community_id_grid_key"), table_name="households")
     op.drop_table("households")
     op.execute("DELETE FROM unit_invites WHERE unit_id IS NULL")
