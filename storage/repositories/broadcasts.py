@@ -671,7 +671,7 @@ async def reached_addresses(
         )
         .distinct()
     )
-    return list(rows.tuples())
+    return [(resident_id, building) for resident_id, building in rows]
 
 
 ABANDONED = "process stopped while sending"

@@ -256,14 +256,13 @@ async def households_of_residents(
     )
     residents: list[tuple[int, str | None]] = []
     if resident_ids is None:
-        residents += (await session.execute(query)).tuples()
+        residents += [(i, b) for i, b in await session.execute(query)]
     else:
         ids = sorted(set(resident_ids))
         for start in range(0, len(ids), IDS_PER_QUERY):
             chunk = ids[start : start + IDS_PER_QUERY]
-            residents += (
-                await session.execute(query.where(models.Resident.id.in_(chunk)))
-            ).tuples()
+            rows = await session.execute(query.where(models.Resident.id.in_(chunk)))
+            residents += [(i, b) for i, b in rows]
     if not residents:
         return {}
     index = await address_index(session, community_id)
