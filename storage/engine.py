@@ -224,6 +224,16 @@ def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+def insert_new(session: AsyncSession, model: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` into ``model``'s table: a row that is
+    already there (a retried message, a double click) is left as it was. Both
+    backends spell it the same, through their own dialect's ``insert``."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    return insert(model).on_conflict_do_nothing()
+
+
 async def write_refused(engine: AsyncEngine) -> str | None:
     """Why a write on ``engine``'s database would fail right now (None: it would not).
     Cheap enough for every readiness probe, and never waits for a writer.

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.engine import dialect_name
+from storage.engine import insert_new
 from storage.models import Broadcast, CampaignQrCode, CampaignScan
 
 
@@ -30,11 +29,10 @@ async def keep_qrcode(
 ) -> CampaignQrCode:
     """Keep the code WeChat made; when another request kept one first, that one stays
     (WeChat answers a scene with the same code, so they are the same anyway)."""
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     await session.execute(
-        insert(CampaignQrCode)
-        .values(broadcast_id=broadcast_id, scene=scene, ticket=ticket, url=url)
-        .on_conflict_do_nothing()
+        insert_new(session, CampaignQrCode).values(
+            broadcast_id=broadcast_id, scene=scene, ticket=ticket, url=url
+        )
     )
     kept = await session.get(CampaignQrCode, broadcast_id, populate_existing=True)
     assert kept is not None
@@ -46,16 +44,14 @@ async def record_scan(
 ) -> bool:
     """A scan of the campaign's poster by a resident; False when this event was
     recorded already (WeChat retried it)."""
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     done = await session.execute(
-        insert(CampaignScan)
+        insert_new(session, CampaignScan)
         .values(
             broadcast_id=broadcast_id,
             resident_id=resident_id,
             message_key=message_key,
             scanned_at=now,
         )
-        .on_conflict_do_nothing()
         .returning(CampaignScan.id)
     )
     return done.scalar() is not None

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.engine import dialect_name
+from storage.engine import insert_new
 from storage.models import GroupPost, WeChatGroup
 
 
@@ -85,10 +84,9 @@ async def tick(
 ) -> bool:
     """Record the campaign as posted to the group; False when it already was (the
     first tick, its time and who made it, stay)."""
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     covers = select(WeChatGroup.buildings).where(WeChatGroup.id == group_id).scalar_subquery()
     done = await session.execute(
-        insert(GroupPost)
+        insert_new(session, GroupPost)
         .values(
             broadcast_id=broadcast_id,
             group_id=group_id,
@@ -96,7 +94,6 @@ async def tick(
             posted_at=now,
             buildings=covers,
         )
-        .on_conflict_do_nothing()
         .returning(GroupPost.id)
     )
     return done.scalar() is not None

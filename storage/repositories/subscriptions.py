@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.engine import dialect_name
+from storage.engine import insert_new
 from storage.models import Subscription
 
 
@@ -16,8 +15,7 @@ async def subscribe(session: AsyncSession, resident_id: int, topics: Iterable[st
     rows = [{"resident_id": resident_id, "topic": t} for t in dict.fromkeys(topics)]
     if not rows:
         return
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    await session.execute(insert(Subscription).values(rows).on_conflict_do_nothing())
+    await session.execute(insert_new(session, Subscription).values(rows))
 
 
 async def unsubscribe(
