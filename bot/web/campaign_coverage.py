@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.campaigns.coverage import ACCOUNT, GROUP, VISIT, Coverage, coverage, export_rows
+from bot.web import access
 from bot.web.auth import require
 from bot.web.exports import table_file
 from bot.web.scope import catalog_of
@@ -63,4 +64,7 @@ async def coverage_export(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="只能导出表格（CSV 或 Excel）。")
     broadcast, found = await _coverage(request, user)
     header, rows = export_rows(found)
+    await access.record(
+        request, user, access.EXPORT_COVERAGE, broadcast.title, f"{len(rows)} 户（含地址、备注）"
+    )
     return await table_file(kind, "覆盖情况", f"coverage-{broadcast.id}", header, rows)

@@ -25,7 +25,7 @@ from yarl import URL
 
 from bot import keys
 from bot.orders import domain, effects
-from bot.web import board, deliveries, figures
+from bot.web import access, board, deliveries, figures
 from bot.web.auth import checked_form, require
 from bot.web.exports import table_file
 from bot.web.params import path_id, query_int, whole_number
@@ -376,6 +376,7 @@ ROW_COLUMNS = (
     models.Item.confidential,
     models.Resident.name,
     models.Resident.grid_key,
+    models.Resident.phone,
 )
 NO_NAME = "未留姓名"
 
@@ -384,7 +385,7 @@ def _row(
     row: Any, zone: ZoneInfo, grid_names: dict[str, str], late: dict[int, dt.datetime]
 ) -> dict[str, Any]:
     """An order as the board, the portal and the export show it: no internal ids."""
-    order, title, unit_name, confidential, name, resident_grid = row
+    order, title, unit_name, confidential, name, resident_grid, phone = row
     due = late.get(order.id)
     return {
         "id": order.id,
@@ -397,6 +398,7 @@ def _row(
         "name": name or NO_NAME,
         "grid": grid_names.get(order.grid_key or resident_grid or "", ""),
         "building": (order.answers or {}).get("building") or "",
+        "phone": (order.answers or {}).get("phone") or phone or "",
         "confidential": confidential,
         "overdue": f"{due.astimezone(zone):%m-%d %H:%M}" if due else "",
     }
@@ -486,6 +488,7 @@ EXPORT_COLUMNS = {
     "unit": "承办单位",
     "status": "状态",
     "name": "居民称呼",
+    "phone": "电话",
     "grid": "网格",
     "building": "地址",
     "created": "下单时间",
@@ -522,8 +525,15 @@ async def _export(request: web.Request, user: SignedIn) -> web.StreamResponse:
     zone = _zone(request, user)
     grid_names = {g.id: g.name for g in catalog_of(request, user).document.community.grids}
     shown = [_row(row, zone, grid_names, late) for row in rows]
+    for order in shown:
+        order["phone"] = access.phone_for(user, order["phone"])
     table = [[order[key] for key in EXPORT_COLUMNS] for order in shown]
     header = list(EXPORT_COLUMNS.values())
+    phones = "电话完整" if user.role in access.FULL_PHONE_ROLES else "电话已遮挡"
+    filtered = "按筛选条件" if request.query else "全部"
+    await access.record(
+        request, user, access.EXPORT_ORDERS, f"{len(table)} 张订单", f"{filtered}；{phones}"
+    )
     day = f"{request.app[keys.CLOCK].now().astimezone(zone):%Y%m%d}"
     return await table_file(kind, "订单", f"orders-{day}", header, table)
 
@@ -579,6 +589,17 @@ async def _order_page(
             )
         ).all()
         resident = await session.get(models.Resident, order.resident_id)
+    shown = [
+        what
+        for what, there in (
+            ("电话", facts.phone),
+            ("地址", (order.answers or {}).get("building")),
+            ("照片或位置", attachments),
+        )
+        if there
+    ]
+    if shown:
+        await access.record(request, user, access.VIEW_CONTACT, order.code, "、".join(shown))
     late = await _late(request, user)
     catalog = catalog_of(request, user)
     grid_names = {g.id: g.name for g in catalog.document.community.grids}
@@ -864,6 +885,11 @@ async def handoffs(request: web.Request) -> dict[str, Any]:
             )
         ).all()
         threads = await repo_handoffs.threads(session, [h.id for h, _, _ in rows])
+    addresses = sum(1 for _, _, building in rows if building)
+    if addresses:
+        await access.record(
+            request, user, access.VIEW_CONTACT, "转人工", f"{addresses} 位居民的地址"
+        )
 
     def when(moment: dt.datetime) -> str:
         return f"{moment.astimezone(zone):%m-%d %H:%M}"
@@ -1138,6 +1164,7 @@ ACTIONS_ZH = {
     "group.edit": "修改楼栋群",
     "group_post": "标记宣传已发到群",
     "group_post.undo": "撤销宣传已发到群",
+    **access.ACTIONS_ZH,
     **LABELS,
 }
 """The audit log's actions (recorded in English, for operators) as staff say them."""

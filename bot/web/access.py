@@ -1,0 +1,53 @@
+"""Records of who saw residents' personal information (个人信息保护法: records of
+access), and how much of a phone number a user may see in an export.
+
+Every view of a resident's contact details or photos on an order's page, and every
+export of a table with residents in it, writes one audit entry, in a transaction of
+its own: the pages read through the read-only session, and a failed page view must
+not lose the record of what it showed. Staff see the entries on the audit page.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot import keys
+from storage.repositories.users import SignedIn, audit
+
+VIEW_CONTACT = "view.contact"
+EXPORT_ORDERS = "export.orders"
+EXPORT_COVERAGE = "export.coverage"
+ACTIONS_ZH = {
+    VIEW_CONTACT: "查看居民联系方式或照片",
+    EXPORT_ORDERS: "导出订单表",
+    EXPORT_COVERAGE: "导出宣传覆盖表",
+}
+"""The audit page's words for these entries."""
+
+FULL_PHONE_ROLES = frozenset({"admin"})
+"""Roles whose exports carry whole phone numbers; everyone else's are masked. On an
+order's page staff and the serving unit see the number (they call the resident), and
+that view is recorded."""
+
+
+async def record(
+    request: web.Request, user: SignedIn, action: str, target: str, detail: str | None = None
+) -> None:
+    """One audit entry for what ``user`` was just shown."""
+    async with request.app[keys.SESSIONMAKER].begin() as session:
+        await audit(session, user.community_id, user.username, action, target, detail)
+
+
+def mask_phone(phone: str) -> str:
+    """138****0000: enough to recognise a number, not to call it."""
+    digits = phone.strip()
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def phone_for(user: SignedIn, phone: str | None) -> str:
+    """A phone number in an export, as ``user``'s role may see it."""
+    if not phone:
+        return ""
+    return phone if user.role in FULL_PHONE_ROLES else mask_phone(phone)
