@@ -104,6 +104,7 @@ async def test_a_backup_taken_under_load_restores_every_acknowledged_order(
     assert during > 0, "no order was placed while the backup ran"
     (manifest_file,) = (tmp_path / "b").glob("order-menu-*.manifest.json")
     file = manifest_file.with_name(json.loads(manifest_file.read_text())["file"])
+    assert file.stat().st_mode & 0o077 == 0  # residents' data: for the owner's eyes only
 
     restored = await asyncio.to_thread(invoke, fresh_db_url, "db", "restore", str(file))
     assert restored.exit_code == 0, restored.output

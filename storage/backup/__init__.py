@@ -79,7 +79,10 @@ def _prepare(target: Path) -> tuple[Path, Path]:
     return target, partial
 
 
-def _measure(path: Path) -> tuple[int, str]:
+def _seal(path: Path) -> tuple[int, str]:
+    """Make the finished backup readable by its owner only (it holds residents'
+    phone numbers and addresses); its size and SHA-256."""
+    path.chmod(0o600)
     return path.stat().st_size, sha256_of(path)
 
 
@@ -113,7 +116,7 @@ async def backup(url: str, spec: str, keep: int | None = None) -> BackupResult:
             made_by = f"sqlite {sqlite3.sqlite_version}"
         else:
             counts, revision, made_by = await postgres.backup(url, _display(url), partial)
-        size, checksum = await asyncio.to_thread(_measure, partial)
+        size, checksum = await asyncio.to_thread(_seal, partial)
         manifest = Manifest(
             file=target.name,
             engine=engine,
