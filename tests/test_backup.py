@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from bot.cli import main
@@ -47,19 +47,37 @@ def invoke(db_url: str, *args: str) -> Result:
     return CliRunner().invoke(main, list(args), env={"DATABASE_URL": db_url})
 
 
-@pytest.fixture
-def fresh_db_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database that does not exist yet (SQLite) or has nothing in it (PostgreSQL:
-    created for this test, dropped after it)."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
-        return
-    name = f"om_restore_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+@pytest.fixture(scope="session")
+def restore_database() -> Iterator[str]:
+    """A PostgreSQL database of this test session to restore into (dropping one per
+    test cost seconds: DROP DATABASE waits for a checkpoint)."""
+    name = f"om_restore_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A database with nothing in it: a file that does not exist yet (SQLite), the
+    session's restore database with its schema dropped and made anew (PostgreSQL)."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
+    url: str = request.getfixturevalue("restore_database")
+
+    async def empty() -> None:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(text("DROP SCHEMA public CASCADE"))
+                await connection.execute(text("CREATE SCHEMA public"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(empty())
+    return url
 
 
 async def order_codes(db_url: str) -> set[str]:
@@ -181,3 +199,42 @@ def test_keep_rotation_deletes_only_our_older_backups(clean_env: Path) -> None:
     fixed = invoke(db_url, "db", "backup", "one.db", "--keep", "2")
     assert fixed.exit_code == 2
     assert "--keep: FILE" in fixed.stderr and "one fixed name" in fixed.stderr
+
+
+FAKE_PG_DUMP = """#!/bin/sh
+if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) $FAKE_VERSION"; exit 0; fi
+echo "$@" > args.txt
+echo "$PGPASSWORD" > password.txt
+echo "pg_dump: error: the disk is full" >&2
+exit 3
+"""
+
+
+def test_pg_dump_gets_the_password_in_its_environment_and_must_be_recent_enough(
+    db_url: str, backend: str, clean_env: Path
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("pg_dump is PostgreSQL's")
+    tools = clean_env / "bin"
+    tools.mkdir()
+    (tools / "pg_dump").write_text(FAKE_PG_DUMP)  # a stand-in that records how it was run
+    (tools / "pg_dump").chmod(0o755)
+    url = make_url(db_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    env = {"DATABASE_URL": url, "PATH": f"{tools}:{os.environ['PATH']}", "FAKE_VERSION": "99.1"}
+
+    failed = CliRunner().invoke(main, ["db", "backup", "b/"], env=env)
+    assert failed.exit_code == 1
+    assert "pg_dump failed (exit status 3): pg_dump: error: the disk is full" in failed.stderr
+    assert "--format=custom" in (clean_env / "args.txt").read_text()
+    assert "s3cret-pw" not in (clean_env / "args.txt").read_text() + failed.output
+    assert (clean_env / "password.txt").read_text().strip() == "s3cret-pw"
+    assert list((clean_env / "b").iterdir()) == []  # nothing half-made left behind
+
+    old = CliRunner().invoke(main, ["db", "backup", "b/"], env=env | {"FAKE_VERSION": "9.6"})
+    assert old.exit_code == 2
+    assert "pg_dump is version 9 but the server of postgresql+asyncpg://" in old.stderr
+    assert ":***@" in old.stderr and "install postgresql-client-" in old.stderr
+
+    missing = CliRunner().invoke(main, ["db", "backup", "b/"], env=env | {"PATH": str(clean_env)})
+    assert missing.exit_code == 2
+    assert "pg_dump not found on PATH" in missing.stderr
