@@ -101,7 +101,7 @@ async def backup(url: str, spec: str, keep: int | None = None) -> BackupResult:
     """Back the database up to FILE ``spec`` (a file, a directory, a pattern), write
     its manifest, then keep only the newest ``keep`` backups of ours there."""
     engine = _engine(url)
-    where = destination(spec, engine)
+    where = await asyncio.to_thread(destination, spec, engine)
     if keep is not None and not where.timestamped:
         raise BackupError(
             f"--keep: FILE {spec} is one fixed name; give a directory or a pattern "
@@ -132,8 +132,8 @@ async def backup(url: str, spec: str, keep: int | None = None) -> BackupResult:
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    write(manifest, target)
-    removed = rotate(where, keep) if keep is not None else []
+    await asyncio.to_thread(write, manifest, target)
+    removed = await asyncio.to_thread(rotate, where, keep) if keep is not None else []
     return BackupResult(target, manifest, removed)
 
 
