@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.wechat.inbound import cdata
 from storage import models
 from storage.order_status import OPEN_STATUSES, OrderStatus
 from storage.repositories import privacy as repo
@@ -81,6 +82,8 @@ async def erase_resident(
     if resident.openid is not None:
         await repo.blank_texts_of(session, community_id, resident.openid)
         await repo.blank_notifications_to(session, community_id, resident.openid)
+        addressed = f"<ToUserName>{cdata(resident.openid)}</ToUserName>"
+        await repo.forget_replies(session, community_id, addressed)
         if forget_conversation:
             await repo.forget_conversation(session, community_id, resident.openid)
     if not kept:

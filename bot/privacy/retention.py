@@ -62,7 +62,7 @@ class Periods:
         )
 
 
-Due = Callable[[AsyncSession, dt.datetime], Awaitable[Select[tuple[int]] | None]]
+Due = Callable[[AsyncSession, dt.datetime], Awaitable[Select[int] | None]]
 Apply = Callable[[AsyncSession, Sequence[int], dt.datetime], Awaitable[None]]
 
 
@@ -79,7 +79,7 @@ def _days(now: dt.datetime, days: int) -> dt.datetime:
     return now - dt.timedelta(days=days)
 
 
-async def _erased_orders(session: AsyncSession, now: dt.datetime) -> Select[tuple[int]] | None:
+async def _erased_orders(session: AsyncSession, now: dt.datetime) -> Select[int] | None:
     codes = await repo.codes_kept_by_erasures(session)
     return repo.kept_orders(codes) if codes else None
 
@@ -94,7 +94,7 @@ async def _clear_residents(session: AsyncSession, ids: Sequence[int], now: dt.da
 
 
 def _texts(kind: str, period: Callable[[Periods], int], periods: Periods) -> Step:
-    async def due(session: AsyncSession, now: dt.datetime) -> Select[tuple[int]]:
+    async def due(session: AsyncSession, now: dt.datetime) -> Select[int]:
         return repo.texts_before(kind, _days(now, period(periods)))
 
     async def apply(session: AsyncSession, ids: Sequence[int], now: dt.datetime) -> None:
@@ -107,13 +107,13 @@ def steps(periods: Periods) -> list[Step]:
     """Every step, in the order they run: orders before residents (a resident's
     contact details go once none of their orders holds any)."""
 
-    async def contact(session: AsyncSession, now: dt.datetime) -> Select[tuple[int]]:
+    async def contact(session: AsyncSession, now: dt.datetime) -> Select[int]:
         return repo.closed_orders_before(_days(now, periods.contact))
 
-    async def photos(session: AsyncSession, now: dt.datetime) -> Select[tuple[int]]:
+    async def photos(session: AsyncSession, now: dt.datetime) -> Select[int]:
         return repo.closed_orders_before(_days(now, periods.photos), photos=True)
 
-    async def residents(session: AsyncSession, now: dt.datetime) -> Select[tuple[int]]:
+    async def residents(session: AsyncSession, now: dt.datetime) -> Select[int]:
         return repo.idle_residents_before(_days(now, periods.contact))
 
     return [

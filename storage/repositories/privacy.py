@@ -43,7 +43,7 @@ def last_activity() -> ColumnElement[dt.datetime]:
     return func.coalesce(latest, Order.created_at)
 
 
-def closed_orders_before(cutoff: dt.datetime, *, photos: bool = False) -> Select[tuple[int]]:
+def closed_orders_before(cutoff: dt.datetime, *, photos: bool = False) -> Select[int]:
     """Closed orders that last moved before ``cutoff`` and still hold their contact
     details (``photos``: their photos and places)."""
     query = select(Order.id).where(Order.status.in_(CLOSED), last_activity() < cutoff)
@@ -55,7 +55,7 @@ def closed_orders_before(cutoff: dt.datetime, *, photos: bool = False) -> Select
     return query.where(Order.contact_removed_at.is_(None))
 
 
-def kept_orders(codes: Sequence[str]) -> Select[tuple[int]]:
+def kept_orders(codes: Sequence[str]) -> Select[int]:
     """Of the orders an erasure kept while they were open (their ``codes``), those
     closed since and not anonymised yet."""
     return select(Order.id).where(
@@ -147,7 +147,7 @@ HOLDS_CONTACT = or_(
 )
 
 
-def idle_residents_before(cutoff: dt.datetime) -> Select[tuple[int]]:
+def idle_residents_before(cutoff: dt.datetime) -> Select[int]:
     """Residents holding contact details who last wrote (or, without WeChat, were
     created) before ``cutoff`` and none of whose orders still holds contact details."""
     return select(Resident.id).where(
@@ -226,10 +226,19 @@ TEXTS: dict[str, Texts] = {
         of=_by_openid(models.InboxMessage),
     ),
     "resident_remarks": Texts(
-        models.ResidentRemark, "text", "created_at", {"text": ""}, of=_by_openid(models.ResidentRemark)
+        models.ResidentRemark,
+        "text",
+        "created_at",
+        {"text": ""},
+        of=_by_openid(models.ResidentRemark),
     ),
     "handoffs": Texts(
-        models.Handoff, "text", "created_at", {"text": ""}, _closed_handoffs, _by_openid(models.Handoff)
+        models.Handoff,
+        "text",
+        "created_at",
+        {"text": ""},
+        _closed_handoffs,
+        _by_openid(models.Handoff),
     ),
     "handoff_messages": Texts(
         models.HandoffMessage, "text", "at", {"text": ""}, _in_closed_handoff, _messages_of
@@ -247,7 +256,7 @@ TEXTS: dict[str, Texts] = {
 linked to a resident), so only time removes them."""
 
 
-def texts_before(kind: str, cutoff: dt.datetime) -> Select[tuple[int]]:
+def texts_before(kind: str, cutoff: dt.datetime) -> Select[int]:
     """Rows of ``kind`` written before ``cutoff`` whose text is still there."""
     table = TEXTS[kind]
     return select(table.column("id")).where(
@@ -279,7 +288,7 @@ async def blank_texts_of(session: AsyncSession, community_id: str, openid: str) 
     return total
 
 
-async def count(session: AsyncSession, query: Select[tuple[int]]) -> int:
+async def count(session: AsyncSession, query: Select[int]) -> int:
     """How many rows a query of ids finds."""
     return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
@@ -384,7 +393,7 @@ async def request_for_message(
     )
 
 
-def unfinished_requests() -> Select[tuple[models.ErasureRequest]]:
+def unfinished_requests() -> Select[models.ErasureRequest]:
     return (
         select(models.ErasureRequest)
         .where(models.ErasureRequest.done_at.is_(None))
@@ -470,3 +479,19 @@ async def finishable_requests(session: AsyncSession) -> int:
         if not await open_order_count(session, request.resident_id):
             ready += 1
     return ready
+
+
+async def forget_replies(session: AsyncSession, community_id: str, addressed: str) -> None:
+    """Replies already sent that the message ledger keeps for retries (a day), those
+    containing ``addressed`` (the reply XML's recipient element): they may echo what
+    the resident typed. A retry of such a message is then answered with nothing."""
+    ledger = models.ProcessedMessage
+    await session.execute(
+        update(ledger)
+        .where(
+            ledger.community_id == community_id,
+            ledger.done.is_(True),
+            ledger.reply.contains(addressed, autoescape=True),
+        )
+        .values(reply=None)
+    )
