@@ -31,6 +31,7 @@ SETTLED_OUTBOX = ("sent", "failed", "unknown")
 """Notifications no longer to be sent: their text may go (a pending one is still due)."""
 
 Order = models.Order
+Resident = models.Resident
 
 
 def last_activity() -> ColumnElement[dt.datetime]:
@@ -75,15 +76,25 @@ def _anonymised_answers(answers: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (answers or {}).items() if k in KEPT_ANSWERS}
 
 
+REDACTED = "（已删除）"
+
+
 async def anonymise_orders(session: AsyncSession, ids: Sequence[int], now: dt.datetime) -> None:
     """Orders lose their contact details and free text: the answers but the number of
     people and the slot, the need in the resident's words, the rating's comment, the
     notes of their history, what those who joined them said (我也遇到), the remarks
-    about them and the text of their settled notifications."""
+    about them, the text of their settled notifications, and the answers and the
+    resident's contact details quoted in notifications still to be sent."""
     if not ids:
         return
     ids = list(ids)
-    rows = (await session.execute(select(Order.id, Order.answers).where(Order.id.in_(ids)))).all()
+    rows = (
+        await session.execute(
+            select(Order.id, Order.answers, Resident.phone, Resident.name, Resident.building)
+            .join(Resident, Resident.id == Order.resident_id)
+            .where(Order.id.in_(ids))
+        )
+    ).all()
     await session.execute(
         update(Order),
         [
@@ -94,7 +105,7 @@ async def anonymise_orders(session: AsyncSession, ids: Sequence[int], now: dt.da
                 "rating_comment": None,
                 "contact_removed_at": now,
             }
-            for order_id, answers in rows
+            for order_id, answers, *_ in rows
         ],
     )
     await session.execute(
@@ -109,6 +120,38 @@ async def anonymise_orders(session: AsyncSession, ids: Sequence[int], now: dt.da
         update(models.ResidentRemark).where(models.ResidentRemark.order_id.in_(ids)).values(text="")
     )
     await _blank_notifications(session, models.OutboxMessage.order_id.in_(ids))
+    quoted = {
+        order_id: [
+            str(v)
+            for k, v in [*(answers or {}).items(), ("p", phone), ("n", name), ("b", building)]
+            if k not in KEPT_ANSWERS and isinstance(v, str) and len(v) >= 2
+        ]
+        for order_id, answers, phone, name, building in rows
+    }
+    await _redact_pending(session, quoted)
+
+
+async def _redact_pending(session: AsyncSession, quoted: dict[int, list[str]]) -> None:
+    """Notifications of these orders still to be sent lose the words quoted from the
+    resident (longest first, so a phone inside a longer answer goes whole)."""
+    outbox = models.OutboxMessage
+    pending = (
+        await session.execute(
+            select(outbox.id, outbox.order_id, outbox.payload).where(
+                outbox.order_id.in_(list(quoted)), outbox.status == "pending"
+            )
+        )
+    ).all()
+    changed = []
+    for row_id, order_id, payload in pending:
+        text = str((payload or {}).get("text") or "")
+        redacted = text
+        for word in sorted(quoted.get(order_id, []), key=len, reverse=True):
+            redacted = redacted.replace(word, REDACTED)
+        if redacted != text:
+            changed.append({"id": row_id, "payload": {**payload, "text": redacted}})
+    if changed:
+        await session.execute(update(outbox), changed)
 
 
 async def _blank_notifications(session: AsyncSession, which: ColumnElement[bool]) -> None:
@@ -141,7 +184,6 @@ async def remove_photos(session: AsyncSession, ids: Sequence[int], now: dt.datet
     await session.execute(update(Order).where(Order.id.in_(ids)).values(photos_removed_at=now))
 
 
-Resident = models.Resident
 HOLDS_CONTACT = or_(
     Resident.phone.is_not(None), Resident.name.is_not(None), Resident.building.is_not(None)
 )
