@@ -14,6 +14,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.cli import main
+from bot.config import ConfigError, load_settings
 from bot.privacy.kept import kept_about
 from bot.privacy.retention import Periods, Retention
 from storage import models
@@ -339,3 +340,13 @@ def test_the_command_reports_what_is_due_and_what_it_anonymised(db_url: str) -> 
     assert "resident_contacts: 1 anonymised" in done.output
     again = CliRunner().invoke(main, ["privacy", "retention"], env=env)
     assert "order_contacts: 0 anonymised" in again.output
+
+
+@pytest.mark.parametrize("value", ["0", "4000", "half a year"])
+def test_a_retention_period_out_of_range_names_the_variable(
+    clean_env: object, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("RETAIN_CONTACT_DAYS", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "RETAIN_CONTACT_DAYS" in str(caught.value)
