@@ -34,6 +34,8 @@ from bot.pipeline.ledger import MessageLedger
 from bot.pipeline.resident_locks import ResidentLocks
 from bot.pipeline.state import DatabaseStateStorage
 from bot.pipeline.webhook import Webhook
+from bot.privacy.retention import INTERVAL as RETENTION_INTERVAL
+from bot.privacy.retention import Periods, Retention
 from bot.startup import prepare
 from bot.tasks import BackgroundTasks
 from bot.tenants import (
@@ -56,6 +58,7 @@ from bot.web import (
     errors,
     learning,
     notices_admin,
+    privacy_admin,
     public,
     simulator,
     visits_admin,
@@ -104,6 +107,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     learning.setup(app)
     broadcasts_admin.setup(app)
     notices_admin.setup(app)
+    privacy_admin.setup(app)
     visits_admin.setup(app)
     campaign_coverage.setup(app)
     campaign_kit.setup(app)
@@ -267,7 +271,8 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
     * broadcasts: ``BROADCAST_RATE`` and the pause after WeChat's 45009 are one
       budget per official account, kept in memory by one sender; every process
       sending would multiply the rate WeChat sees;
-    * the ledger's purge: one DELETE of old rows is enough;
+    * the ledger's purge: one DELETE of old rows is enough; likewise the retention
+      job (``bot.privacy.retention``): one sweep anonymises what is past its period;
     * putting back notifications whose missing setting is now set: the process that
       sends them is the one whose environment counts.
     """
@@ -352,6 +357,10 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
         scheduler.every(
             3600, "ledger-purge", tenants.default.webhook.ledger.purge, leader_only=True
         )
+        # Anonymising what is past its retention period: one sweep at a time is enough
+        # (each step is idempotent, so a second process would only repeat the queries).
+        retention = Retention(sessionmaker, app[keys.CLOCK], Periods.from_settings(settings))
+        scheduler.every(RETENTION_INTERVAL, "retention", retention.run_once, leader_only=True)
         app[keys.SCHEDULER] = scheduler
         scheduler.start()
         try:

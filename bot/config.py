@@ -147,6 +147,17 @@ class Settings(BaseSettings):
     wechat_resident_template_id: str | None = None
     """Template for messages to residents outside WeChat's 48-hour window."""
 
+    retain_contact_days: int = Field(default=180, ge=1, le=3650)
+    """Days after an order closed before its phone, address and free text are
+    anonymised (the order stays in the figures); likewise a resident's own contact
+    details after their last message, once none of their orders holds any."""
+    retain_photo_days: int = Field(default=90, ge=1, le=3650)
+    """Days after an order closed before the photos and places sent about it go."""
+    retain_need_text_days: int = Field(default=365, ge=1, le=3650)
+    """Days before the text of a message that matched no service (需求清单, 学习箱) goes."""
+    retain_message_days: int = Field(default=365, ge=1, le=3650)
+    """Days before closed 转人工 threads, residents' remarks and visit notes lose their text."""
+
     match_matched: float = Field(default=Thresholds.matched, gt=0, lt=1)
     """Matcher confidence needed to answer with one item."""
     match_ambiguous: float = Field(default=Thresholds.ambiguous, gt=0, lt=1)

@@ -13,6 +13,7 @@ The order is the order of precedence:
    ``visits``: grid workers' door-to-door visits: 走访 (+ address and outcome),
    走访待办, 跟进完成, and the list-and-choose conversation.
    ``subscriptions``: 订阅 / 退订 / 退订全部 / 我的订阅 campaign topics.
+   ``erasure``: 删除我的信息 and its confirmation, in any state.
    ``waitlist``: 要 / 不要了 answering a place freed from a waiting list (other
    messages with those words pass through it to the routers after it).
    ``handoff_thread``: while a resident's 转人工 is open, their texts go to its
@@ -57,6 +58,7 @@ def routers() -> list[Router]:
         campaign_events,
         dialogue,
         emergency,
+        erasure,
         handoff_thread,
         long_texts,
         media,
@@ -81,6 +83,7 @@ def routers() -> list[Router]:
         units.router,
         visits.router,
         subscriptions.router,
+        erasure.router,
         waitlist.router([thread]),
         thread,
         *residents,

@@ -498,6 +498,11 @@ class Order(Base):
     rating_comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    contact_removed_at: Mapped[dt.datetime | None]
+    """When its contact details and free text were anonymised (``bot.privacy``): the
+    order keeps its status, unit, item, times and rating for the figures."""
+    photos_removed_at: Mapped[dt.datetime | None]
+    """When the photos and places sent about it were removed (``bot.privacy``)."""
 
     item: Mapped[Item] = relationship(lazy="raise")
     unit: Mapped[Unit] = relationship(lazy="raise")
@@ -1029,3 +1034,29 @@ class CampaignScan(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
     message_key: Mapped[str] = mapped_column(String(200), unique=True)
     scanned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ErasureRequest(Base):
+    """A resident's request to erase what is kept about them (删除我的信息), by chat or
+    through staff for a resident without a smartphone. Done at once, except for what
+    orders still open need (``kept``: their codes): ``done_at`` stays empty until they
+    have closed and the retention job (``bot.privacy.retention``) has erased the rest.
+    One row per chat message (``message_key``), so a retried message erases once."""
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (
+        UniqueConstraint("community_id", "message_key"),
+        Index(None, "done_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    message_key: Mapped[str | None] = mapped_column(String(200))
+    """The chat message that confirmed it; None for a request made in the console."""
+    requested_by: Mapped[str] = mapped_column(String(100))
+    """``resident``, or ``staff:<username>`` / ``admin:<username>``."""
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    kept: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    """Codes of the open orders whose contact details were kept for the time being."""
+    done_at: Mapped[dt.datetime | None]

@@ -5,7 +5,7 @@ database) end with one clear line on stderr and a non-zero exit status, never a
 traceback. Exit status 1: the input is wrong; 2: usage or configuration is wrong.
 
 Each command group is a module of this package (serve, chat, db, catalog, match,
-needs, orders, units, broadcast, residents, users, menu, groups; households holds
+needs, orders, units, broadcast, residents, users, menu, groups, privacy; households holds
 households and grid), added to the root group ``main`` below; what they share (fail,
 run, database, the chosen community) is in bot/cli/common.py.
 """
@@ -25,6 +25,7 @@ from bot.cli import (
     menu,
     needs,
     orders,
+    privacy,
     residents,
     serve,
     units,
@@ -64,3 +65,4 @@ main.add_command(menu.menu)
 main.add_command(households.households)
 main.add_command(households.grid)
 main.add_command(groups.groups)
+main.add_command(privacy.privacy)
