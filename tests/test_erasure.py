@@ -111,7 +111,8 @@ async def test_erasing_my_information_leaves_no_phone_or_address_and_the_figures
     assert {i for t, i in left if t == "orders"} == {kept_id}
     assert {i for t, i in left if t == "outbox"} <= notices
     rows = list(csv.reader(io.StringIO(await text_of(staff, "/console/export.csv"))))
-    assert [r[6] for r in rows[1:] if r[0] == done] == [""]
+    address, phone = rows[0].index("地址"), rows[0].index("电话")
+    assert [(r[address], r[phone]) for r in rows[1:] if r[0] == done] == [("", "")]
     assert await text_of(staff, "/console/evaluation?format=csv") == figures
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         attachment = await session.scalar(select(models.OrderAttachment))

@@ -376,7 +376,6 @@ ROW_COLUMNS = (
     models.Item.confidential,
     models.Resident.name,
     models.Resident.grid_key,
-    models.Resident.phone,
 )
 NO_NAME = "未留姓名"
 
@@ -385,7 +384,7 @@ def _row(
     row: Any, zone: ZoneInfo, grid_names: dict[str, str], late: dict[int, dt.datetime]
 ) -> dict[str, Any]:
     """An order as the board, the portal and the export show it: no internal ids."""
-    order, title, unit_name, confidential, name, resident_grid, phone = row
+    order, title, unit_name, confidential, name, resident_grid = row
     due = late.get(order.id)
     return {
         "id": order.id,
@@ -398,7 +397,9 @@ def _row(
         "name": name or NO_NAME,
         "grid": grid_names.get(order.grid_key or resident_grid or "", ""),
         "building": (order.answers or {}).get("building") or "",
-        "phone": (order.answers or {}).get("phone") or phone or "",
+        # The order's own answer only: an order anonymised after it closed must not
+        # show the phone its resident still has on file for another, open order.
+        "phone": (order.answers or {}).get("phone") or "",
         "confidential": confidential,
         "overdue": f"{due.astimezone(zone):%m-%d %H:%M}" if due else "",
     }
