@@ -1,0 +1,1 @@
+"""Residents' personal information: consent, what is kept, and anonymisation."""
