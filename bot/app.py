@@ -56,6 +56,7 @@ from bot.web import (
     errors,
     learning,
     notices_admin,
+    privacy_admin,
     public,
     simulator,
     visits_admin,
@@ -105,6 +106,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     broadcasts_admin.setup(app)
     notices_admin.setup(app)
     visits_admin.setup(app)
+    privacy_admin.setup(app)
     campaign_coverage.setup(app)
     campaign_kit.setup(app)
     simulator.setup(app)

@@ -26,7 +26,7 @@ def photo_notice(unit: str) -> str:
     """Shown with the first photo or place sent while booking, before any question
     for a phone or an address."""
     return (
-        f"收到。照片和位置只给办这件事的{unit}和社区工作人员看，"
+        f"收到，会一起交给办这件事的{unit}。照片和位置只给{unit}和社区工作人员看，"
         f"事情办完{CONTACT_KEPT_DAYS // 30}个月后就不再保留。\n{HOW_TO_ANSWER}"
     )
 

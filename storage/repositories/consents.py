@@ -67,3 +67,31 @@ async def open_orders_of(
         .order_by(models.Order.id)
     )
     return [(code, title, status, answers) for code, title, status, answers in rows]
+
+
+async def residents_named(
+    session: AsyncSession, community_id: str, said: str
+) -> list[models.Resident]:
+    """Residents whose phone or name is exactly ``said`` (the console's look-up for a
+    resident at the counter)."""
+    return list(
+        await session.scalars(
+            select(models.Resident)
+            .where(
+                models.Resident.community_id == community_id,
+                (models.Resident.phone == said) | (models.Resident.name == said),
+            )
+            .order_by(models.Resident.id)
+            .limit(20)
+        )
+    )
+
+
+async def resident_in(
+    session: AsyncSession, community_id: str, resident_id: int
+) -> models.Resident | None:
+    return await session.scalar(
+        select(models.Resident).where(
+            models.Resident.community_id == community_id, models.Resident.id == resident_id
+        )
+    )
