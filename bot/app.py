@@ -55,6 +55,7 @@ from bot.web import (
     catalog_admin,
     console,
     dev,
+    erasure_admin,
     errors,
     learning,
     notices_admin,
@@ -109,6 +110,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     notices_admin.setup(app)
     privacy_admin.setup(app)
     visits_admin.setup(app)
+    erasure_admin.setup(app)
     campaign_coverage.setup(app)
     campaign_kit.setup(app)
     simulator.setup(app)

@@ -945,3 +945,13 @@ def parse_rating(text: str) -> int | None:
         return None
     rating = found.pop()
     return rating if 1 <= rating <= 5 else None
+
+
+def mask_phone(phone: str) -> str:
+    """138****0000: enough for a person to recognise their number, not to call it.
+    Shown to residents (我的信息, a form's summary) and to staff who may not see the
+    whole number (exports)."""
+    digits = phone.strip()
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"

@@ -18,7 +18,9 @@ The order is the order of precedence:
    messages with those words pass through it to the routers after it).
    ``handoff_thread``: while a resident's 转人工 is open, their texts go to its
    thread for staff (see ``handlers.handoff_thread``).
-3. ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
+3. ``privacy``: 我的信息, 撤回同意 - at any time, even mid-form (a withdrawal mid-form
+   makes the rest of the form ask again); 同意 outside a form.
+   ``orders``: 我的订单, 取消订单, 评价, 转人工 - at any time, even mid-form; and
    photos or places about an order placed a little earlier.
    ``notices``: a notice staff published (5栋今日停水) answers a message about the same
    thing from a resident there, once, before any order is taken; 报修 then still
@@ -65,6 +67,7 @@ def routers() -> list[Router]:
         notices,
         ordering,
         orders,
+        privacy,
         start,
         subscriptions,
         units,
@@ -73,7 +76,7 @@ def routers() -> list[Router]:
     )
 
     later = [ordering.router, dialogue.router, media.router]
-    residents = [orders.router, notices.router(later), *later]
+    residents = [privacy.router, orders.router, notices.router(later), *later]
     thread = handoff_thread.router(residents)
     return [
         emergency.router,

@@ -35,6 +35,7 @@ from bot.dispatch import (
     Redispatch,
 )
 from bot.orders import domain, shared
+from bot.privacy import consent
 from bot.wechat import MENU_SERVICES
 from bot.wechat.inbound import Incoming
 from catalog import addresses, answers
@@ -43,7 +44,7 @@ from catalog.forms import EXAMPLES, ask, questions_for
 from catalog.matcher import Candidate, MatchResult
 from catalog.schema import SLOT_QUESTION, Item, Question
 from catalog.understanding import STRONG_MATCH, Reading
-from handlers import staff, texts
+from handlers import privacy_texts, staff, texts
 from storage.repositories import ordering as repo
 from storage.repositories import residents, waitlist
 from storage.repositories.inbox import Reason, record_for_inbox
@@ -203,6 +204,67 @@ async def leave(ctx: Context) -> str:
     return texts.LEFT
 
 
+# --- the personal-information notice ----------------------------------------------------
+
+NOTICE = "notice"
+"""Key in the form's data: the notice was shown and not yet answered (``ASKED``), or
+the resident said no to it in this form (``REFUSED``). ``consent`` holds whether they
+agree to the notice as it reads now."""
+ASKED, REFUSED = "asked", "refused"
+
+
+def _notice_answer(msg: Incoming, ctx: Context) -> bool:
+    asked = ctx.conversation.data.get(NOTICE) == ASKED
+    return asked and (consent.agrees(msg.text) or consent.refuses(msg.text))
+
+
+async def _record_consent(ctx: Context, action: str, method: str) -> None:
+    async with ctx.sessionmaker.begin() as session:
+        await consent.answer(
+            session,
+            community_id=ctx.community_id,
+            openid=ctx.openid,
+            message_key=ctx.message_key,
+            action=action,
+            method=method,
+            now=ctx.clock.now(),
+        )
+    data = ctx.conversation.data
+    data["consent"] = action == consent.GIVEN
+    data[NOTICE] = REFUSED if action == consent.REFUSED else None
+    ctx.conversation.set(ctx.conversation.state, **data)
+
+
+@conversation.interrupts.on(Predicate(_notice_answer))
+async def notice_answered(msg: Incoming, ctx: Context) -> str:
+    """同意 or 不同意 to the notice: recorded, and the form goes on where it was. A no
+    skips optional questions for a phone or an address, drops the photos sent, and
+    at a question the service cannot do without says kindly what else they can do."""
+    given = consent.agrees(msg.text)
+    await _record_consent(ctx, consent.GIVEN if given else consent.REFUSED, consent.SAID)
+    data = ctx.conversation.data
+    item = ctx.catalog.item(data["item"])
+    if given:
+        head = privacy_texts.THANKS
+    else:
+        head = privacy_texts.REFUSED_PHOTOS if data.pop("attachments", None) else ""
+        ctx.conversation.set(ctx.conversation.state, **data)
+    question = _current_question(ctx)
+    if ctx.conversation.state == SUMMARY:
+        return f"{head}\n{_summary(ctx, item, data)}".lstrip("\n")
+    if question is None:
+        return head or privacy_texts.REFUSED_SKIP
+    if given or question.kind not in consent.PERSONAL_KINDS:
+        return f"{head}\n{_prompt(ctx, question)}".lstrip("\n")
+    if question.required:
+        ctx.conversation.clear()
+        duty = ctx.catalog.document.community.duty_phone
+        return privacy_texts.cannot_without(item.title, duty)
+    data["q"] += 1
+    ctx.conversation.set(FORM, **data)
+    return f"{privacy_texts.REFUSED_SKIP}\n{await _ask_next(ctx, item)}"
+
+
 # --- choosing --------------------------------------------------------------------------
 
 
@@ -278,6 +340,9 @@ async def answered(msg: Incoming, ctx: Context) -> str:
         problem = f"{texts.NOT_UNDERSTOOD}{EXAMPLES.get(question.kind, '')}。\n{ask(question)}"
     if problem is not None:
         return await _not_an_answer(msg, ctx, item, problem, question)
+    if question.kind in consent.PERSONAL_KINDS and data.get(NOTICE) == ASKED and value:
+        # Told what is kept and how to say no, they answered: consent, recorded as such.
+        await _record_consent(ctx, consent.GIVEN, consent.ANSWERED)
     data["answers"][question.id] = value
     data["q"] += 1
     data.pop("misses", None)
@@ -448,9 +513,16 @@ async def unclear_confirmation(msg: Incoming, ctx: Context) -> str:
 async def attachment_during_form(msg: Incoming, ctx: Context) -> str:
     """A photo or place sent while ordering is kept and attached to the order."""
     data = ctx.conversation.data
+    if not data.get("consent") and data.get(NOTICE) == REFUSED:
+        return privacy_texts.PHOTO_NOT_KEPT
     data.setdefault("attachments", []).append({"kind": msg.kind, **msg.attachment})
+    notice = ""
+    if not data.get("consent") and data.get(NOTICE) != ASKED and data.get("item"):
+        unit = ctx.catalog.unit(ctx.catalog.item(data["item"]).unit)
+        notice = privacy_texts.photo_notice(unit.name, ctx.policy.photo_kept_days)
+        data[NOTICE] = ASKED
     ctx.conversation.set(ctx.conversation.state, **data)
-    return texts.ATTACHMENT_KEPT
+    return notice or texts.ATTACHMENT_KEPT
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -508,7 +580,9 @@ async def _start_form(
     async with ctx.sessionmaker() as session:
         resident = await residents.find_resident(session, ctx.community_id, ctx.openid)
         offers = await waitlist.open_offers(session, ctx.community_id, ctx.openid, item_key=item.id)
-    remembered = {"phone": resident.phone} if resident is not None and resident.phone else {}
+        agreed = await consent.has_consent(session, ctx.community_id, ctx.openid)
+    # A phone kept from before is used only under the notice as it reads now.
+    remembered = {"phone": resident.phone} if agreed and resident and resident.phone else {}
     kept = ctx.conversation.data.get("attachments", [])  # photos sent while choosing
     ctx.conversation.set(
         FORM,
@@ -519,6 +593,7 @@ async def _start_form(
         remembered=remembered,
         attachments=kept,
         guess=guess,
+        consent=agreed,
         **{ASK_NAME: _ask_name(item, resident)},
     )
     intro = f"好的，帮您预约「{item.title}」，由{unit.name}提供。"
@@ -565,11 +640,28 @@ async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str
             data["offered"] = offered
             ctx.conversation.set(FORM, **data)
             return ask(question) + "\n" + _numbered([s["label"] for s in offered])
+        notice = ""
+        if question.kind in consent.PERSONAL_KINDS and not data.get("consent"):
+            if data.get(NOTICE) == REFUSED:  # not asked again in this form
+                if not question.required:
+                    data["q"] += 1
+                    continue
+                ctx.conversation.clear()
+                duty = ctx.catalog.document.community.duty_phone
+                return privacy_texts.cannot_without(item.title, duty)
+            if data.get(NOTICE) != ASKED:
+                notice = (
+                    privacy_texts.notice(
+                        ctx.catalog.unit(item.unit).name, ctx.policy.contact_kept_days
+                    )
+                    + "\n"
+                )
+                data[NOTICE] = ASKED
         ctx.conversation.set(FORM, **data)
         prompt = ask(question) + ("" if question.required else "（可以回复“没有”跳过）")
         if question.kind == "choice":
             prompt += "\n" + _numbered(question.choices)
-        return prompt
+        return notice + prompt
     offer = await _offer_to_join(ctx, item, questions)
     if offer is not None:
         return offer
@@ -651,7 +743,7 @@ async def join_or_not(msg: Incoming, ctx: Context) -> str:
             building=where,
             note=data.get("need") or None,
         )
-        if joined is not None:  # photos they sent go with the order they joined
+        if joined is not None and data.get("consent"):  # their photos go with it
             for index, attachment in enumerate(data.get("attachments", [])):
                 await repo.attach(
                     session,
@@ -791,7 +883,7 @@ def _summary(ctx: Context, item: Item, data: dict[str, Any]) -> str:
         if question.kind == "people":
             shown = f"{value}人"
         if question.kind == "phone":
-            shown = texts.masked_phone(str(value))
+            shown = answers.mask_phone(str(value))
         label = texts.LABELS.get(question.kind) or (question.ask or question.id).rstrip("？?：: ")
         lines.append(f"{label}：{shown}")
     if data.get("need"):
@@ -852,7 +944,8 @@ async def _place(
         message_key=ctx.message_key,
         offer=held["entry"] if held is not None and held[HELD_SLOT] == slot_id else None,
     )
-    for index, attachment in enumerate(data.get("attachments", [])):
+    kept = data.get("attachments", []) if data.get("consent") else []
+    for index, attachment in enumerate(kept):
         await repo.attach(
             session, order.id, f"{ctx.message_key}#{index}", attachment["kind"], attachment
         )

@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dispatch import Click, Command, Context, Kind, Router, StateIs
 from bot.orders import domain, shared
+from bot.privacy import consent
 from bot.wechat import MY_ORDERS
 from bot.wechat.inbound import Incoming
-from handlers import staff, texts
+from handlers import privacy_texts, staff, texts
 from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import ordering as repo
 
@@ -135,6 +136,8 @@ async def attach_to_recent_order(msg: Incoming, ctx: Context) -> str | None:
         )
         if order is None:
             return texts.IMAGE_RECEIVED if msg.kind == "image" else texts.LOCATION_RECEIVED
+        if not await consent.has_consent(session, ctx.community_id, ctx.openid):
+            return privacy_texts.PHOTO_NOT_KEPT
         await repo.attach(session, order.id, ctx.message_key, msg.kind, msg.attachment)
         code = order.code
     return texts.attached(code)

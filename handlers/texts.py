@@ -83,10 +83,6 @@ def slot_label(starts_at: dt.datetime, location: str | None, remaining: int | No
     return label
 
 
-def masked_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) == 11 else phone
-
-
 def placed(code: str, next_steps: str | None) -> str:
     then = next_steps or "社区已经把您的需求派给负责的单位，他们会尽快联系您。"
     return f"好的，已经帮您提交了！\n订单号：{code}\n{then}\n发“我的订单”可以随时查看进度。"

@@ -1060,3 +1060,30 @@ class ErasureRequest(Base):
     kept: Mapped[list[str]] = mapped_column(JSONType, default=list)
     """Codes of the open orders whose contact details were kept for the time being."""
     done_at: Mapped[dt.datetime | None]
+
+
+class Consent(Base):
+    """A resident's answer to the personal-information notice (个人信息保护法): given,
+    refused or withdrawn, under which version of the notice, how and when. Rows are
+    only added (the latest one counts), so the history is the proof; one per WeChat
+    message (``message_key``), so a retried message records once."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        UniqueConstraint("community_id", "message_key"),
+        Index(None, "resident_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    message_key: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))
+    """given, refused or withdrawn."""
+    notice_version: Mapped[int]
+    method: Mapped[str] = mapped_column(String(16))
+    """said (replied 同意/不同意/撤回同意), answered (answered the question the notice
+    came with), or in_person (recorded by staff at the console)."""
+    actor: Mapped[str | None] = mapped_column(String(100))
+    """The staff member who recorded it at the console; None in chat."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

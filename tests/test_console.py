@@ -166,6 +166,8 @@ ROUTES = [
     ("POST", "/console/catalog", {"admin"}),
     ("POST", "/console/broadcasts", {"staff", "admin"}),
     ("POST", "/console/handoffs/1/answer", {"staff", "admin"}),
+    ("GET", "/console/privacy", {"staff", "admin"}),
+    ("POST", "/console/privacy/1", {"staff", "admin"}),
 ]
 
 

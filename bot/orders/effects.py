@@ -48,6 +48,11 @@ class Policy:
     waitlist_hold_hours: float = 2.0
     followup_again_days: float = 0.0
     """Days after completion of the second 回访 (0: none)."""
+    contact_kept_days: int = 180
+    """What the personal-information notice promises: days after an order closes
+    before its contact details are anonymised (RETAIN_CONTACT_DAYS)."""
+    photo_kept_days: int = 90
+    """Likewise for photos and places (RETAIN_PHOTO_DAYS)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -60,6 +65,8 @@ class Policy:
             quiet_hours=parse_span(settings.quiet_hours),
             waitlist_hold_hours=settings.waitlist_hold_hours,
             followup_again_days=settings.followup_again_days,
+            contact_kept_days=settings.retain_contact_days,
+            photo_kept_days=settings.retain_photo_days,
         )
 
     def worktime(self, catalog: Catalog) -> WorkTime:

@@ -1,1 +1,2 @@
-"""Personal information: anonymised on request (删除我的信息) and after its retention period."""
+"""Residents' personal information: consent, what is kept, and anonymisation (on
+request, 删除我的信息, and after its retention period)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot import keys
+from catalog.answers import mask_phone
 from storage.repositories.users import SignedIn, audit
 
 VIEW_CONTACT = "view.contact"
@@ -36,14 +37,6 @@ async def record(
     """One audit entry for what ``user`` was just shown."""
     async with request.app[keys.SESSIONMAKER].begin() as session:
         await audit(session, user.community_id, user.username, action, target, detail)
-
-
-def mask_phone(phone: str) -> str:
-    """138****0000: enough to recognise a number, not to call it."""
-    digits = phone.strip()
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
 
 
 def phone_for(user: SignedIn, phone: str | None) -> str:

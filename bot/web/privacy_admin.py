@@ -1,82 +1,109 @@
-"""删除居民信息 from the console: staff erase a resident's information at their request
-(a resident without a smartphone asks in person or by phone), from one of the
-resident's orders. The same erasure as 删除我的信息 in chat (``bot.privacy.erasure``),
-audited; the page says plainly which open orders keep the contact details for now.
-"""
+"""居民信息 in the console, for residents without a smartphone: staff look a resident up
+by phone or name, read them what is kept (我的信息), and record the consent they give
+in person or withdraw (撤回同意). Every look and every record is audited."""
 
 from __future__ import annotations
 
+from typing import Any
+from zoneinfo import ZoneInfo
+
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import select
+from yarl import URL
 
 from bot import keys
-from bot.privacy import erasure
+from bot.privacy import consent
 from bot.web.auth import checked_form, require
+from bot.web.params import path_id
 from bot.web.scope import catalog_of
-from storage import models
-from storage.repositories.ordering import select_order
+from catalog.answers import mask_phone
+from handlers.privacy_texts import consent_line
+from storage.repositories import consents as repo
 from storage.repositories.users import audit
 
 routes = web.RouteTableDef()
 STAFF = ("staff", "admin")
-NOT_CONFIRMED = "请先勾选“已与居民本人核实”，再删除。"
+ACTIONS = {"given": "consent_in_person", "withdrawn": "consent_withdrawn"}
 
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
 
-@routes.post("/console/privacy/erase/{code}")
-async def erase(request: web.Request) -> web.Response:
-    """Erase the information of the resident who placed the order ``code`` (or for
-    whom it was placed). Staff never reach a confidential order (its unit and admin
-    only), as on the order page."""
+@routes.get("/console/privacy")
+@aiohttp_jinja2.template("privacy.html")
+async def look_up(request: web.Request) -> dict[str, Any]:
+    user = require(request, *STAFF)
+    catalog = catalog_of(request, user)
+    zone = ZoneInfo(catalog.document.community.timezone)
+    said = request.query.get("q", "").strip()[:100]
+    found: list[dict[str, Any]] = []
+    if said:
+        async with request.app[keys.SESSIONMAKER].begin() as session:
+            for resident in await repo.residents_named(session, user.community_id, said):
+                info = await consent.kept(session, resident)
+                found.append(
+                    {
+                        "id": resident.id,
+                        "name": info.name or "（未留称呼）",
+                        "phone": mask_phone(info.phone) if info.phone else "没有",
+                        "addresses": "、".join(info.addresses) or "没有",
+                        "orders": [f"{o.code} {o.title}（{o.status}）" for o in info.open_orders],
+                        "wechat": resident.openid is not None,
+                        "consent": consent_line(info, zone),
+                        "current": info.current,
+                    }
+                )
+                await audit(
+                    session,
+                    user.community_id,
+                    user.username,
+                    "privacy_view",
+                    f"resident:{resident.id}",
+                )
+    return {
+        "community": catalog.community_name,
+        "user": user,
+        "unit_name": "",
+        "q": said,
+        "found": found,
+        "done": request.query.get("done", ""),
+    }
+
+
+@routes.post("/console/privacy/{id}")
+async def record(request: web.Request) -> web.StreamResponse:
+    """Consent given in person (the notice read to them) or withdrawn. Keyed by the
+    answer it follows, so a double click records once."""
     user = require(request, *STAFF)
     form = await checked_form(request, user)
-    code = request.match_info["code"]
-    if form.get("confirm") != "yes":
-        raise web.HTTPBadRequest(text=NOT_CONFIRMED)
-    query = select_order(user.community_id, code).join(
-        models.Item, models.Order.item_id == models.Item.id
-    )
-    if user.role == "staff":
-        query = query.where(models.Item.confidential.is_(False))
+    action = form.get("action", "")
+    if action not in ACTIONS:
+        raise web.HTTPBadRequest(text="请选择“同意”或“撤回同意”。")
+    now = request.app[keys.CLOCK].now()
     async with request.app[keys.SESSIONMAKER].begin() as session:
-        order = await session.scalar(query)
-        if order is None:
-            raise web.HTTPNotFound(text="没有这个订单，或者您无权查看。")
-        resident = await session.scalar(
-            select(models.Resident).where(models.Resident.id == order.resident_id)
-        )
-        assert resident is not None
-        done = await erasure.erase_resident(
-            session,
-            resident,
-            requested_by=f"{user.role}:{user.username}",
-            now=request.app[keys.CLOCK].now(),
-        )
-        kept = ",".join(o.code for o in done.kept)
-        await audit(
-            session,
-            user.community_id,
-            user.username,
-            "erase_resident",
-            order.code,
-            f"kept open orders: {kept}" if kept else None,
-        )
-    if done.kept:
-        hint = (
-            "还没办完的订单 "
-            + "、".join(f"{o.code}（{o.title}，{o.status}）" for o in done.kept)
-            + " 先留着电话和地址，办完后会自动删除。"
-        )
-    else:
-        hint = "办完的订单只留下服务项目、时间和评分，用于考评统计。"
-    context = {
-        "community": catalog_of(request, user).community_name,
-        "message": "已删除这位居民的个人信息",
-        "hint": hint,
-        "back": (f"/console/orders/{order.code}", "回到订单"),
-    }
-    return aiohttp_jinja2.render_template("message.html", request, context)
+        resident = await repo.resident_in(session, user.community_id, path_id(request))
+        if resident is None:
+            raise web.HTTPNotFound(text="没有找到这位居民。")
+        latest = await repo.latest(session, resident.id)
+        key = f"console:{resident.id}:{action}:{latest.id if latest else 0}"
+        target = f"resident:{resident.id}"
+        repeated = latest is not None and latest.action == action
+        if repeated and (action == consent.WITHDRAWN or consent.is_current(latest)):
+            pass  # a second click: the first was recorded
+        elif action == consent.GIVEN:
+            await consent.give_in_person(session, resident, key=key, actor=user.username, now=now)
+            await audit(session, user.community_id, user.username, ACTIONS[action], target)
+        else:
+            await consent.withdraw(
+                session,
+                resident,
+                message_key=key,
+                now=now,
+                method=consent.IN_PERSON,
+                actor=user.username,
+            )
+            await audit(session, user.community_id, user.username, ACTIONS[action], target)
+        # A withdrawal forgets the phone: the page then finds them by name.
+        said = form.get("q", "") if resident.phone or not resident.name else resident.name
+    raise web.HTTPFound(URL("/console/privacy").with_query(q=said, done="已记录。"))
