@@ -34,6 +34,7 @@ from bot.pipeline.ledger import MessageLedger
 from bot.pipeline.resident_locks import ResidentLocks
 from bot.pipeline.state import DatabaseStateStorage
 from bot.pipeline.webhook import Webhook
+from bot.privacy.access import AccessLog
 from bot.privacy.retention import INTERVAL as RETENTION_INTERVAL
 from bot.privacy.retention import Periods, Retention
 from bot.startup import prepare
@@ -94,6 +95,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(webhook_context)
     app.cleanup_ctx.append(scheduler_context)
+    app.cleanup_ctx.append(access_log_context)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("bot", "templates"),
@@ -249,6 +251,18 @@ def _live_catalog(accounts: Accounts, community_id: str) -> Catalog | None:
         return accounts[community_id].catalog.current
     except UnknownCommunity:
         return None
+
+
+async def access_log_context(app: web.Application) -> AsyncIterator[None]:
+    """Records of views of residents' personal information, written behind the pages
+    (``bot.privacy.access``); flushed when the service stops."""
+    access_log = AccessLog(app[keys.SESSIONMAKER])
+    app[keys.ACCESS_LOG] = access_log
+    access_log.start()
+    try:
+        yield
+    finally:
+        await access_log.stop()
 
 
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:

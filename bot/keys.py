@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.jobs.leader import Leadership
 from bot.jobs.queue import JobQueue
 from bot.orders.effects import Policy
+from bot.privacy.access import AccessLog
 from bot.startup import Startup
 from bot.tasks import BackgroundTasks
 from bot.tenants import Tenants
@@ -59,3 +60,5 @@ SCHEDULER = web.AppKey("scheduler", JobQueue)
 BATCH_DB = web.AppKey("batch_db", BatchDatabase)
 """Runs batches and single-row claims the cheapest way for the backend (storage.batch)."""
 LEADERSHIP = web.AppKey("leadership", Leadership)
+ACCESS_LOG = web.AppKey("access_log", AccessLog)
+"""Records of views of residents' personal information, written behind the page."""

@@ -17,6 +17,8 @@ from tests.webhook_app import Client
 
 
 async def audit_entries(app: object, action: str) -> list[models.AuditEntry]:
+    """The entries of ``action``, once those queued behind the pages are written."""
+    await app[keys.ACCESS_LOG].drained()  # type: ignore[index]
     async with app[keys.SESSIONMAKER]() as session:  # type: ignore[index]
         rows = await session.scalars(
             select(models.AuditEntry)
@@ -55,6 +57,7 @@ async def test_views_of_contact_details_and_exports_are_recorded_and_phones_mask
     try:
         masked = await exported(staff)
         whole = await exported(admin)
+        await app[keys.ACCESS_LOG].drained()
         audit_page = await (await admin.get("/console/audit")).text()
     finally:
         await staff.close()

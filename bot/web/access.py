@@ -2,9 +2,10 @@
 access), and how much of a phone number a user may see in an export.
 
 Every view of a resident's contact details or photos on an order's page, and every
-export of a table with residents in it, writes one audit entry, in a transaction of
-its own: the pages read through the read-only session, and a failed page view must
-not lose the record of what it showed. Staff see the entries on the audit page.
+export of a table with residents in it, writes one audit entry. It is queued and
+written behind the page (``bot.privacy.access``): a page that only reads answers at
+once even while another request holds SQLite's write lock. Staff see the entries on
+the audit page.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from bot import keys
 from catalog.answers import mask_phone
-from storage.repositories.users import SignedIn, audit
+from storage.repositories.users import SignedIn
 
 VIEW_CONTACT = "view.contact"
 EXPORT_ORDERS = "export.orders"
@@ -34,9 +35,9 @@ that view is recorded."""
 async def record(
     request: web.Request, user: SignedIn, action: str, target: str, detail: str | None = None
 ) -> None:
-    """One audit entry for what ``user`` was just shown."""
-    async with request.app[keys.SESSIONMAKER].begin() as session:
-        await audit(session, user.community_id, user.username, action, target, detail)
+    """One audit entry for what ``user`` was just shown: queued, so the page does not
+    wait for the database's write lock (``bot.privacy.access``)."""
+    request.app[keys.ACCESS_LOG].record(user.community_id, user.username, action, target, detail)
 
 
 def phone_for(user: SignedIn, phone: str | None) -> str:
