@@ -21,6 +21,7 @@ from storage import models
 from storage.order_status import IllegalTransition, OrderStatus
 from storage.repositories import deliveries, ordering
 from storage.repositories import units as repo
+from storage.repositories.users import audit
 
 router = Router("units")
 
@@ -104,7 +105,16 @@ async def act(msg: Incoming, ctx: Context) -> str:
         except IllegalTransition as refused:
             return texts.cannot_act(word, code, refused.current.label)
         facts = await effects.load_facts(session, ctx.catalog, order)
-        reply = texts.acted(word, code, facts.item.title, facts.phone, _where(order))
+        where = _where(order)
+        if word == "接单" and (facts.phone or where):
+            # The unit's member is shown the resident's contact details in chat: a view
+            # recorded like one on the portal (个人信息保护法), in this message's
+            # transaction, so a retried message records it once.
+            shown = "、".join(w for w, there in (("电话", facts.phone), ("地址", where)) if there)
+            await audit(
+                session, ctx.community_id, f"{facts.unit_name}（微信）", "view.contact", code, shown
+            )
+        reply = texts.acted(word, code, facts.item.title, facts.phone, where)
         if word == "接单" and item.replies and item.replies.complete:
             reply += "\n" + texts.replies_how("完成", code, item.replies.complete)
         return reply

@@ -238,3 +238,14 @@ def test_pg_dump_gets_the_password_in_its_environment_and_must_be_recent_enough(
     missing = CliRunner().invoke(main, ["db", "backup", "b/"], env=env | {"PATH": str(clean_env)})
     assert missing.exit_code == 2
     assert "pg_dump not found on PATH" in missing.stderr
+
+
+def test_a_backup_is_owner_only_from_its_first_byte(tmp_path: Path) -> None:
+    """The file a backup is written into is created owner-only before sqlite3 or
+    pg_dump write a byte (they keep an existing file's mode): a reader cannot open it
+    half-way and keep reading residents' data."""
+    from storage.backup import _prepare
+
+    target, partial = _prepare(tmp_path / "nightly.db")
+    assert partial.exists() and not target.exists()
+    assert partial.stat().st_mode & 0o077 == 0

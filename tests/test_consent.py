@@ -156,6 +156,7 @@ async def test_staff_read_a_resident_their_information_and_record_consent_in_per
         )
         assert reply.status == 200
     await staff.close()
+    await wechat.client.app[keys.ACCESS_LOG].drained()  # views are recorded behind the page
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
         rows = (await session.scalars(select(models.Consent).order_by(models.Consent.id))).all()
         resident = await session.get(models.Resident, resident_id)

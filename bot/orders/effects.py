@@ -531,7 +531,9 @@ async def load_many_facts(
             unit=unit_rows[order.unit_id][0],
             unit_name=unit_rows[order.unit_id][1],
             openid=resident.openid,
-            phone=resident.phone,
+            # The order's own answer: consented to for this order, and gone with its
+            # contact details (the resident's copy may belong to another, open order).
+            phone=(order.answers or {}).get("phone") or None,
             starts_at=booked.starts_at if booked else None,
             location=booked.location if booked else None,
             event_id=latest.get(order.id, 0),

@@ -17,12 +17,20 @@ from catalog.answers import mask_phone
 from storage.repositories.users import SignedIn
 
 VIEW_CONTACT = "view.contact"
+VIEW_RESIDENT = "privacy_view"
+CONSENT_IN_PERSON = "consent_in_person"
+CONSENT_WITHDRAWN = "consent_withdrawn"
+ERASE_RESIDENT = "erase_resident"
 EXPORT_ORDERS = "export.orders"
 EXPORT_COVERAGE = "export.coverage"
 ACTIONS_ZH = {
     VIEW_CONTACT: "查看居民联系方式或照片",
     EXPORT_ORDERS: "导出订单表",
     EXPORT_COVERAGE: "导出宣传覆盖表",
+    VIEW_RESIDENT: "查看居民信息",
+    CONSENT_IN_PERSON: "记录居民当面同意",
+    CONSENT_WITHDRAWN: "记录居民撤回同意",
+    ERASE_RESIDENT: "删除居民个人信息",
 }
 """The audit page's words for these entries."""
 
@@ -45,3 +53,10 @@ def phone_for(user: SignedIn, phone: str | None) -> str:
     if not phone:
         return ""
     return phone if user.role in FULL_PHONE_ROLES else mask_phone(phone)
+
+
+def who(name: str | None, phone: str | None) -> str:
+    """A resident as an audit entry names them for staff: 称呼 and masked phone, never
+    an internal id (王阿姨（138****5678）)."""
+    label = name or "未留称呼的居民"
+    return f"{label}（{mask_phone(phone)}）" if phone else label

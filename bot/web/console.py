@@ -380,6 +380,14 @@ ROW_COLUMNS = (
 NO_NAME = "未留姓名"
 
 
+def _name_of(order: models.Order, resident_name: str | None) -> str:
+    """The 称呼 an order shows: its own answer, else the resident's, but none once the
+    order's contact details were anonymised (erasure, retention)."""
+    if order.contact_removed_at is not None:
+        return NO_NAME
+    return (order.answers or {}).get("name") or resident_name or NO_NAME
+
+
 def _row(
     row: Any, zone: ZoneInfo, grid_names: dict[str, str], late: dict[int, dt.datetime]
 ) -> dict[str, Any]:
@@ -394,7 +402,7 @@ def _row(
         "status": OrderStatus(order.status).label,
         "status_value": order.status,
         "created": f"{order.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
-        "name": name or NO_NAME,
+        "name": _name_of(order, name),
         "grid": grid_names.get(order.grid_key or resident_grid or "", ""),
         "building": (order.answers or {}).get("building") or "",
         # The order's own answer only: an order anonymised after it closed must not
@@ -633,7 +641,7 @@ async def _order_page(
         asked_return=_asked_return(events) if order.status == OrderStatus.RETURN_ASKED else None,
         answers=_answers(facts.item, order.answers or {}),
         deliveries=not_delivered,
-        resident_name=(resident.name if resident is not None else None) or NO_NAME,
+        resident_name=_name_of(order, resident.name if resident is not None else None),
         grid=grid_names.get(order.grid_key or resident_grid or "", ""),
         overdue=f"{due.astimezone(zone):%Y-%m-%d %H:%M}" if due else None,
         attachments=[_attachment(a, zone) for a in attachments],

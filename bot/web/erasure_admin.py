@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot import keys
 from bot.privacy import erasure
+from bot.web import access
 from bot.web.auth import checked_form, require
 from bot.web.scope import catalog_of
 from storage import models
@@ -56,14 +57,14 @@ async def erase(request: web.Request) -> web.Response:
             requested_by=f"{user.role}:{user.username}",
             now=request.app[keys.CLOCK].now(),
         )
-        kept = ",".join(o.code for o in done.kept)
+        kept = "、".join(o.code for o in done.kept)
         await audit(
             session,
             user.community_id,
             user.username,
-            "erase_resident",
+            access.ERASE_RESIDENT,
             order.code,
-            f"kept open orders: {kept}" if kept else None,
+            f"未办完的订单暂时保留联系方式：{kept}" if kept else None,
         )
     if done.kept:
         hint = (

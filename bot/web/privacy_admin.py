@@ -13,6 +13,7 @@ from yarl import URL
 
 from bot import keys
 from bot.privacy import consent
+from bot.web import access
 from bot.web.auth import checked_form, require
 from bot.web.params import path_id
 from bot.web.scope import catalog_of
@@ -23,7 +24,7 @@ from storage.repositories.users import audit
 
 routes = web.RouteTableDef()
 STAFF = ("staff", "admin")
-ACTIONS = {"given": "consent_in_person", "withdrawn": "consent_withdrawn"}
+ACTIONS = {"given": access.CONSENT_IN_PERSON, "withdrawn": access.CONSENT_WITHDRAWN}
 
 
 def setup(app: web.Application) -> None:
@@ -39,7 +40,7 @@ async def look_up(request: web.Request) -> dict[str, Any]:
     said = request.query.get("q", "").strip()[:100]
     found: list[dict[str, Any]] = []
     if said:
-        async with request.app[keys.SESSIONMAKER].begin() as session:
+        async with request.app[keys.READER]() as session:
             for resident in await repo.residents_named(session, user.community_id, said):
                 info = await consent.kept(session, resident)
                 found.append(
@@ -54,12 +55,8 @@ async def look_up(request: web.Request) -> dict[str, Any]:
                         "current": info.current,
                     }
                 )
-                await audit(
-                    session,
-                    user.community_id,
-                    user.username,
-                    "privacy_view",
-                    f"resident:{resident.id}",
+                await access.record(
+                    request, user, access.VIEW_RESIDENT, access.who(info.name, info.phone)
                 )
     return {
         "community": catalog.community_name,
@@ -87,7 +84,7 @@ async def record(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound(text="没有找到这位居民。")
         latest = await repo.latest(session, resident.id)
         key = f"console:{resident.id}:{action}:{latest.id if latest else 0}"
-        target = f"resident:{resident.id}"
+        target = access.who(resident.name, resident.phone)
         repeated = latest is not None and latest.action == action
         if repeated and (action == consent.WITHDRAWN or consent.is_current(latest)):
             pass  # a second click: the first was recorded

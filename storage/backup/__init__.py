@@ -76,12 +76,15 @@ def _prepare(target: Path) -> tuple[Path, Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
+    # Created owner-only before a byte is written: sqlite3 and pg_dump write into it
+    # and keep its mode, so nobody can open the copy of residents' data half-way.
+    os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     return target, partial
 
 
 def _seal(path: Path) -> tuple[int, str]:
-    """Make the finished backup readable by its owner only (it holds residents'
-    phone numbers and addresses); its size and SHA-256."""
+    """Make sure the finished backup is readable by its owner only (it holds
+    residents' phone numbers and addresses); its size and SHA-256."""
     path.chmod(0o600)
     return path.stat().st_size, sha256_of(path)
 
