@@ -113,6 +113,11 @@ async def test_a_notice_in_words_a_handoff_thread_and_a_proxy_order(
         await expect(staff.locator("select[name=session]")).to_have_value(chosen)
         await check(staff, "proxy-refused-1280")
         await staff.fill("input[name=phone]", "13800001234")
+        await staff.click("button:text-is('代办下单')")  # not yet told and agreed
+        await expect(staff.locator(".field-error[data-field=consent]")).to_contain_text(
+            "居民同意后再勾选"
+        )
+        await staff.check("input[name=consent]")
         await staff.click("button:text-is('代办下单')")
         await expect(staff.locator("body")).to_contain_text("健康知识讲座")
         await expect(staff.locator("body")).to_contain_text("张奶奶")

@@ -134,7 +134,8 @@ def test_a_proxy_order_for_a_weekly_class_takes_a_place_in_a_dated_slot(
     """代办 for the lawyer's Wednesday mornings: the slot is asked for, as by chat, and a
     place is taken (it used to be placed with no slot, no place and no reminder)."""
     assert invoke("catalog", "import", str(DEMO_CATALOG), DATABASE_URL=db_url).exit_code == 0
-    flags = ["orders", "create", "--item", "legal-consult", "--name", "王", "--phone"]
+    flags = ["orders", "create", "--item", "legal-consult", "--consent-given", "--name", "王"]
+    flags += ["--phone"]
     missing = invoke(*flags, "13800000000", DATABASE_URL=db_url)
     assert missing.exit_code == 1, missing.output
     found = re.search(r"needs one of: (w0-\d{8})", missing.output)

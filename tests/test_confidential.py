@@ -105,6 +105,7 @@ async def test_staff_cannot_file_a_confidential_report_by_posting_its_hidden_id(
         "item": "integrity-report",  # ... but posted anyway
         "name": "张奶奶",
         "phone": "13800001234",
+        "consent": "yes",
         "building": "7栋",
         "note": "物业经理收红包",
     }
@@ -121,6 +122,7 @@ async def test_staff_cannot_file_a_confidential_report_by_posting_its_hidden_id(
         db_url,
         "orders",
         "create",
+        "--consent-given",
         "--item",
         "integrity-report",
         "--name",

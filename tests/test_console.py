@@ -426,6 +426,7 @@ async def test_staff_place_a_proxy_order_for_a_resident_without_a_phone(
         "name": "张奶奶",
         "building": "7栋",
         "note": "腿脚不便",
+        "consent": "yes",
     }
     bad = await staff.post("/console/proxy", data={**form, "phone": "12345"})
     assert bad.status == 400 and "手机号码不对" in await bad.text()

@@ -188,6 +188,7 @@ async def test_a_missing_setting_is_named_and_the_message_goes_once_it_is_set(
             "item": "legal-consult",
             "name": "张奶奶",
             "phone": "13800001234",
+            "consent": "yes",
         },
         allow_redirects=False,
     )

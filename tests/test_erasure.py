@@ -143,7 +143,13 @@ async def test_staff_erase_a_resident_without_a_smartphone_from_the_order_page(
     token = await csrf_of(staff, "/console")
     placed = await staff.post(
         "/console/proxy",
-        data={"csrf": token, "item": "home-repair", "name": "张奶奶", "phone": PHONE},
+        data={
+            "csrf": token,
+            "item": "home-repair",
+            "name": "张奶奶",
+            "phone": PHONE,
+            "consent": "yes",
+        },
         allow_redirects=False,
     )
     assert placed.status == 302, await placed.text()

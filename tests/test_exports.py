@@ -68,6 +68,7 @@ async def test_the_evaluation_exports_never_hold_live_formulas(
                 "session": slot,
                 "name": "张奶奶",
                 "phone": "13800001234",
+                "consent": "yes",
             },
             allow_redirects=False,
         )

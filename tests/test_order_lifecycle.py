@@ -196,6 +196,7 @@ def test_proxy_orders_from_the_cli(db_url: str, tmp_path: Path) -> None:
         [
             "orders",
             "create",
+            "--consent-given",
             "--item",
             "allowance",
             "--name",
@@ -226,6 +227,7 @@ def test_proxy_orders_from_the_cli(db_url: str, tmp_path: Path) -> None:
         [
             "orders",
             "create",
+            "--consent-given",
             "--item",
             "health-lecture",
             "--name",
@@ -249,7 +251,7 @@ def test_proxy_orders_from_the_cli(db_url: str, tmp_path: Path) -> None:
         (["--item", "health-lecture", "--slot", "nope"], "has no session 'nope'"),  # alias
     ):
         base = {"--name": "王", "--phone": "13800000000"}
-        flags = [*args]
+        flags = [*args, "--consent-given"]
         for flag, value in base.items():
             if flag not in flags:
                 flags += [flag, value]

@@ -44,7 +44,13 @@ async def test_slots_with_places_left_are_listed_in_words(site: WeChatServer) ->
     assert re.fullmatch(r"健康知识讲座 \d\d月\d\d日 周. 15:00（还剩 10 个名额）", words), words
     assert not english_words(" ".join(w for w, _ in listed.values()))
     token = CSRF.search(page)[1]  # type: ignore[index]
-    form = {"csrf": token, "name": "张奶奶", "phone": "13800001234", "note": "腿脚不便"}
+    form = {
+        "csrf": token,
+        "name": "张奶奶",
+        "phone": "13800001234",
+        "note": "腿脚不便",
+        "consent": "yes",
+    }
     # The slot alone names its item (the item select still shows another).
     taken = await staff.post(
         "/console/proxy",
@@ -72,6 +78,7 @@ async def test_an_invalid_phone_keeps_what_was_typed_and_says_which_field(
         "building": "7栋2单元",
         "people": "2",
         "note": "腿脚不便，女儿陪同",
+        "consent": "yes",
     }
     refused = await staff.post("/console/proxy", data={"csrf": token, **typed})
     page = await refused.text()

@@ -61,7 +61,7 @@ async def site(
 def visits(repair: str, secret: str) -> list[Visit]:
     order = f"/console/orders/{repair}"
     broadcast = {"topic": "anti-fraud", "title": "反诈提醒", "text": "陌生来电一律挂断。"}
-    proxy = {"item": "allowance", "name": "张奶奶", "phone": "13800001234"}
+    proxy = {"item": "allowance", "name": "张奶奶", "phone": "13800001234", "consent": "yes"}
     group = {"name": "三栋住户群", "grid": "g1", "buildings": "3栋、4栋"}
     ticks = "/console/broadcasts/1/groups"  # the first notice's kit: which groups it went to
     return [
@@ -387,6 +387,7 @@ async def test_every_page_staff_and_units_reach_is_chinese(
             "session": "health-lecture@first",
             "name": "张奶奶",
             "phone": "13800001234",
+            "consent": "yes",
         },
         allow_redirects=False,
     )

@@ -75,7 +75,13 @@ async def answer(browser: aiohttp.ClientSession, csrf: str, value: str) -> aioht
 
 
 async def proxy(browser: aiohttp.ClientSession, csrf: str, value: str) -> aiohttp.ClientResponse:
-    form = {"csrf": csrf, "item": "allowance", "name": "张奶奶", "phone": "13800001234"}
+    form = {
+        "csrf": csrf,
+        "item": "allowance",
+        "name": "张奶奶",
+        "phone": "13800001234",
+        "consent": "yes",
+    }
     return await browser.post(
         "/console/proxy", data={**form, "people": value}, allow_redirects=False
     )

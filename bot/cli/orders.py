@@ -80,6 +80,11 @@ def orders_list(status_text: str | None, limit: int, as_json: bool) -> None:
 @click.option(
     "--by", "staff", default="cli", show_default=True, help="Who places it (audit trail)."
 )
+@click.option(
+    "--consent-given",
+    is_flag=True,
+    help="The resident was told what is kept and who sees it, and agreed (required).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the order as JSON.")
 def orders_create(
     item_key: str,
@@ -90,6 +95,7 @@ def orders_create(
     people: int,
     note: str,
     staff: str,
+    consent_given: bool,
     as_json: bool,
 ) -> None:
     """Place an order on behalf of a resident without a smartphone (代办)."""
@@ -102,6 +108,12 @@ def orders_create(
     assert mobile is not None
     if not name.strip():
         fail("--name: must not be empty", 2)
+    if not consent_given:
+        fail(
+            "--consent-given: tell the resident what is kept and who sees it "
+            "(docs/privacy.md), and pass this flag once they agree",
+            2,
+        )
     settings = settings_or_exit()
 
     async def go() -> Any:

@@ -341,7 +341,8 @@ async def place_proxy_order(
 ) -> tuple[models.Order, dict[str, Any]]:
     """代办: staff place an order for a resident without WeChat, through the same
     checks (``proxy.ProxyOrderError``), places and dispatch as a chat order; the order
-    and a summary for people."""
+    and a summary for people. The caller has the resident's consent (they were told
+    in person what is kept): it is recorded with the order."""
     plan = await proxy.check_proxy_order(
         session,
         item_key=item_key,
@@ -368,4 +369,12 @@ async def place_proxy_order(
         )
     except ordering.SlotFull as full:
         raise proxy.slot_full(slot_key, full) from None
+    # Staff told the resident at the counter what is kept and agreed it with them
+    # before placing it (the form's tick, the CLI's --consent-given): recorded as
+    # consent given in person, keyed by the order so it is recorded once.
+    from bot.privacy import consent
+
+    await consent.give_in_person(
+        session, plan.resident, key=f"proxy:{order.code}", actor=staff, now=now
+    )
     return order, plan.summary(order, slot_key=slot_key)

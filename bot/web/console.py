@@ -215,7 +215,7 @@ async def _proxy_slots(
 
 
 WEEKDAYS_ZH = "一二三四五六日"
-PROXY_FIELDS = ("item", "name", "phone", "building", "session", "people", "note")
+PROXY_FIELDS = ("item", "name", "phone", "building", "session", "people", "note", "consent")
 
 
 @routes.post("/console/proxy")
@@ -240,6 +240,8 @@ async def proxy_order(request: web.Request) -> web.StreamResponse:
         errors["phone"] = "手机号码不对，请填写11位手机号。"
     if people is None:
         errors["people"] = "人数请填写 1 到 100 之间的整数。"
+    if form["consent"] != "yes":  # 个人信息保护法: told, and agreed, before it is kept
+        errors["consent"] = "请先告诉居民电话和地址的用途，居民同意后再勾选。"
     if errors or phone is None or people is None:
         return await _board(request, user, "；".join(errors.values()), form, errors)
     catalog = catalog_of(request, user)
