@@ -251,3 +251,14 @@ async def test_agreeing_where_no_notice_was_shown_records_nothing(
     assert "会先告诉您" in await say(wechat, "o_ye", "同意")
     assert await answers_of(wechat) == []
 
+
+async def test_keeping_ones_information_mid_form_goes_on_with_the_form(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await say(wechat, "o_ma", "楼上老往我家滴水", "同意", ADDRESS)
+    await say(wechat, "o_ma", "删除我的信息")
+    assert "接着" in await say(wechat, "o_ma", "算了")
+    assert "请核对" in await say(wechat, "o_ma", PHONE)
+    await say(wechat, "o_ma", "删除我的信息")
+    assert "请核对" in await say(wechat, "o_ma", "我要改一下")  # any other message: the form
