@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.dispatch import Command, Context, Predicate, Router, StateIs
 from bot.privacy import consent
+from bot.privacy.kept import Kept, kept_about
+from bot.privacy.retention import Periods
 from catalog import topics as campaign
 from handlers import ordering
 from handlers import privacy_texts as texts
+from storage.models import Resident
 from storage.repositories import residents
 
 router = Router("privacy")
@@ -21,16 +26,25 @@ router = Router("privacy")
 async def mine(ctx: Context) -> str:
     async with ctx.sessionmaker() as session:
         resident = await residents.find_resident(session, ctx.community_id, ctx.openid)
-        info = await consent.kept(session, resident)
+        info = await _kept(ctx, session, resident)
     names = [t.name for t in campaign.topics(ctx.catalog) if t.id in info.topics]
     return texts.kept(info, names, ZoneInfo(ctx.catalog.document.community.timezone))
+
+
+async def _kept(ctx: Context, session: AsyncSession, resident: Resident | None) -> Kept:
+    """What is kept about the resident (nothing yet: never wrote before)."""
+    periods = Periods(contact=ctx.policy.contact_kept_days, photos=ctx.policy.photo_kept_days)
+    info = None
+    if resident is not None:
+        info = await kept_about(session, ctx.community_id, resident.id, periods=periods)
+    return info or Kept(name=None, phone=None, building=None)
 
 
 @router.on(Command("撤回同意", "取消同意", "撤销同意"))
 async def withdraw(ctx: Context) -> str:
     async with ctx.sessionmaker.begin() as session:
         resident = await residents.find_resident(session, ctx.community_id, ctx.openid)
-        info = await consent.kept(session, resident)
+        info = await _kept(ctx, session, resident)
         if resident is None or not (info.current or info.phone or info.addresses):
             return texts.NOTHING_TO_WITHDRAW
         await consent.withdraw(session, resident, message_key=ctx.message_key, now=ctx.clock.now())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.privacy.consent import Kept
+from bot.privacy.kept import Kept
 from catalog.answers import mask_phone
 
 HOW_TO_ANSWER = (
@@ -74,28 +74,48 @@ NOTHING_TO_WITHDRAW = "您现在没有同意过保存个人信息，不用撤回
 
 
 def kept(info: Kept, topics: list[str], zone: dt.tzinfo) -> str:
-    """我的信息: what is kept, with the phone partly hidden."""
+    """我的信息: all that is kept, with the phone partly hidden and, for orders already
+    done, the day their contact details go."""
     lines = ["我们保存了您的这些信息："]
     lines.append(f"称呼：{info.name or '没有'}")
     lines.append(f"电话：{mask_phone(info.phone) if info.phone else '没有'}")
     lines.append(f"地址：{'、'.join(info.addresses) if info.addresses else '没有'}")
     if info.open_orders:
-        lines.append("正在办的订单：")
+        lines.append("正在办的订单（办完前单位能看到您的联系方式）：")
         lines += [f"  {o.code} {o.title}（{o.status}）" for o in info.open_orders]
     else:
         lines.append("正在办的订单：没有")
+    for done in info.closed_orders:
+        order = done.order
+        lines.append(
+            f"办完的订单 {order.code} {order.title}：联系方式保存到{_day(done.until, zone)}"
+        )
+    if info.anonymised_orders:
+        lines.append(f"只留作统计的订单：{info.anonymised_orders}个（已经没有您的联系方式）")
+    counts = info.texts
+    if counts is not None and counts.photos:
+        lines.append(f"您发的照片：{counts.photos}张")
+    said = counts.needs + counts.remarks + counts.handoffs if counts is not None else 0
+    if said:
+        lines.append(f"您的留言：{said}条（工作人员处理用）")
     lines.append(f"订阅的提醒：{'、'.join(topics) if topics else '没有'}")
     lines.append(consent_line(info, zone))
-    lines.append("撤回同意请回复“撤回同意”。")
+    if info.erasure_pending:
+        lines.append("您申请过删除信息：正在办的订单办完后，就全部删除。")
+    lines.append("撤回同意请回复“撤回同意”，删除请回复“删除我的信息”。")
     return "\n".join(lines)
+
+
+def _day(at: dt.datetime, zone: dt.tzinfo) -> str:
+    local = at.astimezone(zone)
+    return f"{local.year}年{local.month}月{local.day}日"
 
 
 def consent_line(info: Kept, zone: dt.tzinfo) -> str:
     row = info.consent
     if row is None:
         return "个人信息同意：还没有问过您"
-    local = row.created_at.astimezone(zone)
-    when = f"{local.year}年{local.month}月{local.day}日"
+    when = _day(row.created_at, zone)
     if info.current:
         return f"个人信息同意：{when}您同意了"
     if row.action == "given":

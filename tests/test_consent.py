@@ -15,9 +15,10 @@ from sqlalchemy import select, update
 from bot import keys
 from bot.privacy.consent import NOTICE_VERSION
 from storage import models
+from storage.order_status import OrderStatus
 from tests.ordering_catalog import write_catalog
 from tests.test_console import add_user, csrf_of, login
-from tests.test_ordering import CODE, orders_of, say
+from tests.test_ordering import CODE, move, orders_of, say
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
@@ -262,3 +263,17 @@ async def test_keeping_ones_information_mid_form_goes_on_with_the_form(
     assert "请核对" in await say(wechat, "o_ma", PHONE)
     await say(wechat, "o_ma", "删除我的信息")
     assert "请核对" in await say(wechat, "o_ma", "我要改一下")  # any other message: the form
+
+
+async def test_my_information_lists_done_orders_still_holding_contact_details_and_photos(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await say(wechat, "o_wu", "楼上老往我家滴水", "同意", ADDRESS)
+    await send_photo(wechat, "o_wu")
+    done = CODE.search(await say(wechat, "o_wu", PHONE, "确认"))
+    assert done is not None
+    await move(wechat, done[1], OrderStatus.CLOSED)
+    mine = await say(wechat, "o_wu", "我的信息")
+    assert f"办完的订单 {done[1]}" in mine and "保存到" in mine
+    assert "照片：1张" in mine and "138****5678" in mine and PHONE not in mine
