@@ -31,8 +31,17 @@ async def ask(ctx: Context) -> str:
     async with ctx.sessionmaker() as session:
         resident = await residents.find_resident(session, ctx.community_id, ctx.openid)
         kept = await erasure.open_orders(session, resident.id) if resident else []
-    ctx.conversation.set(CONFIRM)
+    if ctx.conversation.state != CONFIRM:  # asked twice: what was before the first
+        before = {"state": ctx.conversation.state, "data": ctx.conversation.data}
+        ctx.conversation.set(CONFIRM, before=before)
     return texts.ask(kept)
+
+
+def _resume(ctx: Context) -> None:
+    """Back to what the resident was doing when they asked (a form half filled in
+    goes on where it was)."""
+    before = ctx.conversation.data.get("before") or {}
+    ctx.conversation.set(before.get("state"), **before.get("data", {}))
 
 
 @conversation.state(CONFIRM).on(_said(texts.CONFIRM_WORDS))
@@ -53,14 +62,15 @@ async def confirmed(ctx: Context) -> str:
 
 @conversation.state(CONFIRM).on(_said(texts.KEEP_WORDS))
 async def kept(ctx: Context) -> str:
-    ctx.conversation.clear()
-    return texts.NOTHING_ERASED
+    _resume(ctx)
+    return texts.NOTHING_ERASED if ctx.conversation.state is None else texts.GO_ON
 
 
 @conversation.fallbacks.on(Predicate(lambda msg, ctx: bool(msg.text)))
 async def something_else(ctx: Context) -> str:
-    """Not an answer: nothing is erased, and the message is handled as what it is."""
-    ctx.conversation.clear()
+    """Not an answer: nothing is erased, and the message is handled as what it is
+    (an answer to the form they were filling in, say)."""
+    _resume(ctx)
     raise Redispatch()
 
 

@@ -211,6 +211,10 @@ NOTICE = "notice"
 the resident said no to it in this form (``REFUSED``). ``consent`` holds whether they
 agree to the notice as it reads now."""
 ASKED, REFUSED = "asked", "refused"
+PHOTOS_REFUSED = "photos_refused"
+"""Key in the form's data: they said no to the notice shown with a photo, not at a
+question for a phone or an address: photos are not kept, the contact questions still
+come (with the notice again)."""
 
 
 def _notice_answer(msg: Incoming, ctx: Context) -> bool:
@@ -218,7 +222,7 @@ def _notice_answer(msg: Incoming, ctx: Context) -> bool:
     return asked and (consent.agrees(msg.text) or consent.refuses(msg.text))
 
 
-async def _record_consent(ctx: Context, action: str, method: str) -> None:
+async def _record_consent(ctx: Context, action: str, method: str, *, contact: bool = True) -> None:
     async with ctx.sessionmaker.begin() as session:
         await consent.answer(
             session,
@@ -231,7 +235,10 @@ async def _record_consent(ctx: Context, action: str, method: str) -> None:
         )
     data = ctx.conversation.data
     data["consent"] = action == consent.GIVEN
-    data[NOTICE] = REFUSED if action == consent.REFUSED else None
+    refused = action == consent.REFUSED
+    data[NOTICE] = REFUSED if refused and contact else None
+    if refused:
+        data[PHOTOS_REFUSED] = True
     ctx.conversation.set(ctx.conversation.state, **data)
 
 
@@ -241,7 +248,12 @@ async def notice_answered(msg: Incoming, ctx: Context) -> str:
     skips optional questions for a phone or an address, drops the photos sent, and
     at a question the service cannot do without says kindly what else they can do."""
     given = consent.agrees(msg.text)
-    await _record_consent(ctx, consent.GIVEN if given else consent.REFUSED, consent.SAID)
+    question = _current_question(ctx)
+    # A no at a question for a phone or an address refuses those; elsewhere (to the
+    # notice shown with a photo, or at the summary) it refuses the photos only.
+    contact = question is not None and question.kind in consent.PERSONAL_KINDS
+    action = consent.GIVEN if given else consent.REFUSED
+    await _record_consent(ctx, action, consent.SAID, contact=contact)
     data = ctx.conversation.data
     item = ctx.catalog.item(data["item"])
     if given:
@@ -249,7 +261,6 @@ async def notice_answered(msg: Incoming, ctx: Context) -> str:
     else:
         head = privacy_texts.REFUSED_PHOTOS if data.pop("attachments", None) else ""
         ctx.conversation.set(ctx.conversation.state, **data)
-    question = _current_question(ctx)
     if ctx.conversation.state == SUMMARY:
         return f"{head}\n{_summary(ctx, item, data)}".lstrip("\n")
     if question is None:
@@ -263,6 +274,28 @@ async def notice_answered(msg: Incoming, ctx: Context) -> str:
     data["q"] += 1
     ctx.conversation.set(FORM, **data)
     return f"{privacy_texts.REFUSED_SKIP}\n{await _ask_next(ctx, item)}"
+
+
+async def after_withdrawal(ctx: Context) -> str | None:
+    """撤回同意 mid-form: nothing collected under the withdrawn consent goes on. The
+    answers for a phone or an address and the photos are dropped, the form goes back
+    to the first such question and asks it again, with the notice. None: not booking."""
+    data = ctx.conversation.data
+    if ctx.conversation.state not in (FORM, SUMMARY, JOIN) or "item" not in data:
+        return None
+    item = ctx.catalog.item(data["item"])
+    questions = questions_for(item)
+    personal = [n for n, q in enumerate(questions) if q.kind in consent.PERSONAL_KINDS]
+    for n in personal:
+        data["answers"].pop(questions[n].id, None)
+    for key in ("attachments", "remembered", NOTICE, PHOTOS_REFUSED, "misses", "shared"):
+        data.pop(key, None)
+    data["consent"] = False
+    if personal and personal[0] < data["q"]:
+        data["q"] = personal[0]
+        data.pop("shared_checked", None)  # the place is asked again
+    ctx.conversation.set(FORM, **data)
+    return await _ask_next(ctx, item, remembered=False)
 
 
 # --- choosing --------------------------------------------------------------------------
@@ -486,7 +519,8 @@ async def confirmed(msg: Incoming, ctx: Context) -> str:
     except repo.DuplicateMessage as duplicate:  # the same message, placed by another process
         code = duplicate.code
     ctx.conversation.clear()
-    return texts.placed(code, item.next_steps)
+    placed = texts.placed(code, item.next_steps)
+    return f"{placed}\n{privacy_texts.PHOTOS_NOT_KEPT}" if _photos_wait(data) else placed
 
 
 @conversation.state(SUMMARY).on(Predicate(lambda msg, ctx: answers.is_no(msg.text)))
@@ -513,16 +547,26 @@ async def unclear_confirmation(msg: Incoming, ctx: Context) -> str:
 async def attachment_during_form(msg: Incoming, ctx: Context) -> str:
     """A photo or place sent while ordering is kept and attached to the order."""
     data = ctx.conversation.data
-    if not data.get("consent") and data.get(NOTICE) == REFUSED:
+    if not data.get("consent") and (data.get(NOTICE) == REFUSED or data.get(PHOTOS_REFUSED)):
         return privacy_texts.PHOTO_NOT_KEPT
     data.setdefault("attachments", []).append({"kind": msg.kind, **msg.attachment})
-    notice = ""
-    if not data.get("consent") and data.get(NOTICE) != ASKED and data.get("item"):
-        unit = ctx.catalog.unit(ctx.catalog.item(data["item"]).unit)
-        notice = privacy_texts.photo_notice(unit.name, ctx.policy.photo_kept_days)
-        data[NOTICE] = ASKED
     ctx.conversation.set(ctx.conversation.state, **data)
-    return notice or texts.ATTACHMENT_KEPT
+    if not data.get("item"):  # still choosing: the notice comes with the form
+        async with ctx.sessionmaker() as session:
+            agreed = await consent.has_consent(session, ctx.community_id, ctx.openid)
+        return texts.ATTACHMENT_KEPT if agreed else privacy_texts.PHOTO_WHILE_CHOOSING
+    if not data.get("consent") and data.get(NOTICE) != ASKED:
+        data[NOTICE] = ASKED
+        ctx.conversation.set(ctx.conversation.state, **data)
+        return privacy_texts.photo_notice(*_notice_terms(ctx))
+    return texts.ATTACHMENT_KEPT
+
+
+def _notice_terms(ctx: Context) -> tuple[str, int, int]:
+    """The unit of the service being booked, and how long contact details and photos
+    are kept: what the notice says."""
+    unit = ctx.catalog.unit(ctx.catalog.item(ctx.conversation.data["item"]).unit)
+    return unit.name, ctx.policy.contact_kept_days, ctx.policy.photo_kept_days
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -531,7 +575,8 @@ async def attachment_during_form(msg: Incoming, ctx: Context) -> str:
 def offer_categories(ctx: Context, *, need: str, intro: str = "") -> str:
     """The menu of categories (the resident answers with a number or a name)."""
     categories = ctx.catalog.categories
-    ctx.conversation.set(CHOOSE_CATEGORY, categories=categories, need=need)
+    kept = ctx.conversation.data.get("attachments", [])  # photos sent while choosing
+    ctx.conversation.set(CHOOSE_CATEGORY, categories=categories, need=need, attachments=kept)
     lines = [intro] if intro else []
     lines.append("社区现在能提供这些服务，请回复序号：")
     lines += [f"{n}. {c}" for n, c in enumerate(categories, start=1)]
@@ -549,7 +594,10 @@ def _offer_items(
 ) -> str:
     """Numbered services to choose from; ``guess``: the message they were guessed from
     (a 不是 then goes to the learning inbox)."""
-    ctx.conversation.set(CHOOSE_ITEM, options=[i.id for i in items], need=need, guess=guess)
+    kept = ctx.conversation.data.get("attachments", [])  # photos sent while choosing
+    ctx.conversation.set(
+        CHOOSE_ITEM, options=[i.id for i in items], need=need, guess=guess, attachments=kept
+    )
     lines = [intro]
     for number, item in enumerate(items, start=1):
         lines.append(f"{number}. {item.title}（{ctx.catalog.unit(item.unit).name}）")
@@ -650,12 +698,7 @@ async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str
                 duty = ctx.catalog.document.community.duty_phone
                 return privacy_texts.cannot_without(item.title, duty)
             if data.get(NOTICE) != ASKED:
-                notice = (
-                    privacy_texts.notice(
-                        ctx.catalog.unit(item.unit).name, ctx.policy.contact_kept_days
-                    )
-                    + "\n"
-                )
+                notice = privacy_texts.notice(*_notice_terms(ctx)) + "\n"
                 data[NOTICE] = ASKED
         ctx.conversation.set(FORM, **data)
         prompt = ask(question) + ("" if question.required else "（可以回复“没有”跳过）")
@@ -665,8 +708,17 @@ async def _ask_next(ctx: Context, item: Item, *, remembered: bool = True) -> str
     offer = await _offer_to_join(ctx, item, questions)
     if offer is not None:
         return offer
+    notice = ""
+    if _photos_wait(data) and data.get(NOTICE) != ASKED:  # asked at the summary, then
+        notice = privacy_texts.notice(*_notice_terms(ctx)) + "\n"
+        data[NOTICE] = ASKED
     ctx.conversation.set(SUMMARY, **data)
-    return _summary(ctx, item, data)
+    return notice + _summary(ctx, item, data)
+
+
+def _photos_wait(data: dict[str, Any]) -> bool:
+    """Photos were sent and the resident has neither agreed nor said no to keeping them."""
+    return bool(data.get("attachments")) and not data.get("consent")
 
 
 async def _offer_to_join(ctx: Context, item: Item, questions: list[Question]) -> str | None:
@@ -891,6 +943,8 @@ def _summary(ctx: Context, item: Item, data: dict[str, Any]) -> str:
     if data.get(ASK_NAME):
         given = data["answers"].get(NAME)
         lines.append(f"称呼：{given}" if given else ASK_NAME_LINE)
+    if _photos_wait(data):
+        lines.append(privacy_texts.PHOTOS_WAIT)
     lines.append(texts.CONFIRM_HOW)
     return "\n".join(lines)
 

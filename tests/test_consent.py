@@ -15,9 +15,10 @@ from sqlalchemy import select, update
 from bot import keys
 from bot.privacy.consent import NOTICE_VERSION
 from storage import models
+from storage.order_status import OrderStatus
 from tests.ordering_catalog import write_catalog
 from tests.test_console import add_user, csrf_of, login
-from tests.test_ordering import CODE, orders_of, say
+from tests.test_ordering import CODE, move, orders_of, say
 from tests.webhook_app import Client, start
 from tests.wechat_server import WeChatServer
 
@@ -130,7 +131,7 @@ async def test_a_photo_sent_while_booking_waits_for_consent(
     photo = wechat.xml(
         "o_lin", "image", PicUrl="http://x/a.jpg", MediaId="m1", MsgId=wechat.new_msg_id()
     )
-    assert NOTICE not in (reply := (await wechat.post(photo)).text) and "不同意" in reply
+    assert "不同意" in (await wechat.post(photo)).text
     assert "照片和位置就不保存" in await say(wechat, "o_lin", "不同意")
     assert CODE.search(await say(wechat, "o_lin", "林阿姨", "确认"))
     async with wechat.client.app[keys.SESSIONMAKER]() as session:
@@ -168,3 +169,112 @@ async def test_staff_read_a_resident_their_information_and_record_consent_in_per
     ]
     assert resident is not None and resident.phone is None
     assert {"privacy_view", "consent_withdrawn", "consent_in_person"} <= set(audited)
+
+
+PHONE, ADDRESS = "13812345678", "3栋2单元"
+
+
+async def send_photo(wechat: WeChatServer, openid: str) -> str:
+    xml = wechat.xml(
+        openid, "image", PicUrl="http://x/a.jpg", MediaId="m1", MsgId=wechat.new_msg_id()
+    )
+    return (await wechat.post(xml)).text
+
+
+async def photos_kept(wechat: WeChatServer) -> int:
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        return len((await session.scalars(select(models.OrderAttachment))).all())
+
+
+async def test_withdrawing_mid_form_drops_the_phone_given_and_asks_again_with_the_notice(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    assert "请核对" in await say(wechat, "o_li", "楼上老往我家滴水", "同意", ADDRESS, PHONE)
+    again = await say(wechat, "o_li", "撤回同意")
+    assert "已经撤回" in again and NOTICE in again and "哪栋楼" in again
+    assert "请核对" not in await say(wechat, "o_li", "确认")  # nothing placed with the phone
+    assert not await orders_of(wechat)
+    async with wechat.client.app[keys.SESSIONMAKER]() as session:
+        assert (await session.scalar(select(models.Resident.phone))) is None
+
+
+async def test_the_photo_notice_tells_of_phone_and_address_too_and_answering_is_consent(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await say(wechat, "o_he", "楼道杂物")
+    told = await send_photo(wechat, "o_he")
+    assert NOTICE in told and "电话" in told and "地址" in told
+    assert "6个月" in told and "3个月" in told
+    assert "手机号码" in await say(wechat, "o_he", "1")
+    await say(wechat, "o_he", PHONE)
+    assert await answers_of(wechat) == [("given", "answered", NOTICE_VERSION)]
+
+
+async def test_photos_waiting_for_consent_are_asked_about_at_the_summary(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await say(wechat, "o_lin", "我想报名书法课")
+    await send_photo(wechat, "o_lin")
+    summary = await say(wechat, "o_lin", "林阿姨")
+    assert "请核对" in summary and "照片要您同意" in summary
+    assert "没有保存" in await say(wechat, "o_lin", "确认")
+    assert await photos_kept(wechat) == 0
+    # Sent while still choosing: told it is asked first, then asked at the summary.
+    await say(wechat, "o_zhou", "菜单")
+    assert "先问您" in await send_photo(wechat, "o_zhou")
+    summary = await say(wechat, "o_zhou", "为老服务", "书法", "周阿姨")
+    assert NOTICE in summary and "照片要您同意" in summary
+    assert "请核对" in await say(wechat, "o_zhou", "同意")
+    assert CODE.search(await say(wechat, "o_zhou", "确认"))
+    assert await photos_kept(wechat) == 1
+
+
+async def test_refusing_photos_still_books_a_service_that_needs_a_phone(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await say(wechat, "o_qi", "楼道杂物")
+    await send_photo(wechat, "o_qi")
+    assert "照片和位置就不保存" in await say(wechat, "o_qi", "不同意")
+    asked = await say(wechat, "o_qi", "1")
+    assert "预约不了" not in asked and NOTICE in asked and "手机号码" in asked
+    assert CODE.search(await say(wechat, "o_qi", PHONE, "确认"))
+    [order] = await orders_of(wechat)
+    assert order.answers["phone"] == PHONE and await photos_kept(wechat) == 0
+
+
+async def test_agreeing_where_no_notice_was_shown_records_nothing(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    assert "会先告诉您" in await say(wechat, "o_ye", "同意")
+    assert await answers_of(wechat) == []
+
+
+async def test_keeping_ones_information_mid_form_goes_on_with_the_form(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await say(wechat, "o_ma", "楼上老往我家滴水", "同意", ADDRESS)
+    await say(wechat, "o_ma", "删除我的信息")
+    assert "接着" in await say(wechat, "o_ma", "算了")
+    assert "请核对" in await say(wechat, "o_ma", PHONE)
+    await say(wechat, "o_ma", "删除我的信息")
+    assert "请核对" in await say(wechat, "o_ma", "我要改一下")  # any other message: the form
+
+
+async def test_my_information_lists_done_orders_still_holding_contact_details_and_photos(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await say(wechat, "o_wu", "楼上老往我家滴水", "同意", ADDRESS)
+    await send_photo(wechat, "o_wu")
+    done = CODE.search(await say(wechat, "o_wu", PHONE, "确认"))
+    assert done is not None
+    await move(wechat, done[1], OrderStatus.CLOSED)
+    mine = await say(wechat, "o_wu", "我的信息")
+    assert f"办完的订单 {done[1]}" in mine and "保存到" in mine
+    assert "照片：1张" in mine and "138****5678" in mine and PHONE not in mine

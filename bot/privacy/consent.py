@@ -1,5 +1,6 @@
 """Notice and consent (个人信息保护法): whether a resident agreed to the current notice,
-recording their answer, withdrawing it, and what is kept about them.
+recording their answer and withdrawing it (what is kept about a resident is
+``bot.privacy.kept``).
 
 A phone, an address or a photo is collected only after the notice was shown (once, with
 the first such question) and agreed to. The notice has a version: a new wording
@@ -16,15 +17,12 @@ done; erasing it is 删除我的信息's job.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Consent, Resident
-from storage.order_status import OrderStatus
 from storage.repositories import consents as repo
 from storage.repositories import residents
-from storage.repositories.subscriptions import topics_of
 
 NOTICE_VERSION = 1
 """Raise it when the notice's wording changes: every resident is asked again."""
@@ -124,45 +122,4 @@ async def give_in_person(
         method=IN_PERSON,
         actor=actor,
         at=now,
-    )
-
-
-@dataclass(frozen=True)
-class OpenOrder:
-    code: str
-    title: str
-    status: str
-
-
-@dataclass(frozen=True)
-class Kept:
-    """What order-menu keeps about one resident (我的信息, and the console's page)."""
-
-    name: str | None
-    phone: str | None
-    addresses: list[str]
-    open_orders: list[OpenOrder]
-    topics: set[str]
-    consent: Consent | None
-    current: bool = field(default=False)
-
-
-async def kept(session: AsyncSession, resident: Resident | None) -> Kept:
-    if resident is None:
-        return Kept(None, None, [], [], set(), None)
-    orders = await repo.open_orders_of(session, resident.id)
-    addresses = [resident.building] if resident.building else []
-    for _, _, _, answers in orders:
-        said = answers.get("building")
-        if isinstance(said, str) and said and said not in addresses:
-            addresses.append(said)
-    latest = await repo.latest(session, resident.id)
-    return Kept(
-        name=resident.name or None,
-        phone=resident.phone,
-        addresses=addresses,
-        open_orders=[OpenOrder(c, t, OrderStatus(s).label) for c, t, s, _ in orders],
-        topics=await topics_of(session, resident.id),
-        consent=latest,
-        current=is_current(latest),
     )

@@ -13,6 +13,7 @@ from yarl import URL
 
 from bot import keys
 from bot.privacy import consent
+from bot.privacy.kept import kept_about
 from bot.web import access
 from bot.web.auth import checked_form, require
 from bot.web.params import path_id
@@ -42,7 +43,9 @@ async def look_up(request: web.Request) -> dict[str, Any]:
     if said:
         async with request.app[keys.READER]() as session:
             for resident in await repo.residents_named(session, user.community_id, said):
-                info = await consent.kept(session, resident)
+                info = await kept_about(session, user.community_id, resident.id)
+                if info is None:
+                    continue
                 found.append(
                     {
                         "id": resident.id,

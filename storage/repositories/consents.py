@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import models
 from storage.engine import insert_new
 from storage.models import Consent
-from storage.order_status import OPEN_STATUSES
 
 
 async def record(
@@ -50,23 +48,6 @@ async def latest(session: AsyncSession, resident_id: int) -> Consent | None:
         .order_by(Consent.id.desc())
         .limit(1)
     )
-
-
-async def open_orders_of(
-    session: AsyncSession, resident_id: int
-) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(code, title, status, answers) of the resident's open orders, oldest first: what is
-    kept about them for an order still being served."""
-    rows = await session.execute(
-        select(models.Order.code, models.Item.title, models.Order.status, models.Order.answers)
-        .join(models.Item, models.Order.item_id == models.Item.id)
-        .where(
-            models.Order.resident_id == resident_id,
-            models.Order.status.in_([s.value for s in OPEN_STATUSES]),
-        )
-        .order_by(models.Order.id)
-    )
-    return [(code, title, status, answers) for code, title, status, answers in rows]
 
 
 async def residents_named(

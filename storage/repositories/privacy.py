@@ -347,6 +347,7 @@ class ResidentOrder:
     created_at: dt.datetime
     contact_removed: bool
     last_moved: dt.datetime
+    answers: dict[str, Any]
 
 
 async def orders_of(session: AsyncSession, resident_id: int) -> list[ResidentOrder]:
@@ -361,6 +362,7 @@ async def orders_of(session: AsyncSession, resident_id: int) -> list[ResidentOrd
             Order.created_at,
             Order.contact_removed_at.is_not(None),
             moved,
+            Order.answers,
         )
         .join(models.Item, Order.item_id == models.Item.id)
         .where(Order.resident_id == resident_id)
