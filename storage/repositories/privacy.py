@@ -131,14 +131,21 @@ async def anonymise_orders(session: AsyncSession, ids: Sequence[int], now: dt.da
     await _redact_pending(session, quoted)
 
 
-async def _redact_pending(session: AsyncSession, quoted: dict[int, list[str]]) -> None:
-    """Notifications of these orders still to be sent lose the words quoted from the
-    resident (longest first, so a phone inside a longer answer goes whole)."""
+async def _redact_pending(
+    session: AsyncSession,
+    quoted: dict[int, list[str]],
+    which: ColumnElement[bool] | None = None,
+) -> None:
+    """Notifications of these orders still to be sent (``which`` of them) lose the
+    words quoted from the resident (longest first, so a phone inside a longer answer
+    goes whole)."""
     outbox = models.OutboxMessage
     pending = (
         await session.execute(
             select(outbox.id, outbox.order_id, outbox.payload).where(
-                outbox.order_id.in_(list(quoted)), outbox.status == "pending"
+                outbox.order_id.in_(list(quoted)),
+                outbox.status == "pending",
+                *([] if which is None else [which]),
             )
         )
     ).all()
@@ -155,6 +162,7 @@ async def _redact_pending(session: AsyncSession, quoted: dict[int, list[str]]) -
 
 
 async def _blank_notifications(session: AsyncSession, which: ColumnElement[bool]) -> None:
+    """Settled notifications matching ``which`` lose their text."""
     outbox = models.OutboxMessage
     sent = (
         await session.execute(
@@ -370,7 +378,42 @@ async def orders_of(session: AsyncSession, resident_id: int) -> list[ResidentOrd
 
 
 async def blank_follower_notes(session: AsyncSession, resident_id: int) -> None:
-    """What a resident said when joining others' reports (我也遇到)."""
+    """What a resident said when joining others' reports (我也遇到): their address and
+    words, the unit's 同一问题 notification quoting them (keyed
+    ``followed:{code}:{follower id}``; one still to be sent loses the quoted words)
+    and the photos and places they sent with it (attached to the neighbour's order
+    under their joining message's key, ``{message_key}#{index}``)."""
+    outbox = models.OutboxMessage
+    joined = (
+        await session.execute(
+            select(
+                models.OrderFollower.id,
+                models.OrderFollower.order_id,
+                models.OrderFollower.message_key,
+                models.OrderFollower.building,
+                models.OrderFollower.note,
+                Order.code,
+            )
+            .join(Order, Order.id == models.OrderFollower.order_id)
+            .where(models.OrderFollower.resident_id == resident_id)
+        )
+    ).all()
+    for row_id, order_id, message_key, building, note, code in joined:
+        about = outbox.key.startswith(f"followed:{code}:{row_id}:", autoescape=True)
+        await _blank_notifications(session, about)
+        words = [w for w in (building, note) if w and len(w) >= 2]
+        await _redact_pending(session, {order_id: words}, about)
+        if message_key:
+            await session.execute(
+                update(models.OrderAttachment)
+                .where(
+                    models.OrderAttachment.order_id == order_id,
+                    models.OrderAttachment.message_key.startswith(
+                        f"{message_key}#", autoescape=True
+                    ),
+                )
+                .values(data={})
+            )
     await session.execute(
         update(models.OrderFollower)
         .where(models.OrderFollower.resident_id == resident_id)
@@ -386,6 +429,26 @@ async def blank_notifications_to(session: AsyncSession, community_id: str, openi
         (outbox.community_id == community_id)
         & (outbox.channel == "resident")
         & (outbox.target == openid),
+    )
+
+
+def quoting_prefix(openid: str) -> str:
+    """The start of the outbox key of a notification to staff quoting a resident's own
+    words about no order (an emergency): how an erasure finds it. The handler
+    that enqueues it starts its key with this."""
+    return f"said:{openid}:"
+
+
+async def blank_notifications_quoting(
+    session: AsyncSession, community_id: str, openid: str
+) -> None:
+    """The text of settled notifications to staff that quoted a resident's words
+    (keyed by :func:`quoting_prefix`). One still to be sent goes out: it is urgent."""
+    outbox = models.OutboxMessage
+    await _blank_notifications(
+        session,
+        (outbox.community_id == community_id)
+        & outbox.key.startswith(quoting_prefix(openid), autoescape=True),
     )
 
 
