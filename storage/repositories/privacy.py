@@ -95,6 +95,12 @@ async def anonymise_orders(session: AsyncSession, ids: Sequence[int], now: dt.da
             .where(Order.id.in_(ids))
         )
     ).all()
+    codes = (
+        await session.execute(select(Order.community_id, Order.code).where(Order.id.in_(ids)))
+    ).all()
+    for community_id in {community for community, _ in codes}:
+        here = [code for community, code in codes if community == community_id]
+        await blank_audit_details(session, community_id, here)
     await session.execute(
         update(Order),
         [
@@ -338,7 +344,58 @@ async def blank_texts_of(session: AsyncSession, community_id: str, openid: str) 
     return total
 
 
-async def count(session: AsyncSession, query: Select[int]) -> int:
+def settled_notifications_before(cutoff: dt.datetime) -> Select[int]:
+    """Settled notifications written before ``cutoff`` whose text is still there
+    (those about no order quote residents too: an emergency, a 转人工 answer)."""
+    outbox = models.OutboxMessage
+    return select(outbox.id).where(
+        outbox.status.in_(SETTLED_OUTBOX),
+        outbox.created_at < cutoff,
+        func.coalesce(outbox.payload["text"].as_string(), "") != "",
+    )
+
+
+async def blank_notifications(session: AsyncSession, ids: Sequence[int]) -> None:
+    if ids:
+        await _blank_notifications(session, models.OutboxMessage.id.in_(list(ids)))
+
+
+def abandoned_forms_before(cutoff: dt.datetime) -> Select[Any]:
+    """Conversations (half-filled forms) that expired before ``cutoff``: their
+    residents' openids (the key is (community, openid); the update checks the
+    expiry again, so an openid of two communities is only cleared where due)."""
+    state = models.ConversationState
+    return select(state.openid).where(state.expires_at < cutoff)
+
+
+async def forget_forms(session: AsyncSession, openids: Sequence[str], cutoff: dt.datetime) -> None:
+    """Abandoned forms lose their answers; ``expires_at`` cleared marks them done."""
+    if openids:
+        state = models.ConversationState
+        await session.execute(
+            update(state)
+            .where(state.openid.in_(list(openids)), state.expires_at < cutoff)
+            .values(state=None, data={}, expires_at=None, version=state.version + 1)
+        )
+
+
+def retired_household_notes_before(cutoff: dt.datetime) -> Select[int]:
+    """Households retired before ``cutoff`` (gone from the grid's list) whose notes
+    (独居老人, names and phones of family) are still there."""
+    household = models.Household
+    return select(household.id).where(
+        household.retired_at.is_not(None), household.retired_at < cutoff, household.notes != ""
+    )
+
+
+async def blank_household_notes(session: AsyncSession, ids: Sequence[int]) -> None:
+    if ids:
+        await session.execute(
+            update(models.Household).where(models.Household.id.in_(list(ids))).values(notes="")
+        )
+
+
+async def count(session: AsyncSession, query: Select[Any]) -> int:
     """How many rows a query of ids finds."""
     return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
