@@ -215,3 +215,17 @@ async def test_erasure_of_a_resident_who_joined_a_neighbours_report_leaves_nothi
 
     await say(wechat, "o_b", "删除我的信息", "确认删除")
     assert await where_found(wechat, "3栋2单元501", "http://x/b.jpg") == set()
+
+
+async def test_the_learning_inbox_no_longer_shows_an_erased_residents_words(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await say(wechat, "o_gu", "有没有人教广场舞")
+    await add_user(wechat, "staff1", "staff")
+    staff = await login(wechat, "staff1")
+    assert "广场舞" in await text_of(staff, "/console/learning")  # grouped, and cached
+
+    await say(wechat, "o_gu", "删除我的信息", "确认删除")
+    assert "广场舞" not in await text_of(staff, "/console/learning")
+    await staff.close()
