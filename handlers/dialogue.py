@@ -240,9 +240,11 @@ async def _pass_on(
     if solved and order.status is not OrderStatus.COMPLETED:
         lines.append(f"办结后请回复“完成 {order.code} 办理情况”。")
     key = f"outcome:{order.code}:{ctx.message_key}"
-    await effects.notify_unit(session, ctx.catalog, order.unit, key, "居民反馈", lines)
+    await effects.notify_unit(session, ctx.catalog, order.unit, key, "居民反馈", lines, order.id)
     if not solved:
-        await effects.notify_staff(session, ctx.catalog, key, lines, ctx.catalog.item(order.item))
+        await effects.notify_staff(
+            session, ctx.catalog, key, lines, ctx.catalog.item(order.item), order.id
+        )
 
 
 @conversation.entry.on(ActIs(Act.RATING))

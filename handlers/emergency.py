@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from bot.dispatch import Context, Predicate, Router
 from bot.orders import effects
+from bot.privacy.erasure import quoting_prefix
 from bot.wechat.inbound import Incoming
 from catalog.acts import Emergency, emergency_in
 from handlers import staff, texts
@@ -54,5 +55,7 @@ async def emergency(msg: Incoming, ctx: Context, kind: Emergency) -> str:
                 f"居民原话：{msg.text[:200]}",
                 "已提示居民拨打报警或急救电话。请在管理后台“转人工”中查看并回复居民。",
             ]
-            await effects.notify_staff(session, ctx.catalog, f"emergency:{ctx.message_key}", lines)
+            # Keyed by the resident: an erasure blanks their words once it is sent.
+            key = f"{quoting_prefix(ctx.openid)}emergency:{ctx.message_key}"
+            await effects.notify_staff(session, ctx.catalog, key, lines)
     return texts.emergency(kind.value, ctx.catalog.document.community.duty_phone)

@@ -179,3 +179,59 @@ async def test_staff_erase_a_resident_without_a_smartphone_from_the_order_page(
         ).all()
     assert [(e.actor, e.target) for e in entries] == [("staff1", code)]
     await staff.close()
+
+
+async def settle_outbox(wechat: WeChatServer) -> None:
+    """The notifications are delivered (only their text after that is the question)."""
+    async with wechat.client.app[keys.SESSIONMAKER].begin() as session:
+        await session.execute(update(models.OutboxMessage).values(status="sent"))
+
+
+async def test_erasure_blanks_notifications_to_staff_quoting_the_residents_own_words(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    code = await place(wechat, "o_gao", "家里跳闸了", "3栋5单元", PHONE, "确认")
+    await say(wechat, "o_gao", "师傅还没来，我家老人等着用电")  # feedback on the order
+    await move(wechat, code, OrderStatus.CANCELLED)
+    await say(wechat, "o_gao", f"我家{ADDRESS}煤气泄漏了")  # an emergency: about no order
+    await settle_outbox(wechat)
+    assert {t for t, _ in await where_found(wechat, ADDRESS, "老人等着用电")} >= {"outbox"}
+
+    await say(wechat, "o_gao", "删除我的信息", "确认删除")
+    assert await where_found(wechat, ADDRESS, "老人等着用电") == set()
+
+
+async def test_erasure_of_a_resident_who_joined_a_neighbours_report_leaves_nothing_of_theirs(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await place(wechat, "o_a", "楼上老往我家滴水", ADDRESS, PHONE, "确认")
+    await say(wechat, "o_b", "家里水管漏水了", "同意", "3栋2单元501")
+    photo = wechat.xml(
+        "o_b", "image", PicUrl="http://x/b.jpg", MediaId="m1", MsgId=wechat.new_msg_id()
+    )
+    await wechat.post(photo)
+    await say(wechat, "o_b", "算我一个")
+    await settle_outbox(wechat)
+    assert {t for t, _ in await where_found(wechat, "3栋2单元501", "http://x/b.jpg")} >= {
+        "outbox",
+        "order_attachments",
+    }
+
+    await say(wechat, "o_b", "删除我的信息", "确认删除")
+    assert await where_found(wechat, "3栋2单元501", "http://x/b.jpg") == set()
+
+
+async def test_the_learning_inbox_no_longer_shows_an_erased_residents_words(
+    db_url: str, aiohttp_client: Client, catalog_file: Path
+) -> None:
+    wechat = await start(aiohttp_client, db_url, catalog_path=catalog_file)
+    await say(wechat, "o_gu", "有没有人教广场舞")
+    await add_user(wechat, "staff1", "staff")
+    staff = await login(wechat, "staff1")
+    assert "广场舞" in await text_of(staff, "/console/learning")  # grouped, and cached
+
+    await say(wechat, "o_gu", "删除我的信息", "确认删除")
+    assert "广场舞" not in await text_of(staff, "/console/learning")
+    await staff.close()

@@ -12,6 +12,7 @@ from catalog.matcher import Matcher
 from storage.models import UnmetNeed
 from storage.repositories.catalog import import_catalog
 from storage.repositories.needs import list_unmet_needs, record_unmet_need
+from storage.repositories.privacy import blank_texts_of
 from tests.conftest import QINGSHIWAN
 
 
@@ -45,3 +46,22 @@ async def test_unmet_needs_are_kept_once_per_message(
 def test_needs_list_cli_on_an_empty_database(db_url: str) -> None:
     result = CliRunner().invoke(main, ["needs", "list"], env={"DATABASE_URL": db_url})
     assert result.exit_code == 0 and "no unmet needs recorded" in result.output
+
+
+async def test_an_erased_need_is_no_longer_listed(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    catalog = load_catalog(QINGSHIWAN)
+    async with sessionmaker.begin() as session:
+        await import_catalog(session, catalog, source="test")
+        await record_unmet_need(
+            session,
+            community_id=catalog.community_id,
+            result=Matcher(catalog).match("你们社区有教钢琴的老师吗"),
+            catalog_version=catalog.version,
+            openid="o-resident",
+            message_key="msg:1002",
+        )
+        await blank_texts_of(session, catalog.community_id, "o-resident")  # 删除我的信息
+    async with sessionmaker() as session:
+        assert await list_unmet_needs(session, community_id=catalog.community_id) == []

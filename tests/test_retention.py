@@ -235,6 +235,9 @@ EXPECTED_COUNTS = {
     "resident_remarks": 1,
     "household_visits": 0,
     "visit_followups": 0,
+    "notifications": 0,
+    "abandoned_forms": 0,
+    "retired_household_notes": 0,
     "erasures_finished": 0,
 }
 NOTHING = dict.fromkeys(EXPECTED_COUNTS, 0)
@@ -319,6 +322,97 @@ async def test_a_run_that_fails_between_batches_is_completed_by_the_next(
     assert rerun == {**EXPECTED_COUNTS, "order_contacts": 2}
     check_anonymised(await state(sessionmaker), before)
     assert await job.run_once() == NOTHING
+
+
+async def test_retention_clears_quoted_words_forms_household_notes_and_proxy_names(
+    sessionmaker: Sessions,
+) -> None:
+    clock = FakeClock.at(NOW)
+    async with sessionmaker.begin() as session:
+        rows = Seed(session, clock.now())
+        await rows.community()
+        proxied = await rows.resident("o_zhang", "13844440000", wrote_days_ago=400)
+        await rows.order("AAAAAA", proxied, "closed", days_ago=200)
+        session.add(
+            models.AuditEntry(
+                community_id=COMMUNITY,
+                actor="staff:t",
+                action="proxy_order",
+                target="AAAAAA",
+                detail="张奶奶",
+            )
+        )
+        for n, (status, days) in enumerate((("sent", 400), ("sent", 10), ("pending", 400))):
+            session.add(
+                models.OutboxMessage(
+                    community_id=COMMUNITY,
+                    key=f"said:o_zhang:emergency:{n}:staff",
+                    channel="log",
+                    target="staff",
+                    payload={"text": "居民原话：我家3栋2单元煤气泄漏了"},
+                    status=status,
+                    created_at=rows.ago(days),
+                )
+            )
+        for openid, expired in (("o_gone", 2), ("o_busy", -0.01)):  # -: expires later
+            session.add(
+                models.ConversationState(
+                    community_id=COMMUNITY,
+                    openid=openid,
+                    state="form",
+                    data={"phone": "13855550000"},
+                    expires_at=rows.ago(expired),
+                )
+            )
+        for room, retired in (("501", 400), ("502", 10), ("503", None)):
+            session.add(
+                models.Household(
+                    community_id=COMMUNITY,
+                    grid_key="g1",
+                    building="3栋",
+                    unit="2",
+                    room=room,
+                    notes="独居老人 儿子13866660000",
+                    address_key=f"3-2-{room}",
+                    bare_key=f"3-2-{room}",
+                    retired_at=None if retired is None else rows.ago(retired),
+                )
+            )
+
+    counts = await Retention(sessionmaker, clock, PERIODS, batch=2).run_once()
+    assert (counts["notifications"], counts["abandoned_forms"]) == (1, 1)
+    assert counts["retired_household_notes"] == 1
+    async with sessionmaker() as session:
+        audit = await session.scalar(select(models.AuditEntry.detail))
+        texts = await session.execute(
+            select(models.OutboxMessage.status, models.OutboxMessage.payload).order_by(
+                models.OutboxMessage.id
+            )
+        )
+        forms = await session.execute(
+            select(models.ConversationState.openid, models.ConversationState.data).order_by(
+                models.ConversationState.openid
+            )
+        )
+        notes = await session.execute(
+            select(models.Household.room, models.Household.notes).order_by(models.Household.room)
+        )
+        assert audit is None  # the proxy resident's name went with the order's details
+        assert [(status, bool(p["text"])) for status, p in texts] == [
+            ("sent", False),
+            ("sent", True),  # within the period
+            ("pending", True),  # still to be sent
+        ]
+        assert [(openid, bool(data)) for openid, data in forms] == [
+            ("o_busy", True),
+            ("o_gone", False),
+        ]
+        assert [(room, bool(n)) for room, n in notes] == [
+            ("501", False),
+            ("502", True),
+            ("503", True),
+        ]
+    assert set((await Retention(sessionmaker, clock, PERIODS).run_once()).values()) == {0}
 
 
 async def _seed_at(url: str, now: dt.datetime) -> None:

@@ -23,6 +23,9 @@ from bot.wechat.inbound import cdata
 from storage import models
 from storage.order_status import OPEN_STATUSES, OrderStatus
 from storage.repositories import privacy as repo
+from storage.repositories.privacy import quoting_prefix
+
+__all__ = ["Erasure", "KeptOrder", "erase_resident", "open_orders", "quoting_prefix"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ async def erase_resident(
     if resident.openid is not None:
         await repo.blank_texts_of(session, community_id, resident.openid)
         await repo.blank_notifications_to(session, community_id, resident.openid)
+        await repo.blank_notifications_quoting(session, community_id, resident.openid)
         addressed = f"<ToUserName>{cdata(resident.openid)}</ToUserName>"
         await repo.forget_replies(session, community_id, addressed)
         if forget_conversation:

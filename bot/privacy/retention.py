@@ -5,7 +5,9 @@ when an order closed (its last move): its contact details and free text, and
 separately its photos and places; a resident's own name, phone and building once
 none of their orders holds any and they have not written for as long. Counted from
 when they were written: texts that matched nothing (需求清单, 学习箱), and messages
-(转人工 threads once closed, remarks, visit notes). Orders an erasure request kept
+(转人工 threads once closed, remarks, visit notes, the text of notifications sent,
+the notes of households retired from a grid's list). Half-filled forms lose their
+answers a day after they expired. Orders an erasure request kept
 while open (``bot.privacy.erasure``) are anonymised as soon as they close, whatever
 the period, and the request is then finished.
 
@@ -22,6 +24,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 200
 """Rows of one transaction: short enough not to hold SQLite's write lock for long."""
+FORM_GRACE = dt.timedelta(days=1)
+"""How long after it expired a half-filled form's answers are kept."""
 INTERVAL = 3600.0
 """Seconds between two runs of the scheduled job: periods are counted in days."""
 
@@ -50,7 +55,8 @@ class Periods:
     need_texts: int = 365
     """Messages that matched no service (需求清单, 学习箱), after they were written."""
     messages: int = 365
-    """转人工 threads (once closed), remarks and visit notes, after they were written."""
+    """转人工 threads (once closed), remarks, visit notes and notifications sent, after
+    they were written; retired households' notes, after they were retired."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Periods:
@@ -62,8 +68,8 @@ class Periods:
         )
 
 
-Due = Callable[[AsyncSession, dt.datetime], Awaitable[Select[int] | None]]
-Apply = Callable[[AsyncSession, Sequence[int], dt.datetime], Awaitable[None]]
+Due = Callable[[AsyncSession, dt.datetime], Awaitable[Select[Any] | None]]
+Apply = Callable[[AsyncSession, Sequence[Any], dt.datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,26 @@ def steps(periods: Periods) -> list[Step]:
     async def residents(session: AsyncSession, now: dt.datetime) -> Select[int]:
         return repo.idle_residents_before(_days(now, periods.contact))
 
+    async def notifications(session: AsyncSession, now: dt.datetime) -> Select[int]:
+        return repo.settled_notifications_before(_days(now, periods.messages))
+
+    async def blank_notifications(
+        session: AsyncSession, ids: Sequence[int], now: dt.datetime
+    ) -> None:
+        await repo.blank_notifications(session, ids)
+
+    async def forms(session: AsyncSession, now: dt.datetime) -> Select[Any]:
+        return repo.abandoned_forms_before(now - FORM_GRACE)
+
+    async def forget_forms(session: AsyncSession, openids: Sequence[str], now: dt.datetime) -> None:
+        await repo.forget_forms(session, openids, now - FORM_GRACE)
+
+    async def households(session: AsyncSession, now: dt.datetime) -> Select[int]:
+        return repo.retired_household_notes_before(_days(now, periods.messages))
+
+    async def blank_households(session: AsyncSession, ids: Sequence[int], now: dt.datetime) -> None:
+        await repo.blank_household_notes(session, ids)
+
     return [
         Step("erased_orders", _erased_orders, _erase_order),
         Step("order_contacts", contact, repo.anonymise_orders),
@@ -133,6 +159,9 @@ def steps(periods: Periods) -> list[Step]:
                 "visit_followups",
             )
         ),
+        Step("notifications", notifications, blank_notifications),
+        Step("abandoned_forms", forms, forget_forms),
+        Step("retired_household_notes", households, blank_households),
     ]
 
 

@@ -1020,7 +1020,10 @@ async def needs(request: web.Request) -> dict[str, Any]:
                     func.substr(models.UnmetNeed.text, 1, EXAMPLE_LENGTH + 1),
                     models.UnmetNeed.normalized,
                 )
-                .where(models.UnmetNeed.community_id == user.community_id)
+                .where(
+                    models.UnmetNeed.community_id == user.community_id,
+                    models.UnmetNeed.text != "",  # erased or past its period: gone
+                )
                 .order_by(models.UnmetNeed.created_at.desc())
                 .limit(2000)
             )

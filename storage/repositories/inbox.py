@@ -253,11 +253,17 @@ async def inbox_page(
     Grouping the newest :data:`INBOX_WINDOW` open messages costs ~0.1 s at the
     window's size. With a ``cache`` (one per database: the web app keeps one), the
     result is kept for as long as the open inbox is the same (its count and newest
-    id, one cheap query: messages are only added or decided, never deleted), so
-    turning pages costs only that query. Messages whose best candidate is one of
-    ``hidden_items`` are left out (confidential items: a message the bot took for a
-    report on a cadre is not for every staff member's eyes)."""
-    open_here = (InboxMessage.community_id == community_id) & InboxMessage.decision_id.is_(None)
+    id, one cheap query), so turning pages costs only that query. Messages are never
+    deleted: they are added, decided, or erased (their text emptied, by erasure or
+    retention); an erased message is no longer open, so each change moves the count
+    or the newest id. Messages whose best candidate is one of ``hidden_items`` are
+    left out (confidential items: a message the bot took for a report on a cadre is
+    not for every staff member's eyes)."""
+    open_here = (
+        (InboxMessage.community_id == community_id)
+        & InboxMessage.decision_id.is_(None)
+        & (InboxMessage.text != "")  # erased or past its period: nothing to learn from
+    )
     total, newest = (
         await session.execute(
             select(func.count(InboxMessage.id), func.max(InboxMessage.id)).where(open_here)

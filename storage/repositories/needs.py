@@ -61,7 +61,10 @@ async def list_unmet_needs(
     session: AsyncSession, *, community_id: str | None = None, limit: int = 100
 ) -> list[NeedRow]:
     query = (
-        select(UnmetNeed).order_by(UnmetNeed.created_at.desc(), UnmetNeed.id.desc()).limit(limit)
+        select(UnmetNeed)
+        .where(UnmetNeed.text != "")  # erased or past its period
+        .order_by(UnmetNeed.created_at.desc(), UnmetNeed.id.desc())
+        .limit(limit)
     )
     if community_id is not None:
         query = query.where(UnmetNeed.community_id == community_id)

@@ -95,6 +95,12 @@ async def anonymise_orders(session: AsyncSession, ids: Sequence[int], now: dt.da
             .where(Order.id.in_(ids))
         )
     ).all()
+    codes = (
+        await session.execute(select(Order.community_id, Order.code).where(Order.id.in_(ids)))
+    ).all()
+    for community_id in {community for community, _ in codes}:
+        here = [code for community, code in codes if community == community_id]
+        await blank_audit_details(session, community_id, here)
     await session.execute(
         update(Order),
         [
@@ -131,14 +137,21 @@ async def anonymise_orders(session: AsyncSession, ids: Sequence[int], now: dt.da
     await _redact_pending(session, quoted)
 
 
-async def _redact_pending(session: AsyncSession, quoted: dict[int, list[str]]) -> None:
-    """Notifications of these orders still to be sent lose the words quoted from the
-    resident (longest first, so a phone inside a longer answer goes whole)."""
+async def _redact_pending(
+    session: AsyncSession,
+    quoted: dict[int, list[str]],
+    which: ColumnElement[bool] | None = None,
+) -> None:
+    """Notifications of these orders still to be sent (``which`` of them) lose the
+    words quoted from the resident (longest first, so a phone inside a longer answer
+    goes whole)."""
     outbox = models.OutboxMessage
     pending = (
         await session.execute(
             select(outbox.id, outbox.order_id, outbox.payload).where(
-                outbox.order_id.in_(list(quoted)), outbox.status == "pending"
+                outbox.order_id.in_(list(quoted)),
+                outbox.status == "pending",
+                *([] if which is None else [which]),
             )
         )
     ).all()
@@ -155,6 +168,7 @@ async def _redact_pending(session: AsyncSession, quoted: dict[int, list[str]]) -
 
 
 async def _blank_notifications(session: AsyncSession, which: ColumnElement[bool]) -> None:
+    """Settled notifications matching ``which`` lose their text."""
     outbox = models.OutboxMessage
     sent = (
         await session.execute(
@@ -330,7 +344,58 @@ async def blank_texts_of(session: AsyncSession, community_id: str, openid: str) 
     return total
 
 
-async def count(session: AsyncSession, query: Select[int]) -> int:
+def settled_notifications_before(cutoff: dt.datetime) -> Select[int]:
+    """Settled notifications written before ``cutoff`` whose text is still there
+    (those about no order quote residents too: an emergency, a 转人工 answer)."""
+    outbox = models.OutboxMessage
+    return select(outbox.id).where(
+        outbox.status.in_(SETTLED_OUTBOX),
+        outbox.created_at < cutoff,
+        func.coalesce(outbox.payload["text"].as_string(), "") != "",
+    )
+
+
+async def blank_notifications(session: AsyncSession, ids: Sequence[int]) -> None:
+    if ids:
+        await _blank_notifications(session, models.OutboxMessage.id.in_(list(ids)))
+
+
+def abandoned_forms_before(cutoff: dt.datetime) -> Select[Any]:
+    """Conversations (half-filled forms) that expired before ``cutoff``: their
+    residents' openids (the key is (community, openid); the update checks the
+    expiry again, so an openid of two communities is only cleared where due)."""
+    state = models.ConversationState
+    return select(state.openid).where(state.expires_at < cutoff)
+
+
+async def forget_forms(session: AsyncSession, openids: Sequence[str], cutoff: dt.datetime) -> None:
+    """Abandoned forms lose their answers; ``expires_at`` cleared marks them done."""
+    if openids:
+        state = models.ConversationState
+        await session.execute(
+            update(state)
+            .where(state.openid.in_(list(openids)), state.expires_at < cutoff)
+            .values(state=None, data={}, expires_at=None, version=state.version + 1)
+        )
+
+
+def retired_household_notes_before(cutoff: dt.datetime) -> Select[int]:
+    """Households retired before ``cutoff`` (gone from the grid's list) whose notes
+    (独居老人, names and phones of family) are still there."""
+    household = models.Household
+    return select(household.id).where(
+        household.retired_at.is_not(None), household.retired_at < cutoff, household.notes != ""
+    )
+
+
+async def blank_household_notes(session: AsyncSession, ids: Sequence[int]) -> None:
+    if ids:
+        await session.execute(
+            update(models.Household).where(models.Household.id.in_(list(ids))).values(notes="")
+        )
+
+
+async def count(session: AsyncSession, query: Select[Any]) -> int:
     """How many rows a query of ids finds."""
     return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
@@ -372,7 +437,42 @@ async def orders_of(session: AsyncSession, resident_id: int) -> list[ResidentOrd
 
 
 async def blank_follower_notes(session: AsyncSession, resident_id: int) -> None:
-    """What a resident said when joining others' reports (我也遇到)."""
+    """What a resident said when joining others' reports (我也遇到): their address and
+    words, the unit's 同一问题 notification quoting them (keyed
+    ``followed:{code}:{follower id}``; one still to be sent loses the quoted words)
+    and the photos and places they sent with it (attached to the neighbour's order
+    under their joining message's key, ``{message_key}#{index}``)."""
+    outbox = models.OutboxMessage
+    joined = (
+        await session.execute(
+            select(
+                models.OrderFollower.id,
+                models.OrderFollower.order_id,
+                models.OrderFollower.message_key,
+                models.OrderFollower.building,
+                models.OrderFollower.note,
+                Order.code,
+            )
+            .join(Order, Order.id == models.OrderFollower.order_id)
+            .where(models.OrderFollower.resident_id == resident_id)
+        )
+    ).all()
+    for row_id, order_id, message_key, building, note, code in joined:
+        about = outbox.key.startswith(f"followed:{code}:{row_id}:", autoescape=True)
+        await _blank_notifications(session, about)
+        words = [w for w in (building, note) if w and len(w) >= 2]
+        await _redact_pending(session, {order_id: words}, about)
+        if message_key:
+            await session.execute(
+                update(models.OrderAttachment)
+                .where(
+                    models.OrderAttachment.order_id == order_id,
+                    models.OrderAttachment.message_key.startswith(
+                        f"{message_key}#", autoescape=True
+                    ),
+                )
+                .values(data={})
+            )
     await session.execute(
         update(models.OrderFollower)
         .where(models.OrderFollower.resident_id == resident_id)
@@ -388,6 +488,26 @@ async def blank_notifications_to(session: AsyncSession, community_id: str, openi
         (outbox.community_id == community_id)
         & (outbox.channel == "resident")
         & (outbox.target == openid),
+    )
+
+
+def quoting_prefix(openid: str) -> str:
+    """The start of the outbox key of a notification to staff quoting a resident's own
+    words about no order (an emergency): how an erasure finds it. The handler
+    that enqueues it starts its key with this."""
+    return f"said:{openid}:"
+
+
+async def blank_notifications_quoting(
+    session: AsyncSession, community_id: str, openid: str
+) -> None:
+    """The text of settled notifications to staff that quoted a resident's words
+    (keyed by :func:`quoting_prefix`). One still to be sent goes out: it is urgent."""
+    outbox = models.OutboxMessage
+    await _blank_notifications(
+        session,
+        (outbox.community_id == community_id)
+        & outbox.key.startswith(quoting_prefix(openid), autoescape=True),
     )
 
 
