@@ -70,16 +70,7 @@ async def answer(
     """Record a resident's answer in chat (given or refused); withdrawing is
     :func:`withdraw`. Returns the resident (created on first use)."""
     resident = await residents.resident_for(session, community_id, openid)
-    await repo.record(
-        session,
-        community_id=community_id,
-        resident_id=resident.id,
-        message_key=message_key,
-        action=action,
-        notice_version=NOTICE_VERSION,
-        method=method,
-        at=now,
-    )
+    await _answer(session, resident, message_key, action, method, now)
     return resident
 
 
@@ -93,17 +84,7 @@ async def withdraw(
     actor: str | None = None,
 ) -> None:
     """Record the withdrawal and forget the phone and address kept for later forms."""
-    await repo.record(
-        session,
-        community_id=resident.community_id,
-        resident_id=resident.id,
-        message_key=message_key,
-        action=WITHDRAWN,
-        notice_version=NOTICE_VERSION,
-        method=method,
-        actor=actor,
-        at=now,
-    )
+    await _answer(session, resident, message_key, WITHDRAWN, method, now, actor)
     resident.phone = None
     resident.building = None
 
@@ -112,14 +93,27 @@ async def give_in_person(
     session: AsyncSession, resident: Resident, *, key: str, actor: str, now: dt.datetime
 ) -> None:
     """Consent a resident gave staff in person (at the console, read the notice aloud)."""
+    await _answer(session, resident, key, GIVEN, IN_PERSON, now, actor)
+
+
+async def _answer(
+    session: AsyncSession,
+    resident: Resident,
+    key: str,
+    action: str,
+    method: str,
+    now: dt.datetime,
+    actor: str | None = None,
+) -> None:
+    """One answer to the notice as it reads now, keyed by what gave it."""
     await repo.record(
         session,
         community_id=resident.community_id,
         resident_id=resident.id,
         message_key=key,
-        action=GIVEN,
+        action=action,
         notice_version=NOTICE_VERSION,
-        method=IN_PERSON,
+        method=method,
         actor=actor,
         at=now,
     )
