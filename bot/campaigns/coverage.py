@@ -29,7 +29,6 @@ from storage.repositories import broadcasts, groups, households, visits
 from storage.repositories.households import HouseholdInfo
 
 ACCOUNT, GROUP, VISIT = "account", "group", "visit"
-CHANNELS_ZH = {ACCOUNT: "公众号", GROUP: "楼栋群", VISIT: "走访"}
 
 
 @dataclass

@@ -433,8 +433,7 @@ class BroadcastSender:
         account = self._accounts[claimed.community_id]
         cs = account.customer_service
         status, reason, retry_at, counted = "sent", None, None, True
-        topic = await self._topic_of(claimed.run_id)
-        message = campaign_text(account, claimed.title, claimed.text, topic)
+        message = campaign_text(account, claimed.title, claimed.text, claimed.topic)
 
         async def renew() -> None:
             await self._db.run(lambda c: repo.renew(c, claimed.id, now=self._clock.now()))
@@ -511,15 +510,6 @@ class BroadcastSender:
                 status,
             )
         return status != "pending" or retry_at is not None
-
-    async def _topic_of(self, run_id: int) -> str:
-        async with self._sessionmaker() as session:
-            topic = await session.scalar(
-                select(models.Broadcast.topic)
-                .join(models.BroadcastRun, models.BroadcastRun.broadcast_id == models.Broadcast.id)
-                .where(models.BroadcastRun.id == run_id)
-            )
-        return topic or ""
 
 
 STALE_BATCH = "not settled within a day; not repeated, so nobody gets it twice"

@@ -40,7 +40,7 @@ order's page staff and the serving unit see the number (they call the resident),
 that view is recorded."""
 
 
-async def record(
+def record(
     request: web.Request, user: SignedIn, action: str, target: str, detail: str | None = None
 ) -> None:
     """One audit entry for what ``user`` was just shown: queued, so the page does not

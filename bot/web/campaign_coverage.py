@@ -64,7 +64,7 @@ async def coverage_export(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="只能导出表格（CSV 或 Excel）。")
     broadcast, found = await _coverage(request, user)
     header, rows = export_rows(found)
-    await access.record(
+    access.record(
         request, user, access.EXPORT_COVERAGE, broadcast.title, f"{len(rows)} 户（含地址、备注）"
     )
     return await table_file(kind, "覆盖情况", f"coverage-{broadcast.id}", header, rows)

@@ -542,7 +542,7 @@ async def _export(request: web.Request, user: SignedIn) -> web.StreamResponse:
     header = list(EXPORT_COLUMNS.values())
     phones = "电话完整" if user.role in access.FULL_PHONE_ROLES else "电话已遮挡"
     filtered = "按筛选条件" if request.query else "全部"
-    await access.record(
+    access.record(
         request, user, access.EXPORT_ORDERS, f"{len(table)} 张订单", f"{filtered}；{phones}"
     )
     day = f"{request.app[keys.CLOCK].now().astimezone(zone):%Y%m%d}"
@@ -610,7 +610,7 @@ async def _order_page(
         if there
     ]
     if shown:
-        await access.record(request, user, access.VIEW_CONTACT, order.code, "、".join(shown))
+        access.record(request, user, access.VIEW_CONTACT, order.code, "、".join(shown))
     late = await _late(request, user)
     catalog = catalog_of(request, user)
     grid_names = {g.id: g.name for g in catalog.document.community.grids}
@@ -898,9 +898,7 @@ async def handoffs(request: web.Request) -> dict[str, Any]:
         threads = await repo_handoffs.threads(session, [h.id for h, _, _ in rows])
     addresses = sum(1 for _, _, building in rows if building)
     if addresses:
-        await access.record(
-            request, user, access.VIEW_CONTACT, "转人工", f"{addresses} 位居民的地址"
-        )
+        access.record(request, user, access.VIEW_CONTACT, "转人工", f"{addresses} 位居民的地址")
 
     def when(moment: dt.datetime) -> str:
         return f"{moment.astimezone(zone):%m-%d %H:%M}"

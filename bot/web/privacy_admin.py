@@ -58,7 +58,7 @@ async def look_up(request: web.Request) -> dict[str, Any]:
                         "current": info.current,
                     }
                 )
-                await access.record(
+                access.record(
                     request, user, access.VIEW_RESIDENT, access.who(info.name, info.phone)
                 )
     return {

@@ -292,6 +292,7 @@ class Claimed:
     last_message_at: dt.datetime | None
     title: str
     text: str
+    topic: str
     attempts: int
     """Counted attempts so far, this one included."""
 
@@ -341,6 +342,7 @@ def claim_next(
             models.Resident.last_message_at,
             models.Broadcast.title,
             models.Broadcast.text,
+            models.Broadcast.topic,
             delivery.attempts,
         )
         .join(models.Resident, delivery.resident_id == models.Resident.id)
@@ -348,10 +350,10 @@ def claim_next(
         .join(models.Broadcast, models.BroadcastRun.broadcast_id == models.Broadcast.id)
         .where(delivery.id == delivery_id)
     ).one()
-    delivery_key, run_id, community_id, openid, last_message_at, title, body, attempts = row
+    delivery_key, run_id, community_id, openid, last_message_at, title, body, topic, n = row
     assert openid is not None  # recipients always have one
     return Claimed(
-        delivery_key, run_id, community_id, openid, last_message_at, title, body, attempts
+        delivery_key, run_id, community_id, openid, last_message_at, title, body, topic, n
     )
 
 
